@@ -1,0 +1,169 @@
+//! `mnist`: the command line over the same functions the notebooks call.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use mnist_support::data::{self, Split};
+use mnist_support::jupyter;
+use mnist_support::plot;
+
+#[derive(Parser)]
+#[command(name = "mnist", version, about = "MNIST in Rust: data, figures, notebooks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Download the four MNIST files into data/mnist (or --dir), checksums verified.
+    FetchData {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Load and split the data; print shapes and class counts per split.
+    Data {
+        /// One JSON object: {"train": {"rows": .., "class_counts": [..]}, "valid": .., "test": ..}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the exploration figures (digit grid, class frequency) as PNG.
+    Figures {
+        #[arg(long, default_value = "notebooks/figures")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Set up the notebook toolchain: project-local venv with Jupyter and
+    /// nbconvert, the evcxr Rust kernel (installed once with cargo) registered in it.
+    Setup,
+    /// Run the whole job: setup, data, execute every notebook headlessly, and write
+    /// the executed notebooks and HTML exports to notebooks/executed/ (or --out).
+    Notebooks {
+        /// Notebooks to run, by path or name (`01`, `02_visualize_digits`); default: all, in order.
+        names: Vec<String>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A relative MNIST_DIR means relative to where the command was started; the
+    // notebook kernels run elsewhere (notebooks/), so pass it on absolute.
+    if let Some(dir) = std::env::var_os("MNIST_DIR").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        if dir.is_relative() {
+            if let Ok(abs) = std::path::absolute(&dir) {
+                std::env::set_var("MNIST_DIR", abs);
+            }
+        }
+    }
+    match run(cli.cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut src = std::error::Error::source(e.as_ref());
+            while let Some(s) = src {
+                eprintln!("  caused by: {s}");
+                src = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn fetch(dir: PathBuf) -> AnyResult<()> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let files = data::fetch(&dir, |name, done, total| {
+        bar.set_message(name.to_string());
+        if let Some(t) = total {
+            bar.set_length(t);
+        }
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    for f in files {
+        println!("ok  {}", f.display());
+    }
+    Ok(())
+}
+
+/// Make sure the data can be found: `$MNIST_DIR` or data/mnist, else download.
+fn ensure_data() -> AnyResult<()> {
+    let dir = data::data_dir();
+    if data::FILES.iter().all(|f| data::locate(&dir, f).is_some()) {
+        return Ok(());
+    }
+    if std::env::var_os("MNIST_DIR").is_some() {
+        return Err(Box::new(data::RawMnist::load_dir(&dir, true).err().expect("files are missing")));
+    }
+    eprintln!("data: MNIST not found in {}; downloading", dir.display());
+    fetch(dir)
+}
+
+fn run(cmd: Cmd) -> AnyResult<ExitCode> {
+    match cmd {
+        Cmd::FetchData { dir } => fetch(dir.unwrap_or_else(data::default_data_dir))?,
+        Cmd::Data { json } => {
+            let split = Split::load()?;
+            let summary = split.summary();
+            if json {
+                println!("{}", summary.to_json());
+            } else {
+                print!("{summary}");
+                println!();
+                print!("{}", split.class_frequency());
+            }
+        }
+        Cmd::Figures { out, seed } => {
+            let split = Split::load()?;
+            let grid = plot::digit_grid(&split.x_train, &split.y_train, seed)?;
+            println!("{}", grid.save(out.join("digits_3x3.png"))?.display());
+            let freq = plot::class_frequency(&split.class_frequency())?;
+            println!("{}", freq.save(out.join("class_frequency.png"))?.display());
+        }
+        Cmd::Setup => {
+            let p = jupyter::setup()?;
+            println!(
+                "ready: venv {}, Rust kernel '{}' in {}",
+                p.venv.display(),
+                jupyter::KERNEL_NAME,
+                p.kernel_dir.display()
+            );
+        }
+        Cmd::Notebooks { names, out } => {
+            let p = jupyter::setup()?;
+            ensure_data()?;
+            let notebooks = if names.is_empty() {
+                jupyter::all_notebooks(&p)
+            } else {
+                names
+                    .iter()
+                    .map(|n| jupyter::resolve_notebook(&p, n).ok_or_else(|| format!("no notebook named {n:?}")))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            if notebooks.is_empty() {
+                return Err(format!("no notebooks found in {}", p.notebooks.display()).into());
+            }
+            let out = out.unwrap_or_else(|| p.executed.clone());
+            eprintln!("notebooks: executing {} notebook(s); output in {}", notebooks.len(), out.display());
+            let status = jupyter::runner_command(&p, &notebooks, &out).status()?;
+            if !status.success() {
+                eprintln!("notebooks: FAILED (executed copies and HTML up to the failure are in {})", out.display());
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("notebooks: all ok; executed notebooks and HTML exports in {}", out.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,244 @@
+//! The headless notebook toolchain: a project-local Python venv with Jupyter
+//! and nbconvert, the evcxr Rust kernel registered in that venv, and the runner
+//! that executes notebooks and exports them to HTML.
+//!
+//! Nothing here touches the system: the venv is `<project>/.venv`, the kernel
+//! spec lives inside it, `evcxr_jupyter` is installed with `cargo install`
+//! (into cargo's own bin directory) only when the pinned version is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::data::project_root;
+
+/// The evcxr_jupyter version the notebooks are tested with.
+pub const EVCXR_VERSION: &str = "0.22.0";
+/// The kernel name written into every notebook.
+pub const KERNEL_NAME: &str = "rust";
+
+/// Errors of the toolchain setup, with what to do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("`{cmd}` could not be started: {source}\n{hint}")]
+    Spawn {
+        cmd: String,
+        hint: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{cmd}` failed ({status}).\n{hint}")]
+    Failed { cmd: String, status: String, hint: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+pub type SetupResult<T> = std::result::Result<T, SetupError>;
+
+/// Where everything lives.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub root: PathBuf,
+    pub venv: PathBuf,
+    pub python: PathBuf,
+    pub jupyter_data: PathBuf,
+    pub kernel_dir: PathBuf,
+    pub runner: PathBuf,
+    pub requirements: PathBuf,
+    /// evcxr's build directory for headless runs (kept warm between runs).
+    pub evcxr_cache: PathBuf,
+    pub notebooks: PathBuf,
+    /// Executed notebooks and their HTML exports.
+    pub executed: PathBuf,
+}
+
+impl Paths {
+    pub fn new() -> Self {
+        let root = project_root();
+        let venv = root.join(".venv");
+        let jupyter_data = venv.join("share").join("jupyter");
+        Paths {
+            python: venv.join("bin").join("python"),
+            kernel_dir: jupyter_data.join("kernels").join(KERNEL_NAME),
+            jupyter_data,
+            venv,
+            runner: root.join("mnist_support").join("scripts").join("run_notebooks.py"),
+            requirements: root.join("mnist_support").join("scripts").join("requirements.txt"),
+            evcxr_cache: root.join("target").join("evcxr"),
+            notebooks: root.join("notebooks"),
+            executed: root.join("notebooks").join("executed"),
+            root,
+        }
+    }
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn run(cmd: &mut Command, hint: &str) -> SetupResult<()> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    let status = cmd.status().map_err(|e| SetupError::Spawn {
+        cmd: shown.clone(),
+        hint: hint.to_string(),
+        source: e,
+    })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(SetupError::Failed {
+            cmd: shown,
+            status: status.to_string(),
+            hint: hint.to_string(),
+        })
+    }
+}
+
+fn io<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> SetupError {
+    move |e| SetupError::Io(format!("{what}: {e}"))
+}
+
+/// Create the venv and install the pinned Python packages (skipped when the
+/// requirements file has not changed since the last install).
+pub fn ensure_venv(p: &Paths) -> SetupResult<()> {
+    if !p.python.is_file() {
+        eprintln!("setup: creating Python venv in {}", p.venv.display());
+        run(
+            Command::new("python3").args(["-m", "venv"]).arg(&p.venv),
+            "Python 3 with the venv module is required (Debian/Ubuntu: apt-get install python3-venv).",
+        )?;
+    }
+    let req = std::fs::read(&p.requirements).map_err(io(p.requirements.display()))?;
+    let stamp = p.venv.join(".mnist-requirements.md5");
+    let want = format!("{:x}", md5::compute(&req));
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
+        return Ok(());
+    }
+    eprintln!("setup: installing Jupyter, nbclient and nbconvert into the venv");
+    run(
+        Command::new(&p.python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&p.requirements),
+        "pip could not install the notebook tools; check access to PyPI.",
+    )?;
+    std::fs::write(&stamp, want).map_err(io(stamp.display()))
+}
+
+/// Path of an `evcxr_jupyter` of the pinned version, if cargo installed one.
+/// (evcxr_jupyter has no `--version`; `cargo install --list` knows.)
+pub fn find_evcxr() -> Option<PathBuf> {
+    let listed = Command::new("cargo").args(["install", "--list"]).output().ok()?;
+    let want = format!("evcxr_jupyter v{EVCXR_VERSION}:");
+    if !String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.trim() == want) {
+        return None;
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
+    let bin = cargo_home.join("bin").join("evcxr_jupyter");
+    bin.is_file().then_some(bin)
+}
+
+/// Install evcxr_jupyter (pinned, `--locked`) unless that version is present.
+pub fn ensure_evcxr() -> SetupResult<PathBuf> {
+    if let Some(p) = find_evcxr() {
+        return Ok(p);
+    }
+    eprintln!(
+        "setup: installing evcxr_jupyter {EVCXR_VERSION} with cargo (once; about 10 minutes on 2 cores)"
+    );
+    run(
+        Command::new("cargo").args([
+            "install",
+            "evcxr_jupyter",
+            "--version",
+            EVCXR_VERSION,
+            "--locked",
+        ]),
+        "evcxr_jupyter needs a Rust toolchain and a C compiler (Debian: apt-get install build-essential).",
+    )?;
+    find_evcxr().ok_or_else(|| {
+        SetupError::Io(format!(
+            "evcxr_jupyter {EVCXR_VERSION} was installed but is not in CARGO_HOME/bin or on PATH"
+        ))
+    })
+}
+
+/// The kernel spec evcxr would write, plus an `env` block for the kernel.
+pub fn kernel_json(evcxr: &Path) -> serde_json::Value {
+    serde_json::json!({
+        "argv": [evcxr.to_string_lossy(), "--control_file", "{connection_file}"],
+        "display_name": "Rust",
+        "language": "rust",
+        "interrupt_mode": "message",
+        "env": {},
+    })
+}
+
+/// Register the Rust kernel inside the venv's Jupyter data directory.
+pub fn ensure_kernel(p: &Paths, evcxr: &Path) -> SetupResult<()> {
+    std::fs::create_dir_all(&p.kernel_dir).map_err(io(p.kernel_dir.display()))?;
+    let spec = serde_json::to_string_pretty(&kernel_json(evcxr)).expect("json");
+    let path = p.kernel_dir.join("kernel.json");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(spec.as_str()) {
+        std::fs::write(&path, spec).map_err(io(path.display()))?;
+        eprintln!("setup: registered the Rust kernel in {}", p.kernel_dir.display());
+    }
+    Ok(())
+}
+
+/// Everything the notebooks need: venv, evcxr, kernel spec.
+pub fn setup() -> SetupResult<Paths> {
+    let p = Paths::new();
+    ensure_venv(&p)?;
+    let evcxr = ensure_evcxr()?;
+    ensure_kernel(&p, &evcxr)?;
+    Ok(p)
+}
+
+/// Is the toolchain in place (without installing anything)?
+pub fn is_setup(p: &Paths) -> bool {
+    p.python.is_file() && p.kernel_dir.join("kernel.json").is_file() && p.runner.is_file()
+}
+
+/// The notebooks of the project in execution order (file names sort in order).
+pub fn all_notebooks(p: &Paths) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&p.notebooks)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "ipynb"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Resolve a notebook given as a path or a name (`01_prepare_data`, `01`).
+pub fn resolve_notebook(p: &Paths, name: &str) -> Option<PathBuf> {
+    let direct = PathBuf::from(name);
+    if direct.is_file() {
+        return Some(direct);
+    }
+    all_notebooks(p).into_iter().find(|f| {
+        let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        stem == name || stem.starts_with(&format!("{name}_"))
+    })
+}
+
+/// Command that executes `notebooks` headlessly, writing executed copies and
+/// HTML exports to `out`. A failing cell fails the command, with its message.
+pub fn runner_command(p: &Paths, notebooks: &[PathBuf], out: &Path) -> Command {
+    let mut cmd = Command::new(&p.python);
+    cmd.arg(&p.runner)
+        .arg("--out")
+        .arg(out)
+        .arg("--kernel")
+        .arg(KERNEL_NAME)
+        .arg("--evcxr-tmpdir")
+        .arg(&p.evcxr_cache)
+        .args(notebooks)
+        .env("JUPYTER_PLATFORM_DIRS", "1");
+    cmd
+}

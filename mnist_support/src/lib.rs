@@ -1,0 +1,39 @@
+//! Support crate for the mnist-rs notebooks.
+//!
+//! Everything the notebooks call lives here, so `cargo test` covers it:
+//! * [`data`]: IDX reading (raw or gzip), checksums, fetching, the train/valid/test split;
+//! * [`scale`]: standardization and min-max scaling, fit on train only, serializable;
+//! * [`plot`]: figures (digit grid, class-frequency bars) drawn with plotters;
+//! * [`display`]: rich inline output for evcxr and saving, for every figure and table.
+//!
+//! Notebooks start with
+//! ```text
+//! :dep mnist_support = { path = "../mnist_support", default-features = false }
+//! use mnist_support::prelude::*;
+//! ```
+
+pub mod data;
+pub mod display;
+pub mod error;
+pub mod plot;
+pub mod scale;
+
+#[cfg(feature = "cli")]
+pub mod jupyter;
+
+pub use error::{Error, Result};
+
+/// What a notebook needs in scope.
+pub mod prelude {
+    pub use crate::data::{ClassFrequency, Split, SplitSummary, CLASSES, PIXELS, SIDE};
+    pub use crate::display::{Figure, Panel, Rich, Table};
+    pub use crate::error::{Error, Result};
+    pub use crate::plot;
+    pub use crate::scale::{Scaler, Scaling};
+    pub use ndarray::{s, Array1, Array2, Axis};
+
+    /// `<project>/notebooks/figures/<name>`: where notebooks save their figures.
+    pub fn figure_path(name: &str) -> std::path::PathBuf {
+        crate::data::project_root().join("notebooks").join("figures").join(name)
+    }
+}

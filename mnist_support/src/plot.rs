@@ -1,0 +1,221 @@
+//! Figures drawn with plotters into an RGB buffer and returned as [`Figure`]s.
+//! Text uses the DejaVu Sans font embedded in the binary, so nothing depends on
+//! the fonts installed on the machine.
+
+use std::sync::Once;
+
+use ndarray::{Array1, Array2};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+use rand::SeedableRng;
+
+use crate::data::{ClassFrequency, CLASSES, PIXELS, SIDE};
+use crate::display::Figure;
+use crate::error::{Error, Result};
+
+/// The font family every figure uses.
+pub const FONT: &str = "sans-serif";
+
+fn ensure_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The embedded DejaVu fonts are valid TrueType; failure here would be a
+        // packaging bug, and text drawing would then report it as an error.
+        let _ = register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+        let _ = register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+fn perr<E: std::fmt::Debug>(e: E) -> Error {
+    Error::Plot(format!("{e:?}"))
+}
+
+/// Draw into a fresh white `width`×`height` canvas and encode it.
+pub fn render(
+    title: &str,
+    width: u32,
+    height: u32,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+) -> Result<Figure> {
+    ensure_fonts();
+    let mut buf = vec![255u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        draw(&root)?;
+        root.present().map_err(perr)?;
+    }
+    Figure::from_rgb(title, width, height, &buf)
+}
+
+/// Pixel size of one digit in the grid.
+pub const GRID_SCALE: u32 = 7;
+const CELL_W: u32 = SIDE as u32 * GRID_SCALE + 24;
+const CELL_H: u32 = SIDE as u32 * GRID_SCALE + 40;
+const GRID_TITLE_H: u32 = 44;
+
+/// Size in pixels of a `rows`×`cols` digit grid figure.
+pub fn digit_grid_size(rows: u32, cols: u32) -> (u32, u32) {
+    (cols * CELL_W, GRID_TITLE_H + rows * CELL_H)
+}
+
+/// Pick `count` distinct row indices of `n` with a seeded generator.
+pub fn sample_indices(n: usize, count: usize, seed: u64) -> Result<Vec<usize>> {
+    if count > n {
+        return Err(Error::Param(format!("cannot pick {count} distinct images out of {n}")));
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    Ok(rand::seq::index::sample(&mut rng, n, count).into_vec())
+}
+
+/// A grid of digits (`rows`×`cols`), each titled with `titles[i]`; `x` holds raw
+/// pixels 0–255 (n×784).
+pub fn digits(
+    title: &str,
+    x: &Array2<f32>,
+    indices: &[usize],
+    titles: &[String],
+    rows: u32,
+    cols: u32,
+) -> Result<Figure> {
+    if x.ncols() != PIXELS {
+        return Err(Error::Shape(format!("digits need 784 pixels per row, got {}", x.ncols())));
+    }
+    if indices.len() != titles.len() || indices.len() > (rows * cols) as usize {
+        return Err(Error::Shape(format!(
+            "{} images and {} titles for a {rows}x{cols} grid",
+            indices.len(),
+            titles.len()
+        )));
+    }
+    if let Some(&bad) = indices.iter().find(|&&i| i >= x.nrows()) {
+        return Err(Error::Shape(format!("image index {bad} out of range 0..{}", x.nrows())));
+    }
+    let (w, h) = digit_grid_size(rows, cols);
+    render(title, w, h, |root| {
+        root.draw(&Text::new(
+            title.to_string(),
+            (12, 10),
+            (FONT, 24).into_font().style(FontStyle::Bold).color(&BLACK),
+        ))
+        .map_err(perr)?;
+        for (k, (&i, t)) in indices.iter().zip(titles).enumerate() {
+            let (r, c) = (k as u32 / cols, k as u32 % cols);
+            let x0 = (c * CELL_W + 12) as i32;
+            let y0 = (GRID_TITLE_H + r * CELL_H) as i32;
+            root.draw(&Text::new(t.clone(), (x0, y0 + 6), (FONT, 20).into_font().color(&BLACK)))
+                .map_err(perr)?;
+            let img_y = y0 + 34;
+            let row = x.row(i);
+            for py in 0..SIDE {
+                for px in 0..SIDE {
+                    let v = row[py * SIDE + px].clamp(0.0, 255.0) as u8;
+                    let g = 255 - v;
+                    let (sx, sy) = (x0 + (px as u32 * GRID_SCALE) as i32, img_y + (py as u32 * GRID_SCALE) as i32);
+                    root.draw(&Rectangle::new(
+                        [(sx, sy), (sx + GRID_SCALE as i32, sy + GRID_SCALE as i32)],
+                        RGBColor(g, g, g).filled(),
+                    ))
+                    .map_err(perr)?;
+                }
+            }
+            let side = (SIDE as u32 * GRID_SCALE) as i32;
+            root.draw(&Rectangle::new([(x0, img_y), (x0 + side, img_y + side)], BLACK.mix(0.3)))
+                .map_err(perr)?;
+        }
+        Ok(())
+    })
+}
+
+/// The seed's step 2: 9 random training digits (seeded) in a 3×3 grid, each
+/// titled with its label.
+pub fn digit_grid(x: &Array2<f32>, y: &Array1<u8>, seed: u64) -> Result<Figure> {
+    if x.nrows() != y.len() {
+        return Err(Error::Shape(format!("{} images but {} labels", x.nrows(), y.len())));
+    }
+    let idx = sample_indices(x.nrows(), 9, seed)?;
+    let titles: Vec<String> = idx.iter().map(|&i| format!("label: {}  (#{i})", y[i])).collect();
+    digits(&format!("9 random training digits (seed {seed})"), x, &idx, &titles, 3, 3)
+}
+
+/// Size of the class-frequency figure with `n` splits.
+pub fn class_frequency_size(n: usize) -> (u32, u32) {
+    (n.max(1) as u32 * 400, 380)
+}
+
+/// Bar charts of the class counts, one panel per split, side by side.
+pub fn class_frequency(freq: &ClassFrequency) -> Result<Figure> {
+    if freq.splits.is_empty() {
+        return Err(Error::Param("no splits to plot".into()));
+    }
+    let (w, h) = class_frequency_size(freq.splits.len());
+    render("class frequency", w, h, |root| {
+        let panels = root.split_evenly((1, freq.splits.len()));
+        for (area, (name, counts)) in panels.iter().zip(&freq.splits) {
+            let total: usize = counts.iter().sum();
+            let ymax = (*counts.iter().max().unwrap_or(&1)).max(1) as f64 * 1.15;
+            let mut chart = ChartBuilder::on(area)
+                .caption(format!("{name} ({total} images)"), (FONT, 20))
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(56)
+                .build_cartesian_2d(-0.5f64..9.5f64, 0f64..ymax)
+                .map_err(perr)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(CLASSES)
+                .x_label_formatter(&|v| format!("{:.0}", v))
+                .y_label_formatter(&|v| format!("{:.0}", v))
+                .x_desc("digit")
+                .y_desc("images")
+                .label_style((FONT, 13))
+                .axis_desc_style((FONT, 14))
+                .draw()
+                .map_err(perr)?;
+            let color = Palette99::pick(4);
+            chart
+                .draw_series(counts.iter().enumerate().map(|(d, &c)| {
+                    Rectangle::new([(d as f64 - 0.38, 0.0), (d as f64 + 0.38, c as f64)], color.filled())
+                }))
+                .map_err(perr)?;
+            chart
+                .draw_series(counts.iter().enumerate().map(|(d, &c)| {
+                    Text::new(
+                        c.to_string(),
+                        (d as f64 - 0.38, c as f64 + ymax * 0.05),
+                        (FONT, 10).into_font().color(&BLACK),
+                    )
+                }))
+                .map_err(perr)?;
+        }
+        Ok(())
+    })
+}
+
+/// The average image of each digit (2×5 grid), from raw pixels `x` and labels `y`.
+pub fn class_means(x: &Array2<f32>, y: &Array1<u8>) -> Result<Figure> {
+    if x.nrows() != y.len() || x.ncols() != PIXELS {
+        return Err(Error::Shape(format!(
+            "{}x{} images with {} labels (need n×784 and n labels)",
+            x.nrows(),
+            x.ncols(),
+            y.len()
+        )));
+    }
+    let mut sums = Array2::<f64>::zeros((CLASSES, PIXELS));
+    let mut counts = [0usize; CLASSES];
+    for (row, &label) in x.rows().into_iter().zip(y.iter()) {
+        let d = label as usize;
+        if d >= CLASSES {
+            return Err(Error::Param(format!("label {label} is not a digit")));
+        }
+        counts[d] += 1;
+        sums.row_mut(d).zip_mut_with(&row, |s, &v| *s += v as f64);
+    }
+    let means = Array2::from_shape_fn((CLASSES, PIXELS), |(d, p)| (sums[[d, p]] / counts[d].max(1) as f64) as f32);
+    let titles: Vec<String> = (0..CLASSES).map(|d| format!("mean {d} (n={})", counts[d])).collect();
+    let idx: Vec<usize> = (0..CLASSES).collect();
+    digits("Average training image per digit", &means, &idx, &titles, 2, 5)
+}

@@ -1,0 +1,64 @@
+//! Shared helpers: synthetic IDX fixtures and access to the real data.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// IDX3 image bytes: `n` images of `rows`×`cols`, pixel = (i*7 + p) % 256.
+pub fn idx_images(n: usize, rows: usize, cols: usize) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, 3];
+    for d in [n, rows, cols] {
+        b.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    for i in 0..n {
+        for p in 0..rows * cols {
+            b.push(((i * 7 + p) % 256) as u8);
+        }
+    }
+    b
+}
+
+/// IDX1 label bytes.
+pub fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, 1];
+    b.extend_from_slice(&(labels.len() as u32).to_be_bytes());
+    b.extend_from_slice(labels);
+    b
+}
+
+pub fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// A directory holding the four files (gzipped), small: `n_train` and `n_test` images.
+pub fn fixture_dir(n_train: usize, n_test: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let train_labels: Vec<u8> = (0..n_train).map(|i| (i % 10) as u8).collect();
+    let test_labels: Vec<u8> = (0..n_test).map(|i| ((i * 3) % 10) as u8).collect();
+    write(dir.path(), "train-images-idx3-ubyte.gz", &gz(&idx_images(n_train, 28, 28)));
+    write(dir.path(), "train-labels-idx1-ubyte.gz", &gz(&idx_labels(&train_labels)));
+    write(dir.path(), "t10k-images-idx3-ubyte.gz", &gz(&idx_images(n_test, 28, 28)));
+    write(dir.path(), "t10k-labels-idx1-ubyte.gz", &gz(&idx_labels(&test_labels)));
+    dir
+}
+
+/// The real MNIST directory from `MNIST_DIR`. In CI (`CI` set) it must be there;
+/// elsewhere a test that needs it is skipped with a note.
+pub fn real_data_dir() -> Option<PathBuf> {
+    match std::env::var_os("MNIST_DIR") {
+        Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
+        _ if std::env::var_os("CI").is_some() => panic!("CI must set MNIST_DIR to the real MNIST files"),
+        _ => {
+            eprintln!("MNIST_DIR not set: skipping a test on the real data");
+            None
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Executes the notebooks headlessly with the real Jupyter + evcxr kernel
+//! (`mnist notebooks`) and checks their outputs. Needs `mnist setup` done
+//! (the README's test command does it) and the real data in `MNIST_DIR`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use mnist_support::jupyter::{self, Paths};
+
+fn mnist() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mnist"))
+}
+
+/// The runs share evcxr's build directory, so they take turns.
+static KERNEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn require_setup() -> Option<Paths> {
+    let p = Paths::new();
+    if jupyter::is_setup(&p) {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("the notebook toolchain is missing: run `cargo run --release -- setup` first");
+    }
+    eprintln!("notebook toolchain not set up (`cargo run --release -- setup`): skipping");
+    None
+}
+
+fn load(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Counts images (image/png outputs and inline PNGs in HTML) and error outputs.
+fn outputs(nb: &serde_json::Value) -> (usize, usize, usize) {
+    let (mut images, mut errors, mut html) = (0, 0, 0);
+    for cell in nb["cells"].as_array().unwrap() {
+        for out in cell["outputs"].as_array().into_iter().flatten() {
+            if out["output_type"] == "error" || (out["output_type"] == "stream" && out["name"] == "stderr") {
+                errors += 1;
+            }
+            let data = &out["data"];
+            if data.get("image/png").is_some() {
+                images += 1;
+            }
+            if let Some(h) = data.get("text/html") {
+                let h = match h {
+                    serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect::<String>(),
+                    other => other.as_str().unwrap_or("").to_string(),
+                };
+                images += h.matches("data:image/png;base64,").count();
+                html += h.matches("<table").count();
+            }
+        }
+    }
+    (images, errors, html)
+}
+
+#[test]
+fn the_three_exploration_notebooks_execute_with_inline_figures() {
+    let Some(_) = require_setup() else { return };
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(data) = common::real_data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let status = mnist()
+        .args(["notebooks", "01", "02", "03", "--out"])
+        .arg(out.path())
+        .env("MNIST_DIR", &data)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mnist notebooks failed");
+    // (name, at least this many images, at least this many html tables)
+    for (name, min_images, min_tables) in
+        [("01_prepare_data", 1, 1), ("02_visualize_digits", 1, 0), ("03_class_frequency", 2, 1)]
+    {
+        let nb = load(&out.path().join(format!("{name}.ipynb")));
+        let (images, errors, tables) = outputs(&nb);
+        assert_eq!(errors, 0, "{name}: error outputs");
+        assert!(images >= min_images, "{name}: {images} images");
+        assert!(tables >= min_tables, "{name}: {tables} tables");
+        for cell in nb["cells"].as_array().unwrap().iter().filter(|c| c["cell_type"] == "code") {
+            assert!(cell["execution_count"].is_number(), "{name}: a code cell did not run");
+        }
+        let html = std::fs::read_to_string(out.path().join(format!("{name}.html"))).unwrap();
+        assert!(html.contains("data:image/png;base64,"), "{name}.html has no embedded image");
+    }
+    let nb1 = std::fs::read_to_string(out.path().join("01_prepare_data.ipynb")).unwrap();
+    assert!(nb1.contains("X_train: (55000, 784)  y_train: (55000,)"));
+    assert!(nb1.contains("X_test:  (5000, 784)  y_test:  (5000,)"));
+    let nb3 = std::fs::read_to_string(out.path().join("03_class_frequency.ipynb")).unwrap();
+    assert!(nb3.contains("train: balanced"));
+    let summary = load(&out.path().join("run_summary.json"));
+    assert_eq!(summary.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_failing_cell_fails_the_run_with_its_message() {
+    let Some(_) = require_setup() else { return };
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let meta = r#"{"kernelspec": {"name": "rust", "display_name": "Rust", "language": "rust"}}"#;
+    // a panic and a `?` error both come back from evcxr with status "ok"
+    for (name, code) in [
+        ("panics", "let v: Vec<u8> = Vec::new();\nlet _x = v[3];"),
+        ("question_mark", "let n: u32 = \"seven\".parse::<u32>()?;"),
+        ("compile_error", "let x: u32 = \"text\";"),
+    ] {
+        let nb = format!(
+            r#"{{"cells": [{{"cell_type": "code", "execution_count": null, "id": "a", "metadata": {{}}, "outputs": [], "source": {src}}},
+               {{"cell_type": "code", "execution_count": null, "id": "b", "metadata": {{}}, "outputs": [], "source": "println!(\"after\");"}}],
+               "metadata": {meta}, "nbformat": 4, "nbformat_minor": 5}}"#,
+            src = serde_json::to_string(code).unwrap()
+        );
+        let path = dir.path().join(format!("{name}.ipynb"));
+        std::fs::write(&path, nb).unwrap();
+        let out = mnist()
+            .args(["notebooks", "--out"])
+            .arg(dir.path().join("out"))
+            .arg(&path)
+            .env("MNIST_DIR", common::fixture_dir(12, 2).path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: the run should fail");
+        assert!(err.contains("FAILED in code cell 1"), "{name}: {err}");
+        let executed = std::fs::read_to_string(dir.path().join("out").join(format!("{name}.ipynb"))).unwrap();
+        assert!(!executed.contains("after\\n"), "{name}: the run went on past the failed cell");
+        match name {
+            "panics" => assert!(err.contains("index out of bounds"), "{err}"),
+            "question_mark" => assert!(err.contains("invalid digit"), "{err}"),
+            _ => assert!(err.contains("mismatched types"), "{err}"),
+        }
+    }
+}
