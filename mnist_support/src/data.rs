@@ -584,7 +584,17 @@ impl fmt::Display for ClassFrequency {
 /// already present with the right checksum are kept. `progress(file, done, total)`
 /// is called as bytes arrive.
 #[cfg(feature = "download")]
-pub fn fetch(dir: &Path, mut progress: impl FnMut(&str, u64, Option<u64>)) -> Result<Vec<PathBuf>> {
+pub fn fetch(dir: &Path, progress: impl FnMut(&str, u64, Option<u64>)) -> Result<Vec<PathBuf>> {
+    fetch_from(dir, &MIRRORS, progress)
+}
+
+/// [`fetch`] from the given mirrors (base URLs ending in `/`), tried in order per file.
+#[cfg(feature = "download")]
+pub fn fetch_from(
+    dir: &Path,
+    mirrors: &[&str],
+    mut progress: impl FnMut(&str, u64, Option<u64>),
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut out = Vec::new();
     for f in FILES {
@@ -595,7 +605,7 @@ pub fn fetch(dir: &Path, mut progress: impl FnMut(&str, u64, Option<u64>)) -> Re
         }
         let mut reasons = Vec::new();
         let mut done = false;
-        for mirror in MIRRORS {
+        for mirror in mirrors {
             let url = format!("{mirror}{}", f.gz_name());
             match download_one(&url, &target, &f, &mut progress) {
                 Ok(()) => {

@@ -15,6 +15,7 @@
 pub mod data;
 pub mod display;
 pub mod error;
+pub mod metrics;
 pub mod plot;
 pub mod scale;
 

@@ -151,36 +151,30 @@ impl Scaler {
         }
     }
 
-    /// Scale `x` (any number of rows, the fitted number of columns).
-    pub fn transform(&self, x: &ArrayView2<f32>) -> Result<Array2<f32>> {
+    /// Apply `f(value, offset, factor)` to every element of a copy of `x`.
+    fn map(&self, x: &ArrayView2<f32>, f: impl Fn(f32, f32, f32) -> f32) -> Result<Array2<f32>> {
         if let Some(w) = self.width() {
             check_width(w, x)?;
         }
         let mut out = x.to_owned();
         if let Some((off, fac)) = self.affine(x.ncols()) {
             for mut row in out.axis_iter_mut(Axis(0)) {
-                for ((v, o), f) in row.iter_mut().zip(&off).zip(&fac) {
-                    *v = (*v - o) * f;
+                for ((v, o), k) in row.iter_mut().zip(&off).zip(&fac) {
+                    *v = f(*v, *o, *k);
                 }
             }
         }
         Ok(out)
     }
 
+    /// Scale `x` (any number of rows, the fitted number of columns).
+    pub fn transform(&self, x: &ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.map(x, |v, o, k| (v - o) * k)
+    }
+
     /// Undo [`transform`](Self::transform).
     pub fn inverse_transform(&self, x: &ArrayView2<f32>) -> Result<Array2<f32>> {
-        if let Some(w) = self.width() {
-            check_width(w, x)?;
-        }
-        let mut out = x.to_owned();
-        if let Some((off, fac)) = self.affine(x.ncols()) {
-            for mut row in out.axis_iter_mut(Axis(0)) {
-                for ((v, o), f) in row.iter_mut().zip(&off).zip(&fac) {
-                    *v = *v / f + o;
-                }
-            }
-        }
-        Ok(out)
+        self.map(x, |v, o, k| v / k + o)
     }
 
     pub fn to_json(&self) -> String {

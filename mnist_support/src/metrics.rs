@@ -1,0 +1,77 @@
+//! Accuracy, per-class accuracy and confusion matrices.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::CLASSES;
+use crate::error::{Error, Result};
+
+fn check(y_true: &[u8], y_pred: &[u8]) -> Result<()> {
+    if y_true.len() != y_pred.len() {
+        return Err(Error::Shape(format!(
+            "{} true labels but {} predictions",
+            y_true.len(),
+            y_pred.len()
+        )));
+    }
+    if let Some(&bad) = y_true.iter().chain(y_pred).find(|&&l| l as usize >= CLASSES) {
+        return Err(Error::Param(format!("label {bad} is not a digit 0-9")));
+    }
+    Ok(())
+}
+
+/// Fraction of predictions equal to the truth (0 for no samples).
+pub fn accuracy(y_true: &[u8], y_pred: &[u8]) -> Result<f64> {
+    check(y_true, y_pred)?;
+    if y_true.is_empty() {
+        return Ok(0.0);
+    }
+    let correct = y_true.iter().zip(y_pred).filter(|(a, b)| a == b).count();
+    Ok(correct as f64 / y_true.len() as f64)
+}
+
+/// A 10×10 confusion matrix: `counts[true][predicted]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfusionMatrix {
+    pub counts: [[usize; CLASSES]; CLASSES],
+}
+
+impl ConfusionMatrix {
+    pub fn new(y_true: &[u8], y_pred: &[u8]) -> Result<Self> {
+        check(y_true, y_pred)?;
+        let mut counts = [[0usize; CLASSES]; CLASSES];
+        for (&t, &p) in y_true.iter().zip(y_pred) {
+            counts[t as usize][p as usize] += 1;
+        }
+        Ok(ConfusionMatrix { counts })
+    }
+
+    pub fn total(&self) -> usize {
+        self.counts.iter().flatten().sum()
+    }
+
+    pub fn correct(&self) -> usize {
+        (0..CLASSES).map(|d| self.counts[d][d]).sum()
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        self.correct() as f64 / self.total().max(1) as f64
+    }
+
+    /// Per class: (correct, total in class).
+    pub fn per_class(&self) -> [(usize, usize); CLASSES] {
+        let mut out = [(0, 0); CLASSES];
+        for (d, o) in out.iter_mut().enumerate() {
+            *o = (self.counts[d][d], self.counts[d].iter().sum());
+        }
+        out
+    }
+
+    /// Per-class accuracy, "correct / total in class" (0 for an absent class).
+    pub fn per_class_accuracy(&self) -> [f64; CLASSES] {
+        let mut out = [0.0; CLASSES];
+        for (d, (c, t)) in self.per_class().into_iter().enumerate() {
+            out[d] = if t == 0 { 0.0 } else { c as f64 / t as f64 };
+        }
+        out
+    }
+}
