@@ -263,6 +263,27 @@ pub fn locate(dir: &Path, file: &MnistFile) -> Option<PathBuf> {
     raw.is_file().then_some(raw)
 }
 
+/// Paths of the four files in `dir`, or the error naming the missing ones,
+/// their checksums and where to put them.
+pub fn locate_all(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    let mut missing = Vec::new();
+    for f in FILES {
+        match locate(dir, &f) {
+            Some(p) => paths.push(p),
+            None => missing.push(f.gz_name()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(paths)
+    } else {
+        Err(Error::DataMissing {
+            dir: dir.to_path_buf(),
+            help: format!("Missing: {}.\n{}", missing.join(", "), missing_help(dir)),
+        })
+    }
+}
+
 /// Verify a located file against the canonical checksum (gz or raw, by content).
 pub fn verify(path: &Path, file: &MnistFile) -> Result<String> {
     let found = md5_file(path)?;
@@ -292,20 +313,7 @@ impl RawMnist {
     /// Read the four files from `dir`. With `check = true` each must match its
     /// canonical md5 (use `false` for small synthetic fixtures).
     pub fn load_dir(dir: &Path, check: bool) -> Result<Self> {
-        let mut paths = Vec::new();
-        let mut missing = Vec::new();
-        for f in FILES {
-            match locate(dir, &f) {
-                Some(p) => paths.push(p),
-                None => missing.push(f.gz_name()),
-            }
-        }
-        if !missing.is_empty() {
-            return Err(Error::DataMissing {
-                dir: dir.to_path_buf(),
-                help: format!("Missing: {}.\n{}", missing.join(", "), missing_help(dir)),
-            });
-        }
+        let paths = locate_all(dir)?;
         let mut checksums = Vec::new();
         for (p, f) in paths.iter().zip(FILES) {
             let sum = if check { verify(p, &f)? } else { md5_file(p)? };
@@ -390,7 +398,7 @@ impl Split {
         let part = |x: &Array2<f32>, y: &Array1<u8>| PartSummary {
             rows: x.nrows(),
             cols: x.ncols(),
-            class_counts: class_counts(y.as_slice().unwrap_or(&y.to_vec())),
+            class_counts: class_counts(y),
         };
         SplitSummary {
             train: part(&self.x_train, &self.y_train),
@@ -411,7 +419,7 @@ impl Split {
 }
 
 /// How many of each digit.
-pub fn class_counts(labels: &[u8]) -> [usize; CLASSES] {
+pub fn class_counts<'a>(labels: impl IntoIterator<Item = &'a u8>) -> [usize; CLASSES] {
     let mut c = [0usize; CLASSES];
     for &l in labels {
         if (l as usize) < CLASSES {

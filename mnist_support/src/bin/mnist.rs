@@ -101,11 +101,10 @@ fn fetch(dir: PathBuf) -> AnyResult<()> {
 /// Make sure the data can be found: `$MNIST_DIR` or data/mnist, else download.
 fn ensure_data() -> AnyResult<()> {
     let dir = data::data_dir();
-    if data::FILES.iter().all(|f| data::locate(&dir, f).is_some()) {
-        return Ok(());
-    }
-    if std::env::var_os("MNIST_DIR").is_some() {
-        return Err(Box::new(data::RawMnist::load_dir(&dir, true).err().expect("files are missing")));
+    match data::locate_all(&dir) {
+        Ok(_) => return Ok(()),
+        Err(e) if std::env::var_os("MNIST_DIR").is_some() => return Err(e.into()),
+        Err(_) => {}
     }
     eprintln!("data: MNIST not found in {}; downloading", dir.display());
     fetch(dir)
