@@ -21,12 +21,7 @@ fn check(y_true: &[u8], y_pred: &[u8]) -> Result<()> {
 
 /// Fraction of predictions equal to the truth (0 for no samples).
 pub fn accuracy(y_true: &[u8], y_pred: &[u8]) -> Result<f64> {
-    check(y_true, y_pred)?;
-    if y_true.is_empty() {
-        return Ok(0.0);
-    }
-    let correct = y_true.iter().zip(y_pred).filter(|(a, b)| a == b).count();
-    Ok(correct as f64 / y_true.len() as f64)
+    Ok(ConfusionMatrix::new(y_true, y_pred)?.accuracy())
 }
 
 /// A 10×10 confusion matrix: `counts[true][predicted]`.
@@ -53,6 +48,7 @@ impl ConfusionMatrix {
         (0..CLASSES).map(|d| self.counts[d][d]).sum()
     }
 
+    /// Fraction correct (0 for an empty matrix).
     pub fn accuracy(&self) -> f64 {
         self.correct() as f64 / self.total().max(1) as f64
     }
