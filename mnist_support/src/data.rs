@@ -341,6 +341,9 @@ pub fn is_test_index(i: usize) -> bool {
     i % 2 == 0
 }
 
+/// Environment variable for quick runs on a subset: see [`Split::limit_from_env`].
+pub const SUBSET_ENV: &str = "MNIST_SUBSET";
+
 /// X_train/X_valid/X_test (f32 pixels 0–255, n×784) and y_train/y_valid/y_test (u8).
 #[derive(Debug, Clone)]
 pub struct Split {
@@ -391,6 +394,49 @@ impl Split {
             y_test,
             checksums: raw.checksums,
         }
+    }
+
+    /// The first `n_train` training images and the first `n_eval` validation
+    /// and test images (for quick runs; never used silently).
+    pub fn head(&self, n_train: usize, n_eval: usize) -> Split {
+        let cut = |x: &Array2<f32>, y: &Array1<u8>, n: usize| {
+            let n = n.min(x.nrows());
+            (x.slice(ndarray::s![..n, ..]).to_owned(), y.slice(ndarray::s![..n]).to_owned())
+        };
+        let (x_train, y_train) = cut(&self.x_train, &self.y_train, n_train);
+        let (x_valid, y_valid) = cut(&self.x_valid, &self.y_valid, n_eval);
+        let (x_test, y_test) = cut(&self.x_test, &self.y_test, n_eval);
+        Split {
+            x_train,
+            x_valid,
+            x_test,
+            y_train,
+            y_valid,
+            y_test,
+            checksums: self.checksums.clone(),
+        }
+    }
+
+    /// Quick mode for test runs of the notebooks: with `MNIST_SUBSET=n` set,
+    /// keep the first n training images and n/5 (at least 100) validation and
+    /// test images, and say so on stdout. Without it, the full split.
+    pub fn limit_from_env(self) -> Result<Split> {
+        let Some(v) = std::env::var_os(SUBSET_ENV).filter(|v| !v.is_empty()) else {
+            return Ok(self);
+        };
+        let n: usize = v
+            .to_str()
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Error::Param(format!("{SUBSET_ENV}={v:?} is not a positive number of images")))?;
+        let small = self.head(n, (n / 5).max(100));
+        println!(
+            "QUICK MODE ({SUBSET_ENV}={n}): using the first {} training, {} validation and {} test images. Unset {SUBSET_ENV} for the full data.",
+            small.x_train.nrows(),
+            small.x_valid.nrows(),
+            small.x_test.nrows()
+        );
+        Ok(small)
     }
 
     /// Shapes and class counts of the three splits.

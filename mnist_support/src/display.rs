@@ -363,6 +363,7 @@ macro_rules! inherent_rich {
     )*};
 }
 
+pub(crate) use inherent_rich;
 
 inherent_rich!(Figure, Table, Panel);
 

@@ -85,6 +85,9 @@ pub enum Error {
 
     #[error("plotting failed: {0}")]
     Plot(String),
+
+    #[error(transparent)]
+    Linfa(#[from] linfa::Error),
 }
 
 impl Error {

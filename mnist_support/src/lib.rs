@@ -4,7 +4,10 @@
 //! * [`data`]: IDX reading (raw or gzip), checksums, fetching, the train/valid/test split;
 //! * [`scale`]: standardization and min-max scaling, fit on train only, serializable;
 //! * [`plot`]: figures (digit grid, class-frequency bars) drawn with plotters;
-//! * [`display`]: rich inline output for evcxr and saving, for every figure and table.
+//! * [`display`]: rich inline output for evcxr and saving, for every figure and table;
+//! * [`metrics`]: accuracy, per-class accuracy, confusion matrices;
+//! * [`models`]: the [`models::Classifier`] trait and the models;
+//! * [`experiment`]: scale → fit → evaluate → save, as one [`experiment::Report`].
 //!
 //! Notebooks start with
 //! ```text
@@ -15,7 +18,9 @@
 pub mod data;
 pub mod display;
 pub mod error;
+pub mod experiment;
 pub mod metrics;
+pub mod models;
 pub mod plot;
 pub mod scale;
 
@@ -29,6 +34,9 @@ pub mod prelude {
     pub use crate::data::{ClassFrequency, Split, SplitSummary, CLASSES, PIXELS, SIDE};
     pub use crate::display::{Figure, Panel, Rich, Table};
     pub use crate::error::{Error, Result};
+    pub use crate::experiment::{self, Report, Scaled};
+    pub use crate::models::{self, Classifier, Kind, Lines, Silent};
+    pub use crate::models::{Softmax, SoftmaxParams};
     pub use crate::plot;
     pub use crate::scale::{Scaler, Scaling};
     pub use ndarray::{s, Array1, Array2, Axis};

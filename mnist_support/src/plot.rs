@@ -219,3 +219,93 @@ pub fn class_means(x: &Array2<f32>, y: &Array1<u8>) -> Result<Figure> {
     let idx: Vec<usize> = (0..CLASSES).collect();
     digits("Average training image per digit", &means, &idx, &titles, 2, 5)
 }
+
+/// Size of a row of `n` confusion-matrix heatmaps.
+pub fn confusion_size(n: usize) -> (u32, u32) {
+    (n.max(1) as u32 * 430, 470)
+}
+
+/// Confusion matrices as annotated heatmaps side by side: counts in the cells,
+/// true digit down the side, predicted digit along the bottom; each panel
+/// titled with its split name and accuracy.
+pub fn confusion(title: &str, panels: &[(&str, &crate::metrics::ConfusionMatrix)]) -> Result<Figure> {
+    if panels.is_empty() {
+        return Err(Error::Param("no confusion matrices to plot".into()));
+    }
+    let (w, h) = confusion_size(panels.len());
+    render(title, w, h, |root| {
+        let (top, body) = root.split_vertically(40);
+        top.draw(&Text::new(
+            title.to_string(),
+            (12, 8),
+            (FONT, 22).into_font().style(FontStyle::Bold).color(&BLACK),
+        ))
+        .map_err(perr)?;
+        for (area, (name, cm)) in body.split_evenly((1, panels.len())).iter().zip(panels) {
+            let max_off = (0..CLASSES)
+                .flat_map(|t| (0..CLASSES).filter(move |&p| p != t).map(move |p| (t, p)))
+                .map(|(t, p)| cm.counts[t][p])
+                .max()
+                .unwrap_or(0)
+                .max(1) as f64;
+            let mut chart = ChartBuilder::on(area)
+                .caption(format!("{name}: {:.2}% of {}", 100.0 * cm.accuracy(), cm.total()), (FONT, 16))
+                .margin(8)
+                .x_label_area_size(34)
+                .y_label_area_size(40)
+                .build_cartesian_2d(-0.5f64..9.5f64, 9.5f64..-0.5f64)
+                .map_err(perr)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_labels(CLASSES)
+                .y_labels(CLASSES)
+                .x_label_formatter(&|v| format!("{:.0}", v))
+                .y_label_formatter(&|v| format!("{:.0}", v))
+                .x_desc("predicted")
+                .y_desc("true")
+                .label_style((FONT, 12))
+                .axis_desc_style((FONT, 13))
+                .draw()
+                .map_err(perr)?;
+            let row_totals: Vec<usize> = (0..CLASSES).map(|t| cm.counts[t].iter().sum()).collect();
+            for t in 0..CLASSES {
+                for p in 0..CLASSES {
+                    let c = cm.counts[t][p];
+                    // Diagonal: blue by the class's recall; off-diagonal: red by
+                    // the count relative to the largest error.
+                    let color = if t == p {
+                        let f = if row_totals[t] == 0 { 0.0 } else { c as f64 / row_totals[t] as f64 };
+                        let k = 0.25 + 0.75 * f;
+                        RGBColor((255.0 * (1.0 - 0.8 * k)) as u8, (255.0 * (1.0 - 0.55 * k)) as u8, 255)
+                    } else if c == 0 {
+                        RGBColor(250, 250, 250)
+                    } else {
+                        let k = 0.15 + 0.85 * (c as f64 / max_off).sqrt();
+                        RGBColor(255, (255.0 * (1.0 - 0.7 * k)) as u8, (255.0 * (1.0 - 0.75 * k)) as u8)
+                    };
+                    let (x, y) = (p as f64, t as f64);
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new(
+                            [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
+                            color.filled(),
+                        )))
+                        .map_err(perr)?;
+                    if c > 0 {
+                        let label = c.to_string();
+                        let size = if label.len() > 3 { 9 } else { 11 };
+                        let shift = 0.09 * label.len() as f64;
+                        chart
+                            .draw_series(std::iter::once(Text::new(
+                                label,
+                                (x - shift, y - 0.15),
+                                (FONT, size).into_font().color(&BLACK),
+                            )))
+                            .map_err(perr)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}

@@ -6,11 +6,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mnist_support::data::{self, Split};
+use mnist_support::experiment::{self, Scaled};
 use mnist_support::jupyter;
+use mnist_support::models::{self, Kind, Progress};
 use mnist_support::plot;
 
 #[derive(Parser)]
-#[command(name = "mnist", version, about = "MNIST in Rust: data, figures, notebooks")]
+#[command(name = "mnist", version, about = "MNIST in Rust: data, figures, models, notebooks")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -35,6 +37,25 @@ enum Cmd {
         out: PathBuf,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+    },
+    /// Train models on the full split and save them (models/<name>.bin + .json + .confusion.png).
+    Train {
+        /// Models to train (default: all): softmax, tree, forest.
+        models: Vec<Kind>,
+        /// Directory to save into (default: models/, or $MNIST_MODELS_DIR).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Benchmark: train each model on the full split and print fit seconds,
+    /// predict seconds (all 65,000 images), peak memory and the three accuracies.
+    /// Nothing is saved.
+    Bench {
+        /// Models to benchmark (default: all): softmax, tree, forest.
+        models: Vec<Kind>,
+        /// One JSON object per model and line: model, fit_s, predict_s, peak_rss_mb,
+        /// train_acc, valid_acc, test_acc.
+        #[arg(long)]
+        json: bool,
     },
     /// Set up the notebook toolchain: project-local venv with Jupyter and
     /// nbconvert, the evcxr Rust kernel (installed once with cargo) registered in it.
@@ -110,6 +131,124 @@ fn ensure_data() -> AnyResult<()> {
     fetch(dir)
 }
 
+/// Progress as an indicatif bar; notes are printed above it.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        let bar = ProgressBar::hidden();
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn begin(&self, task: &str, total: u64) {
+        self.0.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        self.0.reset();
+        self.0.set_length(total);
+        self.0.set_message(task.to_string());
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn note(&self, line: &str) {
+        self.0.suspend(|| eprintln!("  {line}"));
+    }
+    fn end(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Peak resident memory of this process in MB since the last reset (Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Reset the peak-memory counter (Linux: write 5 to /proc/self/clear_refs).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn all_if_empty(kinds: Vec<Kind>) -> Vec<Kind> {
+    if kinds.is_empty() {
+        Kind::ALL.to_vec()
+    } else {
+        kinds
+    }
+}
+
+fn bench(kinds: Vec<Kind>, json: bool) -> AnyResult<()> {
+    let split = Split::load()?;
+    if !json {
+        println!(
+            "{:<10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "model", "fit s", "predict s", "peak MB", "train", "valid", "test"
+        );
+    }
+    for kind in all_if_empty(kinds) {
+        reset_peak_rss();
+        let mut model = kind.default_model();
+        let data = Scaled::new(&split, model.scaling())?;
+        let fit_s = experiment::fit(model.as_mut(), &data, &Bar::new())?;
+        let report = experiment::evaluate(model.as_ref(), &data, kind.name(), fit_s)?;
+        let peak = peak_rss_mb().unwrap_or(f64::NAN);
+        let acc = |s: &str| report.accuracy(s).unwrap_or(f64::NAN);
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "model": kind.name(),
+                    "fit_s": report.fit_seconds,
+                    "predict_s": report.predict_seconds,
+                    "peak_rss_mb": peak,
+                    "train_acc": acc("train"),
+                    "valid_acc": acc("valid"),
+                    "test_acc": acc("test"),
+                    "threads": rayon::current_num_threads(),
+                })
+            );
+        } else {
+            println!(
+                "{:<10} {:>9.2} {:>10.2} {:>9.0} {:>8.2}% {:>8.2}% {:>8.2}%",
+                kind.name(),
+                report.fit_seconds,
+                report.predict_seconds,
+                peak,
+                100.0 * acc("train"),
+                100.0 * acc("valid"),
+                100.0 * acc("test")
+            );
+        }
+    }
+    if !json {
+        println!("(threads: {}; predict = all 65,000 images; peak MB = whole process, data included)", rayon::current_num_threads());
+    }
+    Ok(())
+}
+
+fn train(kinds: Vec<Kind>, dir: Option<PathBuf>) -> AnyResult<()> {
+    let split = Split::load()?;
+    let dir = dir.unwrap_or_else(models::models_dir);
+    for kind in all_if_empty(kinds) {
+        eprintln!("train: {}", kind.title());
+        let mut model = kind.default_model();
+        let report = experiment::run(model.as_mut(), &split, kind.name(), &dir, &Bar::new())?;
+        print!("{}", report.accuracy_table());
+        if let Some(p) = &report.model_path {
+            println!("saved {}\n", p.display());
+        }
+    }
+    Ok(())
+}
+
 fn run(cmd: Cmd) -> AnyResult<ExitCode> {
     match cmd {
         Cmd::FetchData { dir } => fetch(dir.unwrap_or_else(data::default_data_dir))?,
@@ -130,6 +269,14 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             println!("{}", grid.save(out.join("digits_3x3.png"))?.display());
             let freq = plot::class_frequency(&split.class_frequency())?;
             println!("{}", freq.save(out.join("class_frequency.png"))?.display());
+        }
+        Cmd::Train { models, dir } => {
+            ensure_data()?;
+            train(models, dir)?
+        }
+        Cmd::Bench { models, json } => {
+            ensure_data()?;
+            bench(models, json)?
         }
         Cmd::Setup => {
             let p = jupyter::setup()?;

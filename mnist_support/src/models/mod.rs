@@ -1,0 +1,224 @@
+//! The classifiers and the one trait they share.
+//!
+//! Every model implements [`Classifier`]: fit on (x, y), predict labels and
+//! class probabilities, serialize its parameters. Models take **raw pixels**
+//! (0–255) at their public entry points and apply their own fitted [`Scaler`],
+//! so the experiment runner, the CLI and the web server treat all of them
+//! alike. [`Kind`] names the models and is the one place that knows how to
+//! build or load each of them.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{CLASSES, PIXELS};
+use crate::error::{Error, Result};
+use crate::scale::{Scaler, Scaling};
+
+pub mod cart;
+pub mod codec;
+pub mod softmax;
+
+pub use softmax::{Softmax, SoftmaxParams};
+
+/// Progress of long work: a progress bar in the CLI, lines in a notebook,
+/// nothing in tests.
+pub trait Progress: Sync {
+    /// A task of `total` steps starts.
+    fn begin(&self, _task: &str, _total: u64) {}
+    /// `n` more steps are done.
+    fn advance(&self, _n: u64) {}
+    /// A line worth showing (e.g. the loss after an epoch).
+    fn note(&self, _line: &str) {}
+    /// The task is over.
+    fn end(&self) {}
+}
+
+/// No progress output.
+pub struct Silent;
+impl Progress for Silent {}
+
+/// Plain printed lines: the task, every `note`, and the end — what a notebook shows.
+pub struct Lines;
+impl Progress for Lines {
+    fn begin(&self, task: &str, total: u64) {
+        println!("{task} ({total} steps)");
+    }
+    fn note(&self, line: &str) {
+        println!("  {line}");
+    }
+}
+
+/// The seven models of the assignment (those built so far).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Softmax,
+}
+
+impl Kind {
+    pub const ALL: &'static [Kind] = &[Kind::Softmax];
+
+    /// Short name: CLI argument, default model file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Softmax => "softmax",
+        }
+    }
+
+    /// Name for tables and titles.
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::Softmax => "Softmax regression",
+        }
+    }
+
+    /// The model with its default (validation-chosen) hyperparameters.
+    pub fn default_model(self) -> Box<dyn Classifier> {
+        match self {
+            Kind::Softmax => Box::new(Softmax::new(SoftmaxParams::default())),
+        }
+    }
+
+    /// Rebuild a fitted model from its saved hyperparameters, scaler and parameter bytes.
+    pub fn restore(self, hyperparameters: &serde_json::Value, scaler: Scaler, payload: &[u8]) -> Result<Box<dyn Classifier>> {
+        Ok(match self {
+            Kind::Softmax => Box::new(Softmax::restore(params(self, hyperparameters)?, scaler, payload)?),
+        })
+    }
+}
+
+fn params<P: serde::de::DeserializeOwned>(kind: Kind, v: &serde_json::Value) -> Result<P> {
+    serde_json::from_value(v.clone()).map_err(|e| Error::Decode {
+        what: format!("{} hyperparameters", kind.name()),
+        reason: e.to_string(),
+    })
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Kind> {
+        Kind::ALL.iter().copied().find(|k| k.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            Error::Param(format!("unknown model {s:?}; available: {}", names.join(", ")))
+        })
+    }
+}
+
+/// What every model does. Public entry points take raw pixels (n×784, 0–255);
+/// the `_scaled` methods take features already passed through [`scaler`](Classifier::scaler).
+pub trait Classifier: Send + Sync {
+    fn kind(&self) -> Kind;
+
+    /// Hyperparameters, as saved in the model's metadata.
+    fn hyperparameters(&self) -> serde_json::Value;
+
+    /// The scaling this model is trained with (step 4.1).
+    fn scaling(&self) -> Scaling;
+
+    /// The fitted scaler (`Scaler::None` before fitting).
+    fn scaler(&self) -> &Scaler;
+
+    fn is_fitted(&self) -> bool;
+
+    /// Fit on features produced by `scaler` from the training pixels; the model keeps `scaler`.
+    fn fit_scaled(&mut self, scaler: Scaler, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()>;
+
+    /// Class probabilities (n×10, rows sum to 1) of scaled features.
+    fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>>;
+
+    /// Labels of scaled features: the most probable class (ties → smaller digit).
+    fn predict_scaled(&self, x: ArrayView2<f32>) -> Result<Array1<u8>> {
+        Ok(argmax_rows(&self.predict_proba_scaled(x)?))
+    }
+
+    /// Extension of the model file (`models/<name>.<ext>`).
+    fn extension(&self) -> &'static str {
+        "bin"
+    }
+
+    /// The fitted parameters as bytes (the body of the model file).
+    fn to_bytes(&self) -> Result<Vec<u8>>;
+
+    /// Fit on raw training pixels: fit the scaler on them, then the model.
+    fn fit(&mut self, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()> {
+        check_pixels(&x)?;
+        let scaler = Scaler::fit(self.scaling(), &x)?;
+        let xs = scaler.transform(&x)?;
+        self.fit_scaled(scaler, xs.view(), y, progress)
+    }
+
+    /// Class probabilities of raw pixels.
+    fn predict_proba(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        check_pixels(&x)?;
+        self.predict_proba_scaled(self.scaler().transform(&x)?.view())
+    }
+
+    /// Labels of raw pixels.
+    fn predict(&self, x: ArrayView2<f32>) -> Result<Array1<u8>> {
+        check_pixels(&x)?;
+        self.predict_scaled(self.scaler().transform(&x)?.view())
+    }
+}
+
+/// Index of the largest entry of each row (first one on ties).
+pub fn argmax_rows(p: &Array2<f32>) -> Array1<u8> {
+    p.map_axis(Axis(1), |row| {
+        let mut best = 0;
+        for (i, &v) in row.iter().enumerate() {
+            if v > row[best] {
+                best = i;
+            }
+        }
+        best as u8
+    })
+}
+
+/// Raw pixel input: 784 finite columns.
+pub fn check_pixels(x: &ArrayView2<f32>) -> Result<()> {
+    if x.ncols() != PIXELS {
+        return Err(Error::Shape(format!("expected 784 pixels per image, got {}", x.ncols())));
+    }
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Param("pixel values contain NaN or infinity".into()));
+    }
+    Ok(())
+}
+
+/// Training input: as many labels as rows, labels are digits, at least one row.
+pub fn check_xy(x: &ArrayView2<f32>, y: &ArrayView1<u8>) -> Result<()> {
+    if x.nrows() != y.len() {
+        return Err(Error::Shape(format!("{} rows but {} labels", x.nrows(), y.len())));
+    }
+    if x.nrows() == 0 {
+        return Err(Error::Shape("no training rows".into()));
+    }
+    if let Some(&bad) = y.iter().find(|&&l| l as usize >= CLASSES) {
+        return Err(Error::Param(format!("label {bad} is not a digit 0-9")));
+    }
+    Ok(())
+}
+
+pub(crate) fn not_fitted(kind: Kind) -> Error {
+    Error::Param(format!("the {} model is not fitted yet: call fit first", kind.name()))
+}
+
+/// `models/` in the project (or `MNIST_MODELS_DIR`).
+pub fn models_dir() -> PathBuf {
+    match std::env::var_os("MNIST_MODELS_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => crate::data::project_root().join("models"),
+    }
+}
+
+/// Path of the model file and metadata of model `name` in `dir`.
+pub fn model_paths(dir: &Path, name: &str, ext: &str) -> (PathBuf, PathBuf) {
+    (dir.join(format!("{name}.{ext}")), dir.join(format!("{name}.json")))
+}

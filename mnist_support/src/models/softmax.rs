@@ -1,0 +1,326 @@
+//! Multinomial logistic (softmax) regression with L2 regularization, trained
+//! by full-batch L-BFGS in f32 with one fused loss-and-gradient pass per
+//! evaluation (two matrix products).
+//!
+//! The objective is scikit-learn's `LogisticRegression(multi_class="multinomial")`:
+//! `Σᵢ −log softmax(xᵢW + b)[yᵢ] + α/2 ‖W‖²` (α = 1/C, the intercept is not
+//! penalized), divided by the number of samples so that the loss is an
+//! average. Why not linfa-logistic: on these 55,000 images it needs about
+//! 3 s per L-BFGS iteration in f64 (297 s for 100 iterations) and does not
+//! converge in f32; see the README's dependency table. [`SoftmaxParams`]
+//! still implements linfa's `Fit` and the fitted model linfa's `Predict`.
+
+use linfa::dataset::{AsTargets, DatasetBase};
+use linfa::traits::Fit;
+use ndarray::{s, Array1, Array2, ArrayBase, ArrayView1, ArrayView2, Axis, Data, Ix2, Zip};
+use serde::{Deserialize, Serialize};
+
+use super::{check_xy, codec, not_fitted, Classifier, Kind, Progress};
+use crate::data::CLASSES;
+use crate::error::{Error, Result};
+use crate::scale::{Scaler, Scaling};
+
+/// Hyperparameters of softmax regression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SoftmaxParams {
+    /// L2 penalty α on the weights (scikit-learn's 1/C).
+    pub alpha: f32,
+    /// L-BFGS iterations at most.
+    pub max_iter: usize,
+    /// Stop when the largest gradient entry (of the averaged loss) falls below this.
+    pub tol: f64,
+    /// Pixel scaling fit on the training split.
+    pub scaling: Scaling,
+}
+
+impl Default for SoftmaxParams {
+    fn default() -> Self {
+        SoftmaxParams {
+            // Chosen on the validation split from 1, 10, 30, 100, 300, 1000
+            // (standardized pixels): see notebooks/04_1_softmax.ipynb.
+            alpha: 300.0,
+            max_iter: 300,
+            tol: 1e-6,
+            scaling: Scaling::Standard,
+        }
+    }
+}
+
+/// Weights and intercepts: `proba = softmax(x·W + b)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoftmaxWeights {
+    pub w: Array2<f32>,
+    pub b: Array1<f32>,
+    /// Iterations run and final (averaged, regularized) loss.
+    pub iterations: usize,
+    pub loss: f64,
+}
+
+/// Logits `x·W + b` turned into probabilities row by row (in place).
+fn softmax_rows(h: &mut Array2<f32>) {
+    for mut row in h.rows_mut() {
+        let m = row.fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+        row.mapv_inplace(|v| (v - m).exp());
+        let s = row.sum();
+        row.mapv_inplace(|v| v / s);
+    }
+}
+
+impl SoftmaxWeights {
+    pub fn predict_proba<S: Data<Elem = f32>>(&self, x: &ArrayBase<S, Ix2>) -> Result<Array2<f32>> {
+        if x.ncols() != self.w.nrows() {
+            return Err(Error::Shape(format!(
+                "softmax model has {} inputs, got rows of {}",
+                self.w.nrows(),
+                x.ncols()
+            )));
+        }
+        let mut h = x.dot(&self.w) + &self.b;
+        softmax_rows(&mut h);
+        Ok(h)
+    }
+}
+
+/// Averaged loss and its gradient with respect to `(W, b)` stacked as a (d+1)×10 matrix.
+fn loss_grad(x: &ArrayView2<f32>, y: &[u8], alpha: f32, theta: &Array2<f32>) -> (f64, Array2<f32>) {
+    let d = x.ncols();
+    let n = x.nrows() as f32;
+    let w = theta.slice(s![..d, ..]);
+    let b = theta.row(d);
+    let mut h = x.dot(&w) + &b;
+    let mut loss = 0.0f64;
+    for (mut row, &label) in h.rows_mut().into_iter().zip(y) {
+        let m = row.fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+        let logit = row[label as usize];
+        row.mapv_inplace(|v| (v - m).exp());
+        let s = row.sum();
+        // −log softmax = log Σ exp(h) − h_y, computed with the max shifted out.
+        loss += (s.ln() + m - logit) as f64;
+        row.mapv_inplace(|v| v / s);
+        row[label as usize] -= 1.0;
+    }
+    let mut grad = Array2::<f32>::zeros(theta.raw_dim());
+    let gw = x.t().dot(&h);
+    Zip::from(grad.slice_mut(s![..d, ..]))
+        .and(&gw)
+        .and(&w)
+        .for_each(|g, &gw, &w| *g = gw / n + alpha / n * w);
+    grad.row_mut(d).assign(&(h.sum_axis(Axis(0)) / n));
+    let penalty = 0.5 * alpha as f64 * w.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
+    ((loss + penalty) / n as f64, grad)
+}
+
+fn dot(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
+}
+
+/// Train by L-BFGS (memory 10, Armijo backtracking). `on_iter(iteration, loss)`
+/// is called after every iteration.
+pub fn train(
+    x: ArrayView2<f32>,
+    y: ArrayView1<u8>,
+    params: &SoftmaxParams,
+    mut on_iter: impl FnMut(usize, f64),
+) -> Result<SoftmaxWeights> {
+    check_xy(&x, &y)?;
+    if !(params.alpha >= 0.0 && params.alpha.is_finite()) {
+        return Err(Error::Param(format!("alpha must be ≥ 0, got {}", params.alpha)));
+    }
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Param("training features contain NaN or infinity".into()));
+    }
+    let y: Vec<u8> = y.to_vec();
+    let d = x.ncols();
+    const MEMORY: usize = 10;
+    let mut theta = Array2::<f32>::zeros((d + 1, CLASSES));
+    let (mut f, mut g) = loss_grad(&x, &y, params.alpha, &theta);
+    let mut history: std::collections::VecDeque<(Array2<f32>, Array2<f32>, f64)> = Default::default();
+    let mut iterations = 0;
+    while iterations < params.max_iter {
+        let gmax = g.fold(0.0f32, |a, &v| a.max(v.abs()));
+        if (gmax as f64) < params.tol {
+            break;
+        }
+        // Two-loop recursion: direction = -H·g.
+        let mut q = g.clone();
+        let mut alphas = Vec::with_capacity(history.len());
+        for (s, yv, rho) in history.iter().rev() {
+            let a = rho * dot(s, &q);
+            q.scaled_add(-a as f32, yv);
+            alphas.push(a);
+        }
+        let gamma = match history.back() {
+            Some((s, yv, _)) => dot(s, yv) / dot(yv, yv),
+            None => 1.0 / (dot(&g, &g).sqrt().max(1e-12)),
+        };
+        q.mapv_inplace(|v| v * gamma as f32);
+        for ((s, yv, rho), a) in history.iter().zip(alphas.iter().rev()) {
+            let beta = rho * dot(yv, &q);
+            q.scaled_add((a - beta) as f32, s);
+        }
+        let dir = q.mapv(|v| -v);
+        let mut slope = dot(&g, &dir);
+        let dir = if slope >= 0.0 {
+            // Not a descent direction (numerical trouble): restart from steepest descent.
+            history.clear();
+            slope = -dot(&g, &g);
+            g.mapv(|v| -v)
+        } else {
+            dir
+        };
+        let mut step = 1.0f32;
+        let (mut f_new, mut g_new, mut theta_new);
+        loop {
+            theta_new = &theta + &(&dir * step);
+            (f_new, g_new) = loss_grad(&x, &y, params.alpha, &theta_new);
+            if f_new <= f + 1e-4 * step as f64 * slope || step < 1e-10 {
+                break;
+            }
+            step *= 0.5;
+        }
+        iterations += 1;
+        let s_vec = &theta_new - &theta;
+        let y_vec = &g_new - &g;
+        let sy = dot(&s_vec, &y_vec);
+        let progress = f - f_new;
+        theta = theta_new;
+        f = f_new;
+        g = g_new;
+        on_iter(iterations, f);
+        if sy > 1e-12 {
+            if history.len() == MEMORY {
+                history.pop_front();
+            }
+            history.push_back((s_vec, y_vec, 1.0 / sy));
+        }
+        if progress.abs() <= 1e-12 * f.abs().max(1.0) {
+            break;
+        }
+    }
+    Ok(SoftmaxWeights {
+        w: theta.slice(s![..d, ..]).to_owned(),
+        b: theta.row(d).to_owned(),
+        iterations,
+        loss: f,
+    })
+}
+
+impl<D: Data<Elem = f32>, T: AsTargets<Elem = u8>> Fit<ArrayBase<D, Ix2>, T, Error> for SoftmaxParams {
+    type Object = SoftmaxWeights;
+
+    /// Fit on already-scaled features (linfa's interface; no progress output).
+    fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<SoftmaxWeights> {
+        let y = dataset.as_targets();
+        let y = y.as_slice().map(|s| s.to_vec()).unwrap_or_else(|| y.iter().copied().collect());
+        train(dataset.records.view(), ArrayView1::from(&y), self, |_, _| {})
+    }
+}
+
+impl<D: Data<Elem = f32>> linfa::traits::PredictInplace<ArrayBase<D, Ix2>, Array1<u8>> for SoftmaxWeights {
+    /// Panics if `x` has the wrong number of columns (linfa's convention);
+    /// [`Classifier::predict`] returns an error instead.
+    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<u8>) {
+        let p = self.predict_proba(x).expect("rows with the fitted number of columns");
+        y.assign(&super::argmax_rows(&p));
+    }
+
+    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<u8> {
+        Array1::zeros(x.nrows())
+    }
+}
+
+/// Softmax regression as a [`Classifier`].
+pub struct Softmax {
+    pub params: SoftmaxParams,
+    scaler: Scaler,
+    weights: Option<SoftmaxWeights>,
+}
+
+impl Softmax {
+    pub fn new(params: SoftmaxParams) -> Self {
+        Softmax {
+            params,
+            scaler: Scaler::None,
+            weights: None,
+        }
+    }
+
+    pub fn weights(&self) -> Option<&SoftmaxWeights> {
+        self.weights.as_ref()
+    }
+
+    pub fn restore(params: SoftmaxParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
+        let mut r = codec::Reader::new(payload, "softmax parameters");
+        let d = r.count(1 << 20, "inputs")?;
+        let k = r.count(CLASSES, "classes")?;
+        if k != CLASSES {
+            return Err(r.error(format!("{k} classes, expected {CLASSES}")));
+        }
+        let w = Array2::from_shape_vec((d, k), r.f32s(d * k)?).map_err(|e| r.error(e.to_string()))?;
+        let b = Array1::from(r.f32s(k)?);
+        let iterations = r.count(usize::MAX, "iterations")?;
+        let loss = f64::from_bits(r.u64()?);
+        r.finish()?;
+        Ok(Softmax {
+            params,
+            scaler,
+            weights: Some(SoftmaxWeights { w, b, iterations, loss }),
+        })
+    }
+}
+
+impl Classifier for Softmax {
+    fn kind(&self) -> Kind {
+        Kind::Softmax
+    }
+
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).expect("plain data serializes")
+    }
+
+    fn scaling(&self) -> Scaling {
+        self.params.scaling
+    }
+
+    fn scaler(&self) -> &Scaler {
+        &self.scaler
+    }
+
+    fn is_fitted(&self) -> bool {
+        self.weights.is_some()
+    }
+
+    fn fit_scaled(&mut self, scaler: Scaler, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()> {
+        progress.begin("softmax regression: L-BFGS iterations", self.params.max_iter as u64);
+        let every = (self.params.max_iter / 8).max(1);
+        let weights = train(x, y, &self.params, |it, loss| {
+            progress.advance(1);
+            if it % every == 0 {
+                progress.note(&format!("iteration {it:>4}: loss {loss:.5}"));
+            }
+        });
+        progress.end();
+        let weights = weights?;
+        progress.note(&format!("stopped after {} iterations, loss {:.5}", weights.iterations, weights.loss));
+        self.weights = Some(weights);
+        self.scaler = scaler;
+        Ok(())
+    }
+
+    fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.weights.as_ref().ok_or_else(|| not_fitted(Kind::Softmax))?.predict_proba(&x)
+    }
+
+    fn to_bytes(&self) -> Result<Vec<u8>> {
+        use codec::Put;
+        let m = self.weights.as_ref().ok_or_else(|| not_fitted(Kind::Softmax))?;
+        let mut out = Vec::new();
+        out.put_u64(m.w.nrows() as u64);
+        out.put_u64(m.w.ncols() as u64);
+        out.put_f32s(&m.w.iter().copied().collect::<Vec<_>>());
+        out.put_f32s(&m.b.to_vec());
+        out.put_u64(m.iterations as u64);
+        out.put_u64(m.loss.to_bits());
+        Ok(out)
+    }
+}

@@ -1,0 +1,195 @@
+//! The Classifier contract, checked for every model on small synthetic data:
+//! shapes, probabilities, save → load → identical predictions, bad input and
+//! corrupt model files give errors.
+
+mod common;
+
+use mnist_support::data::Split;
+use mnist_support::experiment::{self, Scaled};
+use mnist_support::models::{codec, Classifier, Kind, Silent};
+use ndarray::Array2;
+
+fn small_model(kind: Kind) -> Box<dyn Classifier> {
+    // Default hyperparameters, except where they only make sense at full scale.
+    kind.default_model()
+}
+
+fn trained(kind: Kind, split: &Split) -> (Box<dyn Classifier>, Scaled) {
+    let mut model = small_model(kind);
+    let data = Scaled::new(split, model.scaling()).unwrap();
+    experiment::fit(model.as_mut(), &data, &Silent).unwrap();
+    (model, data)
+}
+
+#[test]
+fn every_model_meets_the_contract() {
+    let split = common::synthetic_split(600, 200, 7);
+    for &kind in Kind::ALL {
+        let (model, data) = trained(kind, &split);
+        assert!(model.is_fitted(), "{kind}");
+        // Shapes, probabilities, argmax.
+        let proba = model.predict_proba(split.x_test.view()).unwrap();
+        assert_eq!(proba.dim(), (200, 10), "{kind}");
+        for row in proba.rows() {
+            let s: f32 = row.sum();
+            assert!((s - 1.0).abs() < 1e-4, "{kind}: row sums to {s}");
+            assert!(row.iter().all(|&p| (0.0..=1.0).contains(&p)), "{kind}: {row:?}");
+        }
+        let pred = model.predict(split.x_test.view()).unwrap();
+        assert_eq!(pred.len(), 200);
+        assert_eq!(pred, mnist_support::models::argmax_rows(&proba), "{kind}");
+        // Raw-pixel entry points and the scaled ones agree.
+        assert_eq!(pred, model.predict_scaled(data.x_test.view()).unwrap(), "{kind}");
+        // It learns the synthetic problem.
+        let report = experiment::evaluate(model.as_ref(), &data, kind.name(), 0.0).unwrap();
+        let test_acc = report.accuracy("test").unwrap();
+        assert!(test_acc > 0.9, "{kind}: test accuracy {test_acc}");
+        assert_eq!(report.parts.iter().map(|p| p.images).collect::<Vec<_>>(), vec![600, 200, 200]);
+
+        // Save → load → identical probabilities.
+        let dir = tempfile::tempdir().unwrap();
+        let mut report = report;
+        let saved = experiment::save(model.as_ref(), &mut report, &data.checksums, dir.path()).unwrap();
+        assert!(saved.model.exists() && saved.card.exists() && saved.confusion.exists());
+        let (loaded, card) = experiment::load(dir.path(), kind.name()).unwrap();
+        assert_eq!(card.kind, kind);
+        assert_eq!(card.report, report);
+        assert_eq!(card.scaler, *model.scaler());
+        let again = loaded.predict_proba(split.x_test.view()).unwrap();
+        assert_eq!(again, proba, "{kind}: reloaded probabilities differ");
+        assert_eq!(loaded.predict(split.x_valid.view()).unwrap(), model.predict(split.x_valid.view()).unwrap());
+
+        corrupt_files_are_errors(kind, dir.path());
+        truncated_payloads_are_errors(kind, model.as_ref());
+    }
+}
+
+fn corrupt_files_are_errors(kind: Kind, dir: &std::path::Path) {
+    let name = kind.name();
+    let card_path = dir.join(format!("{name}.json"));
+    let card_text = std::fs::read_to_string(&card_path).unwrap();
+    let card: experiment::ModelCard = serde_json::from_str(&card_text).unwrap();
+    let model_path = dir.join(&card.model_file);
+    let good = std::fs::read(&model_path).unwrap();
+
+    // A flipped byte in the parameters.
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x55;
+    std::fs::write(&model_path, &bad).unwrap();
+    let err = experiment::load(dir, name).err().expect("corrupt file must not load").to_string();
+    assert!(err.contains("checksum"), "{kind}: {err}");
+
+    // Truncated file.
+    std::fs::write(&model_path, &good[..good.len() / 2]).unwrap();
+    assert!(experiment::load(dir, name).is_err(), "{kind}: truncated file loaded");
+
+    // Missing file.
+    std::fs::remove_file(&model_path).unwrap();
+    let err = experiment::load(dir, name).err().expect("missing file").to_string();
+    assert!(err.contains(&card.model_file), "{kind}: {err}");
+    std::fs::write(&model_path, &good).unwrap();
+    assert!(experiment::load(dir, name).is_ok());
+
+    // Corrupt metadata.
+    std::fs::write(&card_path, &card_text[..card_text.len() / 2]).unwrap();
+    assert!(experiment::load(dir, name).is_err());
+    std::fs::write(&card_path, &card_text).unwrap();
+
+    // A model file of another kind, even with a matching checksum.
+    let payload = codec::decode_file(&model_path, kind, &good).unwrap();
+    let other = Kind::ALL.iter().copied().find(|&k| k != kind).unwrap_or(kind);
+    if other != kind {
+        let wrong = codec::encode_file(other, payload);
+        let err = codec::decode_file(&model_path, kind, &wrong).err().expect("wrong kind").to_string();
+        assert!(err.contains(other.name()), "{kind}: {err}");
+    }
+    assert!(codec::decode_file(&model_path, kind, b"PK\x03\x04 not a model").is_err());
+}
+
+/// The parameter decoder itself rejects every truncation (and never panics).
+fn truncated_payloads_are_errors(kind: Kind, model: &dyn Classifier) {
+    let payload = model.to_bytes().unwrap();
+    let step = (payload.len() / 97).max(1);
+    for cut in (0..payload.len()).step_by(step) {
+        assert!(
+            kind.restore(&model.hyperparameters(), model.scaler().clone(), &payload[..cut]).is_err(),
+            "{kind}: payload cut at {cut} of {} restored",
+            payload.len()
+        );
+    }
+    let mut longer = payload.clone();
+    longer.push(0);
+    assert!(kind.restore(&model.hyperparameters(), model.scaler().clone(), &longer).is_err());
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let split = common::synthetic_split(100, 20, 3);
+    for &kind in Kind::ALL {
+        let mut model = small_model(kind);
+        assert!(model.predict(split.x_test.view()).is_err(), "{kind}: predict before fit");
+        assert!(model.to_bytes().is_err(), "{kind}: to_bytes before fit");
+        // Label out of range, mismatched lengths, wrong width, NaN.
+        let mut y = split.y_train.clone();
+        y[3] = 10;
+        assert!(model.fit(split.x_train.view(), y.view(), &Silent).is_err(), "{kind}: label 10");
+        assert!(model.fit(split.x_train.view(), split.y_valid.view(), &Silent).is_err(), "{kind}: lengths");
+        let narrow = Array2::<f32>::zeros((100, 783));
+        assert!(model.fit(narrow.view(), split.y_train.view(), &Silent).is_err(), "{kind}: 783 columns");
+        model.fit(split.x_train.view(), split.y_train.view(), &Silent).unwrap();
+        assert!(model.predict(narrow.view()).is_err(), "{kind}: predict 783 columns");
+        let mut nan = split.x_test.clone();
+        nan[[0, 5]] = f32::NAN;
+        assert!(model.predict(nan.view()).is_err(), "{kind}: NaN pixel");
+        let none = Array2::<f32>::zeros((0, 784));
+        assert_eq!(model.predict(none.view()).unwrap().len(), 0, "{kind}: zero rows predict to zero labels");
+    }
+}
+
+#[test]
+fn names_and_kinds() {
+    for &kind in Kind::ALL {
+        assert_eq!(kind.name().parse::<Kind>().unwrap(), kind);
+    }
+    let err = "perceptron".parse::<Kind>().unwrap_err().to_string();
+    assert!(err.contains("softmax"), "{err}");
+    assert!(experiment::check_name("../etc").is_err());
+    assert!(experiment::check_name("").is_err());
+    assert!(experiment::check_name("softmax-v2_1").is_ok());
+}
+
+#[test]
+fn report_renders_and_serializes() {
+    let split = common::synthetic_split(300, 100, 11);
+    let (model, data) = trained(Kind::Softmax, &split);
+    let report = experiment::evaluate(model.as_ref(), &data, "softmax", 1.5).unwrap();
+    let acc = report.accuracy_table();
+    assert_eq!(acc.rows.len(), 1);
+    assert_eq!(acc.header.len(), 6);
+    let per = report.per_class_table();
+    assert_eq!(per.rows.len(), 10);
+    assert_eq!(per.header, vec!["digit", "train", "valid", "test"]);
+    // "correct / total = pct" per class, consistent with the confusion matrix.
+    let cm = &report.parts[2].confusion;
+    let (c, t) = cm.per_class()[4];
+    assert!(per.rows[4][3].starts_with(&format!("{c} / {t} = ")), "{}", per.rows[4][3]);
+    let fig = report.confusion_figure().unwrap();
+    assert_eq!((fig.width, fig.height), mnist_support::plot::confusion_size(3));
+    assert_eq!(&fig.png[1..4], b"PNG");
+    let back: experiment::Report = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(back, report);
+    use mnist_support::display::Rich;
+    let html = &report.bundle()[0].1;
+    assert_eq!(html.matches("<table").count(), 2);
+    assert_eq!(html.matches("data:image/png;base64,").count(), 1);
+}
+
+#[test]
+fn scaling_must_match_the_model() {
+    let split = common::synthetic_split(100, 20, 5);
+    let mut model = Kind::Softmax.default_model();
+    let wrong = Scaled::new(&split, mnist_support::scale::Scaling::None).unwrap();
+    let err = experiment::fit(model.as_mut(), &wrong, &Silent).unwrap_err().to_string();
+    assert!(err.contains("scaling"), "{err}");
+}
