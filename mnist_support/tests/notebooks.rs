@@ -133,3 +133,45 @@ fn a_failing_cell_fails_the_run_with_its_message() {
         }
     }
 }
+
+/// The model notebooks in quick mode (`MNIST_SUBSET`): every step runs, the
+/// report shows its tables and confusion matrices inline, the model is saved
+/// (into a temporary models directory) and reloads with identical predictions.
+#[test]
+fn the_model_notebooks_execute_in_quick_mode() {
+    let Some(_) = require_setup() else { return };
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(data) = common::real_data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let models = tempfile::tempdir().unwrap();
+    let notebooks = [("04_1_softmax", "softmax")];
+    let status = mnist()
+        .arg("notebooks")
+        .args(notebooks.iter().map(|(nb, _)| nb))
+        .arg("--out")
+        .arg(out.path())
+        .env("MNIST_DIR", &data)
+        .env("MNIST_SUBSET", "2000")
+        .env("MNIST_MODELS_DIR", models.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "mnist notebooks failed");
+    for (nb_name, model) in notebooks {
+        let nb = load(&out.path().join(format!("{nb_name}.ipynb")));
+        let (images, errors, tables) = outputs(&nb);
+        assert_eq!(errors, 0, "{nb_name}: error outputs");
+        assert!(images >= 1, "{nb_name}: {images} images");
+        assert!(tables >= 4, "{nb_name}: {tables} tables (split, scaling, accuracy, per-class, saved)");
+        let text = std::fs::read_to_string(out.path().join(format!("{nb_name}.ipynb"))).unwrap();
+        assert!(text.contains("QUICK MODE (MNIST_SUBSET=2000)"), "{nb_name}: quick mode not announced");
+        assert!(text.contains("training took"), "{nb_name}: no training time");
+        assert!(text.contains("identical test predictions: true"), "{nb_name}: reload check");
+        let card = experiment_card(models.path(), model);
+        assert_eq!(card["report"]["parts"][0]["images"], 2000, "{nb_name}");
+        assert!(models.path().join(format!("{model}.confusion.png")).exists());
+    }
+}
+
+fn experiment_card(dir: &Path, name: &str) -> serde_json::Value {
+    load(&dir.join(format!("{name}.json")))
+}

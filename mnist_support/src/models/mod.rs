@@ -18,9 +18,13 @@ use crate::scale::{Scaler, Scaling};
 
 pub mod cart;
 pub mod codec;
+pub mod forest;
 pub mod softmax;
+pub mod tree;
 
+pub use forest::{Forest, ForestParams};
 pub use softmax::{Softmax, SoftmaxParams};
+pub use tree::{DecisionTree, DecisionTreeParams};
 
 /// Progress of long work: a progress bar in the CLI, lines in a notebook,
 /// nothing in tests.
@@ -55,15 +59,19 @@ impl Progress for Lines {
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Softmax,
+    Tree,
+    Forest,
 }
 
 impl Kind {
-    pub const ALL: &'static [Kind] = &[Kind::Softmax];
+    pub const ALL: &'static [Kind] = &[Kind::Softmax, Kind::Tree, Kind::Forest];
 
     /// Short name: CLI argument, default model file name.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Softmax => "softmax",
+            Kind::Tree => "tree",
+            Kind::Forest => "forest",
         }
     }
 
@@ -71,6 +79,8 @@ impl Kind {
     pub fn title(self) -> &'static str {
         match self {
             Kind::Softmax => "Softmax regression",
+            Kind::Tree => "Decision tree",
+            Kind::Forest => "Random forest",
         }
     }
 
@@ -78,6 +88,8 @@ impl Kind {
     pub fn default_model(self) -> Box<dyn Classifier> {
         match self {
             Kind::Softmax => Box::new(Softmax::new(SoftmaxParams::default())),
+            Kind::Tree => Box::new(DecisionTree::new(DecisionTreeParams::default())),
+            Kind::Forest => Box::new(Forest::new(ForestParams::default())),
         }
     }
 
@@ -85,6 +97,8 @@ impl Kind {
     pub fn restore(self, hyperparameters: &serde_json::Value, scaler: Scaler, payload: &[u8]) -> Result<Box<dyn Classifier>> {
         Ok(match self {
             Kind::Softmax => Box::new(Softmax::restore(params(self, hyperparameters)?, scaler, payload)?),
+            Kind::Tree => Box::new(DecisionTree::restore(params(self, hyperparameters)?, scaler, payload)?),
+            Kind::Forest => Box::new(Forest::restore(params(self, hyperparameters)?, scaler, payload)?),
         })
     }
 }

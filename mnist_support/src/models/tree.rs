@@ -1,0 +1,133 @@
+//! A single decision tree (CART) grown by the histogram learner in
+//! [`super::cart`], like scikit-learn's `DecisionTreeClassifier`.
+//!
+//! Why not linfa-trees: it rescans every sample at every node (cost grows with
+//! nodes × features × samples); see the README's dependency table.
+//! [`DecisionTreeParams`] implements linfa's `Fit` and [`DecisionTree`] linfa's `Predict`.
+
+use linfa::dataset::{AsTargets, DatasetBase};
+use linfa::traits::{Fit, PredictInplace};
+use ndarray::{Array1, Array2, ArrayBase, ArrayView1, ArrayView2, Data, Ix2};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use super::cart::{self, Binned, Criterion, Tree, TreeParams};
+use super::forest::{read_trees, write_trees};
+use super::{check_xy, not_fitted, Classifier, Kind, Progress};
+use crate::error::{Error, Result};
+use crate::scale::{Scaler, Scaling};
+
+/// Hyperparameters of the decision tree (all features at every split).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionTreeParams {
+    pub tree: TreeParams,
+}
+
+impl Default for DecisionTreeParams {
+    fn default() -> Self {
+        DecisionTreeParams {
+            tree: TreeParams {
+                criterion: Criterion::Entropy,
+                max_depth: None,
+                min_samples_split: 2,
+                min_samples_leaf: 1,
+                max_features: None,
+            },
+        }
+    }
+}
+
+/// A decision tree as a [`Classifier`] (raw pixels, no scaling).
+#[derive(Debug, Clone)]
+pub struct DecisionTree {
+    pub params: DecisionTreeParams,
+    tree: Option<Tree>,
+}
+
+impl DecisionTree {
+    pub fn new(params: DecisionTreeParams) -> Self {
+        DecisionTree { params, tree: None }
+    }
+
+    pub fn tree(&self) -> Option<&Tree> {
+        self.tree.as_ref()
+    }
+
+    pub fn restore(params: DecisionTreeParams, _scaler: Scaler, payload: &[u8]) -> Result<Self> {
+        let (mut trees, _) = read_trees(payload, "decision tree parameters")?;
+        if trees.len() != 1 {
+            return Err(Error::Decode {
+                what: "decision tree parameters".into(),
+                reason: format!("{} trees instead of one", trees.len()),
+            });
+        }
+        Ok(DecisionTree { params, tree: trees.pop() })
+    }
+}
+
+impl Classifier for DecisionTree {
+    fn kind(&self) -> Kind {
+        Kind::Tree
+    }
+
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).expect("plain data serializes")
+    }
+
+    fn scaling(&self) -> Scaling {
+        Scaling::None
+    }
+
+    fn scaler(&self) -> &Scaler {
+        &Scaler::None
+    }
+
+    fn is_fitted(&self) -> bool {
+        self.tree.is_some()
+    }
+
+    fn fit_scaled(&mut self, _scaler: Scaler, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()> {
+        check_xy(&x, &y)?;
+        let data = Binned::from_pixels(x)?;
+        let y: Vec<u8> = y.to_vec();
+        let weights = vec![1u32; y.len()];
+        // The generator is only used when max_features is set.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let tree = Tree::grow(&data, &y, &weights, &self.params.tree, &mut rng)?;
+        progress.note(&format!("{} nodes, {} leaves, depth {}", tree.n_nodes(), tree.n_leaves(), tree.depth()));
+        self.tree = Some(tree);
+        Ok(())
+    }
+
+    fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let tree = self.tree.as_ref().ok_or_else(|| not_fitted(Kind::Tree))?;
+        cart::predict_proba(std::slice::from_ref(tree), x)
+    }
+
+    fn to_bytes(&self) -> Result<Vec<u8>> {
+        let tree = self.tree.as_ref().ok_or_else(|| not_fitted(Kind::Tree))?;
+        Ok(write_trees(std::slice::from_ref(tree), tree.n_features()))
+    }
+}
+
+impl<D: Data<Elem = f32>, T: AsTargets<Elem = u8>> Fit<ArrayBase<D, Ix2>, T, Error> for DecisionTreeParams {
+    type Object = DecisionTree;
+
+    fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<DecisionTree> {
+        let y: Array1<u8> = dataset.as_targets().iter().copied().collect();
+        let mut model = DecisionTree::new(self.clone());
+        model.fit_scaled(Scaler::None, dataset.records.view(), y.view(), &super::Silent)?;
+        Ok(model)
+    }
+}
+
+impl<D: Data<Elem = f32>> PredictInplace<ArrayBase<D, Ix2>, Array1<u8>> for DecisionTree {
+    /// Panics on rows of the wrong width (linfa's convention); [`Classifier::predict`] returns an error.
+    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<u8>) {
+        y.assign(&self.predict_scaled(x.view()).expect("rows with the fitted number of features"));
+    }
+
+    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<u8> {
+        Array1::zeros(x.nrows())
+    }
+}
