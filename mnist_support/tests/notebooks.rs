@@ -144,7 +144,13 @@ fn the_model_notebooks_execute_in_quick_mode() {
     let Some(data) = common::real_data_dir() else { return };
     let out = tempfile::tempdir().unwrap();
     let models = tempfile::tempdir().unwrap();
-    let notebooks = [("04_1_softmax", "softmax")];
+    let notebooks = [
+        ("04_1_softmax", "softmax"),
+        ("04_2_knn", "knn"),
+        ("04_4_svm", "svm"),
+        ("04_5_decision_tree", "tree"),
+        ("04_6_random_forest", "forest"),
+    ];
     let status = mnist()
         .arg("notebooks")
         .args(notebooks.iter().map(|(nb, _)| nb))

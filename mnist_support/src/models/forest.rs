@@ -31,8 +31,9 @@ pub struct ForestParams {
 
 impl Default for ForestParams {
     fn default() -> Self {
+        // Chosen on the validation split (notebooks/04_6_random_forest.ipynb).
         ForestParams {
-            n_trees: 200,
+            n_trees: 300,
             bootstrap: true,
             seed: 42,
             tree: TreeParams {
@@ -40,7 +41,7 @@ impl Default for ForestParams {
                 max_depth: None,
                 min_samples_split: 2,
                 min_samples_leaf: 1,
-                max_features: Some(28),
+                max_features: Some(40),
             },
         }
     }

@@ -19,11 +19,15 @@ use crate::scale::{Scaler, Scaling};
 pub mod cart;
 pub mod codec;
 pub mod forest;
+pub mod knn;
 pub mod softmax;
+pub mod svm;
 pub mod tree;
 
 pub use forest::{Forest, ForestParams};
+pub use knn::{Knn, KnnParams};
 pub use softmax::{Softmax, SoftmaxParams};
+pub use svm::{Svm, SvmParams};
 pub use tree::{DecisionTree, DecisionTreeParams};
 
 /// Progress of long work: a progress bar in the CLI, lines in a notebook,
@@ -54,22 +58,26 @@ impl Progress for Lines {
     }
 }
 
-/// The seven models of the assignment (those built so far).
+/// The seven models of the assignment (those built so far), in the seed's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Softmax,
+    Knn,
+    Svm,
     Tree,
     Forest,
 }
 
 impl Kind {
-    pub const ALL: &'static [Kind] = &[Kind::Softmax, Kind::Tree, Kind::Forest];
+    pub const ALL: &'static [Kind] = &[Kind::Softmax, Kind::Knn, Kind::Svm, Kind::Tree, Kind::Forest];
 
     /// Short name: CLI argument, default model file name.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Softmax => "softmax",
+            Kind::Knn => "knn",
+            Kind::Svm => "svm",
             Kind::Tree => "tree",
             Kind::Forest => "forest",
         }
@@ -79,6 +87,8 @@ impl Kind {
     pub fn title(self) -> &'static str {
         match self {
             Kind::Softmax => "Softmax regression",
+            Kind::Knn => "k-nearest neighbours",
+            Kind::Svm => "SVM (RBF kernel)",
             Kind::Tree => "Decision tree",
             Kind::Forest => "Random forest",
         }
@@ -88,6 +98,8 @@ impl Kind {
     pub fn default_model(self) -> Box<dyn Classifier> {
         match self {
             Kind::Softmax => Box::new(Softmax::new(SoftmaxParams::default())),
+            Kind::Knn => Box::new(Knn::new(KnnParams::default())),
+            Kind::Svm => Box::new(Svm::new(SvmParams::default())),
             Kind::Tree => Box::new(DecisionTree::new(DecisionTreeParams::default())),
             Kind::Forest => Box::new(Forest::new(ForestParams::default())),
         }
@@ -97,6 +109,8 @@ impl Kind {
     pub fn restore(self, hyperparameters: &serde_json::Value, scaler: Scaler, payload: &[u8]) -> Result<Box<dyn Classifier>> {
         Ok(match self {
             Kind::Softmax => Box::new(Softmax::restore(params(self, hyperparameters)?, scaler, payload)?),
+            Kind::Knn => Box::new(Knn::restore(params(self, hyperparameters)?, scaler, payload)?),
+            Kind::Svm => Box::new(Svm::restore(params(self, hyperparameters)?, scaler, payload)?),
             Kind::Tree => Box::new(DecisionTree::restore(params(self, hyperparameters)?, scaler, payload)?),
             Kind::Forest => Box::new(Forest::restore(params(self, hyperparameters)?, scaler, payload)?),
         })

@@ -25,6 +25,7 @@ pub struct DecisionTreeParams {
 
 impl Default for DecisionTreeParams {
     fn default() -> Self {
+        // Chosen on the validation split (notebooks/04_5_decision_tree.ipynb).
         DecisionTreeParams {
             tree: TreeParams {
                 criterion: Criterion::Entropy,

@@ -1,0 +1,391 @@
+//! Exact k-nearest neighbours with distances from matrix products.
+//!
+//! For a block of queries `Q` and a chunk of training images `T`,
+//! `‖q − t‖² = ‖q‖² + ‖t‖² − 2·q·t`; the `q·t` for the whole block come from
+//! one f32 matrix product (ndarray → matrixmultiply, both cores), and the
+//! neighbours are then picked row by row in parallel (rayon). `‖q‖²` is the
+//! same for every candidate of a query, so ranking uses `‖t‖² − 2·q·t` and
+//! adds `‖q‖²` back at the end. Pixels that are 0 in every training image
+//! add nothing to any `q·t` and are left out of the products.
+//!
+//! Why not linfa-nn: its linear search handles one query at a time with scalar
+//! distances, and its ball/KD trees do not prune at 784 dimensions; see the
+//! README's dependency table.
+
+use std::io::{Read, Write};
+
+use ndarray::{linalg::general_mat_mul, s, Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{check_xy, codec, not_fitted, Classifier, Kind, Progress};
+use crate::data::CLASSES;
+use crate::error::{Error, Result};
+use crate::scale::{Scaler, Scaling};
+
+/// How neighbours vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Weighting {
+    /// One vote each.
+    Uniform,
+    /// Votes weighted by 1 / distance (an exact match wins outright).
+    Distance,
+}
+
+/// Hyperparameters of kNN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnnParams {
+    pub k: usize,
+    pub weighting: Weighting,
+    /// `unit` (pixels / 255) or `none`: the training set is stored as bytes.
+    pub scaling: Scaling,
+}
+
+impl Default for KnnParams {
+    fn default() -> Self {
+        KnnParams {
+            // Chosen on the validation split (notebooks/04_2_knn.ipynb): k from
+            // 1-8 and 10, uniform or distance-weighted votes.
+            k: 4,
+            weighting: Weighting::Uniform,
+            scaling: Scaling::Unit,
+        }
+    }
+}
+
+/// Queries per block and training rows per chunk of one matrix product.
+const QUERY_BLOCK: usize = 512;
+const TRAIN_CHUNK: usize = 4096;
+
+/// The `kmax` nearest training rows of each query: indices and squared
+/// distances, nearest first (ties: smaller index first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbours {
+    pub index: Array2<u32>,
+    pub dist2: Array2<f32>,
+}
+
+/// A searchable training set (features already scaled).
+#[derive(Debug, Clone)]
+pub struct Index {
+    /// Training rows restricted to the columns that are not always 0.
+    train: Array2<f32>,
+    /// Squared norms of the training rows.
+    norms: Array1<f32>,
+    /// The columns kept, in order.
+    columns: Vec<usize>,
+    /// Total columns of the input rows.
+    width: usize,
+}
+
+impl Index {
+    pub fn new(x: ArrayView2<f32>) -> Self {
+        let columns: Vec<usize> = (0..x.ncols()).filter(|&j| x.column(j).iter().any(|&v| v != 0.0)).collect();
+        let train = x.select(Axis(1), &columns);
+        let norms = train.map_axis(Axis(1), |r| r.dot(&r));
+        Index {
+            train,
+            norms,
+            columns,
+            width: x.ncols(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.train.nrows()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.train.nrows() == 0
+    }
+
+    /// The `kmax` nearest training rows of every query row. `on_block(rows)`
+    /// is called after each block of queries.
+    pub fn search(&self, q: ArrayView2<f32>, kmax: usize, on_block: &(dyn Fn(usize) + Sync)) -> Result<Neighbours> {
+        if q.ncols() != self.width {
+            return Err(Error::Shape(format!("kNN index has {} columns, queries have {}", self.width, q.ncols())));
+        }
+        if kmax == 0 || kmax > self.len() {
+            return Err(Error::Param(format!("k = {kmax} must be between 1 and the {} training rows", self.len())));
+        }
+        let n = q.nrows();
+        let mut index = Array2::<u32>::zeros((n, kmax));
+        let mut dist2 = Array2::<f32>::zeros((n, kmax));
+        let mut g = Array2::<f32>::zeros((QUERY_BLOCK, TRAIN_CHUNK));
+        for start in (0..n).step_by(QUERY_BLOCK) {
+            let end = (start + QUERY_BLOCK).min(n);
+            let qb = q.slice(s![start..end, ..]).select(Axis(1), &self.columns);
+            let rows = end - start;
+            // Per query: the best `kmax` (score, index) so far, sorted ascending.
+            let mut best: Vec<Vec<(f32, u32)>> = vec![Vec::with_capacity(kmax + 1); rows];
+            for c0 in (0..self.len()).step_by(TRAIN_CHUNK) {
+                let c1 = (c0 + TRAIN_CHUNK).min(self.len());
+                let mut gb = g.slice_mut(s![..rows, ..c1 - c0]);
+                general_mat_mul(1.0, &qb, &self.train.slice(s![c0..c1, ..]).t(), 0.0, &mut gb);
+                let norms = self.norms.slice(s![c0..c1]);
+                best.par_iter_mut().zip(gb.axis_iter(Axis(0)).into_par_iter()).for_each(|(b, dots)| {
+                    for (j, (&dot, &nt)) in dots.iter().zip(norms.iter()).enumerate() {
+                        let score = nt - 2.0 * dot;
+                        if b.len() < kmax || score < b[kmax - 1].0 {
+                            let item = (score, (c0 + j) as u32);
+                            let pos = b.partition_point(|&(s, _)| s <= score);
+                            b.insert(pos, item);
+                            b.truncate(kmax);
+                        }
+                    }
+                });
+            }
+            for (r, b) in best.iter().enumerate() {
+                let qn = qb.row(r).dot(&qb.row(r));
+                for (k, &(score, i)) in b.iter().enumerate() {
+                    index[[start + r, k]] = i;
+                    dist2[[start + r, k]] = (score + qn).max(0.0);
+                }
+            }
+            on_block(rows);
+        }
+        Ok(Neighbours { index, dist2 })
+    }
+}
+
+/// Class probabilities from the first `k` neighbours: vote shares (uniform) or
+/// shares of 1/distance (distance; exact matches take all the weight).
+pub fn vote(nb: &Neighbours, labels: &[u8], k: usize, weighting: Weighting) -> Result<Array2<f32>> {
+    if k == 0 || k > nb.index.ncols() {
+        return Err(Error::Param(format!("k = {k} but {} neighbours were searched", nb.index.ncols())));
+    }
+    let mut p = Array2::<f32>::zeros((nb.index.nrows(), CLASSES));
+    Zip::from(p.rows_mut())
+        .and(nb.index.rows())
+        .and(nb.dist2.rows())
+        .par_for_each(|mut p, idx, d2| {
+            let exact = d2.iter().take(k).any(|&d| d == 0.0);
+            for (&i, &d) in idx.iter().zip(d2.iter()).take(k) {
+                let w = match weighting {
+                    Weighting::Uniform => 1.0,
+                    Weighting::Distance if exact => (d == 0.0) as u8 as f32,
+                    Weighting::Distance => 1.0 / d.sqrt(),
+                };
+                p[labels[i as usize] as usize] += w;
+            }
+            let total = p.sum();
+            p.mapv_inplace(|v| v / total);
+        });
+    Ok(p)
+}
+
+/// Labels from vote shares; ties go to the class of the nearest neighbour
+/// among the tied classes.
+pub fn decide(p: &Array2<f32>, nb: &Neighbours, labels: &[u8]) -> Array1<u8> {
+    Array1::from_iter(p.rows().into_iter().zip(nb.index.rows()).map(|(p, idx)| {
+        let top = p.fold(0.0f32, |a, &v| a.max(v));
+        idx.iter()
+            .map(|&i| labels[i as usize])
+            .find(|&c| p[c as usize] == top)
+            .unwrap_or(0)
+    }))
+}
+
+/// Validation accuracy per (k, weighting) and the best choice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KChoice {
+    pub rows: Vec<(usize, Weighting, f64)>,
+    pub k: usize,
+    pub weighting: Weighting,
+    pub accuracy: f64,
+}
+
+impl KChoice {
+    pub fn table(&self) -> crate::display::Table {
+        let mut ks: Vec<usize> = self.rows.iter().map(|r| r.0).collect();
+        ks.dedup();
+        let acc = |k: usize, w: Weighting| {
+            self.rows
+                .iter()
+                .find(|r| r.0 == k && r.1 == w)
+                .map(|r| format!("{:.2}%", 100.0 * r.2))
+                .unwrap_or_default()
+        };
+        crate::display::Table::new(
+            vec!["k".into(), "uniform votes".into(), "distance-weighted".into()],
+            ks.iter().map(|&k| vec![k.to_string(), acc(k, Weighting::Uniform), acc(k, Weighting::Distance)]).collect(),
+        )
+        .with_caption(format!(
+            "Validation accuracy; best: k = {}, {:?} votes ({:.2}%)",
+            self.k,
+            self.weighting,
+            100.0 * self.accuracy
+        ))
+    }
+}
+
+impl crate::display::Rich for KChoice {
+    fn bundle(&self) -> crate::display::Bundle {
+        self.table().bundle()
+    }
+}
+
+crate::display::inherent_rich!(KChoice);
+
+/// kNN as a [`Classifier`].
+pub struct Knn {
+    pub params: KnnParams,
+    scaler: Scaler,
+    index: Option<Index>,
+    labels: Vec<u8>,
+}
+
+impl Knn {
+    pub fn new(params: KnnParams) -> Self {
+        Knn {
+            params,
+            scaler: Scaler::None,
+            index: None,
+            labels: Vec::new(),
+        }
+    }
+
+    fn index(&self) -> Result<&Index> {
+        self.index.as_ref().ok_or_else(|| not_fitted(Kind::Knn))
+    }
+
+    /// Neighbours of scaled query rows (the `kmax` nearest), for choosing k.
+    pub fn neighbours(&self, x: ArrayView2<f32>, kmax: usize, progress: &dyn Progress) -> Result<Neighbours> {
+        let index = self.index()?;
+        progress.begin("kNN: queries", x.nrows() as u64);
+        let nb = index.search(x, kmax, &|rows| progress.advance(rows as u64));
+        progress.end();
+        nb
+    }
+
+    /// Validation accuracy for every k in `ks` and both weightings, from one
+    /// search of the `max(ks)` nearest neighbours.
+    pub fn choose_k(&self, x_valid: ArrayView2<f32>, y_valid: ArrayView1<u8>, ks: &[usize]) -> Result<KChoice> {
+        let kmax = ks.iter().copied().max().unwrap_or(1);
+        let nb = self.neighbours(x_valid, kmax, &super::Silent)?;
+        let mut rows = Vec::new();
+        for &k in ks {
+            for w in [Weighting::Uniform, Weighting::Distance] {
+                let pred = decide(&vote(&nb, &self.labels, k, w)?, &nb, &self.labels);
+                let acc = crate::metrics::accuracy(&y_valid.to_vec(), &pred.to_vec())?;
+                rows.push((k, w, acc));
+            }
+        }
+        // Best accuracy; ties go to the smaller k, then uniform votes.
+        let (k, weighting, accuracy) = rows.iter().fold(rows[0], |best, &r| if r.2 > best.2 { r } else { best });
+        Ok(KChoice { rows, k, weighting, accuracy })
+    }
+
+    pub fn restore(params: KnnParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
+        let mut r = codec::Reader::new(payload, "kNN parameters");
+        let n = r.count(10_000_000, "training rows")?;
+        let d = r.count(1 << 16, "columns")?;
+        let mut zipped = r.rest();
+        let mut raw = Vec::new();
+        let limit = (n * (d + 1)) as u64 + 1;
+        let mut decoder = flate2::bufread::GzDecoder::new(&mut zipped);
+        (&mut decoder)
+            .take(limit)
+            .read_to_end(&mut raw)
+            .map_err(|e| Error::Decode { what: "kNN parameters".into(), reason: format!("bad compressed data: {e}") })?;
+        drop(decoder);
+        if !zipped.is_empty() {
+            return Err(Error::Decode { what: "kNN parameters".into(), reason: format!("{} unexpected trailing bytes", zipped.len()) });
+        }
+        if raw.len() != n * (d + 1) {
+            return Err(Error::Decode {
+                what: "kNN parameters".into(),
+                reason: format!("{} bytes of training data, expected {}", raw.len(), n * (d + 1)),
+            });
+        }
+        let (labels, pixels) = raw.split_at(n);
+        if labels.iter().any(|&l| l as usize >= CLASSES) {
+            return Err(Error::Decode { what: "kNN parameters".into(), reason: "label out of range".into() });
+        }
+        let x = Array2::from_shape_vec((n, d), pixels.iter().map(|&v| v as f32).collect()).map_err(|e| Error::Shape(e.to_string()))?;
+        let x = scaler.transform(&x.view())?;
+        let mut model = Knn::new(params);
+        model.scaler = scaler;
+        model.labels = labels.to_vec();
+        model.index = Some(Index::new(x.view()));
+        Ok(model)
+    }
+}
+
+impl Classifier for Knn {
+    fn kind(&self) -> Kind {
+        Kind::Knn
+    }
+
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).expect("plain data serializes")
+    }
+
+    fn scaling(&self) -> Scaling {
+        self.params.scaling
+    }
+
+    fn scaler(&self) -> &Scaler {
+        &self.scaler
+    }
+
+    fn is_fitted(&self) -> bool {
+        self.index.is_some()
+    }
+
+    /// "Training" stores the training set.
+    fn fit_scaled(&mut self, scaler: Scaler, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()> {
+        check_xy(&x, &y)?;
+        if !matches!(scaler, Scaler::Unit | Scaler::None) {
+            return Err(Error::Param("kNN stores its training set as bytes: use unit or no scaling".into()));
+        }
+        let raw = scaler.inverse_transform(&x)?;
+        if raw.iter().any(|&v| !(0.0..=255.0).contains(&v) || (v - v.round()).abs() > 1e-3) {
+            return Err(Error::Param(
+                "kNN stores its training images as bytes: pixel values must be whole numbers 0-255".into(),
+            ));
+        }
+        if self.params.k == 0 || self.params.k > x.nrows() {
+            return Err(Error::Param(format!("k = {} must be between 1 and the {} training rows", self.params.k, x.nrows())));
+        }
+        let index = Index::new(x);
+        progress.note(&format!("stored {} training images ({} of {} pixels used)", index.len(), index.columns.len(), index.width));
+        self.index = Some(index);
+        self.labels = y.to_vec();
+        self.scaler = scaler;
+        Ok(())
+    }
+
+    fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let nb = self.index()?.search(x, self.params.k, &|_| {})?;
+        vote(&nb, &self.labels, self.params.k, self.params.weighting)
+    }
+
+    fn predict_scaled(&self, x: ArrayView2<f32>) -> Result<Array1<u8>> {
+        let nb = self.index()?.search(x, self.params.k, &|_| {})?;
+        let p = vote(&nb, &self.labels, self.params.k, self.params.weighting)?;
+        Ok(decide(&p, &nb, &self.labels))
+    }
+
+    fn to_bytes(&self) -> Result<Vec<u8>> {
+        use codec::Put;
+        let index = self.index()?;
+        // Back to bytes: the inverse of the unit (or no) scaling, over all columns.
+        let mut full = Array2::<f32>::zeros((index.len(), index.width));
+        for (k, &j) in index.columns.iter().enumerate() {
+            full.column_mut(j).assign(&index.train.column(k));
+        }
+        let raw = self.scaler.inverse_transform(&full.view())?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let io = |e: std::io::Error| Error::Decode { what: "kNN parameters".into(), reason: e.to_string() };
+        gz.write_all(&self.labels).map_err(io)?;
+        let bytes: Vec<u8> = raw.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect();
+        gz.write_all(&bytes).map_err(io)?;
+        let mut out = Vec::new();
+        out.put_u64(index.len() as u64);
+        out.put_u64(index.width as u64);
+        out.extend_from_slice(&gz.finish().map_err(io)?);
+        Ok(out)
+    }
+}
