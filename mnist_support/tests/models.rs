@@ -194,3 +194,26 @@ fn scaling_must_match_the_model() {
     let err = experiment::fit(model.as_mut(), &wrong, &Silent).unwrap_err().to_string();
     assert!(err.contains("scaling"), "{err}");
 }
+
+/// Every learner is usable through linfa's traits as well.
+#[test]
+fn linfa_fit_and_predict() {
+    use linfa::traits::{Fit, Predict};
+    use mnist_support::models::{DecisionTreeParams, ForestParams, KnnParams, SoftmaxParams, SvmParams};
+    let split = common::synthetic_split(300, 50, 13);
+    let ds = linfa::Dataset::new(split.x_train.clone(), split.y_train.clone());
+    let check = |pred: ndarray::Array1<u8>| {
+        assert_eq!(pred.len(), 50);
+        assert!(pred.iter().zip(&split.y_test).filter(|(p, y)| p == y).count() > 30);
+    };
+    let x = &split.x_test;
+    // kNN and the trees work on raw pixels; scale for softmax and SVM as their defaults do.
+    check(Predict::predict(&KnnParams::default().fit(&ds).unwrap(), x));
+    check(Predict::predict(&DecisionTreeParams::default().fit(&ds).unwrap(), x));
+    check(Predict::predict(&ForestParams { n_trees: 20, ..ForestParams::default() }.fit(&ds).unwrap(), x));
+    let unit = ds.records.mapv(|v| v / 255.0);
+    let ds_unit = linfa::Dataset::new(unit, split.y_train.clone());
+    let x_unit = x.mapv(|v| v / 255.0);
+    check(Predict::predict(&SoftmaxParams { alpha: 1.0, ..SoftmaxParams::default() }.fit(&ds_unit).unwrap(), &x_unit));
+    check(Predict::predict(&SvmParams::default().fit(&ds_unit).unwrap(), &x_unit));
+}

@@ -8,14 +8,12 @@
 //! feature subset per tree rather than per split; see the README's dependency
 //! table. [`ForestParams`] implements linfa's `Fit` and [`Forest`] linfa's `Predict`.
 
-use linfa::dataset::{AsTargets, DatasetBase};
-use linfa::traits::{Fit, PredictInplace};
-use ndarray::{Array1, Array2, ArrayBase, ArrayView1, ArrayView2, Data, Ix2};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::cart::{self, Binned, Criterion, Tree, TreeParams};
 use super::{check_xy, codec, not_fitted, Classifier, Kind, Progress};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::scale::{Scaler, Scaling};
 
 /// Hyperparameters of the random forest.
@@ -157,24 +155,4 @@ impl Classifier for Forest {
     }
 }
 
-impl<D: Data<Elem = f32>, T: AsTargets<Elem = u8>> Fit<ArrayBase<D, Ix2>, T, Error> for ForestParams {
-    type Object = Forest;
-
-    fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<Forest> {
-        let y: Array1<u8> = dataset.as_targets().iter().copied().collect();
-        let mut model = Forest::new(self.clone());
-        model.fit_scaled(Scaler::None, dataset.records.view(), y.view(), &super::Silent)?;
-        Ok(model)
-    }
-}
-
-impl<D: Data<Elem = f32>> PredictInplace<ArrayBase<D, Ix2>, Array1<u8>> for Forest {
-    /// Panics on rows of the wrong width (linfa's convention); [`Classifier::predict`] returns an error.
-    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<u8>) {
-        y.assign(&self.predict_scaled(x.view()).expect("rows with the fitted number of features"));
-    }
-
-    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<u8> {
-        Array1::zeros(x.nrows())
-    }
-}
+super::linfa_traits!(ForestParams, Forest);

@@ -389,3 +389,5 @@ impl Classifier for Knn {
         Ok(out)
     }
 }
+
+super::linfa_traits!(KnnParams, Knn);

@@ -30,6 +30,42 @@ pub use softmax::{Softmax, SoftmaxParams};
 pub use svm::{Svm, SvmParams};
 pub use tree::{DecisionTree, DecisionTreeParams};
 
+/// linfa's `Fit` for a model's hyperparameters and `Predict` for the model,
+/// on features that are already scaled (linfa's interface has no progress
+/// output, and its `Predict` cannot return errors: rows of the wrong width
+/// panic there, while [`Classifier::predict`] returns an error).
+macro_rules! linfa_traits {
+    ($params:ty, $model:ident) => {
+        impl<D: ndarray::Data<Elem = f32>, T: linfa::dataset::AsTargets<Elem = u8>>
+            linfa::traits::Fit<ndarray::ArrayBase<D, ndarray::Ix2>, T, crate::error::Error> for $params
+        {
+            type Object = $model;
+
+            fn fit(&self, dataset: &linfa::DatasetBase<ndarray::ArrayBase<D, ndarray::Ix2>, T>) -> crate::error::Result<$model> {
+                let y: ndarray::Array1<u8> = linfa::dataset::AsTargets::as_targets(dataset).iter().copied().collect();
+                let mut model = $model::new(self.clone());
+                let scaler = crate::scale::Scaler::None;
+                crate::models::Classifier::fit_scaled(&mut model, scaler, dataset.records.view(), y.view(), &crate::models::Silent)?;
+                Ok(model)
+            }
+        }
+
+        impl<D: ndarray::Data<Elem = f32>> linfa::traits::PredictInplace<ndarray::ArrayBase<D, ndarray::Ix2>, ndarray::Array1<u8>>
+            for $model
+        {
+            fn predict_inplace(&self, x: &ndarray::ArrayBase<D, ndarray::Ix2>, y: &mut ndarray::Array1<u8>) {
+                let labels = crate::models::Classifier::predict_scaled(self, x.view());
+                y.assign(&labels.expect("rows of the fitted width"));
+            }
+
+            fn default_target(&self, x: &ndarray::ArrayBase<D, ndarray::Ix2>) -> ndarray::Array1<u8> {
+                ndarray::Array1::zeros(x.nrows())
+            }
+        }
+    };
+}
+pub(crate) use linfa_traits;
+
 /// Progress of long work: a progress bar in the CLI, lines in a notebook,
 /// nothing in tests.
 pub trait Progress: Sync {

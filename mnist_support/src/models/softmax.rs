@@ -10,8 +10,6 @@
 //! converge in f32; see the README's dependency table. [`SoftmaxParams`]
 //! still implements linfa's `Fit` and the fitted model linfa's `Predict`.
 
-use linfa::dataset::{AsTargets, DatasetBase};
-use linfa::traits::Fit;
 use ndarray::{s, Array1, Array2, ArrayBase, ArrayView1, ArrayView2, Axis, Data, Ix2, Zip};
 use serde::{Deserialize, Serialize};
 
@@ -205,29 +203,6 @@ pub fn train(
     })
 }
 
-impl<D: Data<Elem = f32>, T: AsTargets<Elem = u8>> Fit<ArrayBase<D, Ix2>, T, Error> for SoftmaxParams {
-    type Object = SoftmaxWeights;
-
-    /// Fit on already-scaled features (linfa's interface; no progress output).
-    fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<SoftmaxWeights> {
-        let y = dataset.as_targets();
-        let y = y.as_slice().map(|s| s.to_vec()).unwrap_or_else(|| y.iter().copied().collect());
-        train(dataset.records.view(), ArrayView1::from(&y), self, |_, _| {})
-    }
-}
-
-impl<D: Data<Elem = f32>> linfa::traits::PredictInplace<ArrayBase<D, Ix2>, Array1<u8>> for SoftmaxWeights {
-    /// Panics if `x` has the wrong number of columns (linfa's convention);
-    /// [`Classifier::predict`] returns an error instead.
-    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<u8>) {
-        let p = self.predict_proba(x).expect("rows with the fitted number of columns");
-        y.assign(&super::argmax_rows(&p));
-    }
-
-    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<u8> {
-        Array1::zeros(x.nrows())
-    }
-}
 
 /// Softmax regression as a [`Classifier`].
 pub struct Softmax {
@@ -324,3 +299,5 @@ impl Classifier for Softmax {
         Ok(out)
     }
 }
+
+super::linfa_traits!(SoftmaxParams, Softmax);

@@ -480,3 +480,5 @@ impl Classifier for Svm {
         Ok(out)
     }
 }
+
+super::linfa_traits!(SvmParams, Svm);

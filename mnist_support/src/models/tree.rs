@@ -5,9 +5,7 @@
 //! nodes × features × samples); see the README's dependency table.
 //! [`DecisionTreeParams`] implements linfa's `Fit` and [`DecisionTree`] linfa's `Predict`.
 
-use linfa::dataset::{AsTargets, DatasetBase};
-use linfa::traits::{Fit, PredictInplace};
-use ndarray::{Array1, Array2, ArrayBase, ArrayView1, ArrayView2, Data, Ix2};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
@@ -111,24 +109,4 @@ impl Classifier for DecisionTree {
     }
 }
 
-impl<D: Data<Elem = f32>, T: AsTargets<Elem = u8>> Fit<ArrayBase<D, Ix2>, T, Error> for DecisionTreeParams {
-    type Object = DecisionTree;
-
-    fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<DecisionTree> {
-        let y: Array1<u8> = dataset.as_targets().iter().copied().collect();
-        let mut model = DecisionTree::new(self.clone());
-        model.fit_scaled(Scaler::None, dataset.records.view(), y.view(), &super::Silent)?;
-        Ok(model)
-    }
-}
-
-impl<D: Data<Elem = f32>> PredictInplace<ArrayBase<D, Ix2>, Array1<u8>> for DecisionTree {
-    /// Panics on rows of the wrong width (linfa's convention); [`Classifier::predict`] returns an error.
-    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<u8>) {
-        y.assign(&self.predict_scaled(x.view()).expect("rows with the fitted number of features"));
-    }
-
-    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<u8> {
-        Array1::zeros(x.nrows())
-    }
-}
+super::linfa_traits!(DecisionTreeParams, DecisionTree);
