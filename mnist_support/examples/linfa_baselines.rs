@@ -3,6 +3,7 @@
 //! ```text
 //! MNIST_DIR=... cargo run --release --example linfa_baselines -- logistic   # linfa-logistic, 100 L-BFGS iterations, f64 and f32
 //! MNIST_DIR=... cargo run --release --example linfa_baselines -- trees      # linfa-trees on 2,500 / 5,000 / 10,000 images
+//! MNIST_DIR=... cargo run --release --example linfa_baselines -- nn         # linfa-nn: 500 queries against all 55,000 training images
 //! ```
 
 use std::time::Instant;
@@ -54,11 +55,35 @@ fn trees(split: &Split) -> AnyResult {
     Ok(())
 }
 
+fn nn(split: &Split) -> AnyResult {
+    use linfa_nn::{distance::L2Dist, CommonNearestNeighbour, NearestNeighbour};
+    let train = split.x_train.mapv(|v| v / 255.0);
+    let queries = split.x_test.slice(s![..500, ..]).mapv(|v| v / 255.0);
+    let algorithms = [
+        ("linear search", CommonNearestNeighbour::LinearSearch),
+        ("k-d tree", CommonNearestNeighbour::KdTree),
+        ("ball tree", CommonNearestNeighbour::BallTree),
+    ];
+    for (name, algo) in algorithms {
+        let t = Instant::now();
+        let index = algo.from_batch(&train, L2Dist)?;
+        let built = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for q in queries.rows() {
+            index.k_nearest(q, 4)?;
+        }
+        let per = t.elapsed().as_secs_f64() / 500.0;
+        println!("linfa-nn {name}: build {built:.1} s, {:.1} ms per query (4 neighbours) -> {:.0} s for 65,000 queries", per * 1e3, per * 65000.0);
+    }
+    Ok(())
+}
+
 fn main() -> AnyResult {
     let split = Split::load()?;
     match std::env::args().nth(1).as_deref() {
         Some("logistic") => logistic(&split),
         Some("trees") => trees(&split),
-        _ => Err("usage: linfa_baselines logistic|trees".into()),
+        Some("nn") => nn(&split),
+        _ => Err("usage: linfa_baselines logistic|trees|nn".into()),
     }
 }
