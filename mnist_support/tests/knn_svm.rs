@@ -134,7 +134,7 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
     assert_eq!(machine.pairs.len(), 45);
     // The prediction is the majority of the 45 pairwise votes.
     let scaled = model.scaler().transform(&split.x_test.view()).unwrap();
-    let f = machine.decision(scaled.view(), model.params.gamma).unwrap();
+    let f = machine.decision(scaled.view(), model.params.gamma as f32).unwrap();
     for (i, row) in f.rows().into_iter().enumerate() {
         let mut votes = [0; 10];
         for (pair, &v) in machine.pairs.iter().zip(row) {

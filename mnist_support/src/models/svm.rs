@@ -34,11 +34,11 @@ use crate::scale::{Scaler, Scaling};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SvmParams {
     /// Penalty on margin violations.
-    pub c: f32,
+    pub c: f64,
     /// RBF width: `K(a, b) = exp(−γ‖a − b‖²)` on scaled pixels.
-    pub gamma: f32,
+    pub gamma: f64,
     /// Stopping tolerance on the KKT violation (libsvm's `eps`).
-    pub tol: f32,
+    pub tol: f64,
     /// SMO iterations at most per pair.
     pub max_iter: usize,
     pub scaling: Scaling,
@@ -314,8 +314,8 @@ pub fn train(x: ArrayView2<f32>, y: ArrayView1<u8>, params: &SvmParams, progress
                 let xp = x.select(Axis(0), &rows);
                 let norms = row_norms(&xp.view());
                 let mut k = Array2::<f32>::zeros((rows.len(), rows.len()));
-                rbf_into(&xp.view(), &norms.view(), &xp.view(), &norms.view(), params.gamma, &mut k.view_mut());
-                let (alpha, rho, iterations) = smo(&k, &labels, params.c, params.tol, params.max_iter);
+                rbf_into(&xp.view(), &norms.view(), &xp.view(), &norms.view(), params.gamma as f32, &mut k.view_mut());
+                let (alpha, rho, iterations) = smo(&k, &labels, params.c as f32, params.tol as f32, params.max_iter);
                 drop(k);
                 let (sv_rows, coef): (Vec<usize>, Vec<f32>) = alpha
                     .iter()
@@ -455,7 +455,7 @@ impl Classifier for Svm {
     }
 
     fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.machine.as_ref().ok_or_else(|| not_fitted(Kind::Svm))?.proba(x, self.params.gamma)
+        self.machine.as_ref().ok_or_else(|| not_fitted(Kind::Svm))?.proba(x, self.params.gamma as f32)
     }
 
     fn to_bytes(&self) -> Result<Vec<u8>> {
