@@ -140,13 +140,17 @@ pub struct Report {
 }
 
 /// Steps 4.3–4.5: predict the three parts and measure.
-pub fn evaluate(model: &dyn Classifier, data: &Scaled, name: &str, fit_seconds: f64) -> Result<Report> {
+pub fn evaluate(model: &dyn Classifier, data: &Scaled, name: &str, fit_seconds: f64, progress: &dyn Progress) -> Result<Report> {
+    let total: usize = data.parts().iter().map(|(_, x, _)| x.nrows()).sum();
+    progress.begin("predicting train, valid and test images", total as u64);
     let t = Instant::now();
     let mut predictions = Vec::new();
     for (_, x, _) in data.parts() {
         predictions.push(model.predict_scaled(x.view())?);
+        progress.advance(x.nrows() as u64);
     }
     let predict_seconds = t.elapsed().as_secs_f64();
+    progress.end();
     let mut parts = Vec::new();
     for ((split, x, y), pred) in data.parts().into_iter().zip(predictions) {
         let confusion = ConfusionMatrix::new(y.as_slice().unwrap_or(&y.to_vec()), &pred.to_vec())?;
@@ -364,7 +368,7 @@ pub fn run(model: &mut dyn Classifier, split: &Split, name: &str, dir: &Path, pr
     check_name(name)?;
     let data = Scaled::new(split, model.scaling())?;
     let seconds = fit(model, &data, progress)?;
-    let mut report = evaluate(model, &data, name, seconds)?;
+    let mut report = evaluate(model, &data, name, seconds, progress)?;
     save(model, &mut report, &data.checksums, dir)?;
     Ok(report)
 }

@@ -42,7 +42,7 @@ fn every_model_meets_the_contract() {
         assert_eq!(pred, model.predict_scaled(data.x_test.view()).unwrap(), "{kind}");
         // It learns the synthetic problem (chance is 0.1; one tree on 600 noisy
         // images reaches about 0.7, the other models over 0.9).
-        let report = experiment::evaluate(model.as_ref(), &data, kind.name(), 0.0).unwrap();
+        let report = experiment::evaluate(model.as_ref(), &data, kind.name(), 0.0, &Silent).unwrap();
         let test_acc = report.accuracy("test").unwrap();
         assert!(test_acc > 0.6, "{kind}: test accuracy {test_acc}");
         assert_eq!(report.parts.iter().map(|p| p.images).collect::<Vec<_>>(), vec![600, 200, 200]);
@@ -164,7 +164,7 @@ fn names_and_kinds() {
 fn report_renders_and_serializes() {
     let split = common::synthetic_split(300, 100, 11);
     let (model, data) = trained(Kind::Softmax, &split);
-    let report = experiment::evaluate(model.as_ref(), &data, "softmax", 1.5).unwrap();
+    let report = experiment::evaluate(model.as_ref(), &data, "softmax", 1.5, &Silent).unwrap();
     let acc = report.accuracy_table();
     assert_eq!(acc.rows.len(), 1);
     assert_eq!(acc.header.len(), 6);

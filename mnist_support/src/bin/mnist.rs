@@ -198,7 +198,7 @@ fn bench(kinds: Vec<Kind>, json: bool) -> AnyResult<()> {
         let mut model = kind.default_model();
         let data = Scaled::new(&split, model.scaling())?;
         let fit_s = experiment::fit(model.as_mut(), &data, &Bar::new())?;
-        let report = experiment::evaluate(model.as_ref(), &data, kind.name(), fit_s)?;
+        let report = experiment::evaluate(model.as_ref(), &data, kind.name(), fit_s, &Bar::new())?;
         let peak = peak_rss_mb().unwrap_or(f64::NAN);
         let acc = |s: &str| report.accuracy(s).unwrap_or(f64::NAN);
         if json {

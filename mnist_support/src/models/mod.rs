@@ -8,6 +8,9 @@
 //! build or load each of them.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -83,11 +86,40 @@ pub trait Progress: Sync {
 pub struct Silent;
 impl Progress for Silent {}
 
-/// Plain printed lines: the task, every `note`, and the end — what a notebook shows.
-pub struct Lines;
+/// Plain printed lines — what a notebook shows: the task, every `note`, and
+/// the progress at each tenth of the way with the time so far.
+#[derive(Debug, Default)]
+pub struct Lines {
+    total: AtomicU64,
+    done: AtomicU64,
+    start: Mutex<Option<Instant>>,
+}
+
+impl Lines {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn elapsed(&self) -> f64 {
+        let start = self.start.lock().unwrap_or_else(|e| e.into_inner());
+        start.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0)
+    }
+}
+
 impl Progress for Lines {
     fn begin(&self, task: &str, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+        *self.start.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         println!("{task} ({total} steps)");
+    }
+    fn advance(&self, n: u64) {
+        let total = self.total.load(Ordering::Relaxed).max(1);
+        let before = self.done.fetch_add(n, Ordering::Relaxed);
+        let after = before + n;
+        if after * 10 / total > before * 10 / total {
+            println!("  {after}/{total} done ({:.1} s)", self.elapsed());
+        }
     }
     fn note(&self, line: &str) {
         println!("  {line}");

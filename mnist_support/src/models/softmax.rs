@@ -267,13 +267,7 @@ impl Classifier for Softmax {
 
     fn fit_scaled(&mut self, scaler: Scaler, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()> {
         progress.begin("softmax regression: L-BFGS iterations", self.params.max_iter as u64);
-        let every = (self.params.max_iter / 8).max(1);
-        let weights = train(x, y, &self.params, |it, loss| {
-            progress.advance(1);
-            if it % every == 0 {
-                progress.note(&format!("iteration {it:>4}: loss {loss:.5}"));
-            }
-        });
+        let weights = train(x, y, &self.params, |_, _| progress.advance(1));
         progress.end();
         let weights = weights?;
         progress.note(&format!("stopped after {} iterations, loss {:.5}", weights.iterations, weights.loss));
