@@ -22,10 +22,13 @@ pub mod experiment;
 pub mod metrics;
 pub mod models;
 pub mod plot;
+pub mod preprocess;
 pub mod scale;
 
 #[cfg(feature = "cli")]
 pub mod jupyter;
+#[cfg(feature = "serve")]
+pub mod serve;
 
 pub use error::{Error, Result};
 

@@ -57,6 +57,16 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The prediction server: a page to draw or upload a digit and a JSON API,
+    /// over every model saved in models/ (or --dir).
+    Serve {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Directory of saved models (default: models/, or $MNIST_MODELS_DIR).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Set up the notebook toolchain: project-local venv with Jupyter and
     /// nbconvert, the evcxr Rust kernel (installed once with cargo) registered in it.
     Setup,
@@ -277,6 +287,24 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
         Cmd::Bench { models, json } => {
             ensure_data()?;
             bench(models, json)?
+        }
+        Cmd::Serve { port, dir } => {
+            let dir = dir.unwrap_or_else(models::models_dir);
+            let (loaded, failed) = mnist_support::serve::load_models(&dir)?;
+            for f in &failed {
+                eprintln!("serve: skipping {f}");
+            }
+            if loaded.is_empty() {
+                eprintln!("serve: no models in {}; train some with `cargo run --release -- train`", dir.display());
+            }
+            let names: Vec<&str> = loaded.iter().map(|m| m.name.as_str()).collect();
+            eprintln!("serve: {} model(s) from {}: {}", loaded.len(), dir.display(), names.join(", "));
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            mnist_support::serve::serve(loaded, addr, |bound| {
+                println!("listening on http://{bound}/");
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+            })?;
         }
         Cmd::Setup => {
             let p = jupyter::setup()?;

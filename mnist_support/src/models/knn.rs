@@ -57,6 +57,8 @@ impl Default for KnnParams {
 /// Queries per block and training rows per chunk of one matrix product.
 const QUERY_BLOCK: usize = 512;
 const TRAIN_CHUNK: usize = 4096;
+/// Below this many queries, distances come from dot products (the web server's case).
+const FEW_QUERIES: usize = 8;
 
 /// The `kmax` nearest training rows of each query: indices and squared
 /// distances, nearest first (ties: smaller index first).
@@ -112,7 +114,7 @@ impl Index {
         let n = q.nrows();
         let mut index = Array2::<u32>::zeros((n, kmax));
         let mut dist2 = Array2::<f32>::zeros((n, kmax));
-        let mut g = Array2::<f32>::zeros((QUERY_BLOCK, TRAIN_CHUNK));
+        let mut g = Array2::<f32>::zeros((QUERY_BLOCK.min(n.max(1)), TRAIN_CHUNK));
         for start in (0..n).step_by(QUERY_BLOCK) {
             let end = (start + QUERY_BLOCK).min(n);
             let qb = q.slice(s![start..end, ..]).select(Axis(1), &self.columns);
@@ -122,7 +124,16 @@ impl Index {
             for c0 in (0..self.len()).step_by(TRAIN_CHUNK) {
                 let c1 = (c0 + TRAIN_CHUNK).min(self.len());
                 let mut gb = g.slice_mut(s![..rows, ..c1 - c0]);
-                general_mat_mul(1.0, &qb, &self.train.slice(s![c0..c1, ..]).t(), 0.0, &mut gb);
+                let chunk = self.train.slice(s![c0..c1, ..]);
+                if rows < FEW_QUERIES {
+                    // A matrix product would first copy (pack) the whole chunk;
+                    // for a handful of queries plain dot products are faster.
+                    for (mut out, q) in gb.rows_mut().into_iter().zip(qb.rows()) {
+                        out.assign(&chunk.dot(&q));
+                    }
+                } else {
+                    general_mat_mul(1.0, &qb, &chunk.t(), 0.0, &mut gb);
+                }
                 let norms = self.norms.slice(s![c0..c1]);
                 best.par_iter_mut().zip(gb.axis_iter(Axis(0)).into_par_iter()).for_each(|(b, dots)| {
                     for (j, (&dot, &nt)) in dots.iter().zip(norms.iter()).enumerate() {

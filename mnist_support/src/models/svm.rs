@@ -65,6 +65,11 @@ fn row_norms(x: &ArrayView2<f32>) -> Array1<f32> {
 /// RBF kernel between the rows of `a` and `b` (norms given), into `out`.
 fn rbf_into(a: &ArrayView2<f32>, na: &ArrayView1<f32>, b: &ArrayView2<f32>, nb: &ArrayView1<f32>, gamma: f32, out: &mut ndarray::ArrayViewMut2<f32>) {
     general_mat_mul(1.0, a, &b.t(), 0.0, out);
+    finish_rbf(out, na, nb, gamma);
+}
+
+/// Dot products `a·b` in `out` → `exp(−γ(‖a‖² + ‖b‖² − 2·a·b))`.
+fn finish_rbf(out: &mut ndarray::ArrayViewMut2<f32>, na: &ArrayView1<f32>, nb: &ArrayView1<f32>, gamma: f32) {
     Zip::from(out.rows_mut()).and(na).par_for_each(|mut row, &ni| {
         for (k, &nj) in row.iter_mut().zip(nb) {
             *k = (-gamma * (ni + nj - 2.0 * *k).max(0.0)).exp();
@@ -217,10 +222,23 @@ pub fn smo(k: &Array2<f32>, y: &[f32], c: f32, tol: f32, max_iter: usize) -> (Ve
 }
 
 /// The fitted machine: support vectors (scaled features) and the 45 pairs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Machine {
     pub support: Array2<f32>,
     pub pairs: Vec<Binary>,
+    tables: std::sync::OnceLock<(Array2<f32>, Array1<f32>)>,
+}
+
+impl Machine {
+    pub fn new(support: Array2<f32>, pairs: Vec<Binary>) -> Self {
+        Machine { support, pairs, tables: std::sync::OnceLock::new() }
+    }
+}
+
+impl PartialEq for Machine {
+    fn eq(&self, other: &Self) -> bool {
+        self.support == other.support && self.pairs == other.pairs
+    }
 }
 
 /// Most query rows per kernel block at prediction time.
@@ -228,19 +246,27 @@ const PREDICT_BLOCK: usize = 1024;
 
 impl Machine {
     /// Decision values (n×45, pair order as in `pairs`).
+    /// Coefficients of every support vector in every pair (nsv × pairs), and
+    /// the support vectors' squared norms.
+    fn tables(&self) -> &(Array2<f32>, Array1<f32>) {
+        self.tables.get_or_init(|| {
+            let mut coef = Array2::<f32>::zeros((self.support.nrows(), self.pairs.len()));
+            for (p, pair) in self.pairs.iter().enumerate() {
+                for (&i, &c) in pair.sv.iter().zip(&pair.coef) {
+                    coef[[i as usize, p]] = c;
+                }
+            }
+            (coef, row_norms(&self.support.view()))
+        })
+    }
+
     pub fn decision(&self, x: ArrayView2<f32>, gamma: f32) -> Result<Array2<f32>> {
         if x.ncols() != self.support.ncols() {
             return Err(Error::Shape(format!("SVM has {} inputs, got rows of {}", self.support.ncols(), x.ncols())));
         }
         let nsv = self.support.nrows();
-        let mut coef = Array2::<f32>::zeros((nsv, self.pairs.len()));
-        for (p, pair) in self.pairs.iter().enumerate() {
-            for (&i, &c) in pair.sv.iter().zip(&pair.coef) {
-                coef[[i as usize, p]] = c;
-            }
-        }
+        let (coef, sv_norms) = self.tables();
         let rho = Array1::from_iter(self.pairs.iter().map(|p| p.rho));
-        let sv_norms = row_norms(&self.support.view());
         let mut out = Array2::<f32>::zeros((x.nrows(), self.pairs.len()));
         let mut kbuf = Array2::<f32>::zeros((PREDICT_BLOCK.min(x.nrows()).max(1), nsv));
         for start in (0..x.nrows()).step_by(PREDICT_BLOCK) {
@@ -248,9 +274,17 @@ impl Machine {
             let q = x.slice(s![start..end, ..]);
             let qn = row_norms(&q);
             let mut kb = kbuf.slice_mut(s![..end - start, ..]);
-            rbf_into(&q, &qn.view(), &self.support.view(), &sv_norms.view(), gamma, &mut kb);
+            if end - start < 8 {
+                // A handful of rows (the web server): dot products, no packing.
+                for (mut k, q) in kb.rows_mut().into_iter().zip(q.rows()) {
+                    k.assign(&self.support.dot(&q));
+                }
+                finish_rbf(&mut kb, &qn.view(), &sv_norms.view(), gamma);
+            } else {
+                rbf_into(&q, &qn.view(), &self.support.view(), &sv_norms.view(), gamma, &mut kb);
+            }
             let mut ob = out.slice_mut(s![start..end, ..]);
-            general_mat_mul(1.0, &kb, &coef, 0.0, &mut ob);
+            general_mat_mul(1.0, &kb, coef, 0.0, &mut ob);
             ob -= &rho;
         }
         Ok(out)
@@ -362,10 +396,7 @@ pub fn train(x: ArrayView2<f32>, y: ArrayView1<u8>, params: &SvmParams, progress
         support_rows.len(),
         pairs.iter().map(|p| p.sv.len()).sum::<usize>() / pairs.len().max(1)
     ));
-    Ok(Machine {
-        support: x.select(Axis(0), &support_rows),
-        pairs,
-    })
+    Ok(Machine::new(x.select(Axis(0), &support_rows), pairs))
 }
 
 /// The SVM as a [`Classifier`].
@@ -422,7 +453,7 @@ impl Svm {
         Ok(Svm {
             params,
             scaler,
-            machine: Some(Machine { support, pairs }),
+            machine: Some(Machine::new(support, pairs)),
         })
     }
 }

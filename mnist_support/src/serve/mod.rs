@@ -1,0 +1,301 @@
+//! The prediction server (Part II, the role Gradio plays in Python): a web
+//! page to draw or upload a digit and a JSON API, over every model saved in
+//! `models/`. axum + tokio; the page is embedded in the binary.
+//!
+//! * `GET /` — the page;
+//! * `GET /healthz` — `{"status": "ok", "models": N}`;
+//! * `GET /api/models` — name, kind, title and test accuracy of each model;
+//! * `POST /api/predict` — JSON `{"model": "svm" | "all", "image": "<base64 PNG/JPEG or data: URL>"}`
+//!   or `{"model": ..., "pixels": [784 values 0–255]}`; answers
+//!   `{"input": [784 values the models saw], "results": [{"model", "prediction",
+//!   "top3": [{"digit", "probability"}], "ms"}]}`. Bad input is a 4xx
+//!   `{"error": "..."}`.
+//!
+//! Images go through [`crate::preprocess`]; 784 pixel values are taken as an
+//! MNIST image as they are. Request bodies are limited to 2 MB and decoded
+//! images to 4096×4096 pixels.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{rejection::JsonRejection, DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::data::PIXELS;
+use crate::error::{Error, Result};
+use crate::experiment::{self, ModelCard};
+use crate::models::Classifier;
+use crate::preprocess::{self, Gray};
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+/// Largest decoded image side.
+pub const MAX_SIDE: u32 = 4096;
+
+const PAGE: &str = include_str!("index.html");
+
+/// A loaded model and its card.
+pub struct Loaded {
+    pub name: String,
+    pub model: Box<dyn Classifier>,
+    pub card: ModelCard,
+}
+
+/// Load every model saved in `dir` (each `<name>.json` with its model file).
+/// Models that fail to load are reported in the second list, not fatal.
+pub fn load_models(dir: &Path) -> Result<(Vec<Loaded>, Vec<String>)> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let p = e.path();
+            (p.extension()? == "json").then(|| p.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    names.sort();
+    let (mut loaded, mut failed) = (Vec::new(), Vec::new());
+    for name in names {
+        match experiment::load(dir, &name) {
+            Ok((model, card)) => loaded.push(Loaded { name, model, card }),
+            Err(e) => failed.push(format!("{name}: {e}")),
+        }
+    }
+    // The seed's order (softmax, knn, ..., forest), then by name.
+    loaded.sort_by(|a, b| (a.card.kind, &a.name).cmp(&(b.card.kind, &b.name)));
+    Ok((loaded, failed))
+}
+
+struct AppState {
+    models: Vec<Loaded>,
+}
+
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PredictRequest {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    pixels: Option<Vec<f32>>,
+}
+
+#[derive(Serialize)]
+struct Top {
+    digit: u8,
+    probability: f32,
+}
+
+#[derive(Serialize)]
+struct ModelResult {
+    model: String,
+    kind: String,
+    prediction: u8,
+    top3: Vec<Top>,
+    ms: f64,
+}
+
+#[derive(Serialize)]
+struct PredictResponse {
+    input: Vec<u8>,
+    results: Vec<ModelResult>,
+}
+
+/// Decode a PNG or JPEG (transparent pixels count as white) to grayscale.
+pub fn decode_image(bytes: &[u8]) -> Result<Gray> {
+    let decode_err = |e: image::ImageError| Error::Decode {
+        what: "the uploaded image".into(),
+        reason: e.to_string(),
+    };
+    if bytes.is_empty() {
+        return Err(Error::Decode {
+            what: "the uploaded image".into(),
+            reason: "it is empty".into(),
+        });
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Decode { what: "the uploaded image".into(), reason: e.to_string() })?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(256 * 1024 * 1024);
+    reader.limits(limits);
+    let img = reader.decode().map_err(decode_err)?.to_rgba8();
+    let (w, h) = img.dimensions();
+    let pixels = img
+        .pixels()
+        .map(|p| {
+            let [r, g, b, a] = p.0;
+            let lum = 0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32;
+            let a = a as f32 / 255.0;
+            (a * lum + (1.0 - a) * 255.0).round() as u8
+        })
+        .collect();
+    Gray::new(w as usize, h as usize, pixels)
+}
+
+fn input_pixels(req: &PredictRequest) -> std::result::Result<Vec<f32>, ApiError> {
+    match (&req.image, &req.pixels) {
+        (Some(_), Some(_)) => Err(bad("send either \"image\" or \"pixels\", not both")),
+        (None, None) => Err(bad("send \"image\" (base64 PNG/JPEG) or \"pixels\" (784 values 0-255)")),
+        (None, Some(p)) => {
+            if p.len() != PIXELS {
+                return Err(bad(format!("\"pixels\" must hold 784 values (28×28), got {}", p.len())));
+            }
+            if p.iter().any(|v| !v.is_finite() || *v < 0.0 || *v > 255.0) {
+                return Err(bad("\"pixels\" values must be numbers from 0 to 255"));
+            }
+            if p.iter().all(|&v| v == 0.0) {
+                return Err(bad("the image is empty: all 784 pixels are 0"));
+            }
+            Ok(p.clone())
+        }
+        (Some(text), None) => {
+            let b64 = match text.split_once(',') {
+                Some((head, rest)) if head.starts_with("data:") => rest,
+                _ => text.as_str(),
+            };
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| bad(format!("\"image\" is not valid base64: {e}")))?;
+            let gray = decode_image(&bytes).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+            preprocess::to_mnist(&gray).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+        }
+    }
+}
+
+fn predict_all(state: &AppState, which: &str, pixels: &[f32]) -> std::result::Result<Vec<ModelResult>, ApiError> {
+    let chosen: Vec<&Loaded> = if which == "all" {
+        state.models.iter().collect()
+    } else {
+        state.models.iter().filter(|m| m.name == which).collect()
+    };
+    if chosen.is_empty() {
+        let names: Vec<&str> = state.models.iter().map(|m| m.name.as_str()).collect();
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("unknown model {which:?}; available: {} (or \"all\")", names.join(", ")),
+        ));
+    }
+    let x = Array2::from_shape_vec((1, PIXELS), pixels.to_vec()).map_err(|e| bad(e.to_string()))?;
+    chosen
+        .into_iter()
+        .map(|m| {
+            let t = Instant::now();
+            let p = m
+                .model
+                .predict_proba(x.view())
+                .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", m.name)))?;
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            let mut order: Vec<(u8, f32)> = p.row(0).iter().enumerate().map(|(d, &v)| (d as u8, v)).collect();
+            order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            Ok(ModelResult {
+                model: m.name.clone(),
+                kind: m.card.kind.title().into(),
+                prediction: order[0].0,
+                top3: order.iter().take(3).map(|&(digit, probability)| Top { digit, probability }).collect(),
+                ms,
+            })
+        })
+        .collect()
+}
+
+async fn predict(
+    State(state): State<Arc<AppState>>,
+    body: std::result::Result<Json<PredictRequest>, JsonRejection>,
+) -> std::result::Result<Json<PredictResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    let which = req.model.clone().unwrap_or_else(|| "all".into());
+    let task = tokio::task::spawn_blocking(move || {
+        let pixels = input_pixels(&req)?;
+        let results = predict_all(&state, &which, &pixels)?;
+        Ok(PredictResponse {
+            input: pixels.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect(),
+            results,
+        })
+    });
+    match task.await {
+        Ok(r) => r.map(Json),
+        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("prediction failed: {e}"))),
+    }
+}
+
+async fn list_models(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "models": state.models.iter().map(|m| serde_json::json!({
+            "name": m.name,
+            "kind": m.card.kind.name(),
+            "title": m.card.kind.title(),
+            "test_accuracy": m.card.report.accuracy("test"),
+            "train_images": m.card.report.parts.first().map(|p| p.images),
+        })).collect::<Vec<_>>()
+    }))
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "models": state.models.len() }))
+}
+
+async fn page() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-cache")], Html(PAGE))
+}
+
+async fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "no such page: see GET /, /healthz, /api/models, POST /api/predict".into())
+}
+
+/// The app over loaded models.
+pub fn router(models: Vec<Loaded>) -> Router {
+    let state = Arc::new(AppState { models });
+    Router::new()
+        .route("/", get(page))
+        .route("/healthz", get(healthz))
+        .route("/api/models", get(list_models))
+        .route("/api/predict", post(predict))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Serve on `addr` until Ctrl-C; `on_ready` gets the bound address (port 0 picks a free one).
+pub fn serve(models: Vec<Loaded>, addr: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Param(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Param(format!("cannot listen on {addr}: {e}")))?;
+        let bound = listener.local_addr().map_err(|e| Error::Param(e.to_string()))?;
+        on_ready(bound);
+        axum::serve(listener, router(models))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| Error::Param(format!("server error: {e}")))
+    })
+}
