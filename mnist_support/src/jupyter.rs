@@ -197,12 +197,54 @@ pub fn ensure_kernel(p: &Paths, evcxr: &Path) -> SetupResult<()> {
     Ok(())
 }
 
-/// Everything the notebooks need: venv, evcxr, kernel spec.
+/// Is `name` an executable on PATH?
+pub fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
+/// Headless Chromium and its WebDriver for the web page's browser test:
+/// Debian's `chromium` and `chromium-driver`, installed with apt-get when
+/// missing (as root; otherwise the command to run is printed). Not fatal: only
+/// the browser test needs them.
+pub fn ensure_browser() {
+    if on_path("chromium") && on_path("chromedriver") {
+        return;
+    }
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if !is_root || !on_path("apt-get") {
+        eprintln!("setup: the browser test needs Chromium and its driver: sudo apt-get install chromium chromium-driver");
+        return;
+    }
+    eprintln!("setup: installing chromium and chromium-driver with apt-get (for the browser test)");
+    let apt = |args: &[&str]| {
+        std::process::Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    let ok = apt(&["install", "-y", "-qq", "chromium", "chromium-driver"])
+        || (apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", "chromium", "chromium-driver"]));
+    if !ok {
+        eprintln!("setup: could not install chromium-driver; the browser test will fail until it is installed");
+    }
+}
+
+/// Everything the notebooks and the browser test need: venv, evcxr, kernel
+/// spec, Chromium.
 pub fn setup() -> SetupResult<Paths> {
     let p = Paths::new();
     ensure_venv(&p)?;
     let evcxr = ensure_evcxr()?;
     ensure_kernel(&p, &evcxr)?;
+    ensure_browser();
     Ok(p)
 }
 
