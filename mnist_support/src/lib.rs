@@ -24,6 +24,7 @@ pub mod models;
 pub mod plot;
 pub mod preprocess;
 pub mod scale;
+pub mod server_process;
 
 #[cfg(feature = "cli")]
 pub mod jupyter;

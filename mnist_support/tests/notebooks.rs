@@ -151,9 +151,10 @@ fn the_model_notebooks_execute_in_quick_mode() {
         ("04_5_decision_tree", "tree"),
         ("04_6_random_forest", "forest"),
     ];
+    let serve = "05_serve";
     let status = mnist()
         .arg("notebooks")
-        .args(notebooks.iter().map(|(nb, _)| nb))
+        .args(notebooks.iter().map(|(nb, _)| *nb).chain([serve]))
         .arg("--out")
         .arg(out.path())
         .env("MNIST_DIR", &data)
@@ -176,6 +177,14 @@ fn the_model_notebooks_execute_in_quick_mode() {
         assert_eq!(card["report"]["parts"][0]["images"], 2000, "{nb_name}");
         assert!(models.path().join(format!("{model}.confusion.png")).exists());
     }
+    // The serving notebook starts the server over the saved models, shows it, and stops it.
+    let text = std::fs::read_to_string(out.path().join(format!("{serve}.ipynb"))).unwrap();
+    assert!(text.contains("server running at http://127.0.0.1:"), "05_serve: no server link");
+    assert!(text.contains("<iframe"), "05_serve: no page shown");
+    for (_, model) in notebooks {
+        assert!(text.contains(&format!("\\\"name\\\":\\\"{model}\\\"")), "05_serve: {model} not served");
+    }
+    assert!(text.contains("server stopped"));
 }
 
 fn experiment_card(dir: &Path, name: &str) -> serde_json::Value {

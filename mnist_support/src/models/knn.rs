@@ -79,9 +79,36 @@ pub struct Index {
     columns: Vec<usize>,
     /// Total columns of the input rows.
     width: usize,
+    /// The same rows as bytes with the factor back (`train = bytes × unit`),
+    /// when the features are scaled whole pixel values: a quarter of the
+    /// memory traffic for single queries.
+    bytes: Option<(Array2<u8>, f32)>,
+}
+
+/// `Σ q_j b_j` with eight independent sums (vectorizes).
+fn dot_bytes(q: &[f32], b: &[u8]) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut qc = q.chunks_exact(8);
+    let mut bc = b.chunks_exact(8);
+    for (qs, bs) in (&mut qc).zip(&mut bc) {
+        for l in 0..8 {
+            acc[l] += qs[l] * bs[l] as f32;
+        }
+    }
+    let tail: f32 = qc.remainder().iter().zip(bc.remainder()).map(|(q, &b)| q * b as f32).sum();
+    acc.iter().sum::<f32>() + tail
 }
 
 impl Index {
+    /// Keep a byte copy of the rows when `train = bytes × unit` exactly
+    /// (kNN on pixels / 255 or raw pixels), for fast single queries.
+    pub fn with_bytes(mut self, unit: f32) -> Self {
+        let bytes = self.train.mapv(|v| (v / unit).round().clamp(0.0, 255.0) as u8);
+        let exact = Zip::from(&bytes).and(&self.train).all(|&b, &v| b as f32 * unit == v);
+        self.bytes = exact.then_some((bytes, unit));
+        self
+    }
+
     pub fn new(x: ArrayView2<f32>) -> Self {
         let columns: Vec<usize> = (0..x.ncols()).filter(|&j| x.column(j).iter().any(|&v| v != 0.0)).collect();
         let train = x.select(Axis(1), &columns);
@@ -91,6 +118,7 @@ impl Index {
             norms,
             columns,
             width: x.ncols(),
+            bytes: None,
         }
     }
 
@@ -127,9 +155,19 @@ impl Index {
                 let chunk = self.train.slice(s![c0..c1, ..]);
                 if rows < FEW_QUERIES {
                     // A matrix product would first copy (pack) the whole chunk;
-                    // for a handful of queries plain dot products are faster.
+                    // for a handful of queries plain dot products are faster,
+                    // over the byte copy when there is one.
                     for (mut out, q) in gb.rows_mut().into_iter().zip(qb.rows()) {
-                        out.assign(&chunk.dot(&q));
+                        match &self.bytes {
+                            Some((bytes, unit)) => {
+                                let q = q.to_vec();
+                                let rows = bytes.slice(s![c0..c1, ..]);
+                                Zip::from(&mut out).and(rows.rows()).par_for_each(|o, b| {
+                                    *o = unit * dot_bytes(&q, b.as_slice().unwrap_or(&b.to_vec()));
+                                });
+                            }
+                            None => out.assign(&chunk.dot(&q)),
+                        }
                     }
                 } else {
                     general_mat_mul(1.0, &qb, &chunk.t(), 0.0, &mut gb);
@@ -239,6 +277,14 @@ impl crate::display::Rich for KChoice {
 
 crate::display::inherent_rich!(KChoice);
 
+/// The value of one pixel step after scaling (kNN allows unit or no scaling).
+fn unit(scaler: &Scaler) -> f32 {
+    match scaler {
+        Scaler::Unit => 1.0 / 255.0,
+        _ => 1.0,
+    }
+}
+
 /// kNN as a [`Classifier`].
 pub struct Knn {
     pub params: KnnParams,
@@ -319,7 +365,7 @@ impl Knn {
         let mut model = Knn::new(params);
         model.scaler = scaler;
         model.labels = labels.to_vec();
-        model.index = Some(Index::new(x.view()));
+        model.index = Some(Index::new(x.view()).with_bytes(unit(&model.scaler)));
         Ok(model)
     }
 }
@@ -360,7 +406,7 @@ impl Classifier for Knn {
         if self.params.k == 0 || self.params.k > x.nrows() {
             return Err(Error::Param(format!("k = {} must be between 1 and the {} training rows", self.params.k, x.nrows())));
         }
-        let index = Index::new(x);
+        let index = Index::new(x).with_bytes(unit(&scaler));
         progress.note(&format!("stored {} training images ({} of {} pixels used)", index.len(), index.columns.len(), index.width));
         self.index = Some(index);
         self.labels = y.to_vec();
