@@ -14,7 +14,11 @@ use linfa_trees::DecisionTree;
 use mnist_support::prelude::*;
 
 fn test_accuracy<T: PartialEq<usize>>(pred: &Array1<T>, y: &Array1<u8>) -> f64 {
-    pred.iter().zip(y).filter(|(p, y)| **p == **y as usize).count() as f64 / y.len() as f64
+    pred.iter()
+        .zip(y)
+        .filter(|(p, y)| **p == **y as usize)
+        .count() as f64
+        / y.len() as f64
 }
 
 type AnyResult = std::result::Result<(), Box<dyn std::error::Error>>;
@@ -30,14 +34,22 @@ fn logistic(split: &Split) -> AnyResult {
         .max_iterations(100)
         .fit(&Dataset::new(x32.mapv(f64::from), y.clone()))?;
     let acc = test_accuracy(&model.predict(&t32.mapv(f64::from)), &split.y_test);
-    println!("linfa-logistic f64, alpha 1, 100 iterations: fit {:.1} s, test accuracy {:.4}", t.elapsed().as_secs_f64(), acc);
+    println!(
+        "linfa-logistic f64, alpha 1, 100 iterations: fit {:.1} s, test accuracy {:.4}",
+        t.elapsed().as_secs_f64(),
+        acc
+    );
     let t = Instant::now();
     let model = MultiLogisticRegression::default()
         .alpha(1.0f32)
         .max_iterations(100)
         .fit(&Dataset::new(x32, y))?;
     let acc = test_accuracy(&model.predict(&t32), &split.y_test);
-    println!("linfa-logistic f32, alpha 1, 100 iterations: fit {:.1} s, test accuracy {:.4}", t.elapsed().as_secs_f64(), acc);
+    println!(
+        "linfa-logistic f32, alpha 1, 100 iterations: fit {:.1} s, test accuracy {:.4}",
+        t.elapsed().as_secs_f64(),
+        acc
+    );
     Ok(())
 }
 
@@ -47,10 +59,14 @@ fn trees(split: &Split) -> AnyResult {
         let x = split.x_train.slice(s![..n, ..]).mapv(f64::from);
         let y: Array1<usize> = split.y_train.slice(s![..n]).mapv(|v| v as usize);
         let t = Instant::now();
-        let model = DecisionTree::params().max_depth(None).fit(&Dataset::new(x, y))?;
+        let model = DecisionTree::params()
+            .max_depth(None)
+            .fit(&Dataset::new(x, y))?;
         let fit = t.elapsed().as_secs_f64();
         let acc = test_accuracy(&model.predict(&xt), &split.y_test);
-        println!("linfa-trees on the first {n} training images: fit {fit:.1} s, test accuracy {acc:.4}");
+        println!(
+            "linfa-trees on the first {n} training images: fit {fit:.1} s, test accuracy {acc:.4}"
+        );
     }
     Ok(())
 }

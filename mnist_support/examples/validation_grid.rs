@@ -19,7 +19,10 @@ fn score(model: &mut dyn Classifier, split: &Split, label: &str) -> Result<()> {
     let fit = t.elapsed().as_secs_f64();
     let pred = model.predict_scaled(data.x_valid.view())?;
     let acc = mnist_support::metrics::accuracy(&data.y_valid.to_vec(), &pred.to_vec())?;
-    println!("{label:<50} validation {:.2}%   (fit {fit:.1} s)", 100.0 * acc);
+    println!(
+        "{label:<50} validation {:.2}%   (fit {fit:.1} s)",
+        100.0 * acc
+    );
     Ok(())
 }
 
@@ -29,15 +32,41 @@ fn main() -> Result<()> {
         Some("softmax") => {
             for scaling in [Scaling::Standard, Scaling::Unit] {
                 for alpha in [1.0, 10.0, 30.0, 100.0, 300.0, 1000.0] {
-                    let params = SoftmaxParams { alpha, max_iter: 500, scaling, ..SoftmaxParams::default() };
-                    score(&mut Softmax::new(params), &split, &format!("{scaling:?} pixels, alpha {alpha}"))?;
+                    let params = SoftmaxParams {
+                        alpha,
+                        max_iter: 500,
+                        scaling,
+                        ..SoftmaxParams::default()
+                    };
+                    score(
+                        &mut Softmax::new(params),
+                        &split,
+                        &format!("{scaling:?} pixels, alpha {alpha}"),
+                    )?;
                 }
             }
         }
         Some("svm") => {
-            for (c, gamma) in [(5.0, 0.07), (5.0, 0.05), (10.0, 0.05), (5.0, 0.03), (10.0, 0.03), (5.0, 0.02), (10.0, 0.02), (5.0, 0.015)] {
-                let params = SvmParams { c, gamma, ..SvmParams::default() };
-                score(&mut Svm::new(params), &split, &format!("min-max pixels, C {c}, gamma {gamma}"))?;
+            for (c, gamma) in [
+                (5.0, 0.07),
+                (5.0, 0.05),
+                (10.0, 0.05),
+                (5.0, 0.03),
+                (10.0, 0.03),
+                (5.0, 0.02),
+                (10.0, 0.02),
+                (5.0, 0.015),
+            ] {
+                let params = SvmParams {
+                    c,
+                    gamma,
+                    ..SvmParams::default()
+                };
+                score(
+                    &mut Svm::new(params),
+                    &split,
+                    &format!("min-max pixels, C {c}, gamma {gamma}"),
+                )?;
             }
         }
         Some("tree") => {
@@ -46,20 +75,35 @@ fn main() -> Result<()> {
                     let mut params = DecisionTreeParams::default();
                     params.tree.criterion = criterion;
                     params.tree.min_samples_leaf = leaf;
-                    score(&mut DecisionTree::new(params), &split, &format!("{criterion:?}, min_samples_leaf {leaf}"))?;
+                    score(
+                        &mut DecisionTree::new(params),
+                        &split,
+                        &format!("{criterion:?}, min_samples_leaf {leaf}"),
+                    )?;
                 }
             }
         }
         Some("forest") => {
             for n_trees in [100, 200, 300] {
                 for features in [28, 40] {
-                    let mut params = ForestParams { n_trees, ..ForestParams::default() };
+                    let mut params = ForestParams {
+                        n_trees,
+                        ..ForestParams::default()
+                    };
                     params.tree.max_features = Some(features);
-                    score(&mut Forest::new(params), &split, &format!("{n_trees} trees, {features} features per split"))?;
+                    score(
+                        &mut Forest::new(params),
+                        &split,
+                        &format!("{n_trees} trees, {features} features per split"),
+                    )?;
                 }
             }
         }
-        _ => return Err(Error::Param("usage: validation_grid softmax|svm|tree|forest".into())),
+        _ => {
+            return Err(Error::Param(
+                "usage: validation_grid softmax|svm|tree|forest".into(),
+            ))
+        }
     }
     Ok(())
 }

@@ -158,7 +158,9 @@ fn parse_idx<'a>(
             found: bytes.len(),
         });
     }
-    let dims: Vec<usize> = (0..ndims).map(|i| be_u32(bytes, 4 + 4 * i) as usize).collect();
+    let dims: Vec<usize> = (0..ndims)
+        .map(|i| be_u32(bytes, 4 + 4 * i) as usize)
+        .collect();
     let expected = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -201,7 +203,11 @@ pub fn read_images(path: &Path) -> Result<Images> {
 pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
     let bytes = read_maybe_gz(path)?;
     let (_, payload) = parse_idx(path, &bytes, LABELS_MAGIC, "IDX1 unsigned-byte labels")?;
-    if let Some((index, &label)) = payload.iter().enumerate().find(|(_, &l)| l as usize >= CLASSES) {
+    if let Some((index, &label)) = payload
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l as usize >= CLASSES)
+    {
         return Err(Error::BadLabel {
             path: path.to_path_buf(),
             index,
@@ -357,15 +363,24 @@ pub struct Split {
     pub checksums: Vec<(String, String)>,
 }
 
-fn gather(images: &Images, labels: &[u8], keep: impl Fn(usize) -> bool) -> (Array2<f32>, Array1<u8>) {
+fn gather(
+    images: &Images,
+    labels: &[u8],
+    keep: impl Fn(usize) -> bool,
+) -> (Array2<f32>, Array1<u8>) {
     let idx: Vec<usize> = (0..images.count).filter(|&i| keep(i)).collect();
     let mut x = Vec::with_capacity(idx.len() * PIXELS);
     let mut y = Vec::with_capacity(idx.len());
     for &i in &idx {
-        x.extend(images.pixels[i * PIXELS..(i + 1) * PIXELS].iter().map(|&p| p as f32));
+        x.extend(
+            images.pixels[i * PIXELS..(i + 1) * PIXELS]
+                .iter()
+                .map(|&p| p as f32),
+        );
         y.push(labels[i]);
     }
-    let x = Array2::from_shape_vec((idx.len(), PIXELS), x).expect("length is rows*784 by construction");
+    let x =
+        Array2::from_shape_vec((idx.len(), PIXELS), x).expect("length is rows*784 by construction");
     (x, Array1::from(y))
 }
 
@@ -382,7 +397,8 @@ impl Split {
 
     /// Apply the seed's split rule to already-read files.
     pub fn from_raw(raw: RawMnist) -> Self {
-        let (x_train, y_train) = gather(&raw.train_images, &raw.train_labels, |i| !is_valid_index(i));
+        let (x_train, y_train) =
+            gather(&raw.train_images, &raw.train_labels, |i| !is_valid_index(i));
         let (x_valid, y_valid) = gather(&raw.train_images, &raw.train_labels, is_valid_index);
         let (x_test, y_test) = gather(&raw.test_images, &raw.test_labels, is_test_index);
         Split {
@@ -401,7 +417,10 @@ impl Split {
     pub fn head(&self, n_train: usize, n_eval: usize) -> Split {
         let cut = |x: &Array2<f32>, y: &Array1<u8>, n: usize| {
             let n = n.min(x.nrows());
-            (x.slice(ndarray::s![..n, ..]).to_owned(), y.slice(ndarray::s![..n]).to_owned())
+            (
+                x.slice(ndarray::s![..n, ..]).to_owned(),
+                y.slice(ndarray::s![..n]).to_owned(),
+            )
         };
         let (x_train, y_train) = cut(&self.x_train, &self.y_train, n_train);
         let (x_valid, y_valid) = cut(&self.x_valid, &self.y_valid, n_eval);
@@ -428,7 +447,11 @@ impl Split {
             .to_str()
             .and_then(|s| s.trim().parse().ok())
             .filter(|&n| n > 0)
-            .ok_or_else(|| Error::Param(format!("{SUBSET_ENV}={v:?} is not a positive number of images")))?;
+            .ok_or_else(|| {
+                Error::Param(format!(
+                    "{SUBSET_ENV}={v:?} is not a positive number of images"
+                ))
+            })?;
         let small = self.head(n, (n / 5).max(100));
         println!(
             "QUICK MODE ({SUBSET_ENV}={n}): using the first {} training, {} validation and {} test images. Unset {SUBSET_ENV} for the full data.",
@@ -499,7 +522,11 @@ pub struct SplitSummary {
 
 impl SplitSummary {
     pub fn parts(&self) -> [(&'static str, &PartSummary); 3] {
-        [("train", &self.train), ("valid", &self.valid), ("test", &self.test)]
+        [
+            ("train", &self.train),
+            ("valid", &self.valid),
+            ("test", &self.test),
+        ]
     }
 
     pub fn to_json(&self) -> String {
@@ -616,7 +643,14 @@ impl ClassFrequency {
             total.push("100.00".into());
             ratio.push(format!("{:.3}", Self::ratio(c)));
             ratio.push(String::new());
-            verdict.push(if Self::is_balanced(c) { "balanced" } else { "imbalanced" }.into());
+            verdict.push(
+                if Self::is_balanced(c) {
+                    "balanced"
+                } else {
+                    "imbalanced"
+                }
+                .into(),
+            );
             verdict.push(String::new());
         }
         rows.extend([total, ratio, verdict]);
@@ -692,7 +726,9 @@ fn download_one(
         .timeout(std::time::Duration::from_secs(60))
         .call()
         .map_err(|e| e.to_string())?;
-    let total = resp.header("Content-Length").and_then(|v| v.parse::<u64>().ok());
+    let total = resp
+        .header("Content-Length")
+        .and_then(|v| v.parse::<u64>().ok());
     let tmp = target.with_extension("gz.part");
     let mut w = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e).to_string())?;
     let mut r = resp.into_reader();
@@ -703,7 +739,8 @@ fn download_one(
         if n == 0 {
             break;
         }
-        w.write_all(&buf[..n]).map_err(|e| Error::io(&tmp, e).to_string())?;
+        w.write_all(&buf[..n])
+            .map_err(|e| Error::io(&tmp, e).to_string())?;
         got += n as u64;
         progress(file.name, got, total);
     }

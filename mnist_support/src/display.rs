@@ -86,7 +86,14 @@ pub struct Figure {
 
 impl std::fmt::Debug for Figure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Figure({:?}, {}x{} px, {} bytes PNG)", self.title, self.width, self.height, self.png.len())
+        write!(
+            f,
+            "Figure({:?}, {}x{} px, {} bytes PNG)",
+            self.title,
+            self.width,
+            self.height,
+            self.png.len()
+        )
     }
 }
 
@@ -106,7 +113,8 @@ impl Figure {
             enc.set_depth(png::BitDepth::Eight);
             enc.set_compression(png::Compression::Default);
             let mut w = enc.write_header().map_err(|e| Error::Plot(e.to_string()))?;
-            w.write_image_data(rgb).map_err(|e| Error::Plot(e.to_string()))?;
+            w.write_image_data(rgb)
+                .map_err(|e| Error::Plot(e.to_string()))?;
         }
         Ok(Figure {
             title: title.into(),
@@ -139,7 +147,10 @@ impl Figure {
 
 impl Rich for Figure {
     fn bundle(&self) -> Bundle {
-        vec![("image/png", self.base64()), ("text/plain", format!("{self:?}"))]
+        vec![
+            ("image/png", self.base64()),
+            ("text/plain", format!("{self:?}")),
+        ]
     }
 }
 
@@ -208,7 +219,12 @@ impl Table {
         }
         s.push_str(&line(&self.header));
         s.push('\n');
-        s.push_str(&w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>().join("  "));
+        s.push_str(
+            &w.iter()
+                .map(|n| "-".repeat(*n))
+                .collect::<Vec<_>>()
+                .join("  "),
+        );
         s.push('\n');
         for r in &self.rows {
             s.push_str(&line(r));
@@ -219,20 +235,30 @@ impl Table {
 
     /// HTML `<table>` rendering.
     pub fn to_html(&self) -> String {
-        let mut s = String::from("<table class=\"mnist-table\" style=\"border-collapse:collapse\">");
+        let mut s =
+            String::from("<table class=\"mnist-table\" style=\"border-collapse:collapse\">");
         if let Some(c) = &self.caption {
-            s.push_str(&format!("<caption style=\"font-weight:bold;text-align:left\">{}</caption>", html_escape(c)));
+            s.push_str(&format!(
+                "<caption style=\"font-weight:bold;text-align:left\">{}</caption>",
+                html_escape(c)
+            ));
         }
         s.push_str("<thead><tr>");
         for h in &self.header {
-            s.push_str(&format!("<th style=\"padding:2px 8px;text-align:right\">{}</th>", html_escape(h)));
+            s.push_str(&format!(
+                "<th style=\"padding:2px 8px;text-align:right\">{}</th>",
+                html_escape(h)
+            ));
         }
         s.push_str("</tr></thead><tbody>");
         for r in &self.rows {
             s.push_str("<tr>");
             for c in r {
                 let align = if numeric(c) { "right" } else { "left" };
-                s.push_str(&format!("<td style=\"padding:2px 8px;text-align:{align}\">{}</td>", html_escape(c)));
+                s.push_str(&format!(
+                    "<td style=\"padding:2px 8px;text-align:{align}\">{}</td>",
+                    html_escape(c)
+                ));
             }
             s.push_str("</tr>");
         }
@@ -244,10 +270,19 @@ impl Table {
     pub fn to_markdown(&self) -> String {
         let esc = |c: &String| c.replace('|', "\\|");
         let mut s = String::new();
-        s.push_str(&format!("| {} |\n", self.header.iter().map(esc).collect::<Vec<_>>().join(" | ")));
-        s.push_str(&format!("|{}\n", self.header.iter().map(|_| "---|").collect::<String>()));
+        s.push_str(&format!(
+            "| {} |\n",
+            self.header.iter().map(esc).collect::<Vec<_>>().join(" | ")
+        ));
+        s.push_str(&format!(
+            "|{}\n",
+            self.header.iter().map(|_| "---|").collect::<String>()
+        ));
         for r in &self.rows {
-            s.push_str(&format!("| {} |\n", r.iter().map(esc).collect::<Vec<_>>().join(" | ")));
+            s.push_str(&format!(
+                "| {} |\n",
+                r.iter().map(esc).collect::<Vec<_>>().join(" | ")
+            ));
         }
         s
     }
@@ -290,7 +325,10 @@ impl Table {
 
 impl Rich for Table {
     fn bundle(&self) -> Bundle {
-        vec![("text/html", self.to_html()), ("text/plain", self.to_text())]
+        vec![
+            ("text/html", self.to_html()),
+            ("text/plain", self.to_text()),
+        ]
     }
 }
 
@@ -342,7 +380,10 @@ impl Panel {
 
 impl Rich for Panel {
     fn bundle(&self) -> Bundle {
-        vec![("text/html", self.to_html()), ("text/plain", self.text.join("\n"))]
+        vec![
+            ("text/html", self.to_html()),
+            ("text/plain", self.text.join("\n")),
+        ]
     }
 }
 
@@ -369,7 +410,10 @@ inherent_rich!(Figure, Table, Panel);
 
 impl Rich for crate::data::SplitSummary {
     fn bundle(&self) -> Bundle {
-        vec![("text/html", self.table().to_html()), ("text/plain", self.to_string())]
+        vec![
+            ("text/html", self.table().to_html()),
+            ("text/plain", self.to_string()),
+        ]
     }
 }
 

@@ -59,7 +59,11 @@ pub enum Error {
     },
 
     #[error("{path}: images are {rows}x{cols}, expected 28x28")]
-    BadImageSize { path: PathBuf, rows: usize, cols: usize },
+    BadImageSize {
+        path: PathBuf,
+        rows: usize,
+        cols: usize,
+    },
 
     #[error("{path}: checksum mismatch: md5 {found}, expected {expected} (delete it and fetch it again: `cargo run --release -- fetch-data`)")]
     Checksum {

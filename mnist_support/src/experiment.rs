@@ -60,16 +60,35 @@ impl Scaled {
             .parts()
             .iter()
             .map(|(name, x, _)| {
-                let (lo, hi) = x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+                let (lo, hi) = x
+                    .iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                        (a.min(v), b.max(v))
+                    });
                 let mean = x.iter().map(|&v| v as f64).sum::<f64>() / x.len().max(1) as f64;
-                vec![name.to_string(), x.nrows().to_string(), format!("{lo:.3}"), format!("{hi:.3}"), format!("{mean:.3}")]
+                vec![
+                    name.to_string(),
+                    x.nrows().to_string(),
+                    format!("{lo:.3}"),
+                    format!("{hi:.3}"),
+                    format!("{mean:.3}"),
+                ]
             })
             .collect();
         Table::new(
-            vec!["split".into(), "images".into(), "min".into(), "max".into(), "mean".into()],
+            vec![
+                "split".into(),
+                "images".into(),
+                "min".into(),
+                "max".into(),
+                "mean".into(),
+            ],
             rows,
         )
-        .with_caption(format!("{} (fit on the training split only)", describe(&self.scaler)))
+        .with_caption(format!(
+            "{} (fit on the training split only)",
+            describe(&self.scaler)
+        ))
     }
 }
 
@@ -100,7 +119,12 @@ pub fn fit(model: &mut dyn Classifier, data: &Scaled, progress: &dyn Progress) -
         )));
     }
     let t = Instant::now();
-    model.fit_scaled(data.scaler.clone(), data.x_train.view(), data.y_train.view(), progress)?;
+    model.fit_scaled(
+        data.scaler.clone(),
+        data.x_train.view(),
+        data.y_train.view(),
+        progress,
+    )?;
     Ok(t.elapsed().as_secs_f64())
 }
 
@@ -140,7 +164,13 @@ pub struct Report {
 }
 
 /// Steps 4.3–4.5: predict the three parts and measure.
-pub fn evaluate(model: &dyn Classifier, data: &Scaled, name: &str, fit_seconds: f64, progress: &dyn Progress) -> Result<Report> {
+pub fn evaluate(
+    model: &dyn Classifier,
+    data: &Scaled,
+    name: &str,
+    fit_seconds: f64,
+    progress: &dyn Progress,
+) -> Result<Report> {
     let total: usize = data.parts().iter().map(|(_, x, _)| x.nrows()).sum();
     progress.begin("predicting train, valid and test images", total as u64);
     let t = Instant::now();
@@ -179,7 +209,10 @@ fn pct(v: f64) -> String {
 
 impl Report {
     pub fn accuracy(&self, split: &str) -> Option<f64> {
-        self.parts.iter().find(|p| p.split == split).map(|p| p.accuracy)
+        self.parts
+            .iter()
+            .find(|p| p.split == split)
+            .map(|p| p.accuracy)
     }
 
     /// Title line: model, scaling, hyperparameters.
@@ -189,8 +222,16 @@ impl Report {
 
     /// Training time, prediction time and the three accuracies in one row.
     pub fn accuracy_table(&self) -> Table {
-        let mut header = vec!["model".to_string(), "fit time".into(), "predict time".into()];
-        let mut row = vec![self.name.clone(), format!("{:.2} s", self.fit_seconds), format!("{:.2} s", self.predict_seconds)];
+        let mut header = vec![
+            "model".to_string(),
+            "fit time".into(),
+            "predict time".into(),
+        ];
+        let mut row = vec![
+            self.name.clone(),
+            format!("{:.2} s", self.fit_seconds),
+            format!("{:.2} s", self.predict_seconds),
+        ];
         for p in &self.parts {
             header.push(format!("{} accuracy", p.split));
             row.push(pct(p.accuracy));
@@ -198,7 +239,11 @@ impl Report {
         Table::new(header, vec![row]).with_caption(format!(
             "{} — images: {}",
             self.title(),
-            self.parts.iter().map(|p| format!("{} {}", p.split, p.images)).collect::<Vec<_>>().join(", ")
+            self.parts
+                .iter()
+                .map(|p| format!("{} {}", p.split, p.images))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     }
 
@@ -206,7 +251,8 @@ impl Report {
     pub fn per_class_table(&self) -> Table {
         let mut header = vec!["digit".to_string()];
         header.extend(self.parts.iter().map(|p| p.split.clone()));
-        let per: Vec<[(usize, usize); CLASSES]> = self.parts.iter().map(|p| p.confusion.per_class()).collect();
+        let per: Vec<[(usize, usize); CLASSES]> =
+            self.parts.iter().map(|p| p.confusion.per_class()).collect();
         let rows = (0..CLASSES)
             .map(|d| {
                 let mut r = vec![d.to_string()];
@@ -223,20 +269,28 @@ impl Report {
 
     /// The confusion matrices of the three parts side by side.
     pub fn confusion_figure(&self) -> Result<Figure> {
-        let panels: Vec<(&str, &ConfusionMatrix)> = self.parts.iter().map(|p| (p.split.as_str(), &p.confusion)).collect();
+        let panels: Vec<(&str, &ConfusionMatrix)> = self
+            .parts
+            .iter()
+            .map(|p| (p.split.as_str(), &p.confusion))
+            .collect();
         crate::plot::confusion(&format!("{}: confusion matrices", self.title()), &panels)
     }
 
     pub fn panel(&self) -> Panel {
-        let mut panel = Panel::new().table(&self.accuracy_table()).table(&self.per_class_table());
+        let mut panel = Panel::new()
+            .table(&self.accuracy_table())
+            .table(&self.per_class_table());
         panel = match self.confusion_figure() {
             Ok(fig) => panel.figure(&fig),
             Err(e) => panel.paragraph(format!("(confusion figure unavailable: {e})")),
         };
-        panel.paragraph(format!("Hyperparameters: {}", self.hyperparameters)).paragraph(match &self.model_path {
-            Some(p) => format!("Model saved to {}", p.display()),
-            None => "Model not saved yet.".into(),
-        })
+        panel
+            .paragraph(format!("Hyperparameters: {}", self.hyperparameters))
+            .paragraph(match &self.model_path {
+                Some(p) => format!("Model saved to {}", p.display()),
+                None => "Model not saved yet.".into(),
+            })
     }
 
     pub fn to_json(&self) -> String {
@@ -280,7 +334,10 @@ impl Rich for Saved {
             vec![
                 vec!["model".into(), self.model.display().to_string()],
                 vec!["metadata + report".into(), self.card.display().to_string()],
-                vec!["confusion matrices".into(), self.confusion.display().to_string()],
+                vec![
+                    "confusion matrices".into(),
+                    self.confusion.display().to_string(),
+                ],
             ],
         )
         .with_caption("Saved");
@@ -291,7 +348,12 @@ impl Rich for Saved {
 /// Step 4.6: write `dir/<name>.<ext>` (parameters), `dir/<name>.json` (card
 /// with the report) and `dir/<name>.confusion.png`, each atomically; the card
 /// is written last, so a card always describes a complete model file.
-pub fn save(model: &dyn Classifier, report: &mut Report, data_checksums: &[(String, String)], dir: &Path) -> Result<Saved> {
+pub fn save(
+    model: &dyn Classifier,
+    report: &mut Report,
+    data_checksums: &[(String, String)],
+    dir: &Path,
+) -> Result<Saved> {
     if !model.is_fitted() {
         return Err(crate::models::not_fitted(model.kind()));
     }
@@ -309,7 +371,10 @@ pub fn save(model: &dyn Classifier, report: &mut Report, data_checksums: &[(Stri
         crate_version: env!("CARGO_PKG_VERSION").into(),
         hyperparameters: model.hyperparameters(),
         scaler: model.scaler().clone(),
-        model_file: model_path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        model_file: model_path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         model_md5: format!("{:x}", md5::compute(&file)),
         data_checksums: data_checksums.to_vec(),
         report: report.clone(),
@@ -325,7 +390,12 @@ pub fn save(model: &dyn Classifier, report: &mut Report, data_checksums: &[(Stri
 
 /// Model names become file names: letters, digits, `-`, `_` only.
 pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(Error::Param(format!(
             "model name {name:?} must be 1-64 letters, digits, '-' or '_'"
         )));
@@ -349,22 +419,35 @@ pub fn load(dir: &Path, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> 
     let card = load_card(dir, name)?;
     let path = dir.join(&card.model_file);
     if card.model_file.contains(['/', '\\']) || card.model_file.is_empty() {
-        return Err(Error::Param(format!("{name}.json names an invalid model file {:?}", card.model_file)));
+        return Err(Error::Param(format!(
+            "{name}.json names an invalid model file {:?}",
+            card.model_file
+        )));
     }
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     if format!("{:x}", md5::compute(&bytes)) != card.model_md5 {
         return Err(Error::Decode {
             what: path.display().to_string(),
-            reason: format!("its checksum does not match {name}.json (corrupt, or from another training run)"),
+            reason: format!(
+                "its checksum does not match {name}.json (corrupt, or from another training run)"
+            ),
         });
     }
     let payload = codec::decode_file(&path, card.kind, &bytes)?;
-    let model = card.kind.restore(&card.hyperparameters, card.scaler.clone(), payload)?;
+    let model = card
+        .kind
+        .restore(&card.hyperparameters, card.scaler.clone(), payload)?;
     Ok((model, card))
 }
 
 /// Steps 4.1–4.6 in one call: returns the report (with the saved path).
-pub fn run(model: &mut dyn Classifier, split: &Split, name: &str, dir: &Path, progress: &dyn Progress) -> Result<Report> {
+pub fn run(
+    model: &mut dyn Classifier,
+    split: &Split,
+    name: &str,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Report> {
     check_name(name)?;
     let data = Scaled::new(split, model.scaling())?;
     let seconds = fit(model, &data, progress)?;

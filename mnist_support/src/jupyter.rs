@@ -27,7 +27,11 @@ pub enum SetupError {
         source: std::io::Error,
     },
     #[error("`{cmd}` failed ({status}).\n{hint}")]
-    Failed { cmd: String, status: String, hint: String },
+    Failed {
+        cmd: String,
+        status: String,
+        hint: String,
+    },
     #[error("{0}")]
     Io(String),
 }
@@ -61,8 +65,14 @@ impl Paths {
             kernel_dir: jupyter_data.join("kernels").join(KERNEL_NAME),
             jupyter_data,
             venv,
-            runner: root.join("mnist_support").join("scripts").join("run_notebooks.py"),
-            requirements: root.join("mnist_support").join("scripts").join("requirements.txt"),
+            runner: root
+                .join("mnist_support")
+                .join("scripts")
+                .join("run_notebooks.py"),
+            requirements: root
+                .join("mnist_support")
+                .join("scripts")
+                .join("requirements.txt"),
             evcxr_cache: root.join("target").join("evcxr"),
             notebooks: root.join("notebooks"),
             executed: root.join("notebooks").join("executed"),
@@ -118,7 +128,14 @@ pub fn ensure_venv(p: &Paths) -> SetupResult<()> {
     eprintln!("setup: installing Jupyter, nbclient and nbconvert into the venv");
     run(
         Command::new(&p.python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
             .arg(&p.requirements),
         "pip could not install the notebook tools; check access to PyPI.",
     )?;
@@ -128,9 +145,15 @@ pub fn ensure_venv(p: &Paths) -> SetupResult<()> {
 /// Path of an `evcxr_jupyter` of the pinned version, if cargo installed one.
 /// (evcxr_jupyter has no `--version`; `cargo install --list` knows.)
 pub fn find_evcxr() -> Option<PathBuf> {
-    let listed = Command::new("cargo").args(["install", "--list"]).output().ok()?;
+    let listed = Command::new("cargo")
+        .args(["install", "--list"])
+        .output()
+        .ok()?;
     let want = format!("evcxr_jupyter v{EVCXR_VERSION}:");
-    if !String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.trim() == want) {
+    if !String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .any(|l| l.trim() == want)
+    {
         return None;
     }
     let cargo_home = std::env::var_os("CARGO_HOME")
@@ -192,7 +215,10 @@ pub fn ensure_kernel(p: &Paths, evcxr: &Path) -> SetupResult<()> {
     let path = p.kernel_dir.join("kernel.json");
     if std::fs::read_to_string(&path).ok().as_deref() != Some(spec.as_str()) {
         std::fs::write(&path, spec).map_err(io(path.display()))?;
-        eprintln!("setup: registered the Rust kernel in {}", p.kernel_dir.display());
+        eprintln!(
+            "setup: registered the Rust kernel in {}",
+            p.kernel_dir.display()
+        );
     }
     Ok(())
 }
@@ -231,7 +257,8 @@ pub fn ensure_browser() {
             .unwrap_or(false)
     };
     let ok = apt(&["install", "-y", "-qq", "chromium", "chromium-driver"])
-        || (apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", "chromium", "chromium-driver"]));
+        || (apt(&["update", "-qq"])
+            && apt(&["install", "-y", "-qq", "chromium", "chromium-driver"]));
     if !ok {
         eprintln!("setup: could not install chromium-driver; the browser test will fail until it is installed");
     }

@@ -40,13 +40,19 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::experiment::{self, Report, Scaled};
     pub use crate::models::{self, Classifier, Kind, Lines, Silent};
-    pub use crate::models::{DecisionTree, DecisionTreeParams, Forest, ForestParams, Knn, KnnParams, Softmax, SoftmaxParams, Svm, SvmParams};
+    pub use crate::models::{
+        DecisionTree, DecisionTreeParams, Forest, ForestParams, Knn, KnnParams, Softmax,
+        SoftmaxParams, Svm, SvmParams,
+    };
     pub use crate::plot;
     pub use crate::scale::{Scaler, Scaling};
     pub use ndarray::{s, Array1, Array2, Axis};
 
     /// `<project>/notebooks/figures/<name>`: where notebooks save their figures.
     pub fn figure_path(name: &str) -> std::path::PathBuf {
-        crate::data::project_root().join("notebooks").join("figures").join(name)
+        crate::data::project_root()
+            .join("notebooks")
+            .join("figures")
+            .join(name)
     }
 }

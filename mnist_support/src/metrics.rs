@@ -13,7 +13,11 @@ fn check(y_true: &[u8], y_pred: &[u8]) -> Result<()> {
             y_pred.len()
         )));
     }
-    if let Some(&bad) = y_true.iter().chain(y_pred).find(|&&l| l as usize >= CLASSES) {
+    if let Some(&bad) = y_true
+        .iter()
+        .chain(y_pred)
+        .find(|&&l| l as usize >= CLASSES)
+    {
         return Err(Error::Param(format!("label {bad} is not a digit 0-9")));
     }
     Ok(())

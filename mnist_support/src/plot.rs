@@ -63,7 +63,9 @@ pub fn digit_grid_size(rows: u32, cols: u32) -> (u32, u32) {
 /// Pick `count` distinct row indices of `n` with a seeded generator.
 pub fn sample_indices(n: usize, count: usize, seed: u64) -> Result<Vec<usize>> {
     if count > n {
-        return Err(Error::Param(format!("cannot pick {count} distinct images out of {n}")));
+        return Err(Error::Param(format!(
+            "cannot pick {count} distinct images out of {n}"
+        )));
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     Ok(rand::seq::index::sample(&mut rng, n, count).into_vec())
@@ -80,7 +82,10 @@ pub fn digits(
     cols: u32,
 ) -> Result<Figure> {
     if x.ncols() != PIXELS {
-        return Err(Error::Shape(format!("digits need 784 pixels per row, got {}", x.ncols())));
+        return Err(Error::Shape(format!(
+            "digits need 784 pixels per row, got {}",
+            x.ncols()
+        )));
     }
     if indices.len() != titles.len() || indices.len() > (rows * cols) as usize {
         return Err(Error::Shape(format!(
@@ -90,7 +95,10 @@ pub fn digits(
         )));
     }
     if let Some(&bad) = indices.iter().find(|&&i| i >= x.nrows()) {
-        return Err(Error::Shape(format!("image index {bad} out of range 0..{}", x.nrows())));
+        return Err(Error::Shape(format!(
+            "image index {bad} out of range 0..{}",
+            x.nrows()
+        )));
     }
     let (w, h) = digit_grid_size(rows, cols);
     render(title, w, h, |root| {
@@ -104,15 +112,22 @@ pub fn digits(
             let (r, c) = (k as u32 / cols, k as u32 % cols);
             let x0 = (c * CELL_W + 12) as i32;
             let y0 = (GRID_TITLE_H + r * CELL_H) as i32;
-            root.draw(&Text::new(t.clone(), (x0, y0 + 6), (FONT, 20).into_font().color(&BLACK)))
-                .map_err(perr)?;
+            root.draw(&Text::new(
+                t.clone(),
+                (x0, y0 + 6),
+                (FONT, 20).into_font().color(&BLACK),
+            ))
+            .map_err(perr)?;
             let img_y = y0 + 34;
             let row = x.row(i);
             for py in 0..SIDE {
                 for px in 0..SIDE {
                     let v = row[py * SIDE + px].clamp(0.0, 255.0) as u8;
                     let g = 255 - v;
-                    let (sx, sy) = (x0 + (px as u32 * GRID_SCALE) as i32, img_y + (py as u32 * GRID_SCALE) as i32);
+                    let (sx, sy) = (
+                        x0 + (px as u32 * GRID_SCALE) as i32,
+                        img_y + (py as u32 * GRID_SCALE) as i32,
+                    );
                     root.draw(&Rectangle::new(
                         [(sx, sy), (sx + GRID_SCALE as i32, sy + GRID_SCALE as i32)],
                         RGBColor(g, g, g).filled(),
@@ -121,8 +136,11 @@ pub fn digits(
                 }
             }
             let side = (SIDE as u32 * GRID_SCALE) as i32;
-            root.draw(&Rectangle::new([(x0, img_y), (x0 + side, img_y + side)], BLACK.mix(0.3)))
-                .map_err(perr)?;
+            root.draw(&Rectangle::new(
+                [(x0, img_y), (x0 + side, img_y + side)],
+                BLACK.mix(0.3),
+            ))
+            .map_err(perr)?;
         }
         Ok(())
     })
@@ -132,11 +150,25 @@ pub fn digits(
 /// titled with its label.
 pub fn digit_grid(x: &Array2<f32>, y: &Array1<u8>, seed: u64) -> Result<Figure> {
     if x.nrows() != y.len() {
-        return Err(Error::Shape(format!("{} images but {} labels", x.nrows(), y.len())));
+        return Err(Error::Shape(format!(
+            "{} images but {} labels",
+            x.nrows(),
+            y.len()
+        )));
     }
     let idx = sample_indices(x.nrows(), 9, seed)?;
-    let titles: Vec<String> = idx.iter().map(|&i| format!("label: {}  (#{i})", y[i])).collect();
-    digits(&format!("9 random training digits (seed {seed})"), x, &idx, &titles, 3, 3)
+    let titles: Vec<String> = idx
+        .iter()
+        .map(|&i| format!("label: {}  (#{i})", y[i]))
+        .collect();
+    digits(
+        &format!("9 random training digits (seed {seed})"),
+        x,
+        &idx,
+        &titles,
+        3,
+        3,
+    )
 }
 
 /// Size of the class-frequency figure with `n` splits.
@@ -177,7 +209,10 @@ pub fn class_frequency(freq: &ClassFrequency) -> Result<Figure> {
             let color = Palette99::pick(4);
             chart
                 .draw_series(counts.iter().enumerate().map(|(d, &c)| {
-                    Rectangle::new([(d as f64 - 0.38, 0.0), (d as f64 + 0.38, c as f64)], color.filled())
+                    Rectangle::new(
+                        [(d as f64 - 0.38, 0.0), (d as f64 + 0.38, c as f64)],
+                        color.filled(),
+                    )
                 }))
                 .map_err(perr)?;
             chart
@@ -214,10 +249,21 @@ pub fn class_means(x: &Array2<f32>, y: &Array1<u8>) -> Result<Figure> {
         counts[d] += 1;
         sums.row_mut(d).zip_mut_with(&row, |s, &v| *s += v as f64);
     }
-    let means = Array2::from_shape_fn((CLASSES, PIXELS), |(d, p)| (sums[[d, p]] / counts[d].max(1) as f64) as f32);
-    let titles: Vec<String> = (0..CLASSES).map(|d| format!("mean {d} (n={})", counts[d])).collect();
+    let means = Array2::from_shape_fn((CLASSES, PIXELS), |(d, p)| {
+        (sums[[d, p]] / counts[d].max(1) as f64) as f32
+    });
+    let titles: Vec<String> = (0..CLASSES)
+        .map(|d| format!("mean {d} (n={})", counts[d]))
+        .collect();
     let idx: Vec<usize> = (0..CLASSES).collect();
-    digits("Average training image per digit", &means, &idx, &titles, 2, 5)
+    digits(
+        "Average training image per digit",
+        &means,
+        &idx,
+        &titles,
+        2,
+        5,
+    )
 }
 
 /// Size of a row of `n` confusion-matrix heatmaps.
@@ -228,7 +274,10 @@ pub fn confusion_size(n: usize) -> (u32, u32) {
 /// Confusion matrices as annotated heatmaps side by side: counts in the cells,
 /// true digit down the side, predicted digit along the bottom; each panel
 /// titled with its split name and accuracy.
-pub fn confusion(title: &str, panels: &[(&str, &crate::metrics::ConfusionMatrix)]) -> Result<Figure> {
+pub fn confusion(
+    title: &str,
+    panels: &[(&str, &crate::metrics::ConfusionMatrix)],
+) -> Result<Figure> {
     if panels.is_empty() {
         return Err(Error::Param("no confusion matrices to plot".into()));
     }
@@ -249,7 +298,10 @@ pub fn confusion(title: &str, panels: &[(&str, &crate::metrics::ConfusionMatrix)
                 .unwrap_or(0)
                 .max(1) as f64;
             let mut chart = ChartBuilder::on(area)
-                .caption(format!("{name}: {:.2}% of {}", 100.0 * cm.accuracy(), cm.total()), (FONT, 16))
+                .caption(
+                    format!("{name}: {:.2}% of {}", 100.0 * cm.accuracy(), cm.total()),
+                    (FONT, 16),
+                )
                 .margin(8)
                 .x_label_area_size(34)
                 .y_label_area_size(40)
@@ -275,14 +327,26 @@ pub fn confusion(title: &str, panels: &[(&str, &crate::metrics::ConfusionMatrix)
                     // Diagonal: blue by the class's recall; off-diagonal: red by
                     // the count relative to the largest error.
                     let color = if t == p {
-                        let f = if row_totals[t] == 0 { 0.0 } else { c as f64 / row_totals[t] as f64 };
+                        let f = if row_totals[t] == 0 {
+                            0.0
+                        } else {
+                            c as f64 / row_totals[t] as f64
+                        };
                         let k = 0.25 + 0.75 * f;
-                        RGBColor((255.0 * (1.0 - 0.8 * k)) as u8, (255.0 * (1.0 - 0.55 * k)) as u8, 255)
+                        RGBColor(
+                            (255.0 * (1.0 - 0.8 * k)) as u8,
+                            (255.0 * (1.0 - 0.55 * k)) as u8,
+                            255,
+                        )
                     } else if c == 0 {
                         RGBColor(250, 250, 250)
                     } else {
                         let k = 0.15 + 0.85 * (c as f64 / max_off).sqrt();
-                        RGBColor(255, (255.0 * (1.0 - 0.7 * k)) as u8, (255.0 * (1.0 - 0.75 * k)) as u8)
+                        RGBColor(
+                            255,
+                            (255.0 * (1.0 - 0.7 * k)) as u8,
+                            (255.0 * (1.0 - 0.75 * k)) as u8,
+                        )
                     };
                     let (x, y) = (p as f64, t as f64);
                     chart

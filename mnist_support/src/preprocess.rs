@@ -35,7 +35,11 @@ impl Gray {
                 pixels.len()
             )));
         }
-        Ok(Gray { width, height, pixels })
+        Ok(Gray {
+            width,
+            height,
+            pixels,
+        })
     }
 
     /// Ink intensity (0 = none, 255 = full), inverting dark-on-light images.
@@ -46,7 +50,10 @@ impl Gray {
             .chain((0..h).flat_map(|y| [self.pixels[y * w], self.pixels[y * w + w - 1]]))
             .collect();
         let light = border.iter().filter(|&&v| v > 127).count() * 2 > border.len();
-        self.pixels.iter().map(|&v| if light { 255 - v } else { v } as f32).collect()
+        self.pixels
+            .iter()
+            .map(|&v| if light { 255 - v } else { v } as f32)
+            .collect()
     }
 }
 
@@ -64,7 +71,9 @@ pub fn to_mnist(img: &Gray) -> Result<Vec<f32>> {
         }
     }
     let Some((x0, y0, x1, y1)) = bbox else {
-        return Err(Error::Param("the image is empty: no ink found (draw or upload a digit)".into()));
+        return Err(Error::Param(
+            "the image is empty: no ink found (draw or upload a digit)".into(),
+        ));
     };
     let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
     let scale = BOX as f32 / bw.max(bh) as f32;
@@ -103,7 +112,11 @@ pub fn to_mnist(img: &Gray) -> Result<Vec<f32>> {
             cy += v * (y as f32 + 0.5);
         }
     }
-    let (cx, cy) = if m > 0.0 { (cx / m, cy / m) } else { (tw as f32 / 2.0, th as f32 / 2.0) };
+    let (cx, cy) = if m > 0.0 {
+        (cx / m, cy / m)
+    } else {
+        (tw as f32 / 2.0, th as f32 / 2.0)
+    };
     let ox = (SIDE as f32 / 2.0 - cx).round() as i64;
     let oy = (SIDE as f32 / 2.0 - cy).round() as i64;
     let mut out = vec![0f32; PIXELS];
@@ -120,9 +133,22 @@ pub fn to_mnist(img: &Gray) -> Result<Vec<f32>> {
 
 /// An MNIST image (784 values, 0 = background) as a light-background
 /// grayscale picture, e.g. to test preprocessing on shifted or scaled digits.
-pub fn mnist_to_gray(pixels: &[f32], scale: usize, dx: usize, dy: usize, width: usize, height: usize) -> Result<Gray> {
-    if pixels.len() != PIXELS || scale == 0 || dx + SIDE * scale > width || dy + SIDE * scale > height {
-        return Err(Error::Shape("the scaled digit does not fit the canvas".into()));
+pub fn mnist_to_gray(
+    pixels: &[f32],
+    scale: usize,
+    dx: usize,
+    dy: usize,
+    width: usize,
+    height: usize,
+) -> Result<Gray> {
+    if pixels.len() != PIXELS
+        || scale == 0
+        || dx + SIDE * scale > width
+        || dy + SIDE * scale > height
+    {
+        return Err(Error::Shape(
+            "the scaled digit does not fit the canvas".into(),
+        ));
     }
     let mut g = vec![255u8; width * height];
     for y in 0..SIDE * scale {

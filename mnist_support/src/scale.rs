@@ -29,7 +29,9 @@ fn check_fit_input(x: &ArrayView2<f32>) -> Result<()> {
         )));
     }
     if x.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Param("cannot fit a scaler on non-finite values".into()));
+        return Err(Error::Param(
+            "cannot fit a scaler on non-finite values".into(),
+        ));
     }
     Ok(())
 }
@@ -138,7 +140,9 @@ impl Scaler {
         match self {
             Scaler::None => None,
             Scaler::Unit => Some((vec![0.0; ncols], vec![1.0 / 255.0; ncols])),
-            Scaler::Standard(s) => Some((s.mean.clone(), s.scale.iter().map(|v| 1.0 / v).collect())),
+            Scaler::Standard(s) => {
+                Some((s.mean.clone(), s.scale.iter().map(|v| 1.0 / v).collect()))
+            }
             Scaler::MinMax(s) => Some((s.min.clone(), s.range.iter().map(|v| 1.0 / v).collect())),
         }
     }

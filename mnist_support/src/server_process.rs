@@ -29,15 +29,29 @@ impl ServerProcess {
         let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
         let mut child = Command::new("cargo")
             .current_dir(&root)
-            .args(["run", "--release", "--quiet", "--", "serve", "--port", &port.to_string(), "--dir"])
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "--",
+                "serve",
+                "--port",
+                &port.to_string(),
+                "--dir",
+            ])
             .arg(dir)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .map_err(|e| Error::io("cargo", e))?;
         let mut line = String::new();
-        let out = child.stdout.take().ok_or_else(|| Error::Param("no stdout from the server".into()))?;
-        BufReader::new(out).read_line(&mut line).map_err(|e| Error::io("mnist serve", e))?;
+        let out = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Param("no stdout from the server".into()))?;
+        BufReader::new(out)
+            .read_line(&mut line)
+            .map_err(|e| Error::io("mnist serve", e))?;
         match line.trim().strip_prefix("listening on ") {
             Some(url) => Ok(ServerProcess {
                 child,
@@ -47,7 +61,10 @@ impl ServerProcess {
                 let _ = child.kill();
                 let _ = child.wait();
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                Err(Error::Param(format!("the server did not start:\n{}", log.trim())))
+                Err(Error::Param(format!(
+                    "the server did not start:\n{}",
+                    log.trim()
+                )))
             }
         }
     }
@@ -58,8 +75,12 @@ impl ServerProcess {
         let mut s = TcpStream::connect(host).map_err(|e| Error::io(host, e))?;
         write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| Error::io(host, e))?;
         let mut text = String::new();
-        s.read_to_string(&mut text).map_err(|e| Error::io(host, e))?;
-        Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+        s.read_to_string(&mut text)
+            .map_err(|e| Error::io(host, e))?;
+        Ok(text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default())
     }
 
     /// Stop the server.

@@ -27,8 +27,11 @@ impl Drop for Kill {
 }
 
 fn chromedriver() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("chromedriver")).find(|p| p.exists()));
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("chromedriver"))
+            .find(|p| p.exists())
+    });
     if found.is_none() && std::env::var_os("CI").is_some() {
         panic!("chromedriver is missing: `cargo run --release -- setup` installs chromium and chromium-driver");
     }
@@ -53,22 +56,42 @@ impl Driver {
         };
         match resp {
             Ok(r) => r.into_json::<Value>().unwrap()["value"].clone(),
-            Err(ureq::Error::Status(code, r)) => panic!("{method} {path}: {code} {}", r.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(code, r)) => panic!(
+                "{method} {path}: {code} {}",
+                r.into_string().unwrap_or_default()
+            ),
             Err(e) => panic!("{method} {path}: {e}"),
         }
     }
 }
 
 fn start_driver(path: &std::path::Path) -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let process = Kill(Command::new(path).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let process = Kill(
+        Command::new(path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let start = Instant::now();
     while ureq::get(&format!("{base}/status")).call().is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    Driver { base, _process: process }
+    Driver {
+        base,
+        _process: process,
+    }
 }
 
 fn start_server(models: &std::path::Path) -> (Kill, String) {
@@ -79,8 +102,14 @@ fn start_server(models: &std::path::Path) -> (Kill, String) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").expect(&line).to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect(&line)
+        .to_string();
     (Kill(child), url)
 }
 
@@ -88,11 +117,18 @@ fn start_server(models: &std::path::Path) -> (Kill, String) {
 fn wait_for(d: &Driver, sid: &str, script: &str) -> Value {
     let start = Instant::now();
     loop {
-        let v = d.call("POST", &format!("/session/{sid}/execute/sync"), Some(json!({"script": script, "args": []})));
+        let v = d.call(
+            "POST",
+            &format!("/session/{sid}/execute/sync"),
+            Some(json!({"script": script, "args": []})),
+        );
         if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!([])) {
             return v;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for: {script}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for: {script}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -104,28 +140,51 @@ const RESULTS: &str = "const cards = [...document.querySelectorAll('#results .ca
 
 #[test]
 fn draw_predict_upload_and_switch_models_in_chromium() {
-    let Some(driver_path) = chromedriver() else { return };
-    let Some(data) = common::real_data_dir() else { return };
+    let Some(driver_path) = chromedriver() else {
+        return;
+    };
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
     let split = Split::load_from(&data).unwrap();
     let models = tempfile::tempdir().unwrap();
     let small = split.head(3000, 500);
     for &kind in Kind::ALL {
-        experiment::run(kind.default_model().as_mut(), &small, kind.name(), models.path(), &Silent).unwrap();
+        experiment::run(
+            kind.default_model().as_mut(),
+            &small,
+            kind.name(),
+            models.path(),
+            &Silent,
+        )
+        .unwrap();
     }
     let (_server, url) = start_server(models.path());
     let d = start_driver(&driver_path);
     let profile = tempfile::tempdir().unwrap();
-    let session = d.call("POST", "/session", Some(json!({"capabilities": {"alwaysMatch": {
+    let session = d.call(
+        "POST",
+        "/session",
+        Some(json!({"capabilities": {"alwaysMatch": {
         "browserName": "chrome",
         "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,900",
-            format!("--user-data-dir={}", profile.path().display())]}}}})));
+            format!("--user-data-dir={}", profile.path().display())]}}}})),
+    );
     let sid = session["sessionId"].as_str().unwrap().to_string();
     let find = |css: &str| -> Value {
-        let e = d.call("POST", &format!("/session/{sid}/element"), Some(json!({"using": "css selector", "value": css})));
+        let e = d.call(
+            "POST",
+            &format!("/session/{sid}/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
         e[ELEMENT].clone()
     };
-    d.call("POST", &format!("/session/{sid}/url"), Some(json!({"url": url})));
+    d.call(
+        "POST",
+        &format!("/session/{sid}/url"),
+        Some(json!({"url": url})),
+    );
     // The model list is filled from /api/models.
     let options = wait_for(&d, &sid, "return document.querySelectorAll('#model option').length > 1 ? document.querySelectorAll('#model option').length : 0;");
     assert_eq!(options, json!(Kind::ALL.len() + 1));
@@ -133,16 +192,24 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     // Draw a "1": one vertical stroke with real pointer events.
     let pad = find("#pad");
     let origin = json!({ELEMENT: pad});
-    d.call("POST", &format!("/session/{sid}/actions"), Some(json!({"actions": [{
+    d.call(
+        "POST",
+        &format!("/session/{sid}/actions"),
+        Some(json!({"actions": [{
         "type": "pointer", "id": "pen", "parameters": {"pointerType": "mouse"},
         "actions": [
             {"type": "pointerMove", "origin": origin, "x": 5, "y": -90, "duration": 0},
             {"type": "pointerDown", "button": 0},
             {"type": "pointerMove", "origin": origin, "x": 0, "y": 0, "duration": 100},
             {"type": "pointerMove", "origin": origin, "x": -5, "y": 90, "duration": 100},
-            {"type": "pointerUp", "button": 0}]}]})));
+            {"type": "pointerUp", "button": 0}]}]})),
+    );
     let predict = find("#predict");
-    d.call("POST", &format!("/session/{sid}/element/{}/click", predict.as_str().unwrap()), Some(json!({})));
+    d.call(
+        "POST",
+        &format!("/session/{sid}/element/{}/click", predict.as_str().unwrap()),
+        Some(json!({})),
+    );
     let results = wait_for(&d, &sid, RESULTS);
     let results = results.as_array().unwrap();
     assert_eq!(results.len(), Kind::ALL.len(), "{results:?}");
@@ -150,39 +217,74 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     let ones = results.iter().filter(|r| r["digit"] == 1).count();
     assert!(ones >= 3, "a vertical stroke should read as 1: {results:?}");
     // The 28×28 input the models saw is drawn.
-    let inked = wait_for(&d, &sid, "const c = document.getElementById('seen').getContext('2d');
+    let inked = wait_for(
+        &d,
+        &sid,
+        "const c = document.getElementById('seen').getContext('2d');
         const p = c.getImageData(0, 0, 112, 112).data; let dark = 0;
-        for (let i = 0; i < p.length; i += 4) if (p[i] < 128) dark++; return dark;");
+        for (let i = 0; i < p.length; i += 4) if (p[i] < 128) dark++; return dark;",
+    );
     assert!(inked.as_u64().unwrap() > 50);
 
     // Upload a test digit (dark on light, larger than 28×28) as a PNG file.
     let label = split.y_test[0];
-    let gray = mnist_support::preprocess::mnist_to_gray(&split.x_test.row(0).to_vec(), 4, 20, 12, 160, 140).unwrap();
+    let gray = mnist_support::preprocess::mnist_to_gray(
+        &split.x_test.row(0).to_vec(),
+        4,
+        20,
+        12,
+        160,
+        140,
+    )
+    .unwrap();
     let file = profile.path().join("digit.png");
     let mut bytes = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut bytes, 160, 140);
         enc.set_color(png::ColorType::Grayscale);
-        enc.write_header().unwrap().write_image_data(&gray.pixels).unwrap();
+        enc.write_header()
+            .unwrap()
+            .write_image_data(&gray.pixels)
+            .unwrap();
     }
     std::fs::write(&file, &bytes).unwrap();
-    d.call("POST", &format!("/session/{sid}/execute/sync"), Some(json!({"script": "document.getElementById('results').innerHTML = '';", "args": []})));
+    d.call(
+        "POST",
+        &format!("/session/{sid}/execute/sync"),
+        Some(json!({"script": "document.getElementById('results').innerHTML = '';", "args": []})),
+    );
     let upload = find("#upload");
-    d.call("POST", &format!("/session/{sid}/element/{}/value", upload.as_str().unwrap()), Some(json!({"text": file.display().to_string()})));
+    d.call(
+        "POST",
+        &format!("/session/{sid}/element/{}/value", upload.as_str().unwrap()),
+        Some(json!({"text": file.display().to_string()})),
+    );
     let results = wait_for(&d, &sid, RESULTS);
-    let right = results.as_array().unwrap().iter().filter(|r| r["digit"] == label).count();
+    let right = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["digit"] == label)
+        .count();
     assert!(right >= 3, "uploaded {label}: {results:?}");
 
     // Switch to one model: the page predicts again with just that one.
     let option = find("#model option[value='svm']");
-    d.call("POST", &format!("/session/{sid}/element/{}/click", option.as_str().unwrap()), Some(json!({})));
+    d.call(
+        "POST",
+        &format!("/session/{sid}/element/{}/click", option.as_str().unwrap()),
+        Some(json!({})),
+    );
     let only = wait_for(&d, &sid, "const c = document.querySelectorAll('#results .card'); return c.length === 1 ? c[0].dataset.model : null;");
     assert_eq!(only, json!("svm"));
 
     // Screenshot as a test artifact.
     let shot = d.call("GET", &format!("/session/{sid}/screenshot"), None);
-    let png_bytes = base64::engine::general_purpose::STANDARD.decode(shot.as_str().unwrap()).unwrap();
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    let png_bytes = base64::engine::general_purpose::STANDARD
+        .decode(shot.as_str().unwrap())
+        .unwrap();
+    let artifacts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(artifacts.join("browser.png"), &png_bytes).unwrap();
     assert_eq!(&png_bytes[1..4], b"PNG");

@@ -10,9 +10,19 @@ fn mnist() -> Command {
 
 #[test]
 fn data_json_on_real_files() {
-    let Some(dir) = common::real_data_dir() else { return };
-    let out = mnist().args(["data", "--json"]).env("MNIST_DIR", &dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let Some(dir) = common::real_data_dir() else {
+        return;
+    };
+    let out = mnist()
+        .args(["data", "--json"])
+        .env("MNIST_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "one JSON object on one line");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -31,27 +41,47 @@ fn data_json_on_real_files() {
 #[test]
 fn data_without_files_fails_with_the_four_names() {
     let empty = tempfile::tempdir().unwrap();
-    let out = mnist().arg("data").env("MNIST_DIR", empty.path()).output().unwrap();
+    let out = mnist()
+        .arg("data")
+        .env("MNIST_DIR", empty.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error: MNIST data not found in"), "{err}");
     for f in mnist_support::data::FILES {
-        assert!(err.contains(&f.gz_name()) && err.contains(f.md5_gz), "{err}");
+        assert!(
+            err.contains(&f.gz_name()) && err.contains(f.md5_gz),
+            "{err}"
+        );
     }
     assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
 fn data_with_a_corrupt_file_fails_cleanly() {
-    let Some(real) = common::real_data_dir() else { return };
+    let Some(real) = common::real_data_dir() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     for f in mnist_support::data::FILES {
         std::fs::copy(real.join(f.gz_name()), dir.path().join(f.gz_name())).unwrap();
     }
-    std::fs::write(dir.path().join("train-labels-idx1-ubyte.gz"), b"\x1f\x8bgarbage").unwrap();
-    let out = mnist().arg("data").env("MNIST_DIR", dir.path()).output().unwrap();
+    std::fs::write(
+        dir.path().join("train-labels-idx1-ubyte.gz"),
+        b"\x1f\x8bgarbage",
+    )
+    .unwrap();
+    let out = mnist()
+        .arg("data")
+        .env("MNIST_DIR", dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     // checksums are checked first: the corrupt file is named
-    assert!(err.contains("train-labels-idx1-ubyte.gz") && err.contains("checksum"), "{err}");
+    assert!(
+        err.contains("train-labels-idx1-ubyte.gz") && err.contains("checksum"),
+        "{err}"
+    );
 }

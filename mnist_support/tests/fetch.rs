@@ -41,9 +41,17 @@ fn serve(dir: PathBuf, requests: usize) -> (String, std::thread::JoinHandle<()>)
             };
             let _ = match body {
                 Some(b) => stream
-                    .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()).as_bytes())
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            b.len()
+                        )
+                        .as_bytes(),
+                    )
                     .and_then(|_| stream.write_all(&b)),
-                None => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                None => stream.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                ),
             };
         }
     });
@@ -52,13 +60,22 @@ fn serve(dir: PathBuf, requests: usize) -> (String, std::thread::JoinHandle<()>)
 
 #[test]
 fn fetch_falls_back_across_mirrors_and_verifies() {
-    let Some(real) = common::real_data_dir() else { return };
+    let Some(real) = common::real_data_dir() else {
+        return;
+    };
     // per file: one 404, one corrupt, one good = 12 requests
     let (base, server) = serve(real, 12);
-    let (missing, bad, ok) = (format!("{base}none/"), format!("{base}bad/"), format!("{base}ok/"));
+    let (missing, bad, ok) = (
+        format!("{base}none/"),
+        format!("{base}bad/"),
+        format!("{base}ok/"),
+    );
     let out = tempfile::tempdir().unwrap();
     let mut seen = 0u64;
-    let files = data::fetch_from(out.path(), &[&missing, &bad, &ok], |_, done, _| seen = seen.max(done)).unwrap();
+    let files = data::fetch_from(out.path(), &[&missing, &bad, &ok], |_, done, _| {
+        seen = seen.max(done)
+    })
+    .unwrap();
     server.join().unwrap();
     assert_eq!(files.len(), 4);
     assert!(seen > 9_000_000, "progress reported the big file: {seen}");
@@ -73,14 +90,26 @@ fn fetch_falls_back_across_mirrors_and_verifies() {
 
 #[test]
 fn fetch_with_only_corrupt_mirrors_fails_cleanly() {
-    let Some(real) = common::real_data_dir() else { return };
+    let Some(real) = common::real_data_dir() else {
+        return;
+    };
     let (base, server) = serve(real, 1);
     let out = tempfile::tempdir().unwrap();
     let bad = format!("{base}bad/");
     let e = data::fetch_from(out.path(), &[&bad], |_, _, _| {}).unwrap_err();
     server.join().unwrap();
     let msg = e.to_string();
-    assert!(msg.contains("train-images-idx3-ubyte.gz") && msg.contains("checksum mismatch"), "{msg}");
-    assert!(msg.contains("MNIST_DIR"), "the message says where to put the files: {msg}");
-    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "no partial file left");
+    assert!(
+        msg.contains("train-images-idx3-ubyte.gz") && msg.contains("checksum mismatch"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("MNIST_DIR"),
+        "the message says where to put the files: {msg}"
+    );
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "no partial file left"
+    );
 }

@@ -28,8 +28,14 @@ fn digit_grid_is_written_and_has_the_expected_size() {
     assert_eq!(png_size(&path), plot::digit_grid_size(3, 3));
     assert_eq!((fig.width, fig.height), plot::digit_grid_size(3, 3));
     // seeded: same seed same picture, other seed another one
-    assert_eq!(plot::digit_grid(&s.x_train, &s.y_train, 7).unwrap().png, fig.png);
-    assert_ne!(plot::digit_grid(&s.x_train, &s.y_train, 8).unwrap().png, fig.png);
+    assert_eq!(
+        plot::digit_grid(&s.x_train, &s.y_train, 7).unwrap().png,
+        fig.png
+    );
+    assert_ne!(
+        plot::digit_grid(&s.x_train, &s.y_train, 8).unwrap().png,
+        fig.png
+    );
     assert_eq!(plot::sample_indices(37, 9, 7).unwrap().len(), 9);
 }
 
@@ -38,9 +44,15 @@ fn class_frequency_and_means_figures() {
     let s = fixture_split();
     let out = tempfile::tempdir().unwrap();
     let f = plot::class_frequency(&s.class_frequency()).unwrap();
-    assert_eq!(png_size(&f.save(out.path().join("freq.png")).unwrap()), plot::class_frequency_size(3));
+    assert_eq!(
+        png_size(&f.save(out.path().join("freq.png")).unwrap()),
+        plot::class_frequency_size(3)
+    );
     let m = plot::class_means(&s.x_train, &s.y_train).unwrap();
-    assert_eq!(png_size(&m.save(out.path().join("means.png")).unwrap()), plot::digit_grid_size(2, 5));
+    assert_eq!(
+        png_size(&m.save(out.path().join("means.png")).unwrap()),
+        plot::digit_grid_size(2, 5)
+    );
 }
 
 #[test]
@@ -62,25 +74,43 @@ fn rich_bundles_for_evcxr() {
     let b = fig.bundle();
     assert_eq!(b[0].0, "image/png");
     let payload = evcxr_payload(&b);
-    assert!(payload.starts_with("EVCXR_BEGIN_CONTENT image/png\niVBORw0KGgo"), "{}", &payload[..60]);
+    assert!(
+        payload.starts_with("EVCXR_BEGIN_CONTENT image/png\niVBORw0KGgo"),
+        "{}",
+        &payload[..60]
+    );
     assert_eq!(payload.matches("EVCXR_END_CONTENT").count(), 2);
     let freq = s.class_frequency().bundle();
     let html = &freq.iter().find(|(m, _)| *m == "text/html").unwrap().1;
-    assert!(html.contains("<table") && html.contains("data:image/png;base64,") && html.contains("balanced"));
+    assert!(
+        html.contains("<table")
+            && html.contains("data:image/png;base64,")
+            && html.contains("balanced")
+    );
     let summary = s.summary().bundle();
-    assert!(summary.iter().any(|(m, t)| *m == "text/plain" && t.contains("X_train shape: (37, 784)")));
+    assert!(summary
+        .iter()
+        .any(|(m, t)| *m == "text/plain" && t.contains("X_train shape: (37, 784)")));
 }
 
 #[test]
 fn tables_render_and_save_by_extension() {
     let t = Table::new(
         vec!["model".into(), "acc, %".into()],
-        vec![vec!["a<b".into(), "97.5".into()], vec!["say \"x\"".into(), "1".into()]],
+        vec![
+            vec!["a<b".into(), "97.5".into()],
+            vec!["say \"x\"".into(), "1".into()],
+        ],
     )
     .with_caption("caption");
-    assert!(t.to_html().contains("<td style=\"padding:2px 8px;text-align:left\">a&lt;b</td>"));
+    assert!(t
+        .to_html()
+        .contains("<td style=\"padding:2px 8px;text-align:left\">a&lt;b</td>"));
     assert!(t.to_html().contains("text-align:right\">97.5</td>"));
-    assert_eq!(t.to_csv(), "model,\"acc, %\"\na<b,97.5\n\"say \"\"x\"\"\",1\n");
+    assert_eq!(
+        t.to_csv(),
+        "model,\"acc, %\"\na<b,97.5\n\"say \"\"x\"\"\",1\n"
+    );
     assert_eq!(t.to_markdown().lines().nth(1), Some("|---|---|"));
     let text = t.to_text();
     assert_eq!(text.lines().nth(3), Some("a<b        97.5"));

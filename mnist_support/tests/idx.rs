@@ -22,7 +22,11 @@ fn reads_raw_and_gzipped_files_alike() {
 
 fn assert_names_file(e: &Error, path: &std::path::Path) {
     let msg = e.to_string();
-    assert!(msg.contains(&path.display().to_string()), "error {msg:?} should name {}", path.display());
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "error {msg:?} should name {}",
+        path.display()
+    );
 }
 
 #[test]
@@ -31,10 +35,23 @@ fn wrong_magic_is_a_typed_error_naming_the_file() {
     // a label file where an image file is expected, and garbage
     let p = write(dir.path(), "imgs", &idx_labels(&[1, 2, 3]));
     let e = data::read_images(&p).unwrap_err();
-    assert!(matches!(e, Error::BadMagic { found: 0x801, expected: 0x803, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::BadMagic {
+                found: 0x801,
+                expected: 0x803,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_names_file(&e, &p);
     let p = write(dir.path(), "junk", b"hello world, not idx");
-    assert!(matches!(data::read_labels(&p).unwrap_err(), Error::BadMagic { .. }));
+    assert!(matches!(
+        data::read_labels(&p).unwrap_err(),
+        Error::BadMagic { .. }
+    ));
 }
 
 #[test]
@@ -43,16 +60,35 @@ fn truncated_payload_and_header_are_typed_errors() {
     let full = idx_images(4, 28, 28);
     let p = write(dir.path(), "cut.gz", &gz(&full[..full.len() - 100]));
     let e = data::read_images(&p).unwrap_err();
-    assert!(matches!(e, Error::Truncated { expected: 3136, found: 3036, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::Truncated {
+                expected: 3136,
+                found: 3036,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_names_file(&e, &p);
     let p = write(dir.path(), "header", &full[..10]);
-    assert!(matches!(data::read_images(&p).unwrap_err(), Error::Truncated { .. }));
+    assert!(matches!(
+        data::read_images(&p).unwrap_err(),
+        Error::Truncated { .. }
+    ));
     let p = write(dir.path(), "empty", b"");
-    assert!(matches!(data::read_labels(&p).unwrap_err(), Error::Truncated { .. }));
+    assert!(matches!(
+        data::read_labels(&p).unwrap_err(),
+        Error::Truncated { .. }
+    ));
     let mut long = idx_labels(&[1, 2]);
     long.push(3);
     let p = write(dir.path(), "long", &long);
-    assert!(matches!(data::read_labels(&p).unwrap_err(), Error::TrailingBytes { found: 1, .. }));
+    assert!(matches!(
+        data::read_labels(&p).unwrap_err(),
+        Error::TrailingBytes { found: 1, .. }
+    ));
 }
 
 #[test]
@@ -63,7 +99,10 @@ fn huge_dimensions_do_not_panic() {
         b.extend_from_slice(&u32::MAX.to_be_bytes());
     }
     let p = write(dir.path(), "huge", &b);
-    assert!(matches!(data::read_images(&p).unwrap_err(), Error::Truncated { .. }));
+    assert!(matches!(
+        data::read_images(&p).unwrap_err(),
+        Error::Truncated { .. }
+    ));
 }
 
 #[test]
@@ -71,7 +110,17 @@ fn label_above_nine_is_rejected_with_its_index() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "labels", &idx_labels(&[1, 2, 12, 3]));
     let e = data::read_labels(&p).unwrap_err();
-    assert!(matches!(e, Error::BadLabel { index: 2, label: 12, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::BadLabel {
+                index: 2,
+                label: 12,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_names_file(&e, &p);
 }
 
@@ -103,11 +152,24 @@ fn image_label_count_mismatch_is_a_typed_error() {
     let i = write(dir.path(), "i", &idx_images(5, 28, 28));
     let l = write(dir.path(), "l", &idx_labels(&[1, 2, 3, 4]));
     let e = data::read_pair(&i, &l).unwrap_err();
-    assert!(matches!(e, Error::CountMismatch { n_images: 5, n_labels: 4, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::CountMismatch {
+                n_images: 5,
+                n_labels: 4,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_names_file(&e, &i);
     assert_names_file(&e, &l);
     let small = write(dir.path(), "s", &idx_images(4, 20, 20));
-    assert!(matches!(data::read_pair(&small, &l).unwrap_err(), Error::BadImageSize { rows: 20, .. }));
+    assert!(matches!(
+        data::read_pair(&small, &l).unwrap_err(),
+        Error::BadImageSize { rows: 20, .. }
+    ));
 }
 
 #[test]
@@ -127,7 +189,9 @@ fn empty_data_dir_names_all_four_files_and_checksums() {
 fn one_missing_file_is_named() {
     let dir = fixture_dir(24, 4);
     std::fs::remove_file(dir.path().join("t10k-labels-idx1-ubyte.gz")).unwrap();
-    let msg = RawMnist::load_dir(dir.path(), false).unwrap_err().to_string();
+    let msg = RawMnist::load_dir(dir.path(), false)
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("Missing: t10k-labels-idx1-ubyte.gz."), "{msg}");
 }
 
@@ -143,7 +207,11 @@ fn checksums_are_verified_when_asked() {
 #[test]
 fn raw_files_are_found_when_no_gz() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "train-images-idx3-ubyte", &idx_images(12, 28, 28));
+    write(
+        dir.path(),
+        "train-images-idx3-ubyte",
+        &idx_images(12, 28, 28),
+    );
     write(dir.path(), "train-labels-idx1-ubyte", &idx_labels(&[3; 12]));
     write(dir.path(), "t10k-images-idx3-ubyte", &idx_images(2, 28, 28));
     write(dir.path(), "t10k-labels-idx1-ubyte", &idx_labels(&[4, 5]));
@@ -162,7 +230,11 @@ fn split_rule_on_fixture() {
     assert_eq!(s.y_valid.to_vec(), vec![1, 3, 5]);
     // first pixel of image i is (i*7) % 256
     assert_eq!(s.x_valid[[0, 0]], ((11 * 7) % 256) as f32);
-    assert_eq!(s.x_train[[11, 0]], ((12 * 7) % 256) as f32, "train keeps original order, skipping 11");
+    assert_eq!(
+        s.x_train[[11, 0]],
+        ((12 * 7) % 256) as f32,
+        "train keeps original order, skipping 11"
+    );
     // test: even indices 0, 2, 4, 6 of 7
     assert_eq!(s.x_test.nrows(), 4);
     assert_eq!(s.y_test.to_vec(), vec![0, 6, 2, 8]);

@@ -13,7 +13,13 @@ use rand::{Rng, SeedableRng};
 fn random(n: usize, d: usize, seed: u64) -> Array2<f32> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     // Some columns always zero in the training set, as with MNIST's border.
-    Array2::from_shape_fn((n, d), |(_, j)| if j % 7 == 0 { 0.0 } else { rng.gen_range(0.0..1.0) })
+    Array2::from_shape_fn((n, d), |(_, j)| {
+        if j % 7 == 0 {
+            0.0
+        } else {
+            rng.gen_range(0.0..1.0)
+        }
+    })
 }
 
 #[test]
@@ -28,16 +34,28 @@ fn matrix_product_distances_equal_naive_distances() {
             .rows()
             .into_iter()
             .enumerate()
-            .map(|(i, t)| (q.iter().zip(t).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(), i))
+            .map(|(i, t)| {
+                (
+                    q.iter().zip(t).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(),
+                    i,
+                )
+            })
             .collect();
         naive.sort_by(|a, b| a.partial_cmp(b).unwrap());
         for k in 0..5 {
             let (d_naive, _) = naive[k];
             let d = nb.dist2[[qi, k]];
-            assert!((d - d_naive).abs() <= 1e-3 * d_naive.max(1.0), "query {qi}, neighbour {k}: {d} vs {d_naive}");
+            assert!(
+                (d - d_naive).abs() <= 1e-3 * d_naive.max(1.0),
+                "query {qi}, neighbour {k}: {d} vs {d_naive}"
+            );
             // The index found is at the naive distance (ties may permute equal distances).
             let i = nb.index[[qi, k]] as usize;
-            let di: f32 = q.iter().zip(train.row(i)).map(|(a, b)| (a - b) * (a - b)).sum();
+            let di: f32 = q
+                .iter()
+                .zip(train.row(i))
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
             assert!((di - d_naive).abs() <= 1e-3 * d_naive.max(1.0));
         }
     }
@@ -73,7 +91,9 @@ fn knn_chooses_k_on_validation_and_rejects_non_byte_pixels() {
     let mut model = Knn::new(KnnParams::default());
     let data = Scaled::new(&split, model.scaling()).unwrap();
     experiment::fit(&mut model, &data, &Silent).unwrap();
-    let choice = model.choose_k(data.x_valid.view(), data.y_valid.view(), &[1, 3, 5]).unwrap();
+    let choice = model
+        .choose_k(data.x_valid.view(), data.y_valid.view(), &[1, 3, 5])
+        .unwrap();
     assert_eq!(choice.rows.len(), 6);
     let best = choice.rows.iter().map(|r| r.2).fold(0.0, f64::max);
     assert_eq!(choice.accuracy, best);
@@ -81,7 +101,9 @@ fn knn_chooses_k_on_validation_and_rejects_non_byte_pixels() {
     // Fractional pixels cannot be stored as bytes: a clear error, not a lossy save.
     let mut x = split.x_train.clone();
     x[[0, 0]] = 0.5;
-    let err = Knn::new(KnnParams::default()).fit(x.view(), split.y_train.view(), &Silent).unwrap_err();
+    let err = Knn::new(KnnParams::default())
+        .fit(x.view(), split.y_train.view(), &Silent)
+        .unwrap_err();
     assert!(err.to_string().contains("whole numbers"), "{err}");
 }
 
@@ -96,7 +118,9 @@ fn smo_solves_a_small_problem_and_meets_the_kkt_conditions() {
             [c + rng.gen_range(-0.8..0.8), c + rng.gen_range(-0.8..0.8)]
         })
         .collect();
-    let y: Vec<f32> = (0..n).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+    let y: Vec<f32> = (0..n)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
     let gamma = 0.5;
     let k = Array2::from_shape_fn((n, n), |(i, j)| {
         let d = (pts[i][0] - pts[j][0]).powi(2) + (pts[i][1] - pts[j][1]).powi(2);
@@ -126,15 +150,24 @@ fn smo_solves_a_small_problem_and_meets_the_kkt_conditions() {
 fn svm_separates_synthetic_digits_and_reloads_identically() {
     let split = common::synthetic_split(500, 200, 21);
     let mut model = Svm::new(SvmParams::default());
-    model.fit(split.x_train.view(), split.y_train.view(), &Silent).unwrap();
+    model
+        .fit(split.x_train.view(), split.y_train.view(), &Silent)
+        .unwrap();
     let pred = model.predict(split.x_test.view()).unwrap();
-    let acc = pred.iter().zip(&split.y_test).filter(|(p, y)| p == y).count() as f64 / 200.0;
+    let acc = pred
+        .iter()
+        .zip(&split.y_test)
+        .filter(|(p, y)| p == y)
+        .count() as f64
+        / 200.0;
     assert!(acc > 0.95, "accuracy {acc}");
     let machine = model.machine().unwrap();
     assert_eq!(machine.pairs.len(), 45);
     // The prediction is the majority of the 45 pairwise votes.
     let scaled = model.scaler().transform(&split.x_test.view()).unwrap();
-    let f = machine.decision(scaled.view(), model.params.gamma as f32).unwrap();
+    let f = machine
+        .decision(scaled.view(), model.params.gamma as f32)
+        .unwrap();
     for (i, row) in f.rows().into_iter().enumerate() {
         let mut votes = [0; 10];
         for (pair, &v) in machine.pairs.iter().zip(row) {
@@ -145,10 +178,22 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
     }
     let payload = model.to_bytes().unwrap();
     let back = Svm::restore(model.params.clone(), model.scaler().clone(), &payload).unwrap();
-    assert_eq!(back.predict_proba(split.x_test.view()).unwrap(), model.predict_proba(split.x_test.view()).unwrap());
+    assert_eq!(
+        back.predict_proba(split.x_test.view()).unwrap(),
+        model.predict_proba(split.x_test.view()).unwrap()
+    );
     // Training needs two digits and positive C/gamma.
     let y1 = Array1::from_elem(500, 3u8);
-    assert!(svm::train(split.x_train.view(), y1.view(), &SvmParams::default(), &Silent).is_err());
-    let bad = SvmParams { gamma: 0.0, ..SvmParams::default() };
+    assert!(svm::train(
+        split.x_train.view(),
+        y1.view(),
+        &SvmParams::default(),
+        &Silent
+    )
+    .is_err());
+    let bad = SvmParams {
+        gamma: 0.0,
+        ..SvmParams::default()
+    };
     assert!(svm::train(split.x_train.view(), split.y_train.view(), &bad, &Silent).is_err());
 }

@@ -33,24 +33,36 @@ fn every_model_meets_the_contract() {
         for row in proba.rows() {
             let s: f32 = row.sum();
             assert!((s - 1.0).abs() < 1e-4, "{kind}: row sums to {s}");
-            assert!(row.iter().all(|&p| (0.0..=1.0).contains(&p)), "{kind}: {row:?}");
+            assert!(
+                row.iter().all(|&p| (0.0..=1.0).contains(&p)),
+                "{kind}: {row:?}"
+            );
         }
         let pred = model.predict(split.x_test.view()).unwrap();
         assert_eq!(pred.len(), 200);
         assert_eq!(pred, mnist_support::models::argmax_rows(&proba), "{kind}");
         // Raw-pixel entry points and the scaled ones agree.
-        assert_eq!(pred, model.predict_scaled(data.x_test.view()).unwrap(), "{kind}");
+        assert_eq!(
+            pred,
+            model.predict_scaled(data.x_test.view()).unwrap(),
+            "{kind}"
+        );
         // It learns the synthetic problem (chance is 0.1; one tree on 600 noisy
         // images reaches about 0.7, the other models over 0.9).
-        let report = experiment::evaluate(model.as_ref(), &data, kind.name(), 0.0, &Silent).unwrap();
+        let report =
+            experiment::evaluate(model.as_ref(), &data, kind.name(), 0.0, &Silent).unwrap();
         let test_acc = report.accuracy("test").unwrap();
         assert!(test_acc > 0.6, "{kind}: test accuracy {test_acc}");
-        assert_eq!(report.parts.iter().map(|p| p.images).collect::<Vec<_>>(), vec![600, 200, 200]);
+        assert_eq!(
+            report.parts.iter().map(|p| p.images).collect::<Vec<_>>(),
+            vec![600, 200, 200]
+        );
 
         // Save → load → identical probabilities.
         let dir = tempfile::tempdir().unwrap();
         let mut report = report;
-        let saved = experiment::save(model.as_ref(), &mut report, &data.checksums, dir.path()).unwrap();
+        let saved =
+            experiment::save(model.as_ref(), &mut report, &data.checksums, dir.path()).unwrap();
         assert!(saved.model.exists() && saved.card.exists() && saved.confusion.exists());
         let (loaded, card) = experiment::load(dir.path(), kind.name()).unwrap();
         assert_eq!(card.kind, kind);
@@ -58,7 +70,10 @@ fn every_model_meets_the_contract() {
         assert_eq!(card.scaler, *model.scaler());
         let again = loaded.predict_proba(split.x_test.view()).unwrap();
         assert_eq!(again, proba, "{kind}: reloaded probabilities differ");
-        assert_eq!(loaded.predict(split.x_valid.view()).unwrap(), model.predict(split.x_valid.view()).unwrap());
+        assert_eq!(
+            loaded.predict(split.x_valid.view()).unwrap(),
+            model.predict(split.x_valid.view()).unwrap()
+        );
 
         corrupt_files_are_errors(kind, dir.path());
         truncated_payloads_are_errors(kind, model.as_ref());
@@ -78,16 +93,25 @@ fn corrupt_files_are_errors(kind: Kind, dir: &std::path::Path) {
     let last = bad.len() - 1;
     bad[last] ^= 0x55;
     std::fs::write(&model_path, &bad).unwrap();
-    let err = experiment::load(dir, name).err().expect("corrupt file must not load").to_string();
+    let err = experiment::load(dir, name)
+        .err()
+        .expect("corrupt file must not load")
+        .to_string();
     assert!(err.contains("checksum"), "{kind}: {err}");
 
     // Truncated file.
     std::fs::write(&model_path, &good[..good.len() / 2]).unwrap();
-    assert!(experiment::load(dir, name).is_err(), "{kind}: truncated file loaded");
+    assert!(
+        experiment::load(dir, name).is_err(),
+        "{kind}: truncated file loaded"
+    );
 
     // Missing file.
     std::fs::remove_file(&model_path).unwrap();
-    let err = experiment::load(dir, name).err().expect("missing file").to_string();
+    let err = experiment::load(dir, name)
+        .err()
+        .expect("missing file")
+        .to_string();
     assert!(err.contains(&card.model_file), "{kind}: {err}");
     std::fs::write(&model_path, &good).unwrap();
     assert!(experiment::load(dir, name).is_ok());
@@ -99,10 +123,17 @@ fn corrupt_files_are_errors(kind: Kind, dir: &std::path::Path) {
 
     // A model file of another kind, even with a matching checksum.
     let payload = codec::decode_file(&model_path, kind, &good).unwrap();
-    let other = Kind::ALL.iter().copied().find(|&k| k != kind).unwrap_or(kind);
+    let other = Kind::ALL
+        .iter()
+        .copied()
+        .find(|&k| k != kind)
+        .unwrap_or(kind);
     if other != kind {
         let wrong = codec::encode_file(other, payload);
-        let err = codec::decode_file(&model_path, kind, &wrong).err().expect("wrong kind").to_string();
+        let err = codec::decode_file(&model_path, kind, &wrong)
+            .err()
+            .expect("wrong kind")
+            .to_string();
         assert!(err.contains(other.name()), "{kind}: {err}");
     }
     assert!(codec::decode_file(&model_path, kind, b"PK\x03\x04 not a model").is_err());
@@ -114,14 +145,21 @@ fn truncated_payloads_are_errors(kind: Kind, model: &dyn Classifier) {
     let step = (payload.len() / 97).max(1);
     for cut in (0..payload.len()).step_by(step) {
         assert!(
-            kind.restore(&model.hyperparameters(), model.scaler().clone(), &payload[..cut]).is_err(),
+            kind.restore(
+                &model.hyperparameters(),
+                model.scaler().clone(),
+                &payload[..cut]
+            )
+            .is_err(),
             "{kind}: payload cut at {cut} of {} restored",
             payload.len()
         );
     }
     let mut longer = payload.clone();
     longer.push(0);
-    assert!(kind.restore(&model.hyperparameters(), model.scaler().clone(), &longer).is_err());
+    assert!(kind
+        .restore(&model.hyperparameters(), model.scaler().clone(), &longer)
+        .is_err());
 }
 
 #[test]
@@ -129,22 +167,47 @@ fn bad_input_is_an_error_not_a_panic() {
     let split = common::synthetic_split(100, 20, 3);
     for &kind in Kind::ALL {
         let mut model = small_model(kind);
-        assert!(model.predict(split.x_test.view()).is_err(), "{kind}: predict before fit");
+        assert!(
+            model.predict(split.x_test.view()).is_err(),
+            "{kind}: predict before fit"
+        );
         assert!(model.to_bytes().is_err(), "{kind}: to_bytes before fit");
         // Label out of range, mismatched lengths, wrong width, NaN.
         let mut y = split.y_train.clone();
         y[3] = 10;
-        assert!(model.fit(split.x_train.view(), y.view(), &Silent).is_err(), "{kind}: label 10");
-        assert!(model.fit(split.x_train.view(), split.y_valid.view(), &Silent).is_err(), "{kind}: lengths");
+        assert!(
+            model.fit(split.x_train.view(), y.view(), &Silent).is_err(),
+            "{kind}: label 10"
+        );
+        assert!(
+            model
+                .fit(split.x_train.view(), split.y_valid.view(), &Silent)
+                .is_err(),
+            "{kind}: lengths"
+        );
         let narrow = Array2::<f32>::zeros((100, 783));
-        assert!(model.fit(narrow.view(), split.y_train.view(), &Silent).is_err(), "{kind}: 783 columns");
-        model.fit(split.x_train.view(), split.y_train.view(), &Silent).unwrap();
-        assert!(model.predict(narrow.view()).is_err(), "{kind}: predict 783 columns");
+        assert!(
+            model
+                .fit(narrow.view(), split.y_train.view(), &Silent)
+                .is_err(),
+            "{kind}: 783 columns"
+        );
+        model
+            .fit(split.x_train.view(), split.y_train.view(), &Silent)
+            .unwrap();
+        assert!(
+            model.predict(narrow.view()).is_err(),
+            "{kind}: predict 783 columns"
+        );
         let mut nan = split.x_test.clone();
         nan[[0, 5]] = f32::NAN;
         assert!(model.predict(nan.view()).is_err(), "{kind}: NaN pixel");
         let none = Array2::<f32>::zeros((0, 784));
-        assert_eq!(model.predict(none.view()).unwrap().len(), 0, "{kind}: zero rows predict to zero labels");
+        assert_eq!(
+            model.predict(none.view()).unwrap().len(),
+            0,
+            "{kind}: zero rows predict to zero labels"
+        );
     }
 }
 
@@ -174,9 +237,16 @@ fn report_renders_and_serializes() {
     // "correct / total = pct" per class, consistent with the confusion matrix.
     let cm = &report.parts[2].confusion;
     let (c, t) = cm.per_class()[4];
-    assert!(per.rows[4][3].starts_with(&format!("{c} / {t} = ")), "{}", per.rows[4][3]);
+    assert!(
+        per.rows[4][3].starts_with(&format!("{c} / {t} = ")),
+        "{}",
+        per.rows[4][3]
+    );
     let fig = report.confusion_figure().unwrap();
-    assert_eq!((fig.width, fig.height), mnist_support::plot::confusion_size(3));
+    assert_eq!(
+        (fig.width, fig.height),
+        mnist_support::plot::confusion_size(3)
+    );
     assert_eq!(&fig.png[1..4], b"PNG");
     let back: experiment::Report = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(back, report);
@@ -191,7 +261,9 @@ fn scaling_must_match_the_model() {
     let split = common::synthetic_split(100, 20, 5);
     let mut model = Kind::Softmax.default_model();
     let wrong = Scaled::new(&split, mnist_support::scale::Scaling::None).unwrap();
-    let err = experiment::fit(model.as_mut(), &wrong, &Silent).unwrap_err().to_string();
+    let err = experiment::fit(model.as_mut(), &wrong, &Silent)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("scaling"), "{err}");
 }
 
@@ -199,21 +271,51 @@ fn scaling_must_match_the_model() {
 #[test]
 fn linfa_fit_and_predict() {
     use linfa::traits::{Fit, Predict};
-    use mnist_support::models::{DecisionTreeParams, ForestParams, KnnParams, SoftmaxParams, SvmParams};
+    use mnist_support::models::{
+        DecisionTreeParams, ForestParams, KnnParams, SoftmaxParams, SvmParams,
+    };
     let split = common::synthetic_split(300, 50, 13);
     let ds = linfa::Dataset::new(split.x_train.clone(), split.y_train.clone());
     let check = |pred: ndarray::Array1<u8>| {
         assert_eq!(pred.len(), 50);
-        assert!(pred.iter().zip(&split.y_test).filter(|(p, y)| p == y).count() > 30);
+        assert!(
+            pred.iter()
+                .zip(&split.y_test)
+                .filter(|(p, y)| p == y)
+                .count()
+                > 30
+        );
     };
     let x = &split.x_test;
     // kNN and the trees work on raw pixels; scale for softmax and SVM as their defaults do.
     check(Predict::predict(&KnnParams::default().fit(&ds).unwrap(), x));
-    check(Predict::predict(&DecisionTreeParams::default().fit(&ds).unwrap(), x));
-    check(Predict::predict(&ForestParams { n_trees: 20, ..ForestParams::default() }.fit(&ds).unwrap(), x));
+    check(Predict::predict(
+        &DecisionTreeParams::default().fit(&ds).unwrap(),
+        x,
+    ));
+    check(Predict::predict(
+        &ForestParams {
+            n_trees: 20,
+            ..ForestParams::default()
+        }
+        .fit(&ds)
+        .unwrap(),
+        x,
+    ));
     let unit = ds.records.mapv(|v| v / 255.0);
     let ds_unit = linfa::Dataset::new(unit, split.y_train.clone());
     let x_unit = x.mapv(|v| v / 255.0);
-    check(Predict::predict(&SoftmaxParams { alpha: 1.0, ..SoftmaxParams::default() }.fit(&ds_unit).unwrap(), &x_unit));
-    check(Predict::predict(&SvmParams::default().fit(&ds_unit).unwrap(), &x_unit));
+    check(Predict::predict(
+        &SoftmaxParams {
+            alpha: 1.0,
+            ..SoftmaxParams::default()
+        }
+        .fit(&ds_unit)
+        .unwrap(),
+        &x_unit,
+    ));
+    check(Predict::predict(
+        &SvmParams::default().fit(&ds_unit).unwrap(),
+        &x_unit,
+    ));
 }

@@ -37,7 +37,9 @@ fn outputs(nb: &serde_json::Value) -> (usize, usize, usize) {
     let (mut images, mut errors, mut html) = (0, 0, 0);
     for cell in nb["cells"].as_array().unwrap() {
         for out in cell["outputs"].as_array().into_iter().flatten() {
-            if out["output_type"] == "error" || (out["output_type"] == "stream" && out["name"] == "stderr") {
+            if out["output_type"] == "error"
+                || (out["output_type"] == "stream" && out["name"] == "stderr")
+            {
                 errors += 1;
             }
             let data = &out["data"];
@@ -46,7 +48,9 @@ fn outputs(nb: &serde_json::Value) -> (usize, usize, usize) {
             }
             if let Some(h) = data.get("text/html") {
                 let h = match h {
-                    serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect::<String>(),
+                    serde_json::Value::Array(lines) => {
+                        lines.iter().filter_map(|l| l.as_str()).collect::<String>()
+                    }
                     other => other.as_str().unwrap_or("").to_string(),
                 };
                 images += h.matches("data:image/png;base64,").count();
@@ -61,7 +65,9 @@ fn outputs(nb: &serde_json::Value) -> (usize, usize, usize) {
 fn the_three_exploration_notebooks_execute_with_inline_figures() {
     let Some(_) = require_setup() else { return };
     let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(data) = common::real_data_dir() else { return };
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
     let out = tempfile::tempdir().unwrap();
     let status = mnist()
         .args(["notebooks", "01", "02", "03", "--out"])
@@ -71,19 +77,32 @@ fn the_three_exploration_notebooks_execute_with_inline_figures() {
         .unwrap();
     assert!(status.success(), "mnist notebooks failed");
     // (name, at least this many images, at least this many html tables)
-    for (name, min_images, min_tables) in
-        [("01_prepare_data", 1, 1), ("02_visualize_digits", 1, 0), ("03_class_frequency", 1, 1)]
-    {
+    for (name, min_images, min_tables) in [
+        ("01_prepare_data", 1, 1),
+        ("02_visualize_digits", 1, 0),
+        ("03_class_frequency", 1, 1),
+    ] {
         let nb = load(&out.path().join(format!("{name}.ipynb")));
         let (images, errors, tables) = outputs(&nb);
         assert_eq!(errors, 0, "{name}: error outputs");
         assert!(images >= min_images, "{name}: {images} images");
         assert!(tables >= min_tables, "{name}: {tables} tables");
-        for cell in nb["cells"].as_array().unwrap().iter().filter(|c| c["cell_type"] == "code") {
-            assert!(cell["execution_count"].is_number(), "{name}: a code cell did not run");
+        for cell in nb["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["cell_type"] == "code")
+        {
+            assert!(
+                cell["execution_count"].is_number(),
+                "{name}: a code cell did not run"
+            );
         }
         let html = std::fs::read_to_string(out.path().join(format!("{name}.html"))).unwrap();
-        assert!(html.contains("data:image/png;base64,"), "{name}.html has no embedded image");
+        assert!(
+            html.contains("data:image/png;base64,"),
+            "{name}.html has no embedded image"
+        );
     }
     let nb1 = std::fs::read_to_string(out.path().join("01_prepare_data.ipynb")).unwrap();
     assert!(nb1.contains("X_train: (55000, 784)  y_train: (55000,)"));
@@ -124,8 +143,12 @@ fn a_failing_cell_fails_the_run_with_its_message() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name}: the run should fail");
         assert!(err.contains("FAILED in code cell 1"), "{name}: {err}");
-        let executed = std::fs::read_to_string(dir.path().join("out").join(format!("{name}.ipynb"))).unwrap();
-        assert!(!executed.contains("after\\n"), "{name}: the run went on past the failed cell");
+        let executed =
+            std::fs::read_to_string(dir.path().join("out").join(format!("{name}.ipynb"))).unwrap();
+        assert!(
+            !executed.contains("after\\n"),
+            "{name}: the run went on past the failed cell"
+        );
         match name {
             "panics" => assert!(err.contains("index out of bounds"), "{err}"),
             "question_mark" => assert!(err.contains("invalid digit"), "{err}"),
@@ -141,7 +164,9 @@ fn a_failing_cell_fails_the_run_with_its_message() {
 fn the_model_notebooks_execute_in_quick_mode() {
     let Some(_) = require_setup() else { return };
     let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(data) = common::real_data_dir() else { return };
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
     let out = tempfile::tempdir().unwrap();
     let models = tempfile::tempdir().unwrap();
     let notebooks = [
@@ -168,21 +193,42 @@ fn the_model_notebooks_execute_in_quick_mode() {
         let (images, errors, tables) = outputs(&nb);
         assert_eq!(errors, 0, "{nb_name}: error outputs");
         assert!(images >= 1, "{nb_name}: {images} images");
-        assert!(tables >= 4, "{nb_name}: {tables} tables (split, scaling, accuracy, per-class, saved)");
+        assert!(
+            tables >= 4,
+            "{nb_name}: {tables} tables (split, scaling, accuracy, per-class, saved)"
+        );
         let text = std::fs::read_to_string(out.path().join(format!("{nb_name}.ipynb"))).unwrap();
-        assert!(text.contains("QUICK MODE (MNIST_SUBSET=2000)"), "{nb_name}: quick mode not announced");
-        assert!(text.contains("training took"), "{nb_name}: no training time");
-        assert!(text.contains("identical test predictions: true"), "{nb_name}: reload check");
+        assert!(
+            text.contains("QUICK MODE (MNIST_SUBSET=2000)"),
+            "{nb_name}: quick mode not announced"
+        );
+        assert!(
+            text.contains("training took"),
+            "{nb_name}: no training time"
+        );
+        assert!(
+            text.contains("identical test predictions: true"),
+            "{nb_name}: reload check"
+        );
         let card = experiment_card(models.path(), model);
         assert_eq!(card["report"]["parts"][0]["images"], 2000, "{nb_name}");
-        assert!(models.path().join(format!("{model}.confusion.png")).exists());
+        assert!(models
+            .path()
+            .join(format!("{model}.confusion.png"))
+            .exists());
     }
     // The serving notebook starts the server over the saved models, shows it, and stops it.
     let text = std::fs::read_to_string(out.path().join(format!("{serve}.ipynb"))).unwrap();
-    assert!(text.contains("server running at http://127.0.0.1:"), "05_serve: no server link");
+    assert!(
+        text.contains("server running at http://127.0.0.1:"),
+        "05_serve: no server link"
+    );
     assert!(text.contains("<iframe"), "05_serve: no page shown");
     for (_, model) in notebooks {
-        assert!(text.contains(&format!("\\\"name\\\":\\\"{model}\\\"")), "05_serve: {model} not served");
+        assert!(
+            text.contains(&format!("\\\"name\\\":\\\"{model}\\\"")),
+            "05_serve: {model} not served"
+        );
     }
     assert!(text.contains("server stopped"));
 }

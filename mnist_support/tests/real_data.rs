@@ -9,12 +9,17 @@ const VALID: [usize; 10] = [517, 540, 448, 552, 480, 459, 479, 522, 517, 486];
 
 #[test]
 fn real_split_matches_the_seed() {
-    let Some(dir) = common::real_data_dir() else { return };
+    let Some(dir) = common::real_data_dir() else {
+        return;
+    };
     let s = Split::load_from(&dir).expect("real MNIST loads with verified checksums");
     assert_eq!(s.x_train.dim(), (55_000, 784));
     assert_eq!(s.x_valid.dim(), (5_000, 784));
     assert_eq!(s.x_test.dim(), (5_000, 784));
-    assert_eq!((s.y_train.len(), s.y_valid.len(), s.y_test.len()), (55_000, 5_000, 5_000));
+    assert_eq!(
+        (s.y_train.len(), s.y_valid.len(), s.y_test.len()),
+        (55_000, 5_000, 5_000)
+    );
     let sum = s.summary();
     assert_eq!(sum.train.class_counts, TRAIN);
     assert_eq!(sum.valid.class_counts, VALID);

@@ -37,15 +37,26 @@ fn minmax_scaler_maps_train_to_unit_interval() {
     assert_eq!(m.column(0).to_vec(), vec![0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0]);
     assert_eq!(m.column(2).to_vec(), vec![0.0; 4]);
     let out = sc.transform(&array![[12., 0., 5.]].view()).unwrap();
-    assert_eq!(out[[0, 0]], 2.0, "values outside the training range are not clipped");
+    assert_eq!(
+        out[[0, 0]],
+        2.0,
+        "values outside the training range are not clipped"
+    );
 }
 
 #[test]
 fn transforms_round_trip() {
     let x = train();
-    for kind in [Scaling::None, Scaling::Unit, Scaling::Standard, Scaling::MinMax] {
+    for kind in [
+        Scaling::None,
+        Scaling::Unit,
+        Scaling::Standard,
+        Scaling::MinMax,
+    ] {
         let sc = Scaler::fit(kind, &x.view()).unwrap();
-        let back = sc.inverse_transform(&sc.transform(&x.view()).unwrap().view()).unwrap();
+        let back = sc
+            .inverse_transform(&sc.transform(&x.view()).unwrap().view())
+            .unwrap();
         for (a, b) in back.iter().zip(x.iter()) {
             assert!((a - b).abs() < 1e-4, "{kind:?}: {a} vs {b}");
         }
@@ -55,15 +66,29 @@ fn transforms_round_trip() {
 #[test]
 fn serialization_round_trips() {
     let x = train();
-    for kind in [Scaling::None, Scaling::Unit, Scaling::Standard, Scaling::MinMax] {
+    for kind in [
+        Scaling::None,
+        Scaling::Unit,
+        Scaling::Standard,
+        Scaling::MinMax,
+    ] {
         let sc = Scaler::fit(kind, &x.view()).unwrap();
         let json = sc.to_json();
         let back = Scaler::from_json(&json).unwrap();
         assert_eq!(back, sc);
-        assert_eq!(back.transform(&x.view()).unwrap(), sc.transform(&x.view()).unwrap());
+        assert_eq!(
+            back.transform(&x.view()).unwrap(),
+            sc.transform(&x.view()).unwrap()
+        );
     }
-    assert!(matches!(Scaler::from_json("{\"kind\":\"standard\"}"), Err(Error::Decode { .. })));
-    assert!(matches!(Scaler::from_json("not json"), Err(Error::Decode { .. })));
+    assert!(matches!(
+        Scaler::from_json("{\"kind\":\"standard\"}"),
+        Err(Error::Decode { .. })
+    ));
+    assert!(matches!(
+        Scaler::from_json("not json"),
+        Err(Error::Decode { .. })
+    ));
 }
 
 #[test]

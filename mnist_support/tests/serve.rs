@@ -33,8 +33,15 @@ fn start(models: &std::path::Path) -> Server {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").expect(&line).trim_end_matches('/').to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect(&line)
+        .trim_end_matches('/')
+        .to_string();
     Server { child, url }
 }
 
@@ -55,7 +62,10 @@ fn png(gray: &preprocess::Gray) -> Vec<u8> {
     let mut enc = png::Encoder::new(&mut out, gray.width as u32, gray.height as u32);
     enc.set_color(png::ColorType::Grayscale);
     enc.set_depth(png::BitDepth::Eight);
-    enc.write_header().unwrap().write_image_data(&gray.pixels).unwrap();
+    enc.write_header()
+        .unwrap()
+        .write_image_data(&gray.pixels)
+        .unwrap();
     out
 }
 
@@ -72,17 +82,31 @@ fn small_models(split: &Split) -> tempfile::TempDir {
 
 #[test]
 fn the_server_answers_every_model_and_rejects_bad_input() {
-    let Some(data) = common::real_data_dir() else { return };
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
     let split = Split::load_from(&data).unwrap();
     let models = small_models(&split);
     let server = start(models.path());
     let url = &server.url;
 
-    let health: serde_json::Value = ureq::get(&format!("{url}/healthz")).call().unwrap().into_json().unwrap();
+    let health: serde_json::Value = ureq::get(&format!("{url}/healthz"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
     assert_eq!(health["models"], Kind::ALL.len());
-    let list: serde_json::Value = ureq::get(&format!("{url}/api/models")).call().unwrap().into_json().unwrap();
+    let list: serde_json::Value = ureq::get(&format!("{url}/api/models"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
     assert_eq!(list["models"].as_array().unwrap().len(), Kind::ALL.len());
-    let page = ureq::get(&format!("{url}/")).call().unwrap().into_string().unwrap();
+    let page = ureq::get(&format!("{url}/"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
     assert!(page.contains("<canvas id=\"pad\""));
 
     // Every model answers, alone and in "all".
@@ -99,7 +123,10 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
         let top3 = res["top3"].as_array().unwrap();
         assert_eq!(top3.len(), 3);
         assert_eq!(res["prediction"], top3[0]["digit"]);
-        let p: Vec<f64> = top3.iter().map(|t| t["probability"].as_f64().unwrap()).collect();
+        let p: Vec<f64> = top3
+            .iter()
+            .map(|t| t["probability"].as_f64().unwrap())
+            .collect();
         assert!(p[0] >= p[1] && p[1] >= p[2], "{kind}: {p:?}");
         assert_eq!(r["input"].as_array().unwrap().len(), 784);
     }
@@ -124,25 +151,73 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
         ("not JSON", b"hello".to_vec()),
         ("body over 2 MB", big),
         ("wrong pixel count", br#"{"pixels": [1, 2, 3]}"#.to_vec()),
-        ("pixel out of range", serde_json::json!({ "pixels": vec![300.0; 784] }).to_string().into_bytes()),
-        ("empty pixels", serde_json::json!({ "pixels": vec![0.0; 784] }).to_string().into_bytes()),
-        ("unknown model", serde_json::json!({ "model": "perceptron", "pixels": pixels }).to_string().into_bytes()),
+        (
+            "pixel out of range",
+            serde_json::json!({ "pixels": vec![300.0; 784] })
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "empty pixels",
+            serde_json::json!({ "pixels": vec![0.0; 784] })
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "unknown model",
+            serde_json::json!({ "model": "perceptron", "pixels": pixels })
+                .to_string()
+                .into_bytes(),
+        ),
         ("not base64", br#"{"image": "%%%"}"#.to_vec()),
-        ("not an image", serde_json::json!({ "image": b64(b"GIF89a not really") }).to_string().into_bytes()),
-        ("truncated image", serde_json::json!({ "image": b64(&truncated) }).to_string().into_bytes()),
+        (
+            "not an image",
+            serde_json::json!({ "image": b64(b"GIF89a not really") })
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "truncated image",
+            serde_json::json!({ "image": b64(&truncated) })
+                .to_string()
+                .into_bytes(),
+        ),
         ("zero-byte image", br#"{"image": ""}"#.to_vec()),
-        ("huge image", serde_json::json!({ "image": b64(&huge_png) }).to_string().into_bytes()),
-        ("empty canvas", serde_json::json!({ "image": b64(&blank) }).to_string().into_bytes()),
-        ("both inputs", serde_json::json!({ "image": b64(&blank), "pixels": pixels }).to_string().into_bytes()),
+        (
+            "huge image",
+            serde_json::json!({ "image": b64(&huge_png) })
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "empty canvas",
+            serde_json::json!({ "image": b64(&blank) })
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "both inputs",
+            serde_json::json!({ "image": b64(&blank), "pixels": pixels })
+                .to_string()
+                .into_bytes(),
+        ),
         ("unknown field", br#"{"pixel": [1]}"#.to_vec()),
     ];
     for (what, body) in cases {
         let (code, r) = post(url, &body);
         assert!((400..500).contains(&code), "{what}: status {code}, {r}");
         if what != "body over 2 MB" {
-            assert!(r["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {r}");
+            assert!(
+                r["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{what}: {r}"
+            );
         }
-        let (ok, _) = post(url, serde_json::json!({ "model": "softmax", "pixels": pixels }).to_string().as_bytes());
+        let (ok, _) = post(
+            url,
+            serde_json::json!({ "model": "softmax", "pixels": pixels })
+                .to_string()
+                .as_bytes(),
+        );
         assert_eq!(ok, 200, "the server stopped answering after {what}");
     }
     let missing = ureq::get(&format!("{url}/nothing")).call();
@@ -153,13 +228,19 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
 /// preprocessed, are recognised like the centred originals.
 #[test]
 fn preprocessing_recovers_shifted_scaled_inverted_digits() {
-    let Some(data) = common::real_data_dir() else { return };
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
     let split = Split::load_from(&data).unwrap();
     let small = split.head(3000, 500);
     let mut model = Kind::Softmax.default_model();
-    model.fit(small.x_train.view(), small.y_train.view(), &Silent).unwrap();
+    model
+        .fit(small.x_train.view(), small.y_train.view(), &Silent)
+        .unwrap();
     let n = 200;
-    let originals = model.predict(split.x_test.slice(ndarray::s![..n, ..])).unwrap();
+    let originals = model
+        .predict(split.x_test.slice(ndarray::s![..n, ..]))
+        .unwrap();
     let mut agree = 0;
     let mut processed = ndarray::Array2::<f32>::zeros((n, 784));
     for i in 0..n {
@@ -176,11 +257,18 @@ fn preprocessing_recovers_shifted_scaled_inverted_digits() {
     for i in 0..n {
         agree += (pred[i] == originals[i]) as usize;
     }
-    assert!(agree * 10 >= n * 8, "only {agree} of {n} agree with the centred originals");
+    assert!(
+        agree * 10 >= n * 8,
+        "only {agree} of {n} agree with the centred originals"
+    );
     // Light-on-dark input gives the same 28×28 as dark-on-light.
     let px = split.x_test.row(7).to_vec();
     let light = mnist_to_gray(&px, 2, 4, 4, 64, 64).unwrap();
-    let dark = preprocess::Gray::new(64, 64, light.pixels.iter().map(|v| 255 - v).collect()).unwrap();
-    assert_eq!(preprocess::to_mnist(&light).unwrap(), preprocess::to_mnist(&dark).unwrap());
+    let dark =
+        preprocess::Gray::new(64, 64, light.pixels.iter().map(|v| 255 - v).collect()).unwrap();
+    assert_eq!(
+        preprocess::to_mnist(&light).unwrap(),
+        preprocess::to_mnist(&dark).unwrap()
+    );
     assert!(preprocess::to_mnist(&preprocess::Gray::new(9, 9, vec![0; 81]).unwrap()).is_err());
 }

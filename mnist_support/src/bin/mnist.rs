@@ -12,7 +12,11 @@ use mnist_support::models::{self, Kind, Progress};
 use mnist_support::plot;
 
 #[derive(Parser)]
-#[command(name = "mnist", version, about = "MNIST in Rust: data, figures, models, notebooks")]
+#[command(
+    name = "mnist",
+    version,
+    about = "MNIST in Rust: data, figures, models, notebooks"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -161,9 +165,11 @@ impl Bar {
     fn new() -> Self {
         let bar = ProgressBar::hidden();
         bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         Bar(bar)
     }
@@ -171,7 +177,8 @@ impl Bar {
 
 impl Progress for Bar {
     fn begin(&self, task: &str, total: u64) {
-        self.0.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        self.0
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
         self.0.reset();
         self.0.set_length(total);
         self.0.set_message(task.to_string());
@@ -252,7 +259,10 @@ fn bench(kinds: Vec<Kind>, json: bool) -> AnyResult<()> {
         }
     }
     if !json {
-        println!("(threads: {}; predict = all 65,000 images; peak MB = whole process, data included)", rayon::current_num_threads());
+        println!(
+            "(threads: {}; predict = all 65,000 images; peak MB = whole process, data included)",
+            rayon::current_num_threads()
+        );
     }
     Ok(())
 }
@@ -282,7 +292,11 @@ fn serve_bench(clients: usize, requests: usize, dir: Option<PathBuf>) -> AnyResu
         eprintln!("serve-bench: skipping {f}");
     }
     if loaded.is_empty() {
-        return Err(format!("no models in {}; train some with `cargo run --release -- train`", dir.display()).into());
+        return Err(format!(
+            "no models in {}; train some with `cargo run --release -- train`",
+            dir.display()
+        )
+        .into());
     }
     let mut names: Vec<String> = loaded.iter().map(|m| m.name.clone()).collect();
     names.push("all".into());
@@ -293,17 +307,27 @@ fn serve_bench(clients: usize, requests: usize, dir: Option<PathBuf>) -> AnyResu
         .collect();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let r = mnist_support::serve::serve(loaded, std::net::SocketAddr::from(([127, 0, 0, 1], 0)), |a| {
-            let _ = tx.send(a);
-        });
+        let r = mnist_support::serve::serve(
+            loaded,
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            |a| {
+                let _ = tx.send(a);
+            },
+        );
         if let Err(e) = r {
             eprintln!("serve-bench: server failed: {e}");
         }
     });
     let addr = rx.recv_timeout(std::time::Duration::from_secs(30))?;
     let url = format!("http://{addr}/api/predict");
-    println!("{clients} clients, {requests} requests per model, loopback, {} threads", rayon::current_num_threads());
-    println!("{:<10} {:>10} {:>9} {:>9} {:>9}", "model", "req/s", "p50 ms", "p99 ms", "errors");
+    println!(
+        "{clients} clients, {requests} requests per model, loopback, {} threads",
+        rayon::current_num_threads()
+    );
+    println!(
+        "{:<10} {:>10} {:>9} {:>9} {:>9}",
+        "model", "req/s", "p50 ms", "p99 ms", "errors"
+    );
     for name in names {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let latencies = std::sync::Mutex::new(Vec::with_capacity(requests));
@@ -312,15 +336,25 @@ fn serve_bench(clients: usize, requests: usize, dir: Option<PathBuf>) -> AnyResu
         std::thread::scope(|s| {
             for _ in 0..clients {
                 s.spawn(|| {
-                    let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(30)).build();
+                    let agent = ureq::AgentBuilder::new()
+                        .timeout(std::time::Duration::from_secs(30))
+                        .build();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if i >= requests {
                             break;
                         }
-                        let body = bodies[i % bodies.len()].replacen('{', &format!("{{\"model\":\"{name}\","), 1);
+                        let body = bodies[i % bodies.len()].replacen(
+                            '{',
+                            &format!("{{\"model\":\"{name}\","),
+                            1,
+                        );
                         let t = std::time::Instant::now();
-                        let ok = agent.post(&url).set("Content-Type", "application/json").send_string(&body).is_ok();
+                        let ok = agent
+                            .post(&url)
+                            .set("Content-Type", "application/json")
+                            .send_string(&body)
+                            .is_ok();
                         let ms = t.elapsed().as_secs_f64() * 1e3;
                         if ok {
                             latencies.lock().unwrap_or_else(|e| e.into_inner()).push(ms);
@@ -334,7 +368,13 @@ fn serve_bench(clients: usize, requests: usize, dir: Option<PathBuf>) -> AnyResu
         let secs = start.elapsed().as_secs_f64();
         let mut l = latencies.into_inner().unwrap_or_else(|e| e.into_inner());
         l.sort_by(f64::total_cmp);
-        let pct = |p: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * p).round() as usize] };
+        let pct = |p: f64| {
+            if l.is_empty() {
+                f64::NAN
+            } else {
+                l[((l.len() - 1) as f64 * p).round() as usize]
+            }
+        };
         println!(
             "{:<10} {:>10.1} {:>9.1} {:>9.1} {:>9}",
             name,
@@ -383,10 +423,18 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
                 eprintln!("serve: skipping {f}");
             }
             if loaded.is_empty() {
-                eprintln!("serve: no models in {}; train some with `cargo run --release -- train`", dir.display());
+                eprintln!(
+                    "serve: no models in {}; train some with `cargo run --release -- train`",
+                    dir.display()
+                );
             }
             let names: Vec<&str> = loaded.iter().map(|m| m.name.as_str()).collect();
-            eprintln!("serve: {} model(s) from {}: {}", loaded.len(), dir.display(), names.join(", "));
+            eprintln!(
+                "serve: {} model(s) from {}: {}",
+                loaded.len(),
+                dir.display(),
+                names.join(", ")
+            );
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
             mnist_support::serve::serve(loaded, addr, |bound| {
                 println!("listening on http://{bound}/");
@@ -394,7 +442,11 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
                 let _ = std::io::stdout().flush();
             })?;
         }
-        Cmd::ServeBench { clients, requests, dir } => serve_bench(clients, requests, dir)?,
+        Cmd::ServeBench {
+            clients,
+            requests,
+            dir,
+        } => serve_bench(clients, requests, dir)?,
         Cmd::Setup => {
             let p = jupyter::setup()?;
             println!(
@@ -412,20 +464,33 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             } else {
                 names
                     .iter()
-                    .map(|n| jupyter::resolve_notebook(&p, n).ok_or_else(|| format!("no notebook named {n:?}")))
+                    .map(|n| {
+                        jupyter::resolve_notebook(&p, n)
+                            .ok_or_else(|| format!("no notebook named {n:?}"))
+                    })
                     .collect::<Result<Vec<_>, _>>()?
             };
             if notebooks.is_empty() {
                 return Err(format!("no notebooks found in {}", p.notebooks.display()).into());
             }
             let out = out.unwrap_or_else(|| p.executed.clone());
-            eprintln!("notebooks: executing {} notebook(s); output in {}", notebooks.len(), out.display());
+            eprintln!(
+                "notebooks: executing {} notebook(s); output in {}",
+                notebooks.len(),
+                out.display()
+            );
             let status = jupyter::runner_command(&p, &notebooks, &out).status()?;
             if !status.success() {
-                eprintln!("notebooks: FAILED (executed copies and HTML up to the failure are in {})", out.display());
+                eprintln!(
+                    "notebooks: FAILED (executed copies and HTML up to the failure are in {})",
+                    out.display()
+                );
                 return Ok(ExitCode::FAILURE);
             }
-            println!("notebooks: all ok; executed notebooks and HTML exports in {}", out.display());
+            println!(
+                "notebooks: all ok; executed notebooks and HTML exports in {}",
+                out.display()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -40,16 +40,28 @@ pub fn decode_file<'a>(path: &Path, expected: Kind, bytes: &'a [u8]) -> Result<&
     let name_len = r.u8()? as usize;
     let name = String::from_utf8_lossy(r.take(name_len)?).into_owned();
     if name != expected.name() {
-        return Err(bad(format!("file holds a {name:?} model, expected {}", expected.name())));
+        return Err(bad(format!(
+            "file holds a {name:?} model, expected {}",
+            expected.name()
+        )));
     }
     let len = r.u64()?;
-    let sum: [u8; 16] = r.take(16)?.try_into().map_err(|_| bad("short checksum".into()))?;
+    let sum: [u8; 16] = r
+        .take(16)?
+        .try_into()
+        .map_err(|_| bad("short checksum".into()))?;
     let rest = r.rest();
     if (rest.len() as u64) < len {
-        return Err(bad(format!("truncated: {} of {len} payload bytes", rest.len())));
+        return Err(bad(format!(
+            "truncated: {} of {len} payload bytes",
+            rest.len()
+        )));
     }
     if rest.len() as u64 > len {
-        return Err(bad(format!("{} unexpected bytes after the payload", rest.len() as u64 - len)));
+        return Err(bad(format!(
+            "{} unexpected bytes after the payload",
+            rest.len() as u64 - len
+        )));
     }
     if md5::compute(rest).0 != sum {
         return Err(bad("payload checksum mismatch (the file is corrupt)".into()));
@@ -116,11 +128,15 @@ impl<'a> Reader<'a> {
     }
 
     pub fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 
     pub fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 
     /// A count that must not exceed `max` (guards allocations against corrupt lengths).
@@ -134,7 +150,10 @@ impl<'a> Reader<'a> {
 
     /// `n` finite f32 values.
     pub fn f32s(&mut self, n: usize) -> Result<Vec<f32>> {
-        let bytes = self.take(n.checked_mul(4).ok_or_else(|| self.error("length overflow"))?)?;
+        let bytes = self.take(
+            n.checked_mul(4)
+                .ok_or_else(|| self.error("length overflow"))?,
+        )?;
         let v: Vec<f32> = bytes
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
@@ -158,7 +177,10 @@ impl<'a> Reader<'a> {
     /// Error unless every byte was read.
     pub fn finish(&self) -> Result<()> {
         if self.pos != self.bytes.len() {
-            return Err(self.error(format!("{} unexpected trailing bytes", self.bytes.len() - self.pos)));
+            return Err(self.error(format!(
+                "{} unexpected trailing bytes",
+                self.bytes.len() - self.pos
+            )));
         }
         Ok(())
     }

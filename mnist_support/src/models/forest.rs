@@ -86,7 +86,10 @@ pub struct Forest {
 
 impl Forest {
     pub fn new(params: ForestParams) -> Self {
-        Forest { params, trees: Vec::new() }
+        Forest {
+            params,
+            trees: Vec::new(),
+        }
     }
 
     pub fn trees(&self) -> &[Tree] {
@@ -120,11 +123,20 @@ impl Classifier for Forest {
         !self.trees.is_empty()
     }
 
-    fn fit_scaled(&mut self, _scaler: Scaler, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()> {
+    fn fit_scaled(
+        &mut self,
+        _scaler: Scaler,
+        x: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         check_xy(&x, &y)?;
         let data = Binned::from_pixels(x)?;
         let y: Vec<u8> = y.to_vec();
-        progress.begin(&format!("random forest: {} trees", self.params.n_trees), self.params.n_trees as u64);
+        progress.begin(
+            &format!("random forest: {} trees", self.params.n_trees),
+            self.params.n_trees as u64,
+        );
         let trees = cart::grow_forest(
             &data,
             &y,
@@ -138,7 +150,10 @@ impl Classifier for Forest {
         self.trees = trees?;
         let nodes: usize = self.trees.iter().map(|t| t.n_nodes()).sum();
         let depth = self.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
-        progress.note(&format!("{} trees, {nodes} nodes in all, deepest {depth}", self.trees.len()));
+        progress.note(&format!(
+            "{} trees, {nodes} nodes in all, deepest {depth}",
+            self.trees.len()
+        ));
         Ok(())
     }
 

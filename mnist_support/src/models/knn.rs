@@ -85,8 +85,9 @@ pub struct Index {
     bytes: Option<(Array2<u8>, f32)>,
 }
 
-/// `Σ q_j b_j` with eight independent sums (vectorizes).
-fn dot_bytes(q: &[f32], b: &[u8]) -> f32 {
+/// `Σ q_j b_j` with eight independent sums, which the compiler vectorizes.
+#[inline(always)]
+fn dot_bytes_portable(q: &[f32], b: &[u8]) -> f32 {
     let mut acc = [0f32; 8];
     let mut qc = q.chunks_exact(8);
     let mut bc = b.chunks_exact(8);
@@ -95,23 +96,52 @@ fn dot_bytes(q: &[f32], b: &[u8]) -> f32 {
             acc[l] += qs[l] * bs[l] as f32;
         }
     }
-    let tail: f32 = qc.remainder().iter().zip(bc.remainder()).map(|(q, &b)| q * b as f32).sum();
+    let tail: f32 = qc
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(q, &b)| q * b as f32)
+        .sum();
     acc.iter().sum::<f32>() + tail
+}
+
+/// The same, compiled for AVX2 + FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_bytes_avx2(q: &[f32], b: &[u8]) -> f32 {
+    dot_bytes_portable(q, b)
+}
+
+/// `Σ q_j b_j`, with AVX2 when the CPU has it.
+fn dot_bytes(q: &[f32], b: &[u8]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function was compiled for.
+        return unsafe { dot_bytes_avx2(q, b) };
+    }
+    dot_bytes_portable(q, b)
 }
 
 impl Index {
     /// Keep a byte copy of the rows when `train = bytes × unit` exactly
     /// (kNN on pixels / 255 or raw pixels), for fast single queries.
     pub fn with_bytes(mut self, unit: f32) -> Self {
-        let bytes = self.train.mapv(|v| (v / unit).round().clamp(0.0, 255.0) as u8);
-        let exact = Zip::from(&bytes).and(&self.train).all(|&b, &v| b as f32 * unit == v);
+        let bytes = self
+            .train
+            .mapv(|v| (v / unit).round().clamp(0.0, 255.0) as u8);
+        let exact = Zip::from(&bytes)
+            .and(&self.train)
+            .all(|&b, &v| b as f32 * unit == v);
         self.bytes = exact.then_some((bytes, unit));
         self
     }
 
     pub fn new(x: ArrayView2<f32>) -> Self {
-        let columns: Vec<usize> = (0..x.ncols()).filter(|&j| x.column(j).iter().any(|&v| v != 0.0)).collect();
-        let train = x.select(Axis(1), &columns);
+        let columns: Vec<usize> = (0..x.ncols())
+            .filter(|&j| x.column(j).iter().any(|&v| v != 0.0))
+            .collect();
+        // `select` along columns yields a column-major array; rows must be contiguous.
+        let train = x.select(Axis(1), &columns).as_standard_layout().into_owned();
         let norms = train.map_axis(Axis(1), |r| r.dot(&r));
         Index {
             train,
@@ -132,12 +162,24 @@ impl Index {
 
     /// The `kmax` nearest training rows of every query row. `on_block(rows)`
     /// is called after each block of queries.
-    pub fn search(&self, q: ArrayView2<f32>, kmax: usize, on_block: &(dyn Fn(usize) + Sync)) -> Result<Neighbours> {
+    pub fn search(
+        &self,
+        q: ArrayView2<f32>,
+        kmax: usize,
+        on_block: &(dyn Fn(usize) + Sync),
+    ) -> Result<Neighbours> {
         if q.ncols() != self.width {
-            return Err(Error::Shape(format!("kNN index has {} columns, queries have {}", self.width, q.ncols())));
+            return Err(Error::Shape(format!(
+                "kNN index has {} columns, queries have {}",
+                self.width,
+                q.ncols()
+            )));
         }
         if kmax == 0 || kmax > self.len() {
-            return Err(Error::Param(format!("k = {kmax} must be between 1 and the {} training rows", self.len())));
+            return Err(Error::Param(format!(
+                "k = {kmax} must be between 1 and the {} training rows",
+                self.len()
+            )));
         }
         let n = q.nrows();
         let mut index = Array2::<u32>::zeros((n, kmax));
@@ -160,10 +202,14 @@ impl Index {
                     for (mut out, q) in gb.rows_mut().into_iter().zip(qb.rows()) {
                         match &self.bytes {
                             Some((bytes, unit)) => {
+                                // Sequential: the server runs many such queries at once.
                                 let q = q.to_vec();
                                 let rows = bytes.slice(s![c0..c1, ..]);
-                                Zip::from(&mut out).and(rows.rows()).par_for_each(|o, b| {
-                                    *o = unit * dot_bytes(&q, b.as_slice().unwrap_or(&b.to_vec()));
+                                Zip::from(&mut out).and(rows.rows()).for_each(|o, b| {
+                                    *o = match b.as_slice() {
+                                        Some(b) => unit * dot_bytes(&q, b),
+                                        None => unit * dot_bytes(&q, &b.to_vec()),
+                                    };
                                 });
                             }
                             None => out.assign(&chunk.dot(&q)),
@@ -173,7 +219,7 @@ impl Index {
                     general_mat_mul(1.0, &qb, &chunk.t(), 0.0, &mut gb);
                 }
                 let norms = self.norms.slice(s![c0..c1]);
-                best.par_iter_mut().zip(gb.axis_iter(Axis(0)).into_par_iter()).for_each(|(b, dots)| {
+                let select = |b: &mut Vec<(f32, u32)>, dots: ndarray::ArrayView1<f32>| {
                     for (j, (&dot, &nt)) in dots.iter().zip(norms.iter()).enumerate() {
                         let score = nt - 2.0 * dot;
                         if b.len() < kmax || score < b[kmax - 1].0 {
@@ -183,7 +229,17 @@ impl Index {
                             b.truncate(kmax);
                         }
                     }
-                });
+                };
+                if rows < FEW_QUERIES {
+                    // Stay on this thread: the server runs many single queries at once.
+                    best.iter_mut()
+                        .zip(gb.axis_iter(Axis(0)))
+                        .for_each(|(b, dots)| select(b, dots));
+                } else {
+                    best.par_iter_mut()
+                        .zip(gb.axis_iter(Axis(0)).into_par_iter())
+                        .for_each(|(b, dots)| select(b, dots));
+                }
             }
             for (r, b) in best.iter().enumerate() {
                 let qn = qb.row(r).dot(&qb.row(r));
@@ -202,25 +258,35 @@ impl Index {
 /// shares of 1/distance (distance; exact matches take all the weight).
 pub fn vote(nb: &Neighbours, labels: &[u8], k: usize, weighting: Weighting) -> Result<Array2<f32>> {
     if k == 0 || k > nb.index.ncols() {
-        return Err(Error::Param(format!("k = {k} but {} neighbours were searched", nb.index.ncols())));
+        return Err(Error::Param(format!(
+            "k = {k} but {} neighbours were searched",
+            nb.index.ncols()
+        )));
     }
     let mut p = Array2::<f32>::zeros((nb.index.nrows(), CLASSES));
-    Zip::from(p.rows_mut())
+    let one = |mut p: ndarray::ArrayViewMut1<f32>,
+               idx: ndarray::ArrayView1<u32>,
+               d2: ndarray::ArrayView1<f32>| {
+        let exact = d2.iter().take(k).any(|&d| d == 0.0);
+        for (&i, &d) in idx.iter().zip(d2.iter()).take(k) {
+            let w = match weighting {
+                Weighting::Uniform => 1.0,
+                Weighting::Distance if exact => (d == 0.0) as u8 as f32,
+                Weighting::Distance => 1.0 / d.sqrt(),
+            };
+            p[labels[i as usize] as usize] += w;
+        }
+        let total = p.sum();
+        p.mapv_inplace(|v| v / total);
+    };
+    let rows = Zip::from(p.rows_mut())
         .and(nb.index.rows())
-        .and(nb.dist2.rows())
-        .par_for_each(|mut p, idx, d2| {
-            let exact = d2.iter().take(k).any(|&d| d == 0.0);
-            for (&i, &d) in idx.iter().zip(d2.iter()).take(k) {
-                let w = match weighting {
-                    Weighting::Uniform => 1.0,
-                    Weighting::Distance if exact => (d == 0.0) as u8 as f32,
-                    Weighting::Distance => 1.0 / d.sqrt(),
-                };
-                p[labels[i as usize] as usize] += w;
-            }
-            let total = p.sum();
-            p.mapv_inplace(|v| v / total);
-        });
+        .and(nb.dist2.rows());
+    if nb.index.nrows() < FEW_QUERIES {
+        rows.for_each(one);
+    } else {
+        rows.par_for_each(one);
+    }
     Ok(p)
 }
 
@@ -257,8 +323,20 @@ impl KChoice {
                 .unwrap_or_default()
         };
         crate::display::Table::new(
-            vec!["k".into(), "uniform votes".into(), "distance-weighted".into()],
-            ks.iter().map(|&k| vec![k.to_string(), acc(k, Weighting::Uniform), acc(k, Weighting::Distance)]).collect(),
+            vec![
+                "k".into(),
+                "uniform votes".into(),
+                "distance-weighted".into(),
+            ],
+            ks.iter()
+                .map(|&k| {
+                    vec![
+                        k.to_string(),
+                        acc(k, Weighting::Uniform),
+                        acc(k, Weighting::Distance),
+                    ]
+                })
+                .collect(),
         )
         .with_caption(format!(
             "Validation accuracy; best: k = {}, {:?} votes ({:.2}%)",
@@ -308,7 +386,12 @@ impl Knn {
     }
 
     /// Neighbours of scaled query rows (the `kmax` nearest), for choosing k.
-    pub fn neighbours(&self, x: ArrayView2<f32>, kmax: usize, progress: &dyn Progress) -> Result<Neighbours> {
+    pub fn neighbours(
+        &self,
+        x: ArrayView2<f32>,
+        kmax: usize,
+        progress: &dyn Progress,
+    ) -> Result<Neighbours> {
         let index = self.index()?;
         progress.begin("kNN: queries", x.nrows() as u64);
         let nb = index.search(x, kmax, &|rows| progress.advance(rows as u64));
@@ -318,7 +401,12 @@ impl Knn {
 
     /// Validation accuracy for every k in `ks` and both weightings, from one
     /// search of the `max(ks)` nearest neighbours.
-    pub fn choose_k(&self, x_valid: ArrayView2<f32>, y_valid: ArrayView1<u8>, ks: &[usize]) -> Result<KChoice> {
+    pub fn choose_k(
+        &self,
+        x_valid: ArrayView2<f32>,
+        y_valid: ArrayView1<u8>,
+        ks: &[usize],
+    ) -> Result<KChoice> {
         let kmax = ks.iter().copied().max().unwrap_or(1);
         let nb = self.neighbours(x_valid, kmax, &super::Silent)?;
         let mut rows = Vec::new();
@@ -330,8 +418,15 @@ impl Knn {
             }
         }
         // Best accuracy; ties go to the smaller k, then uniform votes.
-        let (k, weighting, accuracy) = rows.iter().fold(rows[0], |best, &r| if r.2 > best.2 { r } else { best });
-        Ok(KChoice { rows, k, weighting, accuracy })
+        let (k, weighting, accuracy) =
+            rows.iter()
+                .fold(rows[0], |best, &r| if r.2 > best.2 { r } else { best });
+        Ok(KChoice {
+            rows,
+            k,
+            weighting,
+            accuracy,
+        })
     }
 
     pub fn restore(params: KnnParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
@@ -345,22 +440,36 @@ impl Knn {
         (&mut decoder)
             .take(limit)
             .read_to_end(&mut raw)
-            .map_err(|e| Error::Decode { what: "kNN parameters".into(), reason: format!("bad compressed data: {e}") })?;
+            .map_err(|e| Error::Decode {
+                what: "kNN parameters".into(),
+                reason: format!("bad compressed data: {e}"),
+            })?;
         drop(decoder);
         if !zipped.is_empty() {
-            return Err(Error::Decode { what: "kNN parameters".into(), reason: format!("{} unexpected trailing bytes", zipped.len()) });
+            return Err(Error::Decode {
+                what: "kNN parameters".into(),
+                reason: format!("{} unexpected trailing bytes", zipped.len()),
+            });
         }
         if raw.len() != n * (d + 1) {
             return Err(Error::Decode {
                 what: "kNN parameters".into(),
-                reason: format!("{} bytes of training data, expected {}", raw.len(), n * (d + 1)),
+                reason: format!(
+                    "{} bytes of training data, expected {}",
+                    raw.len(),
+                    n * (d + 1)
+                ),
             });
         }
         let (labels, pixels) = raw.split_at(n);
         if labels.iter().any(|&l| l as usize >= CLASSES) {
-            return Err(Error::Decode { what: "kNN parameters".into(), reason: "label out of range".into() });
+            return Err(Error::Decode {
+                what: "kNN parameters".into(),
+                reason: "label out of range".into(),
+            });
         }
-        let x = Array2::from_shape_vec((n, d), pixels.iter().map(|&v| v as f32).collect()).map_err(|e| Error::Shape(e.to_string()))?;
+        let x = Array2::from_shape_vec((n, d), pixels.iter().map(|&v| v as f32).collect())
+            .map_err(|e| Error::Shape(e.to_string()))?;
         let x = scaler.transform(&x.view())?;
         let mut model = Knn::new(params);
         model.scaler = scaler;
@@ -392,22 +501,43 @@ impl Classifier for Knn {
     }
 
     /// "Training" stores the training set.
-    fn fit_scaled(&mut self, scaler: Scaler, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()> {
+    fn fit_scaled(
+        &mut self,
+        scaler: Scaler,
+        x: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         check_xy(&x, &y)?;
         if !matches!(scaler, Scaler::Unit | Scaler::None) {
-            return Err(Error::Param("kNN stores its training set as bytes: use unit or no scaling".into()));
+            return Err(Error::Param(
+                "kNN stores its training set as bytes: use unit or no scaling".into(),
+            ));
         }
         let raw = scaler.inverse_transform(&x)?;
-        if raw.iter().any(|&v| !(0.0..=255.0).contains(&v) || (v - v.round()).abs() > 1e-3) {
+        if raw
+            .iter()
+            .any(|&v| !(0.0..=255.0).contains(&v) || (v - v.round()).abs() > 1e-3)
+        {
             return Err(Error::Param(
-                "kNN stores its training images as bytes: pixel values must be whole numbers 0-255".into(),
+                "kNN stores its training images as bytes: pixel values must be whole numbers 0-255"
+                    .into(),
             ));
         }
         if self.params.k == 0 || self.params.k > x.nrows() {
-            return Err(Error::Param(format!("k = {} must be between 1 and the {} training rows", self.params.k, x.nrows())));
+            return Err(Error::Param(format!(
+                "k = {} must be between 1 and the {} training rows",
+                self.params.k,
+                x.nrows()
+            )));
         }
         let index = Index::new(x).with_bytes(unit(&scaler));
-        progress.note(&format!("stored {} training images ({} of {} pixels used)", index.len(), index.columns.len(), index.width));
+        progress.note(&format!(
+            "stored {} training images ({} of {} pixels used)",
+            index.len(),
+            index.columns.len(),
+            index.width
+        ));
         self.index = Some(index);
         self.labels = y.to_vec();
         self.scaler = scaler;
@@ -435,9 +565,15 @@ impl Classifier for Knn {
         }
         let raw = self.scaler.inverse_transform(&full.view())?;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let io = |e: std::io::Error| Error::Decode { what: "kNN parameters".into(), reason: e.to_string() };
+        let io = |e: std::io::Error| Error::Decode {
+            what: "kNN parameters".into(),
+            reason: e.to_string(),
+        };
         gz.write_all(&self.labels).map_err(io)?;
-        let bytes: Vec<u8> = raw.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect();
+        let bytes: Vec<u8> = raw
+            .iter()
+            .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+            .collect();
         gz.write_all(&bytes).map_err(io)?;
         let mut out = Vec::new();
         out.put_u64(index.len() as u64);

@@ -40,28 +40,49 @@ pub use tree::{DecisionTree, DecisionTreeParams};
 macro_rules! linfa_traits {
     ($params:ty, $model:ident) => {
         impl<D: ndarray::Data<Elem = f32>, T: linfa::dataset::AsTargets<Elem = u8>>
-            linfa::traits::Fit<ndarray::ArrayBase<D, ndarray::Ix2>, T, crate::error::Error> for $params
+            linfa::traits::Fit<ndarray::ArrayBase<D, ndarray::Ix2>, T, crate::error::Error>
+            for $params
         {
             type Object = $model;
 
-            fn fit(&self, dataset: &linfa::DatasetBase<ndarray::ArrayBase<D, ndarray::Ix2>, T>) -> crate::error::Result<$model> {
-                let y: ndarray::Array1<u8> = linfa::dataset::AsTargets::as_targets(dataset).iter().copied().collect();
+            fn fit(
+                &self,
+                dataset: &linfa::DatasetBase<ndarray::ArrayBase<D, ndarray::Ix2>, T>,
+            ) -> crate::error::Result<$model> {
+                let y: ndarray::Array1<u8> = linfa::dataset::AsTargets::as_targets(dataset)
+                    .iter()
+                    .copied()
+                    .collect();
                 let mut model = $model::new(self.clone());
                 let scaler = crate::scale::Scaler::None;
-                crate::models::Classifier::fit_scaled(&mut model, scaler, dataset.records.view(), y.view(), &crate::models::Silent)?;
+                crate::models::Classifier::fit_scaled(
+                    &mut model,
+                    scaler,
+                    dataset.records.view(),
+                    y.view(),
+                    &crate::models::Silent,
+                )?;
                 Ok(model)
             }
         }
 
-        impl<D: ndarray::Data<Elem = f32>> linfa::traits::PredictInplace<ndarray::ArrayBase<D, ndarray::Ix2>, ndarray::Array1<u8>>
+        impl<D: ndarray::Data<Elem = f32>>
+            linfa::traits::PredictInplace<ndarray::ArrayBase<D, ndarray::Ix2>, ndarray::Array1<u8>>
             for $model
         {
-            fn predict_inplace(&self, x: &ndarray::ArrayBase<D, ndarray::Ix2>, y: &mut ndarray::Array1<u8>) {
+            fn predict_inplace(
+                &self,
+                x: &ndarray::ArrayBase<D, ndarray::Ix2>,
+                y: &mut ndarray::Array1<u8>,
+            ) {
                 let labels = crate::models::Classifier::predict_scaled(self, x.view());
                 y.assign(&labels.expect("rows of the fitted width"));
             }
 
-            fn default_target(&self, x: &ndarray::ArrayBase<D, ndarray::Ix2>) -> ndarray::Array1<u8> {
+            fn default_target(
+                &self,
+                x: &ndarray::ArrayBase<D, ndarray::Ix2>,
+            ) -> ndarray::Array1<u8> {
                 ndarray::Array1::zeros(x.nrows())
             }
         }
@@ -138,7 +159,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: &'static [Kind] = &[Kind::Softmax, Kind::Knn, Kind::Svm, Kind::Tree, Kind::Forest];
+    pub const ALL: &'static [Kind] = &[
+        Kind::Softmax,
+        Kind::Knn,
+        Kind::Svm,
+        Kind::Tree,
+        Kind::Forest,
+    ];
 
     /// Short name: CLI argument, default model file name.
     pub fn name(self) -> &'static str {
@@ -174,13 +201,38 @@ impl Kind {
     }
 
     /// Rebuild a fitted model from its saved hyperparameters, scaler and parameter bytes.
-    pub fn restore(self, hyperparameters: &serde_json::Value, scaler: Scaler, payload: &[u8]) -> Result<Box<dyn Classifier>> {
+    pub fn restore(
+        self,
+        hyperparameters: &serde_json::Value,
+        scaler: Scaler,
+        payload: &[u8],
+    ) -> Result<Box<dyn Classifier>> {
         Ok(match self {
-            Kind::Softmax => Box::new(Softmax::restore(params(self, hyperparameters)?, scaler, payload)?),
-            Kind::Knn => Box::new(Knn::restore(params(self, hyperparameters)?, scaler, payload)?),
-            Kind::Svm => Box::new(Svm::restore(params(self, hyperparameters)?, scaler, payload)?),
-            Kind::Tree => Box::new(DecisionTree::restore(params(self, hyperparameters)?, scaler, payload)?),
-            Kind::Forest => Box::new(Forest::restore(params(self, hyperparameters)?, scaler, payload)?),
+            Kind::Softmax => Box::new(Softmax::restore(
+                params(self, hyperparameters)?,
+                scaler,
+                payload,
+            )?),
+            Kind::Knn => Box::new(Knn::restore(
+                params(self, hyperparameters)?,
+                scaler,
+                payload,
+            )?),
+            Kind::Svm => Box::new(Svm::restore(
+                params(self, hyperparameters)?,
+                scaler,
+                payload,
+            )?),
+            Kind::Tree => Box::new(DecisionTree::restore(
+                params(self, hyperparameters)?,
+                scaler,
+                payload,
+            )?),
+            Kind::Forest => Box::new(Forest::restore(
+                params(self, hyperparameters)?,
+                scaler,
+                payload,
+            )?),
         })
     }
 }
@@ -201,10 +253,17 @@ impl std::fmt::Display for Kind {
 impl std::str::FromStr for Kind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Kind> {
-        Kind::ALL.iter().copied().find(|k| k.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-            Error::Param(format!("unknown model {s:?}; available: {}", names.join(", ")))
-        })
+        Kind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                Error::Param(format!(
+                    "unknown model {s:?}; available: {}",
+                    names.join(", ")
+                ))
+            })
     }
 }
 
@@ -225,7 +284,13 @@ pub trait Classifier: Send + Sync {
     fn is_fitted(&self) -> bool;
 
     /// Fit on features produced by `scaler` from the training pixels; the model keeps `scaler`.
-    fn fit_scaled(&mut self, scaler: Scaler, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()>;
+    fn fit_scaled(
+        &mut self,
+        scaler: Scaler,
+        x: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+        progress: &dyn Progress,
+    ) -> Result<()>;
 
     /// Class probabilities (n×10, rows sum to 1) of scaled features.
     fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>>;
@@ -244,7 +309,12 @@ pub trait Classifier: Send + Sync {
     fn to_bytes(&self) -> Result<Vec<u8>>;
 
     /// Fit on raw training pixels: fit the scaler on them, then the model.
-    fn fit(&mut self, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()> {
+    fn fit(
+        &mut self,
+        x: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         check_pixels(&x)?;
         let scaler = Scaler::fit(self.scaling(), &x)?;
         let xs = scaler.transform(&x)?;
@@ -280,7 +350,10 @@ pub fn argmax_rows(p: &Array2<f32>) -> Array1<u8> {
 /// Raw pixel input: 784 finite columns.
 pub fn check_pixels(x: &ArrayView2<f32>) -> Result<()> {
     if x.ncols() != PIXELS {
-        return Err(Error::Shape(format!("expected 784 pixels per image, got {}", x.ncols())));
+        return Err(Error::Shape(format!(
+            "expected 784 pixels per image, got {}",
+            x.ncols()
+        )));
     }
     if x.iter().any(|v| !v.is_finite()) {
         return Err(Error::Param("pixel values contain NaN or infinity".into()));
@@ -291,7 +364,11 @@ pub fn check_pixels(x: &ArrayView2<f32>) -> Result<()> {
 /// Training input: as many labels as rows, labels are digits, at least one row.
 pub fn check_xy(x: &ArrayView2<f32>, y: &ArrayView1<u8>) -> Result<()> {
     if x.nrows() != y.len() {
-        return Err(Error::Shape(format!("{} rows but {} labels", x.nrows(), y.len())));
+        return Err(Error::Shape(format!(
+            "{} rows but {} labels",
+            x.nrows(),
+            y.len()
+        )));
     }
     if x.nrows() == 0 {
         return Err(Error::Shape("no training rows".into()));
@@ -303,7 +380,10 @@ pub fn check_xy(x: &ArrayView2<f32>, y: &ArrayView1<u8>) -> Result<()> {
 }
 
 pub(crate) fn not_fitted(kind: Kind) -> Error {
-    Error::Param(format!("the {} model is not fitted yet: call fit first", kind.name()))
+    Error::Param(format!(
+        "the {} model is not fitted yet: call fit first",
+        kind.name()
+    ))
 }
 
 /// `models/` in the project (or `MNIST_MODELS_DIR`).
@@ -316,5 +396,8 @@ pub fn models_dir() -> PathBuf {
 
 /// Path of the model file and metadata of model `name` in `dir`.
 pub fn model_paths(dir: &Path, name: &str, ext: &str) -> (PathBuf, PathBuf) {
-    (dir.join(format!("{name}.{ext}")), dir.join(format!("{name}.json")))
+    (
+        dir.join(format!("{name}.{ext}")),
+        dir.join(format!("{name}.json")),
+    )
 }

@@ -122,17 +122,23 @@ pub fn train(
 ) -> Result<SoftmaxWeights> {
     check_xy(&x, &y)?;
     if !(params.alpha >= 0.0 && params.alpha.is_finite()) {
-        return Err(Error::Param(format!("alpha must be ≥ 0, got {}", params.alpha)));
+        return Err(Error::Param(format!(
+            "alpha must be ≥ 0, got {}",
+            params.alpha
+        )));
     }
     if x.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Param("training features contain NaN or infinity".into()));
+        return Err(Error::Param(
+            "training features contain NaN or infinity".into(),
+        ));
     }
     let y: Vec<u8> = y.to_vec();
     let d = x.ncols();
     const MEMORY: usize = 10;
     let mut theta = Array2::<f32>::zeros((d + 1, CLASSES));
     let (mut f, mut g) = loss_grad(&x, &y, params.alpha, &theta);
-    let mut history: std::collections::VecDeque<(Array2<f32>, Array2<f32>, f64)> = Default::default();
+    let mut history: std::collections::VecDeque<(Array2<f32>, Array2<f32>, f64)> =
+        Default::default();
     let mut iterations = 0;
     while iterations < params.max_iter {
         let gmax = g.fold(0.0f32, |a, &v| a.max(v.abs()));
@@ -203,7 +209,6 @@ pub fn train(
     })
 }
 
-
 /// Softmax regression as a [`Classifier`].
 pub struct Softmax {
     pub params: SoftmaxParams,
@@ -231,7 +236,8 @@ impl Softmax {
         if k != CLASSES {
             return Err(r.error(format!("{k} classes, expected {CLASSES}")));
         }
-        let w = Array2::from_shape_vec((d, k), r.f32s(d * k)?).map_err(|e| r.error(e.to_string()))?;
+        let w =
+            Array2::from_shape_vec((d, k), r.f32s(d * k)?).map_err(|e| r.error(e.to_string()))?;
         let b = Array1::from(r.f32s(k)?);
         let iterations = r.count(usize::MAX, "iterations")?;
         let loss = f64::from_bits(r.u64()?);
@@ -239,7 +245,12 @@ impl Softmax {
         Ok(Softmax {
             params,
             scaler,
-            weights: Some(SoftmaxWeights { w, b, iterations, loss }),
+            weights: Some(SoftmaxWeights {
+                w,
+                b,
+                iterations,
+                loss,
+            }),
         })
     }
 }
@@ -265,24 +276,42 @@ impl Classifier for Softmax {
         self.weights.is_some()
     }
 
-    fn fit_scaled(&mut self, scaler: Scaler, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()> {
-        progress.begin("softmax regression: L-BFGS iterations", self.params.max_iter as u64);
+    fn fit_scaled(
+        &mut self,
+        scaler: Scaler,
+        x: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        progress.begin(
+            "softmax regression: L-BFGS iterations",
+            self.params.max_iter as u64,
+        );
         let weights = train(x, y, &self.params, |_, _| progress.advance(1));
         progress.end();
         let weights = weights?;
-        progress.note(&format!("stopped after {} iterations, loss {:.5}", weights.iterations, weights.loss));
+        progress.note(&format!(
+            "stopped after {} iterations, loss {:.5}",
+            weights.iterations, weights.loss
+        ));
         self.weights = Some(weights);
         self.scaler = scaler;
         Ok(())
     }
 
     fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.weights.as_ref().ok_or_else(|| not_fitted(Kind::Softmax))?.predict_proba(&x)
+        self.weights
+            .as_ref()
+            .ok_or_else(|| not_fitted(Kind::Softmax))?
+            .predict_proba(&x)
     }
 
     fn to_bytes(&self) -> Result<Vec<u8>> {
         use codec::Put;
-        let m = self.weights.as_ref().ok_or_else(|| not_fitted(Kind::Softmax))?;
+        let m = self
+            .weights
+            .as_ref()
+            .ok_or_else(|| not_fitted(Kind::Softmax))?;
         let mut out = Vec::new();
         out.put_u64(m.w.nrows() as u64);
         out.put_u64(m.w.ncols() as u64);

@@ -63,18 +63,32 @@ fn row_norms(x: &ArrayView2<f32>) -> Array1<f32> {
 }
 
 /// RBF kernel between the rows of `a` and `b` (norms given), into `out`.
-fn rbf_into(a: &ArrayView2<f32>, na: &ArrayView1<f32>, b: &ArrayView2<f32>, nb: &ArrayView1<f32>, gamma: f32, out: &mut ndarray::ArrayViewMut2<f32>) {
+fn rbf_into(
+    a: &ArrayView2<f32>,
+    na: &ArrayView1<f32>,
+    b: &ArrayView2<f32>,
+    nb: &ArrayView1<f32>,
+    gamma: f32,
+    out: &mut ndarray::ArrayViewMut2<f32>,
+) {
     general_mat_mul(1.0, a, &b.t(), 0.0, out);
     finish_rbf(out, na, nb, gamma);
 }
 
 /// Dot products `a·b` in `out` → `exp(−γ(‖a‖² + ‖b‖² − 2·a·b))`.
-fn finish_rbf(out: &mut ndarray::ArrayViewMut2<f32>, na: &ArrayView1<f32>, nb: &ArrayView1<f32>, gamma: f32) {
-    Zip::from(out.rows_mut()).and(na).par_for_each(|mut row, &ni| {
-        for (k, &nj) in row.iter_mut().zip(nb) {
-            *k = (-gamma * (ni + nj - 2.0 * *k).max(0.0)).exp();
-        }
-    });
+fn finish_rbf(
+    out: &mut ndarray::ArrayViewMut2<f32>,
+    na: &ArrayView1<f32>,
+    nb: &ArrayView1<f32>,
+    gamma: f32,
+) {
+    Zip::from(out.rows_mut())
+        .and(na)
+        .par_for_each(|mut row, &ni| {
+            for (k, &nj) in row.iter_mut().zip(nb) {
+                *k = (-gamma * (ni + nj - 2.0 * *k).max(0.0)).exp();
+            }
+        });
 }
 
 /// A trained binary SVM: `f(x) = Σ coef_i K(sv_i, x) − rho`, positive for class `a`.
@@ -90,7 +104,13 @@ pub struct Binary {
 }
 
 /// SMO on a precomputed kernel `k` (n×n) with labels ±1. Returns (α, rho, iterations).
-pub fn smo(k: &Array2<f32>, y: &[f32], c: f32, tol: f32, max_iter: usize) -> (Vec<f32>, f32, usize) {
+pub fn smo(
+    k: &Array2<f32>,
+    y: &[f32],
+    c: f32,
+    tol: f32,
+    max_iter: usize,
+) -> (Vec<f32>, f32, usize) {
     let n = y.len();
     let mut alpha = vec![0f32; n];
     // Gradient of ½αᵀQα − eᵀα with Q_ij = y_i y_j K_ij, at α = 0.
@@ -103,7 +123,11 @@ pub fn smo(k: &Array2<f32>, y: &[f32], c: f32, tol: f32, max_iter: usize) -> (Ve
         let mut gmax = f32::NEG_INFINITY;
         let mut i = usize::MAX;
         for t in 0..n {
-            let up = if y[t] > 0.0 { alpha[t] < c } else { alpha[t] > 0.0 };
+            let up = if y[t] > 0.0 {
+                alpha[t] < c
+            } else {
+                alpha[t] > 0.0
+            };
             if up && -y[t] * grad[t] >= gmax {
                 gmax = -y[t] * grad[t];
                 i = t;
@@ -118,7 +142,11 @@ pub fn smo(k: &Array2<f32>, y: &[f32], c: f32, tol: f32, max_iter: usize) -> (Ve
         let mut j = usize::MAX;
         let mut best = f32::INFINITY;
         for t in 0..n {
-            let low = if y[t] > 0.0 { alpha[t] > 0.0 } else { alpha[t] < c };
+            let low = if y[t] > 0.0 {
+                alpha[t] > 0.0
+            } else {
+                alpha[t] < c
+            };
             if !low {
                 continue;
             }
@@ -217,7 +245,11 @@ pub fn smo(k: &Array2<f32>, y: &[f32], c: f32, tol: f32, max_iter: usize) -> (Ve
             }
         }
     }
-    let rho = if count > 0 { (sum / count as f64) as f32 } else { (ub + lb) / 2.0 };
+    let rho = if count > 0 {
+        (sum / count as f64) as f32
+    } else {
+        (ub + lb) / 2.0
+    };
     (alpha, rho, iter)
 }
 
@@ -231,7 +263,11 @@ pub struct Machine {
 
 impl Machine {
     pub fn new(support: Array2<f32>, pairs: Vec<Binary>) -> Self {
-        Machine { support, pairs, tables: std::sync::OnceLock::new() }
+        Machine {
+            support,
+            pairs,
+            tables: std::sync::OnceLock::new(),
+        }
     }
 }
 
@@ -262,7 +298,11 @@ impl Machine {
 
     pub fn decision(&self, x: ArrayView2<f32>, gamma: f32) -> Result<Array2<f32>> {
         if x.ncols() != self.support.ncols() {
-            return Err(Error::Shape(format!("SVM has {} inputs, got rows of {}", self.support.ncols(), x.ncols())));
+            return Err(Error::Shape(format!(
+                "SVM has {} inputs, got rows of {}",
+                self.support.ncols(),
+                x.ncols()
+            )));
         }
         let nsv = self.support.nrows();
         let (coef, sv_norms) = self.tables();
@@ -281,7 +321,14 @@ impl Machine {
                 }
                 finish_rbf(&mut kb, &qn.view(), &sv_norms.view(), gamma);
             } else {
-                rbf_into(&q, &qn.view(), &self.support.view(), &sv_norms.view(), gamma, &mut kb);
+                rbf_into(
+                    &q,
+                    &qn.view(),
+                    &self.support.view(),
+                    &sv_norms.view(),
+                    gamma,
+                    &mut kb,
+                );
             }
             let mut ob = out.slice_mut(s![start..end, ..]);
             general_mat_mul(1.0, &kb, coef, 0.0, &mut ob);
@@ -295,45 +342,71 @@ impl Machine {
     pub fn proba(&self, x: ArrayView2<f32>, gamma: f32) -> Result<Array2<f32>> {
         let f = self.decision(x, gamma)?;
         let mut p = Array2::<f32>::zeros((x.nrows(), CLASSES));
-        Zip::from(p.rows_mut()).and(f.rows()).par_for_each(|mut p, f| {
-            // One vote per pair to the winner (libsvm's rule), plus soft votes
-            // scaled to stay below one vote in total, which only break ties.
-            let soft = 0.5 / (CLASSES - 1) as f32;
-            for (pair, &v) in self.pairs.iter().zip(f.iter()) {
-                let s = 1.0 / (1.0 + (-v).exp());
-                let winner = if v > 0.0 { pair.a } else { pair.b };
-                p[winner as usize] += 1.0;
-                p[pair.a as usize] += soft * s;
-                p[pair.b as usize] += soft * (1.0 - s);
-            }
-            let m = p.fold(f32::NEG_INFINITY, |a, &v| a.max(v));
-            p.mapv_inplace(|v| (v - m).exp());
-            let total = p.sum();
-            p.mapv_inplace(|v| v / total);
-        });
+        Zip::from(p.rows_mut())
+            .and(f.rows())
+            .par_for_each(|mut p, f| {
+                // One vote per pair to the winner (libsvm's rule), plus soft votes
+                // scaled to stay below one vote in total, which only break ties.
+                let soft = 0.5 / (CLASSES - 1) as f32;
+                for (pair, &v) in self.pairs.iter().zip(f.iter()) {
+                    let s = 1.0 / (1.0 + (-v).exp());
+                    let winner = if v > 0.0 { pair.a } else { pair.b };
+                    p[winner as usize] += 1.0;
+                    p[pair.a as usize] += soft * s;
+                    p[pair.b as usize] += soft * (1.0 - s);
+                }
+                let m = p.fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+                p.mapv_inplace(|v| (v - m).exp());
+                let total = p.sum();
+                p.mapv_inplace(|v| v / total);
+            });
         Ok(p)
     }
 }
 
 /// Train the 45 one-vs-one machines (two at a time) on scaled features.
-pub fn train(x: ArrayView2<f32>, y: ArrayView1<u8>, params: &SvmParams, progress: &dyn Progress) -> Result<Machine> {
+pub fn train(
+    x: ArrayView2<f32>,
+    y: ArrayView1<u8>,
+    params: &SvmParams,
+    progress: &dyn Progress,
+) -> Result<Machine> {
     check_xy(&x, &y)?;
-    if !(params.c > 0.0 && params.c.is_finite() && params.gamma > 0.0 && params.gamma.is_finite() && params.tol > 0.0) {
+    if !(params.c > 0.0
+        && params.c.is_finite()
+        && params.gamma > 0.0
+        && params.gamma.is_finite()
+        && params.tol > 0.0)
+    {
         return Err(Error::Param(format!(
             "C, gamma and tol must be positive (got C={}, gamma={}, tol={})",
             params.c, params.gamma, params.tol
         )));
     }
-    let by_class: Vec<Vec<usize>> = (0..CLASSES as u8).map(|c| (0..y.len()).filter(|&i| y[i] == c).collect()).collect();
-    let present: Vec<u8> = (0..CLASSES as u8).filter(|&c| !by_class[c as usize].is_empty()).collect();
+    let by_class: Vec<Vec<usize>> = (0..CLASSES as u8)
+        .map(|c| (0..y.len()).filter(|&i| y[i] == c).collect())
+        .collect();
+    let present: Vec<u8> = (0..CLASSES as u8)
+        .filter(|&c| !by_class[c as usize].is_empty())
+        .collect();
     if present.len() < 2 {
-        return Err(Error::Param("an SVM needs training images of at least two digits".into()));
+        return Err(Error::Param(
+            "an SVM needs training images of at least two digits".into(),
+        ));
     }
     let pairs: Vec<(u8, u8)> = present
         .iter()
-        .flat_map(|&a| present.iter().filter(move |&&b| b > a).map(move |&b| (a, b)))
+        .flat_map(|&a| {
+            present
+                .iter()
+                .filter(move |&&b| b > a)
+                .map(move |&b| (a, b))
+        })
         .collect();
-    progress.begin(&format!("SVM: {} one-vs-one pairs", pairs.len()), pairs.len() as u64);
+    progress.begin(
+        &format!("SVM: {} one-vs-one pairs", pairs.len()),
+        pairs.len() as u64,
+    );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
@@ -343,13 +416,33 @@ pub fn train(x: ArrayView2<f32>, y: ArrayView1<u8>, params: &SvmParams, progress
         pairs
             .par_iter()
             .map(|&(a, b)| {
-                let rows: Vec<usize> = by_class[a as usize].iter().chain(&by_class[b as usize]).copied().collect();
-                let labels: Vec<f32> = rows.iter().map(|&i| if y[i] == a { 1.0 } else { -1.0 }).collect();
+                let rows: Vec<usize> = by_class[a as usize]
+                    .iter()
+                    .chain(&by_class[b as usize])
+                    .copied()
+                    .collect();
+                let labels: Vec<f32> = rows
+                    .iter()
+                    .map(|&i| if y[i] == a { 1.0 } else { -1.0 })
+                    .collect();
                 let xp = x.select(Axis(0), &rows);
                 let norms = row_norms(&xp.view());
                 let mut k = Array2::<f32>::zeros((rows.len(), rows.len()));
-                rbf_into(&xp.view(), &norms.view(), &xp.view(), &norms.view(), params.gamma as f32, &mut k.view_mut());
-                let (alpha, rho, iterations) = smo(&k, &labels, params.c as f32, params.tol as f32, params.max_iter);
+                rbf_into(
+                    &xp.view(),
+                    &norms.view(),
+                    &xp.view(),
+                    &norms.view(),
+                    params.gamma as f32,
+                    &mut k.view_mut(),
+                );
+                let (alpha, rho, iterations) = smo(
+                    &k,
+                    &labels,
+                    params.c as f32,
+                    params.tol as f32,
+                    params.max_iter,
+                );
                 drop(k);
                 let (sv_rows, coef): (Vec<usize>, Vec<f32>) = alpha
                     .iter()
@@ -423,7 +516,8 @@ impl Svm {
         let mut r = codec::Reader::new(payload, "SVM parameters");
         let nsv = r.count(10_000_000, "support vectors")?;
         let d = r.count(1 << 16, "inputs")?;
-        let support = Array2::from_shape_vec((nsv, d), r.f32s(nsv.saturating_mul(d))?).map_err(|e| r.error(e.to_string()))?;
+        let support = Array2::from_shape_vec((nsv, d), r.f32s(nsv.saturating_mul(d))?)
+            .map_err(|e| r.error(e.to_string()))?;
         let npairs = r.count(CLASSES * (CLASSES - 1) / 2, "pairs")?;
         let mut pairs = Vec::with_capacity(npairs);
         for _ in 0..npairs {
@@ -444,7 +538,14 @@ impl Svm {
                 sv.push(i);
             }
             let coef = r.f32s(m)?;
-            pairs.push(Binary { a, b, sv, coef, rho, iterations });
+            pairs.push(Binary {
+                a,
+                b,
+                sv,
+                coef,
+                rho,
+                iterations,
+            });
         }
         r.finish()?;
         if pairs.is_empty() {
@@ -479,14 +580,23 @@ impl Classifier for Svm {
         self.machine.is_some()
     }
 
-    fn fit_scaled(&mut self, scaler: Scaler, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()> {
+    fn fit_scaled(
+        &mut self,
+        scaler: Scaler,
+        x: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         self.machine = Some(train(x, y, &self.params, progress)?);
         self.scaler = scaler;
         Ok(())
     }
 
     fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.machine.as_ref().ok_or_else(|| not_fitted(Kind::Svm))?.proba(x, self.params.gamma as f32)
+        self.machine
+            .as_ref()
+            .ok_or_else(|| not_fitted(Kind::Svm))?
+            .proba(x, self.params.gamma as f32)
     }
 
     fn to_bytes(&self) -> Result<Vec<u8>> {

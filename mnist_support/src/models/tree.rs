@@ -60,7 +60,10 @@ impl DecisionTree {
                 reason: format!("{} trees instead of one", trees.len()),
             });
         }
-        Ok(DecisionTree { params, tree: trees.pop() })
+        Ok(DecisionTree {
+            params,
+            tree: trees.pop(),
+        })
     }
 }
 
@@ -85,7 +88,13 @@ impl Classifier for DecisionTree {
         self.tree.is_some()
     }
 
-    fn fit_scaled(&mut self, _scaler: Scaler, x: ArrayView2<f32>, y: ArrayView1<u8>, progress: &dyn Progress) -> Result<()> {
+    fn fit_scaled(
+        &mut self,
+        _scaler: Scaler,
+        x: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         check_xy(&x, &y)?;
         let data = Binned::from_pixels(x)?;
         let y: Vec<u8> = y.to_vec();
@@ -93,7 +102,12 @@ impl Classifier for DecisionTree {
         // The generator is only used when max_features is set.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let tree = Tree::grow(&data, &y, &weights, &self.params.tree, &mut rng)?;
-        progress.note(&format!("{} nodes, {} leaves, depth {}", tree.n_nodes(), tree.n_leaves(), tree.depth()));
+        progress.note(&format!(
+            "{} nodes, {} leaves, depth {}",
+            tree.n_nodes(),
+            tree.n_leaves(),
+            tree.depth()
+        ));
         self.tree = Some(tree);
         Ok(())
     }

@@ -136,7 +136,10 @@ pub fn decode_image(bytes: &[u8]) -> Result<Gray> {
     }
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| Error::Decode { what: "the uploaded image".into(), reason: e.to_string() })?;
+        .map_err(|e| Error::Decode {
+            what: "the uploaded image".into(),
+            reason: e.to_string(),
+        })?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -159,10 +162,15 @@ pub fn decode_image(bytes: &[u8]) -> Result<Gray> {
 fn input_pixels(req: &PredictRequest) -> std::result::Result<Vec<f32>, ApiError> {
     match (&req.image, &req.pixels) {
         (Some(_), Some(_)) => Err(bad("send either \"image\" or \"pixels\", not both")),
-        (None, None) => Err(bad("send \"image\" (base64 PNG/JPEG) or \"pixels\" (784 values 0-255)")),
+        (None, None) => Err(bad(
+            "send \"image\" (base64 PNG/JPEG) or \"pixels\" (784 values 0-255)",
+        )),
         (None, Some(p)) => {
             if p.len() != PIXELS {
-                return Err(bad(format!("\"pixels\" must hold 784 values (28×28), got {}", p.len())));
+                return Err(bad(format!(
+                    "\"pixels\" must hold 784 values (28×28), got {}",
+                    p.len()
+                )));
             }
             if p.iter().any(|v| !v.is_finite() || *v < 0.0 || *v > 255.0) {
                 return Err(bad("\"pixels\" values must be numbers from 0 to 255"));
@@ -180,13 +188,19 @@ fn input_pixels(req: &PredictRequest) -> std::result::Result<Vec<f32>, ApiError>
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .map_err(|e| bad(format!("\"image\" is not valid base64: {e}")))?;
-            let gray = decode_image(&bytes).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-            preprocess::to_mnist(&gray).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+            let gray = decode_image(&bytes)
+                .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+            preprocess::to_mnist(&gray)
+                .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
         }
     }
 }
 
-fn predict_all(state: &AppState, which: &str, pixels: &[f32]) -> std::result::Result<Vec<ModelResult>, ApiError> {
+fn predict_all(
+    state: &AppState,
+    which: &str,
+    pixels: &[f32],
+) -> std::result::Result<Vec<ModelResult>, ApiError> {
     let chosen: Vec<&Loaded> = if which == "all" {
         state.models.iter().collect()
     } else {
@@ -196,7 +210,10 @@ fn predict_all(state: &AppState, which: &str, pixels: &[f32]) -> std::result::Re
         let names: Vec<&str> = state.models.iter().map(|m| m.name.as_str()).collect();
         return Err(ApiError(
             StatusCode::NOT_FOUND,
-            format!("unknown model {which:?}; available: {} (or \"all\")", names.join(", ")),
+            format!(
+                "unknown model {which:?}; available: {} (or \"all\")",
+                names.join(", ")
+            ),
         ));
     }
     let x = Array2::from_shape_vec((1, PIXELS), pixels.to_vec()).map_err(|e| bad(e.to_string()))?;
@@ -204,18 +221,29 @@ fn predict_all(state: &AppState, which: &str, pixels: &[f32]) -> std::result::Re
         .into_iter()
         .map(|m| {
             let t = Instant::now();
-            let p = m
-                .model
-                .predict_proba(x.view())
-                .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", m.name)))?;
+            let p = m.model.predict_proba(x.view()).map_err(|e| {
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{}: {e}", m.name),
+                )
+            })?;
             let ms = t.elapsed().as_secs_f64() * 1e3;
-            let mut order: Vec<(u8, f32)> = p.row(0).iter().enumerate().map(|(d, &v)| (d as u8, v)).collect();
+            let mut order: Vec<(u8, f32)> = p
+                .row(0)
+                .iter()
+                .enumerate()
+                .map(|(d, &v)| (d as u8, v))
+                .collect();
             order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             Ok(ModelResult {
                 model: m.name.clone(),
                 kind: m.card.kind.title().into(),
                 prediction: order[0].0,
-                top3: order.iter().take(3).map(|&(digit, probability)| Top { digit, probability }).collect(),
+                top3: order
+                    .iter()
+                    .take(3)
+                    .map(|&(digit, probability)| Top { digit, probability })
+                    .collect(),
                 ms,
             })
         })
@@ -232,13 +260,19 @@ async fn predict(
         let pixels = input_pixels(&req)?;
         let results = predict_all(&state, &which, &pixels)?;
         Ok(PredictResponse {
-            input: pixels.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect(),
+            input: pixels
+                .iter()
+                .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+                .collect(),
             results,
         })
     });
     match task.await {
         Ok(r) => r.map(Json),
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("prediction failed: {e}"))),
+        Err(e) => Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("prediction failed: {e}"),
+        )),
     }
 }
 
@@ -263,7 +297,10 @@ async fn page() -> impl IntoResponse {
 }
 
 async fn not_found() -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, "no such page: see GET /, /healthz, /api/models, POST /api/predict".into())
+    ApiError(
+        StatusCode::NOT_FOUND,
+        "no such page: see GET /, /healthz, /api/models, POST /api/predict".into(),
+    )
 }
 
 /// The app over loaded models.
@@ -280,7 +317,11 @@ pub fn router(models: Vec<Loaded>) -> Router {
 }
 
 /// Serve on `addr` until Ctrl-C; `on_ready` gets the bound address (port 0 picks a free one).
-pub fn serve(models: Vec<Loaded>, addr: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
+pub fn serve(
+    models: Vec<Loaded>,
+    addr: SocketAddr,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -289,7 +330,9 @@ pub fn serve(models: Vec<Loaded>, addr: SocketAddr, on_ready: impl FnOnce(Socket
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| Error::Param(format!("cannot listen on {addr}: {e}")))?;
-        let bound = listener.local_addr().map_err(|e| Error::Param(e.to_string()))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| Error::Param(e.to_string()))?;
         on_ready(bound);
         axum::serve(listener, router(models))
             .with_graceful_shutdown(async {

@@ -43,10 +43,26 @@ pub fn fixture_dir(n_train: usize, n_test: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let train_labels: Vec<u8> = (0..n_train).map(|i| (i % 10) as u8).collect();
     let test_labels: Vec<u8> = (0..n_test).map(|i| ((i * 3) % 10) as u8).collect();
-    write(dir.path(), "train-images-idx3-ubyte.gz", &gz(&idx_images(n_train, 28, 28)));
-    write(dir.path(), "train-labels-idx1-ubyte.gz", &gz(&idx_labels(&train_labels)));
-    write(dir.path(), "t10k-images-idx3-ubyte.gz", &gz(&idx_images(n_test, 28, 28)));
-    write(dir.path(), "t10k-labels-idx1-ubyte.gz", &gz(&idx_labels(&test_labels)));
+    write(
+        dir.path(),
+        "train-images-idx3-ubyte.gz",
+        &gz(&idx_images(n_train, 28, 28)),
+    );
+    write(
+        dir.path(),
+        "train-labels-idx1-ubyte.gz",
+        &gz(&idx_labels(&train_labels)),
+    );
+    write(
+        dir.path(),
+        "t10k-images-idx3-ubyte.gz",
+        &gz(&idx_images(n_test, 28, 28)),
+    );
+    write(
+        dir.path(),
+        "t10k-labels-idx1-ubyte.gz",
+        &gz(&idx_labels(&test_labels)),
+    );
     dir
 }
 
@@ -55,7 +71,9 @@ pub fn fixture_dir(n_train: usize, n_test: usize) -> tempfile::TempDir {
 pub fn real_data_dir() -> Option<PathBuf> {
     match std::env::var_os("MNIST_DIR") {
         Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
-        _ if std::env::var_os("CI").is_some() => panic!("CI must set MNIST_DIR to the real MNIST files"),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI must set MNIST_DIR to the real MNIST files")
+        }
         _ => {
             eprintln!("MNIST_DIR not set: skipping a test on the real data");
             None
@@ -71,7 +89,9 @@ pub fn synthetic_split(n_train: usize, n_eval: usize, seed: u64) -> mnist_suppor
     use ndarray::{Array1, Array2};
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let protos: Vec<Vec<bool>> = (0..10).map(|_| (0..PIXELS).map(|_| rng.gen_bool(0.25)).collect()).collect();
+    let protos: Vec<Vec<bool>> = (0..10)
+        .map(|_| (0..PIXELS).map(|_| rng.gen_bool(0.25)).collect())
+        .collect();
     let mut part = |n: usize| {
         let mut x = Array2::<f32>::zeros((n, PIXELS));
         let mut y = Array1::<u8>::zeros(n);
@@ -80,7 +100,11 @@ pub fn synthetic_split(n_train: usize, n_eval: usize, seed: u64) -> mnist_suppor
             y[i] = c;
             for p in 0..PIXELS {
                 let on = protos[c as usize][p] ^ rng.gen_bool(0.1);
-                x[[i, p]] = if on { rng.gen_range(150.0..=255.0f32).round() } else { rng.gen_range(0.0..40.0f32).round() };
+                x[[i, p]] = if on {
+                    rng.gen_range(150.0..=255.0f32).round()
+                } else {
+                    rng.gen_range(0.0..40.0f32).round()
+                };
             }
         }
         (x, y)
@@ -88,5 +112,13 @@ pub fn synthetic_split(n_train: usize, n_eval: usize, seed: u64) -> mnist_suppor
     let (x_train, y_train) = part(n_train);
     let (x_valid, y_valid) = part(n_eval);
     let (x_test, y_test) = part(n_eval);
-    Split { x_train, x_valid, x_test, y_train, y_valid, y_test, checksums: vec![("synthetic".into(), seed.to_string())] }
+    Split {
+        x_train,
+        x_valid,
+        x_test,
+        y_train,
+        y_valid,
+        y_test,
+        checksums: vec![("synthetic".into(), seed.to_string())],
+    }
 }
