@@ -70,6 +70,9 @@ enum Cmd {
         /// Directory of saved models (default: models/, or $MNIST_MODELS_DIR).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// First train (on the full split) every model that is not saved yet.
+        #[arg(long)]
+        train: bool,
     },
     /// Load benchmark of the prediction server on loopback: CLIENTS concurrent
     /// clients send REQUESTS predictions per model (and for "all"); prints
@@ -416,8 +419,17 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             ensure_data()?;
             bench(models, json)?
         }
-        Cmd::Serve { port, dir } => {
+        Cmd::Serve { port, dir, train: train_missing } => {
             let dir = dir.unwrap_or_else(models::models_dir);
+            if train_missing {
+                let missing: Vec<Kind> =
+                    Kind::ALL.iter().copied().filter(|k| !dir.join(format!("{}.json", k.name())).exists()).collect();
+                if !missing.is_empty() {
+                    ensure_data()?;
+                    eprintln!("serve: training {} missing model(s) first", missing.len());
+                    train(missing, Some(dir.clone()))?;
+                }
+            }
             let (loaded, failed) = mnist_support::serve::load_models(&dir)?;
             for f in &failed {
                 eprintln!("serve: skipping {f}");
