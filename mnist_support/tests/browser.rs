@@ -6,36 +6,23 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use mnist_support::data::Split;
-use mnist_support::experiment;
-use mnist_support::models::{Kind, Silent};
+use mnist_support::models::Kind;
 use serde_json::{json, Value};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn chromedriver() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("chromedriver"))
-            .find(|p| p.exists())
-    });
-    if found.is_none() && std::env::var_os("CI").is_some() {
+/// chromedriver on PATH, or a skip (a failure in CI).
+fn have_chromedriver() -> bool {
+    let found = mnist_support::jupyter::on_path("chromedriver");
+    if !found && std::env::var_os("CI").is_some() {
         panic!("chromedriver is missing: `cargo run --release -- setup` installs chromium and chromium-driver");
     }
-    if found.is_none() {
+    if !found {
         eprintln!("chromedriver not found (`cargo run --release -- setup` installs it): skipping");
     }
     found
@@ -43,7 +30,7 @@ fn chromedriver() -> Option<std::path::PathBuf> {
 
 struct Driver {
     base: String,
-    _process: Kill,
+    _process: common::Kill,
 }
 
 impl Driver {
@@ -65,14 +52,14 @@ impl Driver {
     }
 }
 
-fn start_driver(path: &std::path::Path) -> Driver {
+fn start_driver() -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let process = Kill(
-        Command::new(path)
+    let process = common::Kill(
+        Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -92,25 +79,6 @@ fn start_driver(path: &std::path::Path) -> Driver {
         base,
         _process: process,
     }
-}
-
-fn start_server(models: &std::path::Path) -> (Kill, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mnist"))
-        .args(["serve", "--port", "0", "--dir"])
-        .arg(models)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect(&line)
-        .to_string();
-    (Kill(child), url)
 }
 
 /// Poll a script until it returns something truthy.
@@ -140,27 +108,17 @@ const RESULTS: &str = "const cards = [...document.querySelectorAll('#results .ca
 
 #[test]
 fn draw_predict_upload_and_switch_models_in_chromium() {
-    let Some(driver_path) = chromedriver() else {
+    if !have_chromedriver() {
         return;
-    };
+    }
     let Some(data) = common::real_data_dir() else {
         return;
     };
     let split = Split::load_from(&data).unwrap();
-    let models = tempfile::tempdir().unwrap();
-    let small = split.head(3000, 500);
-    for &kind in Kind::ALL {
-        experiment::run(
-            kind.default_model().as_mut(),
-            &small,
-            kind.name(),
-            models.path(),
-            &Silent,
-        )
-        .unwrap();
-    }
-    let (_server, url) = start_server(models.path());
-    let d = start_driver(&driver_path);
+    let models = common::small_models(&split);
+    let server = common::start_server(models.path());
+    let url = format!("{}/", server.url);
+    let d = start_driver();
     let profile = tempfile::tempdir().unwrap();
     let session = d.call(
         "POST",
@@ -238,15 +196,7 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     )
     .unwrap();
     let file = profile.path().join("digit.png");
-    let mut bytes = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut bytes, 160, 140);
-        enc.set_color(png::ColorType::Grayscale);
-        enc.write_header()
-            .unwrap()
-            .write_image_data(&gray.pixels)
-            .unwrap();
-    }
+    let bytes = common::png_gray(&gray);
     std::fs::write(&file, &bytes).unwrap();
     d.call(
         "POST",

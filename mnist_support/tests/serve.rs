@@ -3,47 +3,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use base64::Engine;
 use mnist_support::data::Split;
-use mnist_support::experiment;
 use mnist_support::models::{Kind, Silent};
 use mnist_support::preprocess::{self, mnist_to_gray};
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(models: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mnist"))
-        .args(["serve", "--port", "0", "--dir"])
-        .arg(models)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect(&line)
-        .trim_end_matches('/')
-        .to_string();
-    Server { child, url }
-}
 
 fn post(url: &str, body: &[u8]) -> (u16, serde_json::Value) {
     let resp = ureq::post(&format!("{url}/api/predict"))
@@ -57,37 +20,14 @@ fn post(url: &str, body: &[u8]) -> (u16, serde_json::Value) {
     (code, r.into_json().unwrap_or(serde_json::Value::Null))
 }
 
-fn png(gray: &preprocess::Gray) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, gray.width as u32, gray.height as u32);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.write_header()
-        .unwrap()
-        .write_image_data(&gray.pixels)
-        .unwrap();
-    out
-}
-
-/// Models trained on the first 3,000 training images (quick), saved to a temp dir.
-fn small_models(split: &Split) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let small = split.head(3000, 500);
-    for &kind in Kind::ALL {
-        let mut model = kind.default_model();
-        experiment::run(model.as_mut(), &small, kind.name(), dir.path(), &Silent).unwrap();
-    }
-    dir
-}
-
 #[test]
 fn the_server_answers_every_model_and_rejects_bad_input() {
     let Some(data) = common::real_data_dir() else {
         return;
     };
     let split = Split::load_from(&data).unwrap();
-    let models = small_models(&split);
-    let server = start(models.path());
+    let models = common::small_models(&split);
+    let server = common::start_server(models.path());
     let url = &server.url;
 
     let health: serde_json::Value = ureq::get(&format!("{url}/healthz"))
@@ -135,17 +75,17 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
     let big = vec![b'a'; 3 * 1024 * 1024];
     let huge_png = {
         // A valid PNG header claiming 100000×100000 pixels.
-        let mut v = png(&preprocess::Gray::new(1, 1, vec![255]).unwrap());
+        let mut v = common::png_gray(&preprocess::Gray::new(1, 1, vec![255]).unwrap());
         v[16..20].copy_from_slice(&100_000u32.to_be_bytes());
         v[20..24].copy_from_slice(&100_000u32.to_be_bytes());
         v
     };
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let truncated = {
-        let full = png(&mnist_to_gray(&pixels, 4, 10, 10, 140, 140).unwrap());
+        let full = common::png_gray(&mnist_to_gray(&pixels, 4, 10, 10, 140, 140).unwrap());
         full[..full.len() / 2].to_vec()
     };
-    let blank = png(&preprocess::Gray::new(50, 50, vec![255; 2500]).unwrap());
+    let blank = common::png_gray(&preprocess::Gray::new(50, 50, vec![255; 2500]).unwrap());
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("zero-byte body", vec![]),
         ("not JSON", b"hello".to_vec()),
@@ -249,7 +189,7 @@ fn preprocessing_recovers_shifted_scaled_inverted_digits() {
         let scale = 3 + 2 * (i % 2);
         let gray = mnist_to_gray(&px, scale, 5 + (i % 7) * 3, 3 + (i % 5) * 4, 200, 180).unwrap();
         // And through PNG, the way uploads arrive.
-        let decoded = mnist_support::serve::decode_image(&png(&gray)).unwrap();
+        let decoded = mnist_support::serve::decode_image(&common::png_gray(&gray)).unwrap();
         let out = preprocess::to_mnist(&decoded).unwrap();
         processed.row_mut(i).assign(&ndarray::Array1::from(out));
     }

@@ -419,11 +419,18 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             ensure_data()?;
             bench(models, json)?
         }
-        Cmd::Serve { port, dir, train: train_missing } => {
+        Cmd::Serve {
+            port,
+            dir,
+            train: train_missing,
+        } => {
             let dir = dir.unwrap_or_else(models::models_dir);
             if train_missing {
-                let missing: Vec<Kind> =
-                    Kind::ALL.iter().copied().filter(|k| !dir.join(format!("{}.json", k.name())).exists()).collect();
+                let missing: Vec<Kind> = Kind::ALL
+                    .iter()
+                    .copied()
+                    .filter(|k| !dir.join(format!("{}.json", k.name())).exists())
+                    .collect();
                 if !missing.is_empty() {
                     ensure_data()?;
                     eprintln!("serve: training {} missing model(s) first", missing.len());

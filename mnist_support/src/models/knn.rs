@@ -141,7 +141,10 @@ impl Index {
             .filter(|&j| x.column(j).iter().any(|&v| v != 0.0))
             .collect();
         // `select` along columns yields a column-major array; rows must be contiguous.
-        let train = x.select(Axis(1), &columns).as_standard_layout().into_owned();
+        let train = x
+            .select(Axis(1), &columns)
+            .as_standard_layout()
+            .into_owned();
         let norms = train.map_axis(Axis(1), |r| r.dot(&r));
         Index {
             train,

@@ -122,3 +122,72 @@ pub fn synthetic_split(n_train: usize, n_eval: usize, seed: u64) -> mnist_suppor
         checksums: vec![("synthetic".into(), seed.to_string())],
     }
 }
+
+/// A child process killed (and reaped) when dropped.
+pub struct Kill(pub std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `mnist serve --port 0` over the models in `models`, started the way a user
+/// starts it; `url` is `http://127.0.0.1:PORT` (no trailing slash).
+pub struct Server {
+    _process: Kill,
+    pub url: String,
+}
+
+pub fn start_server(models: &Path) -> Server {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mnist"))
+        .args(["serve", "--port", "0", "--dir"])
+        .arg(models)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect(&line)
+        .trim_end_matches('/')
+        .to_string();
+    Server {
+        _process: Kill(child),
+        url,
+    }
+}
+
+/// Every model trained on the first 3,000 training images (quick), saved to a temp dir.
+pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
+    use mnist_support::models::{Kind, Silent};
+    let dir = tempfile::tempdir().unwrap();
+    let small = split.head(3000, 500);
+    for &kind in Kind::ALL {
+        let mut model = kind.default_model();
+        mnist_support::experiment::run(model.as_mut(), &small, kind.name(), dir.path(), &Silent)
+            .unwrap();
+    }
+    dir
+}
+
+/// A grayscale image as PNG bytes.
+pub fn png_gray(gray: &mnist_support::preprocess::Gray) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, gray.width as u32, gray.height as u32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()
+        .unwrap()
+        .write_image_data(&gray.pixels)
+        .unwrap();
+    out
+}
