@@ -110,12 +110,12 @@ impl Rich for Scaled {
 
 /// Step 4.2: fit on the scaled training split; returns wall-clock seconds.
 pub fn fit(model: &mut dyn Classifier, data: &Scaled, progress: &dyn Progress) -> Result<f64> {
-    if model.scaling() != scaling_of(&data.scaler) {
+    if model.scaling() != data.scaler.scaling() {
         return Err(Error::Param(format!(
             "the {} model wants {:?} scaling but the data was scaled with {:?}",
             model.kind(),
             model.scaling(),
-            scaling_of(&data.scaler)
+            data.scaler.scaling()
         )));
     }
     let t = Instant::now();
@@ -126,15 +126,6 @@ pub fn fit(model: &mut dyn Classifier, data: &Scaled, progress: &dyn Progress) -
         progress,
     )?;
     Ok(t.elapsed().as_secs_f64())
-}
-
-fn scaling_of(s: &Scaler) -> Scaling {
-    match s {
-        Scaler::None => Scaling::None,
-        Scaler::Unit => Scaling::Unit,
-        Scaler::Standard(_) => Scaling::Standard,
-        Scaler::MinMax(_) => Scaling::MinMax,
-    }
 }
 
 /// Results on one part of the split.
@@ -183,7 +174,7 @@ pub fn evaluate(
     progress.end();
     let mut parts = Vec::new();
     for ((split, x, y), pred) in data.parts().into_iter().zip(predictions) {
-        let confusion = ConfusionMatrix::new(y.as_slice().unwrap_or(&y.to_vec()), &pred.to_vec())?;
+        let confusion = ConfusionMatrix::new(&y.to_vec(), &pred.to_vec())?;
         parts.push(PartResult {
             split: split.into(),
             images: x.nrows(),

@@ -125,6 +125,16 @@ pub enum Scaling {
 }
 
 impl Scaler {
+    /// Which scaling this is.
+    pub fn scaling(&self) -> Scaling {
+        match self {
+            Scaler::None => Scaling::None,
+            Scaler::Unit => Scaling::Unit,
+            Scaler::Standard(_) => Scaling::Standard,
+            Scaler::MinMax(_) => Scaling::MinMax,
+        }
+    }
+
     /// Fit the chosen scaling on `x` (the training split only).
     pub fn fit(kind: Scaling, x: &ArrayView2<f32>) -> Result<Self> {
         Ok(match kind {
