@@ -137,9 +137,12 @@ impl Index {
     }
 
     pub fn new(x: ArrayView2<f32>) -> Self {
-        let columns: Vec<usize> = (0..x.ncols())
-            .filter(|&j| x.column(j).iter().any(|&v| v != 0.0))
-            .collect();
+        // One pass over the rows (walking columns of a row-major matrix is slow).
+        let mut used = vec![false; x.ncols()];
+        for row in x.rows() {
+            used.iter_mut().zip(row).for_each(|(u, &v)| *u |= v != 0.0);
+        }
+        let columns: Vec<usize> = (0..x.ncols()).filter(|&j| used[j]).collect();
         // `select` along columns yields a column-major array; rows must be contiguous.
         let train = x
             .select(Axis(1), &columns)
