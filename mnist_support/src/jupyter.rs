@@ -195,7 +195,7 @@ pub fn ensure_evcxr() -> SetupResult<PathBuf> {
 /// `mnist_support` (ndarray, matrixmultiply, the training loops) about 3×
 /// slower than a release build (softmax training: 27.5 s instead of 8.2 s).
 /// The kernel's environment turns both off through Cargo's profile variables.
-pub fn kernel_json(evcxr: &Path) -> serde_json::Value {
+pub fn kernel_json(evcxr: &Path, libtorch: &Path) -> serde_json::Value {
     serde_json::json!({
         "argv": [evcxr.to_string_lossy(), "--control_file", "{connection_file}"],
         "display_name": "Rust",
@@ -204,14 +204,18 @@ pub fn kernel_json(evcxr: &Path) -> serde_json::Value {
         "env": {
             "CARGO_PROFILE_DEV_DEBUG_ASSERTIONS": "false",
             "CARGO_PROFILE_DEV_OVERFLOW_CHECKS": "false",
+            // tch's build finds libtorch through LIBTORCH; the loaded code needs its libraries.
+            "LIBTORCH": libtorch.to_string_lossy(),
+            "LD_LIBRARY_PATH": libtorch.join("lib").to_string_lossy(),
         },
     })
 }
 
 /// Register the Rust kernel inside the venv's Jupyter data directory.
 pub fn ensure_kernel(p: &Paths, evcxr: &Path) -> SetupResult<()> {
+    let libtorch = libtorch_dir(p);
     std::fs::create_dir_all(&p.kernel_dir).map_err(io(p.kernel_dir.display()))?;
-    let spec = serde_json::to_string_pretty(&kernel_json(evcxr)).expect("json");
+    let spec = serde_json::to_string_pretty(&kernel_json(evcxr, &libtorch)).expect("json");
     let path = p.kernel_dir.join("kernel.json");
     if std::fs::read_to_string(&path).ok().as_deref() != Some(spec.as_str()) {
         std::fs::write(&path, spec).map_err(io(path.display()))?;
@@ -264,11 +268,46 @@ pub fn ensure_browser() {
     }
 }
 
+/// libtorch version tch 0.26 expects, and the pinned wheels it is assembled from.
+pub const LIBTORCH_VERSION: &str = "2.13.0";
+const TORCH_WHEELS: &[&str] = &["torch==2.13.0", "nvidia-cuda-runtime==13.0.96", "nvidia-cuda-cupti==13.0.85"];
+
+/// `<venv>/libtorch`: the CPU libtorch for tch (see `scripts/assemble_libtorch.py`).
+pub fn libtorch_dir(p: &Paths) -> PathBuf {
+    p.venv.join("libtorch")
+}
+
+/// Download the pinned wheels with the venv's pip (cached in `<venv>/wheels`)
+/// and assemble libtorch from them, unless it is already in place.
+pub fn ensure_libtorch(p: &Paths) -> SetupResult<PathBuf> {
+    let dir = libtorch_dir(p);
+    let version = std::fs::read_to_string(dir.join("build-version")).unwrap_or_default();
+    if version.trim() == LIBTORCH_VERSION && dir.join("lib").join("libtorch_cpu.so").exists() {
+        return Ok(dir);
+    }
+    let wheels = p.venv.join("wheels");
+    eprintln!("setup: downloading libtorch {LIBTORCH_VERSION} (the torch wheel is 526 MB) into {}", wheels.display());
+    run(
+        Command::new(&p.python)
+            .args(["-m", "pip", "download", "--quiet", "--no-deps", "-d"])
+            .arg(&wheels)
+            .args(TORCH_WHEELS),
+        "pip could not download the libtorch wheels from PyPI",
+    )?;
+    eprintln!("setup: assembling a CPU libtorch in {}", dir.display());
+    run(
+        Command::new(&p.python).arg(p.root.join("mnist_support/scripts/assemble_libtorch.py")).arg(&wheels).arg(&dir),
+        "assembling libtorch failed",
+    )?;
+    Ok(dir)
+}
+
 /// Everything the notebooks and the browser test need: venv, evcxr, kernel
 /// spec, Chromium.
 pub fn setup() -> SetupResult<Paths> {
     let p = Paths::new();
     ensure_venv(&p)?;
+    ensure_libtorch(&p)?;
     let evcxr = ensure_evcxr()?;
     ensure_kernel(&p, &evcxr)?;
     ensure_browser();

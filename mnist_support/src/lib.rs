@@ -26,7 +26,7 @@ pub mod preprocess;
 pub mod scale;
 pub mod server_process;
 
-#[cfg(feature = "cli")]
+#[cfg(feature = "setup")]
 pub mod jupyter;
 #[cfg(feature = "serve")]
 pub mod serve;
