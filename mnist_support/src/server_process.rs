@@ -33,6 +33,8 @@ impl ServerProcess {
                 "run",
                 "--release",
                 "--quiet",
+                "--bin",
+                "mnist",
                 "--",
                 "serve",
                 "--port",
