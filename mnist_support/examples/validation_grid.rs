@@ -3,7 +3,10 @@
 //!
 //! ```text
 //! MNIST_DIR=... cargo run --release --example validation_grid -- softmax|svm|tree|forest
+//! MNIST_DIR=... cargo run --release --example validation_grid -- dnn|cnn ['{"epochs": 5, ...}' ...]
 //! ```
+//! For the networks, each JSON argument overrides fields of the default
+//! hyperparameters (one run per argument), and every epoch is printed.
 //! (kNN chooses k in its notebook, from one neighbour search.)
 
 use std::time::Instant;
@@ -15,7 +18,12 @@ use mnist_support::prelude::*;
 fn score(model: &mut dyn Classifier, split: &Split, label: &str) -> Result<()> {
     let data = Scaled::new(split, model.scaling())?;
     let t = Instant::now();
-    experiment::fit(model, &data, &Silent)?;
+    if model.kind().needs_torch() {
+        println!("{label}");
+        experiment::fit(model, &data, &Lines::new())?;
+    } else {
+        experiment::fit(model, &data, &Silent)?;
+    }
     let fit = t.elapsed().as_secs_f64();
     let pred = model.predict_scaled(data.x_valid.view())?;
     let acc = mnist_support::metrics::accuracy(&data.y_valid.to_vec(), &pred.to_vec())?;
@@ -29,6 +37,24 @@ fn score(model: &mut dyn Classifier, split: &Split, label: &str) -> Result<()> {
 fn main() -> Result<()> {
     let split = Split::load()?;
     match std::env::args().nth(1).as_deref() {
+        Some(net @ ("dnn" | "cnn")) => {
+            let base = if net == "dnn" { NetParams::dnn() } else { NetParams::cnn() };
+            let mut overrides: Vec<String> = std::env::args().skip(2).collect();
+            if overrides.is_empty() {
+                overrides.push("{}".into());
+            }
+            for o in overrides {
+                let mut v = serde_json::to_value(&base).expect("plain data");
+                let patch: serde_json::Value = serde_json::from_str(&o)
+                    .map_err(|e| Error::Param(format!("bad JSON {o:?}: {e}")))?;
+                for (k, x) in patch.as_object().into_iter().flatten() {
+                    v[k] = x.clone();
+                }
+                let params: NetParams = serde_json::from_value(v)
+                    .map_err(|e| Error::Param(format!("bad parameters {o:?}: {e}")))?;
+                score(&mut Network::new(params), &split, &format!("{net} {o}"))?;
+            }
+        }
         Some("softmax") => {
             for scaling in [Scaling::Standard, Scaling::Unit] {
                 for alpha in [1.0, 10.0, 30.0, 100.0, 300.0, 1000.0] {

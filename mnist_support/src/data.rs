@@ -350,6 +350,11 @@ pub fn is_test_index(i: usize) -> bool {
 /// Environment variable for quick runs on a subset: see [`Split::limit_from_env`].
 pub const SUBSET_ENV: &str = "MNIST_SUBSET";
 
+/// Whether the quick mode of the project's tests is on (`MNIST_SUBSET` set).
+pub fn quick_mode() -> bool {
+    std::env::var_os(SUBSET_ENV).is_some_and(|v| !v.is_empty())
+}
+
 /// X_train/X_valid/X_test (f32 pixels 0–255, n×784) and y_train/y_valid/y_test (u8).
 #[derive(Debug, Clone)]
 pub struct Split {

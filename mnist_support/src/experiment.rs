@@ -13,7 +13,7 @@ use crate::data::{Split, CLASSES};
 use crate::display::{write_atomic, Bundle, Figure, Panel, Rich, Table};
 use crate::error::{Error, Result};
 use crate::metrics::ConfusionMatrix;
-use crate::models::{codec, model_paths, Classifier, Kind, Progress};
+use crate::models::{codec, model_paths, Classifier, History, Kind, Progress};
 use crate::scale::{Scaler, Scaling};
 
 /// Step 4.1: the split with a scaler fit on the training images and applied
@@ -109,6 +109,8 @@ impl Rich for Scaled {
 }
 
 /// Step 4.2: fit on the scaled training split; returns wall-clock seconds.
+/// Networks also score the validation split after every epoch and keep the
+/// best epoch's weights (the test split is never looked at).
 pub fn fit(model: &mut dyn Classifier, data: &Scaled, progress: &dyn Progress) -> Result<f64> {
     if model.scaling() != data.scaler.scaling() {
         return Err(Error::Param(format!(
@@ -119,10 +121,11 @@ pub fn fit(model: &mut dyn Classifier, data: &Scaled, progress: &dyn Progress) -
         )));
     }
     let t = Instant::now();
-    model.fit_scaled(
+    model.fit_scaled_validated(
         data.scaler.clone(),
         data.x_train.view(),
         data.y_train.view(),
+        Some((data.x_valid.view(), data.y_valid.view())),
         progress,
     )?;
     Ok(t.elapsed().as_secs_f64())
@@ -152,6 +155,9 @@ pub struct Report {
     pub parts: Vec<PartResult>,
     /// Where the model was saved, once it was.
     pub model_path: Option<PathBuf>,
+    /// Per-epoch training record (networks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
 }
 
 /// Steps 4.3–4.5: predict the three parts and measure.
@@ -191,6 +197,7 @@ pub fn evaluate(
         predict_seconds,
         parts,
         model_path: None,
+        history: model.history().cloned(),
     })
 }
 
@@ -268,10 +275,45 @@ impl Report {
         crate::plot::confusion(&format!("{}: confusion matrices", self.title()), &panels)
     }
 
+    /// Loss and accuracy per epoch (networks only).
+    pub fn training_curves(&self) -> Option<Result<Figure>> {
+        let h = self.history.as_ref()?;
+        Some(crate::plot::training_curves(
+            &format!("{}: training curves", self.title()),
+            h,
+        ))
+    }
+
+    /// One line on the training run of a network: epochs, kept epoch, time per epoch.
+    pub fn training_summary(&self) -> Option<String> {
+        let h = self.history.as_ref()?;
+        Some(format!(
+            "Trained {} epochs ({:.1} s per epoch, {} libtorch threads on {}); kept the weights of epoch {}{}.",
+            h.epochs.len(),
+            h.seconds_per_epoch(),
+            h.threads,
+            h.device,
+            h.best_epoch,
+            if h.epochs.iter().any(|e| e.valid_accuracy.is_some()) {
+                " (best validation accuracy)"
+            } else {
+                " (the last; no validation split was given)"
+            }
+        ))
+    }
+
     pub fn panel(&self) -> Panel {
         let mut panel = Panel::new()
             .table(&self.accuracy_table())
             .table(&self.per_class_table());
+        if let Some(line) = self.training_summary() {
+            panel = panel.paragraph(line);
+        }
+        panel = match self.training_curves() {
+            Some(Ok(fig)) => panel.figure(&fig),
+            Some(Err(e)) => panel.paragraph(format!("(training curves unavailable: {e})")),
+            None => panel,
+        };
         panel = match self.confusion_figure() {
             Ok(fig) => panel.figure(&fig),
             Err(e) => panel.paragraph(format!("(confusion figure unavailable: {e})")),
@@ -316,28 +358,31 @@ pub struct Saved {
     pub model: PathBuf,
     pub card: PathBuf,
     pub confusion: PathBuf,
+    /// The training-curve figure (networks only).
+    pub curves: Option<PathBuf>,
 }
 
 impl Rich for Saved {
     fn bundle(&self) -> Bundle {
-        let t = Table::new(
-            vec!["file".into(), "path".into()],
+        let mut rows = vec![
+            vec!["model".into(), self.model.display().to_string()],
+            vec!["metadata + report".into(), self.card.display().to_string()],
             vec![
-                vec!["model".into(), self.model.display().to_string()],
-                vec!["metadata + report".into(), self.card.display().to_string()],
-                vec![
-                    "confusion matrices".into(),
-                    self.confusion.display().to_string(),
-                ],
+                "confusion matrices".into(),
+                self.confusion.display().to_string(),
             ],
-        )
-        .with_caption("Saved");
+        ];
+        if let Some(c) = &self.curves {
+            rows.push(vec!["training curves".into(), c.display().to_string()]);
+        }
+        let t = Table::new(vec!["file".into(), "path".into()], rows).with_caption("Saved");
         t.bundle()
     }
 }
 
 /// Step 4.6: write `dir/<name>.<ext>` (parameters), `dir/<name>.json` (card
-/// with the report) and `dir/<name>.confusion.png`, each atomically; the card
+/// with the report), `dir/<name>.confusion.png` and, for networks,
+/// `dir/<name>.curves.png`, each atomically; the card
 /// is written last, so a card always describes a complete model file.
 pub fn save(
     model: &dyn Classifier,
@@ -356,6 +401,14 @@ pub fn save(
     report.model_path = Some(model_path.clone());
     let confusion = dir.join(format!("{}.confusion.png", report.name));
     report.confusion_figure()?.save(&confusion)?;
+    let curves = match report.training_curves() {
+        Some(fig) => {
+            let path = dir.join(format!("{}.curves.png", report.name));
+            fig?.save(&path)?;
+            Some(path)
+        }
+        None => None,
+    };
     let card = ModelCard {
         name: report.name.clone(),
         kind: model.kind(),
@@ -376,6 +429,7 @@ pub fn save(
         model: model_path,
         card: card_path,
         confusion,
+        curves,
     })
 }
 

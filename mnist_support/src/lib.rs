@@ -44,6 +44,8 @@ pub mod prelude {
         DecisionTree, DecisionTreeParams, Forest, ForestParams, Knn, KnnParams, Softmax,
         SoftmaxParams, Svm, SvmParams,
     };
+    #[cfg(feature = "torch")]
+    pub use crate::models::{NetParams, Network};
     pub use crate::plot;
     pub use crate::scale::{Scaler, Scaling};
     pub use ndarray::{s, Array1, Array2, Axis};

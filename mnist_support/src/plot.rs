@@ -373,3 +373,125 @@ pub fn confusion(
         Ok(())
     })
 }
+
+/// Size in pixels of the training-curve figure.
+pub const CURVES_SIZE: (u32, u32) = (1000, 380);
+
+/// A network's training curves: mean loss per epoch (left) and train/valid
+/// accuracy per epoch (right), with the kept (best) epoch marked.
+pub fn training_curves(title: &str, history: &crate::models::History) -> Result<Figure> {
+    if history.epochs.is_empty() {
+        return Err(Error::Param("no epochs to plot".into()));
+    }
+    let (w, h) = CURVES_SIZE;
+    let last = history.epochs.len() as f64;
+    let xr = 0.5f64..last + 0.5;
+    let best = history.best_epoch as f64;
+    render(title, w, h, |root| {
+        let (top, body) = root.split_vertically(36);
+        top.draw(&Text::new(
+            title.to_string(),
+            (12, 8),
+            (FONT, 20).into_font().style(FontStyle::Bold),
+        ))
+        .map_err(perr)?;
+        let panels = body.split_evenly((1, 2));
+        let loss: Vec<(f64, f64)> = history
+            .epochs
+            .iter()
+            .map(|e| (e.epoch as f64, e.loss))
+            .collect();
+        let lmax = loss.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-6) * 1.1;
+        let mut chart = ChartBuilder::on(&panels[0])
+            .caption("training loss", (FONT, 17))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(xr.clone(), 0f64..lmax)
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .x_labels(history.epochs.len().min(12))
+            .x_label_formatter(&|v| format!("{:.0}", v))
+            .y_label_formatter(&|v| format!("{:.3}", v))
+            .x_desc("epoch")
+            .y_desc("cross-entropy")
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .draw()
+            .map_err(perr)?;
+        let blue = Palette99::pick(4).to_rgba();
+        chart
+            .draw_series(LineSeries::new(loss.clone(), blue.stroke_width(2)))
+            .map_err(perr)?;
+        chart
+            .draw_series(loss.iter().map(|&p| Circle::new(p, 3, blue.filled())))
+            .map_err(perr)?;
+
+        let train: Vec<(f64, f64)> = history
+            .epochs
+            .iter()
+            .map(|e| (e.epoch as f64, 100.0 * e.train_accuracy))
+            .collect();
+        let valid: Vec<(f64, f64)> = history
+            .epochs
+            .iter()
+            .filter_map(|e| e.valid_accuracy.map(|v| (e.epoch as f64, 100.0 * v)))
+            .collect();
+        let all = train.iter().chain(&valid).map(|p| p.1);
+        let lo = all.clone().fold(100.0, f64::min);
+        let ymin = (lo - (100.0 - lo) * 0.15).clamp(0.0, 99.0).floor();
+        let mut chart = ChartBuilder::on(&panels[1])
+            .caption("accuracy (%)", (FONT, 17))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(xr, ymin..100.0)
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .x_labels(history.epochs.len().min(12))
+            .x_label_formatter(&|v| format!("{:.0}", v))
+            .y_label_formatter(&|v| format!("{:.1}", v))
+            .x_desc("epoch")
+            .y_desc("accuracy (%)")
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .draw()
+            .map_err(perr)?;
+        let orange = Palette99::pick(1).to_rgba();
+        chart
+            .draw_series(LineSeries::new(train.clone(), blue.stroke_width(2)))
+            .map_err(perr)?
+            .label("train (during the epoch)")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2)));
+        if !valid.is_empty() {
+            chart
+                .draw_series(LineSeries::new(valid.clone(), orange.stroke_width(2)))
+                .map_err(perr)?
+                .label("valid")
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], orange.stroke_width(2))
+                });
+            chart
+                .draw_series(valid.iter().map(|&p| Circle::new(p, 3, orange.filled())))
+                .map_err(perr)?;
+            if let Some(&(bx, by)) = valid.iter().find(|p| p.0 == best) {
+                chart
+                    .draw_series(std::iter::once(Circle::new((bx, by), 7, BLACK.stroke_width(2))))
+                    .map_err(perr)?
+                    .label(format!("kept: epoch {}", history.best_epoch))
+                    .legend(|(x, y)| Circle::new((x + 9, y), 5, BLACK.stroke_width(2)));
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, 13))
+            .draw()
+            .map_err(perr)?;
+        Ok(())
+    })
+}

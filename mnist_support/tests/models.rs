@@ -11,7 +11,7 @@ use ndarray::Array2;
 
 fn small_model(kind: Kind) -> Box<dyn Classifier> {
     // Default hyperparameters, except where they only make sense at full scale.
-    kind.default_model()
+    common::quick_model(kind)
 }
 
 fn trained(kind: Kind, split: &Split) -> (Box<dyn Classifier>, Scaled) {
@@ -48,11 +48,13 @@ fn every_model_meets_the_contract() {
             "{kind}"
         );
         // It learns the synthetic problem (chance is 0.1; one tree on 600 noisy
-        // images reaches about 0.7, the other models over 0.9).
+        // images reaches about 0.7, the other models over 0.9; the networks,
+        // after their one epoch of 38 steps here, about 0.55).
         let report =
             experiment::evaluate(model.as_ref(), &data, kind.name(), 0.0, &Silent).unwrap();
         let test_acc = report.accuracy("test").unwrap();
-        assert!(test_acc > 0.6, "{kind}: test accuracy {test_acc}");
+        let bar = if kind.needs_torch() { 0.4 } else { 0.6 };
+        assert!(test_acc > bar, "{kind}: test accuracy {test_acc}");
         assert_eq!(
             report.parts.iter().map(|p| p.images).collect::<Vec<_>>(),
             vec![600, 200, 200]
@@ -259,7 +261,7 @@ fn report_renders_and_serializes() {
 #[test]
 fn scaling_must_match_the_model() {
     let split = common::synthetic_split(100, 20, 5);
-    let mut model = Kind::Softmax.default_model();
+    let mut model = Kind::Softmax.default_model().unwrap();
     let wrong = Scaled::new(&split, mnist_support::scale::Scaling::None).unwrap();
     let err = experiment::fit(model.as_mut(), &wrong, &Silent)
         .unwrap_err()
@@ -316,6 +318,16 @@ fn linfa_fit_and_predict() {
     ));
     check(Predict::predict(
         &SvmParams::default().fit(&ds_unit).unwrap(),
+        &x_unit,
+    ));
+    check(Predict::predict(
+        &mnist_support::models::NetParams {
+            epochs: 5,
+            batch_size: 16,
+            ..mnist_support::models::NetParams::dnn()
+        }
+        .fit(&ds_unit)
+        .unwrap(),
         &x_unit,
     ));
 }

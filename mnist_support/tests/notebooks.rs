@@ -172,9 +172,11 @@ fn the_model_notebooks_execute_in_quick_mode() {
     let notebooks = [
         ("04_1_softmax", "softmax"),
         ("04_2_knn", "knn"),
+        ("04_3_dnn", "dnn"),
         ("04_4_svm", "svm"),
         ("04_5_decision_tree", "tree"),
         ("04_6_random_forest", "forest"),
+        ("04_7_cnn", "cnn"),
     ];
     let serve = "05_serve";
     let status = mnist()
@@ -207,10 +209,20 @@ fn the_model_notebooks_execute_in_quick_mode() {
             "{nb_name}: no training time"
         );
         assert!(
-            text.contains("identical test predictions: true"),
+            text.contains("identical test predictions: true")
+                || text.contains("identical test probabilities: true"),
             "{nb_name}: reload check"
         );
         let card = experiment_card(models.path(), model);
+        if matches!(model, "dnn" | "cnn") {
+            // One epoch in quick mode, shown per epoch, with the training curves inline
+            // (the confusion matrices and the curves: two images in the report).
+            assert!(text.contains("QUICK MODE (MNIST_SUBSET): training for 1 epoch"), "{nb_name}");
+            assert!(text.contains("epoch 1/1: loss"), "{nb_name}: no epoch line");
+            assert_eq!(card["report"]["history"]["epochs"].as_array().map(Vec::len), Some(1));
+            assert!(images >= 2, "{nb_name}: {images} images");
+            assert!(models.path().join(format!("{model}.curves.png")).exists());
+        }
         assert_eq!(card["report"]["parts"][0]["images"], 2000, "{nb_name}");
         assert!(models
             .path()

@@ -173,7 +173,7 @@ fn preprocessing_recovers_shifted_scaled_inverted_digits() {
     };
     let split = Split::load_from(&data).unwrap();
     let small = split.head(3000, 500);
-    let mut model = Kind::Softmax.default_model();
+    let mut model = Kind::Softmax.default_model().unwrap();
     model
         .fit(small.x_train.view(), small.y_train.view(), &Silent)
         .unwrap();

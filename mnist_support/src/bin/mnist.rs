@@ -222,37 +222,55 @@ fn bench(kinds: Vec<Kind>, json: bool) -> AnyResult<()> {
     let split = Split::load()?;
     if !json {
         println!(
-            "{:<10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9}",
-            "model", "fit s", "predict s", "peak MB", "train", "valid", "test"
+            "{:<10} {:>9} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "model", "fit s", "epochs", "s/epoch", "predict s", "peak MB", "train", "valid", "test"
         );
     }
+    let mut torch_threads = None;
     for kind in all_if_empty(kinds) {
         reset_peak_rss();
-        let mut model = kind.default_model();
+        let mut model = kind.default_model()?;
         let data = Scaled::new(&split, model.scaling())?;
         let fit_s = experiment::fit(model.as_mut(), &data, &Bar::new())?;
         let report = experiment::evaluate(model.as_ref(), &data, kind.name(), fit_s, &Bar::new())?;
         let peak = peak_rss_mb().unwrap_or(f64::NAN);
         let acc = |s: &str| report.accuracy(s).unwrap_or(f64::NAN);
+        let history = report.history.as_ref();
+        if let Some(h) = history {
+            torch_threads = Some((h.threads, h.device.clone()));
+        }
         if json {
             println!(
                 "{}",
                 serde_json::json!({
                     "model": kind.name(),
                     "fit_s": report.fit_seconds,
+                    "epochs": history.map(|h| h.epochs.len()),
+                    "best_epoch": history.map(|h| h.best_epoch),
+                    "s_per_epoch": history.map(|h| h.seconds_per_epoch()),
                     "predict_s": report.predict_seconds,
                     "peak_rss_mb": peak,
                     "train_acc": acc("train"),
                     "valid_acc": acc("valid"),
                     "test_acc": acc("test"),
-                    "threads": rayon::current_num_threads(),
+                    "threads": history.map(|h| h.threads).unwrap_or(rayon::current_num_threads()),
+                    "device": history.map(|h| h.device.as_str()).unwrap_or("cpu"),
                 })
             );
         } else {
+            let (epochs, per_epoch) = match history {
+                Some(h) => (
+                    format!("{} ({})", h.epochs.len(), h.best_epoch),
+                    format!("{:.2}", h.seconds_per_epoch()),
+                ),
+                None => ("-".into(), "-".into()),
+            };
             println!(
-                "{:<10} {:>9.2} {:>10.2} {:>9.0} {:>8.2}% {:>8.2}% {:>8.2}%",
+                "{:<10} {:>9.2} {:>7} {:>8} {:>10.2} {:>9.0} {:>8.2}% {:>8.2}% {:>8.2}%",
                 kind.name(),
                 report.fit_seconds,
+                epochs,
+                per_epoch,
                 report.predict_seconds,
                 peak,
                 100.0 * acc("train"),
@@ -263,8 +281,12 @@ fn bench(kinds: Vec<Kind>, json: bool) -> AnyResult<()> {
     }
     if !json {
         println!(
-            "(threads: {}; predict = all 65,000 images; peak MB = whole process, data included)",
-            rayon::current_num_threads()
+            "(threads: {} for the classical models{}; epochs: run (kept); predict = all 65,000 images; \
+             peak MB = whole process, data included)",
+            rayon::current_num_threads(),
+            torch_threads
+                .map(|(t, d)| format!(", {t} libtorch threads on {d} for the networks"))
+                .unwrap_or_default()
         );
     }
     Ok(())
@@ -275,7 +297,7 @@ fn train(kinds: Vec<Kind>, dir: Option<PathBuf>) -> AnyResult<()> {
     let dir = dir.unwrap_or_else(models::models_dir);
     for kind in all_if_empty(kinds) {
         eprintln!("train: {}", kind.title());
-        let mut model = kind.default_model();
+        let mut model = kind.default_model()?;
         let report = experiment::run(model.as_mut(), &split, kind.name(), &dir, &Bar::new())?;
         print!("{}", report.accuracy_table());
         if let Some(p) = &report.model_path {

@@ -23,12 +23,16 @@ pub mod cart;
 pub mod codec;
 pub mod forest;
 pub mod knn;
+#[cfg(feature = "torch")]
+pub mod net;
 pub mod softmax;
 pub mod svm;
 pub mod tree;
 
 pub use forest::{Forest, ForestParams};
 pub use knn::{Knn, KnnParams};
+#[cfg(feature = "torch")]
+pub use net::{NetParams, Network};
 pub use softmax::{Softmax, SoftmaxParams};
 pub use svm::{Svm, SvmParams};
 pub use tree::{DecisionTree, DecisionTreeParams};
@@ -147,34 +151,94 @@ impl Progress for Lines {
     }
 }
 
-/// The seven models of the assignment (those built so far), in the seed's order.
+/// One epoch of a network's training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Epoch {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training loss (cross-entropy) over the epoch's batches.
+    pub loss: f64,
+    /// Accuracy on the training batches during the epoch (in training mode:
+    /// with dropout and augmentation, as Keras reports it).
+    pub train_accuracy: f64,
+    /// Accuracy on the validation split after the epoch (eval mode), when
+    /// a validation split was given.
+    pub valid_accuracy: Option<f64>,
+    /// Learning rate at the end of the epoch.
+    pub learning_rate: f64,
+    /// Wall-clock seconds of the epoch, validation included.
+    pub seconds: f64,
+}
+
+/// Per-epoch record of a network's training and the epoch whose weights were kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub epochs: Vec<Epoch>,
+    /// The epoch with the best validation accuracy (its weights are the model's),
+    /// or the last epoch when there was no validation split.
+    pub best_epoch: usize,
+    /// libtorch's intra-op threads during training.
+    pub threads: usize,
+    /// `cpu` or `cuda:N`.
+    pub device: String,
+}
+
+impl History {
+    /// Seconds per epoch, on average.
+    pub fn seconds_per_epoch(&self) -> f64 {
+        self.epochs.iter().map(|e| e.seconds).sum::<f64>() / self.epochs.len().max(1) as f64
+    }
+}
+
+/// The seven models of the assignment, in the seed's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Softmax,
     Knn,
+    Dnn,
     Svm,
     Tree,
     Forest,
+    Cnn,
 }
 
 impl Kind {
     pub const ALL: &'static [Kind] = &[
         Kind::Softmax,
         Kind::Knn,
+        Kind::Dnn,
         Kind::Svm,
         Kind::Tree,
         Kind::Forest,
+        Kind::Cnn,
     ];
+
+    /// The networks need libtorch (the `torch` feature).
+    pub fn needs_torch(self) -> bool {
+        matches!(self, Kind::Dnn | Kind::Cnn)
+    }
+
+    /// The models this build can train and load: all seven with the `torch`
+    /// feature, the five classical ones without it.
+    pub fn available() -> Vec<Kind> {
+        Kind::ALL
+            .iter()
+            .copied()
+            .filter(|k| cfg!(feature = "torch") || !k.needs_torch())
+            .collect()
+    }
 
     /// Short name: CLI argument, default model file name.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Softmax => "softmax",
             Kind::Knn => "knn",
+            Kind::Dnn => "dnn",
             Kind::Svm => "svm",
             Kind::Tree => "tree",
             Kind::Forest => "forest",
+            Kind::Cnn => "cnn",
         }
     }
 
@@ -183,21 +247,29 @@ impl Kind {
         match self {
             Kind::Softmax => "Softmax regression",
             Kind::Knn => "k-nearest neighbours",
+            Kind::Dnn => "Deep neural network (fully connected)",
             Kind::Svm => "SVM (RBF kernel)",
             Kind::Tree => "Decision tree",
             Kind::Forest => "Random forest",
+            Kind::Cnn => "Convolutional neural network",
         }
     }
 
     /// The model with its default (validation-chosen) hyperparameters.
-    pub fn default_model(self) -> Box<dyn Classifier> {
-        match self {
+    pub fn default_model(self) -> Result<Box<dyn Classifier>> {
+        Ok(match self {
             Kind::Softmax => Box::new(Softmax::new(SoftmaxParams::default())),
             Kind::Knn => Box::new(Knn::new(KnnParams::default())),
             Kind::Svm => Box::new(Svm::new(SvmParams::default())),
             Kind::Tree => Box::new(DecisionTree::new(DecisionTreeParams::default())),
             Kind::Forest => Box::new(Forest::new(ForestParams::default())),
-        }
+            #[cfg(feature = "torch")]
+            Kind::Dnn => Box::new(Network::new(NetParams::dnn())),
+            #[cfg(feature = "torch")]
+            Kind::Cnn => Box::new(Network::new(NetParams::cnn())),
+            #[cfg(not(feature = "torch"))]
+            Kind::Dnn | Kind::Cnn => return Err(no_torch(self)),
+        })
     }
 
     /// Rebuild a fitted model from its saved hyperparameters, scaler and parameter bytes.
@@ -233,8 +305,25 @@ impl Kind {
                 scaler,
                 payload,
             )?),
+            #[cfg(feature = "torch")]
+            Kind::Dnn | Kind::Cnn => Box::new(Network::restore(
+                self,
+                params(self, hyperparameters)?,
+                scaler,
+                payload,
+            )?),
+            #[cfg(not(feature = "torch"))]
+            Kind::Dnn | Kind::Cnn => return Err(no_torch(self)),
         })
     }
+}
+
+#[cfg(not(feature = "torch"))]
+fn no_torch(kind: Kind) -> Error {
+    Error::Param(format!(
+        "the {kind} model needs libtorch: build mnist_support with the `torch` feature \
+         (notebooks: `:dep mnist_support = {{ path = \"../mnist_support\", default-features = false, features = [\"torch\"] }}`)"
+    ))
 }
 
 fn params<P: serde::de::DeserializeOwned>(kind: Kind, v: &serde_json::Value) -> Result<P> {
@@ -291,6 +380,24 @@ pub trait Classifier: Send + Sync {
         y: ArrayView1<u8>,
         progress: &dyn Progress,
     ) -> Result<()>;
+
+    /// Fit with the validation split at hand. Models trained by epochs use it
+    /// to keep the epoch with the best validation accuracy; the others ignore it.
+    fn fit_scaled_validated(
+        &mut self,
+        scaler: Scaler,
+        x: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+        _valid: Option<(ArrayView2<f32>, ArrayView1<u8>)>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        self.fit_scaled(scaler, x, y, progress)
+    }
+
+    /// Per-epoch training record (networks only).
+    fn history(&self) -> Option<&History> {
+        None
+    }
 
     /// Class probabilities (n×10, rows sum to 1) of scaled features.
     fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>>;

@@ -166,13 +166,30 @@ pub fn start_server(models: &Path) -> Server {
     }
 }
 
+/// A model with its default hyperparameters, except that networks train for
+/// one epoch, in batches of 16 so that the small data still gives them steps.
+pub fn quick_model(kind: mnist_support::models::Kind) -> Box<dyn mnist_support::models::Classifier> {
+    use mnist_support::models::{Kind, NetParams, Network};
+    match kind {
+        Kind::Dnn | Kind::Cnn => {
+            let base = if kind == Kind::Dnn { NetParams::dnn() } else { NetParams::cnn() };
+            Box::new(Network::new(NetParams {
+                epochs: 1,
+                batch_size: 16,
+                ..base
+            }))
+        }
+        _ => kind.default_model().unwrap(),
+    }
+}
+
 /// Every model trained on the first 3,000 training images (quick), saved to a temp dir.
 pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
     use mnist_support::models::{Kind, Silent};
     let dir = tempfile::tempdir().unwrap();
     let small = split.head(3000, 500);
     for &kind in Kind::ALL {
-        let mut model = kind.default_model();
+        let mut model = quick_model(kind);
         mnist_support::experiment::run(model.as_mut(), &small, kind.name(), dir.path(), &Silent)
             .unwrap();
     }

@@ -1,0 +1,249 @@
+//! The DNN and CNN (tch) beyond the contract every model meets (tests/models.rs):
+//! per-epoch history and best-epoch selection on validation, seeded runs,
+//! saved weights that reload with identical logits, mismatched and corrupt
+//! weight files, the training-curve figure in the report. Small data, few epochs.
+
+#![cfg(feature = "torch")]
+
+mod common;
+
+use mnist_support::data::Split;
+use mnist_support::display::Rich;
+use mnist_support::experiment::{self, Scaled};
+use mnist_support::models::{Classifier, Kind, NetParams, Network, Silent};
+
+/// Small and quick: 2 epochs, batches of 32.
+fn small(base: NetParams) -> NetParams {
+    NetParams {
+        epochs: 2,
+        batch_size: 32,
+        ..base
+    }
+}
+
+fn train(params: NetParams, split: &Split) -> (Network, Scaled) {
+    let mut model = Network::new(params);
+    let data = Scaled::new(split, model.scaling()).unwrap();
+    experiment::fit(&mut model, &data, &Silent).unwrap();
+    (model, data)
+}
+
+#[test]
+fn history_records_every_epoch_and_keeps_the_best_on_validation() {
+    let split = common::synthetic_split(400, 100, 21);
+    for base in [NetParams::dnn(), NetParams::cnn()] {
+        let params = NetParams {
+            epochs: 3,
+            ..small(base)
+        };
+        let (model, data) = train(params.clone(), &split);
+        let h = model.history().expect("a fitted network has a history").clone();
+        assert_eq!(h.epochs.len(), 3);
+        assert_eq!(
+            h.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert!(h.threads >= 1 && !h.device.is_empty());
+        for e in &h.epochs {
+            assert!(e.loss.is_finite() && e.loss > 0.0, "{e:?}");
+            assert!((0.0..=1.0).contains(&e.train_accuracy), "{e:?}");
+            assert!(e.seconds > 0.0);
+        }
+        // The kept epoch is the first with the best validation accuracy...
+        let valid: Vec<f64> = h.epochs.iter().map(|e| e.valid_accuracy.unwrap()).collect();
+        let best = valid.iter().cloned().fold(f64::MIN, f64::max);
+        let first_best = valid.iter().position(|&v| v == best).unwrap() + 1;
+        assert_eq!(h.best_epoch, first_best, "{valid:?}");
+        // ... and the model's weights are that epoch's: its validation accuracy now.
+        let pred = model.predict_scaled(data.x_valid.view()).unwrap();
+        let now = pred.iter().zip(&data.y_valid).filter(|(a, b)| a == b).count() as f64
+            / data.y_valid.len() as f64;
+        assert_eq!(now, best, "{:?}", params.conv);
+        // The learning rate decays to about zero (one-cycle), and it learned something.
+        assert!(h.epochs[2].learning_rate < 0.01 * params.learning_rate);
+        assert!(best > 0.3, "validation accuracy {best}");
+
+        // The report carries the history and shows the training curves.
+        let report =
+            experiment::evaluate(&model, &data, model.kind().name(), 1.0, &Silent).unwrap();
+        assert_eq!(report.history.as_ref(), Some(&h));
+        let fig = report.training_curves().unwrap().unwrap();
+        assert_eq!((fig.width, fig.height), mnist_support::plot::CURVES_SIZE);
+        let html = &report.bundle()[0].1;
+        assert_eq!(html.matches("data:image/png;base64,").count(), 2);
+        assert!(report.training_summary().unwrap().contains("kept the weights of epoch"));
+        let back: experiment::Report = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(back, report);
+    }
+}
+
+#[test]
+fn without_a_validation_split_the_last_epoch_is_kept() {
+    let split = common::synthetic_split(200, 50, 4);
+    let mut model = Network::new(small(NetParams::dnn()));
+    model
+        .fit(split.x_train.view(), split.y_train.view(), &Silent)
+        .unwrap();
+    let h = model.history().unwrap();
+    assert_eq!(h.best_epoch, 2);
+    assert!(h.epochs.iter().all(|e| e.valid_accuracy.is_none()));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_network_and_another_seed_does_not() {
+    let split = common::synthetic_split(300, 60, 8);
+    for base in [NetParams::dnn(), NetParams::cnn()] {
+        let (a, data) = train(small(base.clone()), &split);
+        let (b, _) = train(small(base.clone()), &split);
+        let la = a.logits(data.x_test.view()).unwrap();
+        assert_eq!(la, b.logits(data.x_test.view()).unwrap());
+        assert_eq!(a.history().unwrap().epochs.len(), 2);
+        let a_loss: Vec<f64> = a.history().unwrap().epochs.iter().map(|e| e.loss).collect();
+        let b_loss: Vec<f64> = b.history().unwrap().epochs.iter().map(|e| e.loss).collect();
+        assert_eq!(a_loss, b_loss);
+        let (c, _) = train(
+            NetParams {
+                seed: 7,
+                ..small(base)
+            },
+            &split,
+        );
+        assert_ne!(la, c.logits(data.x_test.view()).unwrap());
+    }
+}
+
+#[test]
+fn saved_networks_reload_with_identical_logits() {
+    let split = common::synthetic_split(300, 60, 9);
+    for base in [NetParams::dnn(), NetParams::cnn()] {
+        let (model, data) = train(small(base), &split);
+        let name = model.kind().name();
+        let mut report = experiment::evaluate(&model, &data, name, 1.0, &Silent).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let saved = experiment::save(&model, &mut report, &data.checksums, dir.path()).unwrap();
+        let curves = saved.curves.expect("networks save their training curves");
+        assert!(std::fs::read(&curves).unwrap().starts_with(b"\x89PNG"));
+        let (loaded, card) = experiment::load(dir.path(), name).unwrap();
+        assert_eq!(card.hyperparameters, model.hyperparameters());
+        // Identical logits, through the restored network itself.
+        let payload = model.to_bytes().unwrap();
+        let params: NetParams = serde_json::from_value(card.hyperparameters.clone()).unwrap();
+        let restored =
+            Network::restore(model.kind(), params, model.scaler().clone(), &payload).unwrap();
+        assert_eq!(
+            restored.logits(data.x_test.view()).unwrap(),
+            model.logits(data.x_test.view()).unwrap()
+        );
+        assert_eq!(
+            loaded.predict_proba(split.x_test.view()).unwrap(),
+            model.predict_proba(split.x_test.view()).unwrap()
+        );
+        // The payload is a safetensors file with every weight and batch-norm statistic.
+        let st = safetensors::SafeTensors::deserialize(&payload).unwrap();
+        let names = st.names();
+        assert!(names.iter().any(|n| n.ends_with("running_mean")), "{names:?}");
+        assert!(names.iter().any(|n| n.starts_with("out")), "{names:?}");
+    }
+}
+
+#[test]
+fn mismatched_and_corrupt_weights_are_clear_errors() {
+    let split = common::synthetic_split(200, 40, 10);
+    let (dnn, _) = train(small(NetParams::dnn()), &split);
+    let payload = dnn.to_bytes().unwrap();
+    let scaler = dnn.scaler().clone();
+
+    // The DNN's weights with the CNN's architecture.
+    let err = Network::restore(Kind::Cnn, NetParams::cnn(), scaler.clone(), &payload)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another architecture"), "{err}");
+    // The same tensor names with other widths.
+    let wider = NetParams {
+        hidden: vec![512, 300],
+        ..NetParams::dnn()
+    };
+    let err = Network::restore(Kind::Dnn, wider, scaler.clone(), &payload)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the network needs F32 [300"), "{err}");
+    // Hyperparameters of the other kind.
+    let err = Network::restore(Kind::Cnn, NetParams::dnn(), scaler.clone(), &payload)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("describe a dnn network"), "{err}");
+    // Not safetensors at all.
+    let err = Network::restore(Kind::Dnn, NetParams::dnn(), scaler.clone(), b"\x00\x01garbage")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a safetensors file"), "{err}");
+    // A NaN weight.
+    let st = safetensors::SafeTensors::deserialize(&payload).unwrap();
+    let view = st.tensor("out.bias").unwrap();
+    let start = payload
+        .windows(view.data().len())
+        .position(|w| w == view.data())
+        .unwrap();
+    let mut nan = payload.clone();
+    nan[start..start + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let err = Network::restore(Kind::Dnn, NetParams::dnn(), scaler.clone(), &nan)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("NaN"), "{err}");
+    // Impossible hyperparameters in the metadata.
+    let bad = NetParams {
+        epochs: 0,
+        ..NetParams::dnn()
+    };
+    assert!(Network::restore(Kind::Dnn, bad, scaler, &payload).is_err());
+}
+
+#[test]
+fn bad_hyperparameters_are_errors_before_training() {
+    let split = common::synthetic_split(50, 10, 2);
+    for bad in [
+        NetParams {
+            epochs: 0,
+            ..NetParams::dnn()
+        },
+        NetParams {
+            batch_size: 0,
+            ..NetParams::dnn()
+        },
+        NetParams {
+            learning_rate: -1.0,
+            ..NetParams::dnn()
+        },
+        NetParams {
+            dropout: 1.0,
+            ..NetParams::dnn()
+        },
+        NetParams {
+            shift: 14,
+            ..NetParams::cnn()
+        },
+        NetParams {
+            conv: vec![vec![8]; 5],
+            ..NetParams::cnn()
+        },
+        NetParams {
+            hidden: vec![0],
+            ..NetParams::dnn()
+        },
+    ] {
+        let mut model = Network::new(bad.clone());
+        let err = model.fit(split.x_train.view(), split.y_train.view(), &Silent);
+        assert!(err.is_err(), "{bad:?}");
+        assert!(!model.is_fitted());
+    }
+}
+
+#[test]
+fn quick_mode_trains_one_epoch() {
+    // Only this test in this binary touches MNIST_SUBSET.
+    std::env::remove_var("MNIST_SUBSET");
+    assert_eq!(NetParams::cnn().quick_from_env(), NetParams::cnn());
+    std::env::set_var("MNIST_SUBSET", "500");
+    assert_eq!(NetParams::cnn().quick_from_env().epochs, 1);
+    std::env::remove_var("MNIST_SUBSET");
+}
