@@ -131,6 +131,90 @@ pub fn fit(model: &mut dyn Classifier, data: &Scaled, progress: &dyn Progress) -
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// Set (to anything but `0` or empty) to train again even when an up-to-date
+/// saved model exists (see [`fit_or_load`]).
+pub const RETRAIN_ENV: &str = "MNIST_RETRAIN";
+
+fn retrain_requested() -> bool {
+    std::env::var(RETRAIN_ENV).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Why the model saved as `dir/<name>` cannot stand in for training `model` on
+/// `data` now, or `None` when it can: same kind, hyperparameters, scaling, data
+/// files, split sizes and crate version.
+pub fn saved_is_stale(
+    model: &dyn Classifier,
+    data: &Scaled,
+    name: &str,
+    dir: &Path,
+) -> Option<String> {
+    let card = match load_card(dir, name) {
+        Ok(card) => card,
+        Err(e) => return Some(format!("no usable saved model ({e})")),
+    };
+    let sizes: Vec<usize> = data.parts().iter().map(|(_, x, _)| x.nrows()).collect();
+    let saved_sizes: Vec<usize> = card.report.parts.iter().map(|p| p.images).collect();
+    if card.kind != model.kind() {
+        Some(format!("the saved model is a {}", card.kind))
+    } else if card.hyperparameters != model.hyperparameters() {
+        Some("the saved model has other hyperparameters".into())
+    } else if card.scaler.scaling() != data.scaler.scaling() {
+        Some("the saved model uses another scaling".into())
+    } else if card.data_checksums != data.checksums || saved_sizes != sizes {
+        Some(format!(
+            "the saved model was trained on other data ({} images)",
+            saved_sizes.first().copied().unwrap_or(0)
+        ))
+    } else if card.crate_version != env!("CARGO_PKG_VERSION") {
+        Some(format!(
+            "the saved model is from mnist_support {}",
+            card.crate_version
+        ))
+    } else {
+        None
+    }
+}
+
+/// Step 4.2, or its saved result. When `dir/<name>` holds an up-to-date model
+/// (see [`saved_is_stale`]) and `MNIST_RETRAIN` is not set, the saved model is
+/// loaded into `model` instead of training it again, and the training time
+/// recorded with it is returned; otherwise this is [`fit`]. Either way a line
+/// says which it was. Re-running a notebook export is then quick.
+pub fn fit_or_load(
+    model: &mut dyn Classifier,
+    data: &Scaled,
+    name: &str,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<f64> {
+    let stale = saved_is_stale(model, data, name, dir);
+    if retrain_requested() {
+        progress.note(&format!("{RETRAIN_ENV} is set: training again"));
+    } else if stale.is_none() {
+        match reuse(model, name, dir) {
+            Ok(seconds) => {
+                progress.note(&format!(
+                    "using the saved model {} (same data and hyperparameters; trained in {seconds:.2} s); \
+                     set {RETRAIN_ENV}=1 to train again",
+                    dir.join(name).display()
+                ));
+                return Ok(seconds);
+            }
+            Err(e) => progress.note(&format!("cannot use the saved model ({e}): training")),
+        }
+    } else if let Some(why) = stale.filter(|w| !w.starts_with("no usable")) {
+        progress.note(&format!("{why}: training"));
+    }
+    fit(model, data, progress)
+}
+
+fn reuse(model: &mut dyn Classifier, name: &str, dir: &Path) -> Result<f64> {
+    let card = load_card(dir, name)?;
+    let payload = read_model_file(dir, name, &card)?;
+    model.restore_in_place(card.scaler.clone(), &payload, card.report.history.clone())?;
+    Ok(card.report.fit_seconds)
+}
+
 /// Results on one part of the split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartResult {
@@ -462,6 +546,15 @@ pub fn load_card(dir: &Path, name: &str) -> Result<ModelCard> {
 /// Load the model saved as `dir/<name>.*` with its card.
 pub fn load(dir: &Path, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> {
     let card = load_card(dir, name)?;
+    let payload = read_model_file(dir, name, &card)?;
+    let model = card
+        .kind
+        .restore(&card.hyperparameters, card.scaler.clone(), &payload)?;
+    Ok((model, card))
+}
+
+/// The parameter bytes of the model file a card names, checksum and kind checked.
+fn read_model_file(dir: &Path, name: &str, card: &ModelCard) -> Result<Vec<u8>> {
     let path = dir.join(&card.model_file);
     if card.model_file.contains(['/', '\\']) || card.model_file.is_empty() {
         return Err(Error::Param(format!(
@@ -478,11 +571,7 @@ pub fn load(dir: &Path, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> 
             ),
         });
     }
-    let payload = codec::decode_file(&path, card.kind, &bytes)?;
-    let model = card
-        .kind
-        .restore(&card.hyperparameters, card.scaler.clone(), payload)?;
-    Ok((model, card))
+    Ok(codec::decode_file(&path, card.kind, &bytes)?.to_vec())
 }
 
 /// Steps 4.1–4.6 in one call: returns the report (with the saved path).

@@ -331,3 +331,77 @@ fn linfa_fit_and_predict() {
         &x_unit,
     ));
 }
+
+/// A saved model trained on the same data with the same hyperparameters is
+/// loaded instead of trained again (notebook re-runs); anything else trains.
+#[test]
+fn fit_or_load_reuses_only_an_up_to_date_model() {
+    use mnist_support::models::{NetParams, Network, Softmax, SoftmaxParams};
+    let split = common::synthetic_split(300, 60, 17);
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Softmax::new(SoftmaxParams::default());
+    let data = Scaled::new(&split, first.scaling()).unwrap();
+    let t = experiment::fit_or_load(&mut first, &data, "softmax", dir.path(), &Silent).unwrap();
+    let mut report = experiment::evaluate(&first, &data, "softmax", t, &Silent).unwrap();
+    experiment::save(&first, &mut report, &data.checksums, dir.path()).unwrap();
+    assert_eq!(
+        experiment::saved_is_stale(&first, &data, "softmax", dir.path()),
+        None
+    );
+
+    // Same everything: loaded, with the recorded training time, predicting the same.
+    let mut again = Softmax::new(SoftmaxParams::default());
+    let t2 = experiment::fit_or_load(&mut again, &data, "softmax", dir.path(), &Silent).unwrap();
+    assert_eq!(t2, t);
+    assert_eq!(
+        again.predict_proba(split.x_test.view()).unwrap(),
+        first.predict_proba(split.x_test.view()).unwrap()
+    );
+
+    // Other hyperparameters, other data, another name: stale, so trained.
+    let other = Softmax::new(SoftmaxParams {
+        alpha: 1.0,
+        ..SoftmaxParams::default()
+    });
+    let why = experiment::saved_is_stale(&other, &data, "softmax", dir.path()).unwrap();
+    assert!(why.contains("hyperparameters"), "{why}");
+    let smaller = Scaled::new(&split.head(200, 60), first.scaling()).unwrap();
+    let why = experiment::saved_is_stale(&first, &smaller, "softmax", dir.path()).unwrap();
+    assert!(why.contains("other data"), "{why}");
+    assert!(experiment::saved_is_stale(&first, &data, "missing", dir.path()).is_some());
+
+    // A corrupt saved model file is not used: it trains instead (and says why).
+    let bin = dir.path().join("softmax.bin");
+    let good = std::fs::read(&bin).unwrap();
+    std::fs::write(&bin, &good[..good.len() / 2]).unwrap();
+    let mut fresh = Softmax::new(SoftmaxParams::default());
+    experiment::fit_or_load(&mut fresh, &data, "softmax", dir.path(), &Silent).unwrap();
+    assert!(fresh.is_fitted());
+    std::fs::write(&bin, &good).unwrap();
+
+    // MNIST_RETRAIN forces training (only this test touches it).
+    std::env::set_var(experiment::RETRAIN_ENV, "1");
+    let mut forced = Softmax::new(SoftmaxParams::default());
+    let t3 = experiment::fit_or_load(&mut forced, &data, "softmax", dir.path(), &Silent).unwrap();
+    std::env::remove_var(experiment::RETRAIN_ENV);
+    assert_ne!(t3, t, "trained again, so another wall-clock time");
+
+    // A network comes back with its training history (for the curves).
+    let params = NetParams {
+        epochs: 2,
+        batch_size: 32,
+        ..NetParams::dnn()
+    };
+    let mut net = Network::new(params.clone());
+    let data = Scaled::new(&split, net.scaling()).unwrap();
+    let t = experiment::fit_or_load(&mut net, &data, "dnn", dir.path(), &Silent).unwrap();
+    let mut report = experiment::evaluate(&net, &data, "dnn", t, &Silent).unwrap();
+    experiment::save(&net, &mut report, &data.checksums, dir.path()).unwrap();
+    let mut back = Network::new(params);
+    experiment::fit_or_load(&mut back, &data, "dnn", dir.path(), &Silent).unwrap();
+    assert_eq!(back.history(), net.history());
+    assert_eq!(
+        back.logits(data.x_test.view()).unwrap(),
+        net.logits(data.x_test.view()).unwrap()
+    );
+}

@@ -103,6 +103,10 @@ impl Forest {
 }
 
 impl Classifier for Forest {
+    fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], _: Option<super::History>) -> Result<()> {
+        *self = Self::restore(self.params.clone(), scaler, payload)?;
+        Ok(())
+    }
     fn kind(&self) -> Kind {
         Kind::Forest
     }

@@ -486,6 +486,10 @@ impl Knn {
 }
 
 impl Classifier for Knn {
+    fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], _: Option<super::History>) -> Result<()> {
+        *self = Self::restore(self.params.clone(), scaler, payload)?;
+        Ok(())
+    }
     fn kind(&self) -> Kind {
         Kind::Knn
     }

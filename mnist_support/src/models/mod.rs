@@ -394,6 +394,16 @@ pub trait Classifier: Send + Sync {
         self.fit_scaled(scaler, x, y, progress)
     }
 
+    /// Become the fitted model saved as `payload` (parameter bytes from
+    /// [`to_bytes`](Classifier::to_bytes)) with this model's hyperparameters;
+    /// networks also take back their training history.
+    fn restore_in_place(
+        &mut self,
+        scaler: Scaler,
+        payload: &[u8],
+        history: Option<History>,
+    ) -> Result<()>;
+
     /// Per-epoch training record (networks only).
     fn history(&self) -> Option<&History> {
         None

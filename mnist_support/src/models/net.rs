@@ -422,6 +422,11 @@ fn softmax_rows(mut h: Array2<f32>) -> Array2<f32> {
 }
 
 impl Classifier for Network {
+    fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], history: Option<History>) -> Result<()> {
+        *self = Self::restore(self.kind(), self.params.clone(), scaler, payload)?;
+        self.history = history;
+        Ok(())
+    }
     fn kind(&self) -> Kind {
         self.params.kind()
     }

@@ -256,6 +256,10 @@ impl Softmax {
 }
 
 impl Classifier for Softmax {
+    fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], _: Option<super::History>) -> Result<()> {
+        *self = Self::restore(self.params.clone(), scaler, payload)?;
+        Ok(())
+    }
     fn kind(&self) -> Kind {
         Kind::Softmax
     }

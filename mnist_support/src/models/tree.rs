@@ -68,6 +68,10 @@ impl DecisionTree {
 }
 
 impl Classifier for DecisionTree {
+    fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], _: Option<super::History>) -> Result<()> {
+        *self = Self::restore(self.params.clone(), scaler, payload)?;
+        Ok(())
+    }
     fn kind(&self) -> Kind {
         Kind::Tree
     }
