@@ -355,6 +355,14 @@ pub fn quick_mode() -> bool {
     std::env::var_os(SUBSET_ENV).is_some_and(|v| !v.is_empty())
 }
 
+/// All 10,000 official test images and labels (from [`data_dir`], checksums
+/// verified), for comparison with published results; our test split is the
+/// even-indexed half of them.
+pub fn official_test() -> Result<(Array2<f32>, Array1<u8>)> {
+    let raw = RawMnist::load_dir(&data_dir(), true)?;
+    Ok(gather(&raw.test_images, &raw.test_labels, |_| true))
+}
+
 /// X_train/X_valid/X_test (f32 pixels 0–255, n×784) and y_train/y_valid/y_test (u8).
 #[derive(Debug, Clone)]
 pub struct Split {

@@ -7,7 +7,8 @@
 //! * [`display`]: rich inline output for evcxr and saving, for every figure and table;
 //! * [`metrics`]: accuracy, per-class accuracy, confusion matrices;
 //! * [`models`]: the [`models::Classifier`] trait and the models;
-//! * [`experiment`]: scale → fit → evaluate → save, as one [`experiment::Report`].
+//! * [`experiment`]: scale → fit → evaluate → save, as one [`experiment::Report`];
+//! * [`summary`]: all seven reports side by side (step 4.7).
 //!
 //! Notebooks start with
 //! ```text
@@ -25,6 +26,7 @@ pub mod plot;
 pub mod preprocess;
 pub mod scale;
 pub mod server_process;
+pub mod summary;
 
 #[cfg(feature = "setup")]
 pub mod jupyter;
@@ -47,6 +49,7 @@ pub mod prelude {
     #[cfg(feature = "torch")]
     pub use crate::models::{NetParams, Network};
     pub use crate::plot;
+    pub use crate::summary::{self, Summary};
     pub use crate::scale::{Scaler, Scaling};
     pub use ndarray::{s, Array1, Array2, Axis};
 

@@ -44,22 +44,36 @@ enum Cmd {
     },
     /// Train models on the full split and save them (models/<name>.bin + .json + .confusion.png).
     Train {
-        /// Models to train (default: all): softmax, tree, forest.
+        /// Models to train (default: all seven).
         models: Vec<Kind>,
         /// Directory to save into (default: models/, or $MNIST_MODELS_DIR).
         #[arg(long)]
         dir: Option<PathBuf>,
     },
     /// Benchmark: train each model on the full split and print fit seconds,
-    /// predict seconds (all 65,000 images), peak memory and the three accuracies.
-    /// Nothing is saved.
+    /// epochs and seconds per epoch (networks), predict seconds (all 65,000
+    /// images), peak memory and the three accuracies. Nothing is saved.
     Bench {
-        /// Models to benchmark (default: all): softmax, tree, forest.
+        /// Models to benchmark (default: all seven).
         models: Vec<Kind>,
-        /// One JSON object per model and line: model, fit_s, predict_s, peak_rss_mb,
-        /// train_acc, valid_acc, test_acc.
+        /// One JSON object per model and line: model, fit_s, epochs, best_epoch,
+        /// s_per_epoch, predict_s, peak_rss_mb, train_acc, valid_acc, test_acc, threads, device.
         #[arg(long)]
         json: bool,
+        /// Instead: time the whole pipeline (`run-all --retrain` into a temporary
+        /// directory) and print its wall time and peak memory.
+        #[arg(long, conflicts_with_all = ["models", "json"])]
+        run_all: bool,
+    },
+    /// The whole assignment without Jupyter: train (or reuse) all seven models
+    /// with progress bars, save models and reports, print and save the summary.
+    RunAll {
+        /// Directory to save into (default: models/, or $MNIST_MODELS_DIR).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Train every model again even when an up-to-date saved one exists.
+        #[arg(long)]
+        retrain: bool,
     },
     /// The prediction server: a page to draw or upload a digit and a JSON API,
     /// over every model saved in models/ (or --dir).
@@ -307,6 +321,46 @@ fn train(kinds: Vec<Kind>, dir: Option<PathBuf>) -> AnyResult<()> {
     Ok(())
 }
 
+/// A fresh directory under the system's temporary directory.
+fn tempfile_dir() -> AnyResult<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("mnist-run-all-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Steps 4.1–4.7 for all seven models: scale, train (or reuse an up-to-date
+/// saved model unless `retrain`), evaluate, save; then the summary.
+fn run_all(dir: PathBuf, retrain: bool) -> AnyResult<()> {
+    if retrain {
+        std::env::set_var(experiment::RETRAIN_ENV, "1");
+    }
+    let split = Split::load()?;
+    let t = std::time::Instant::now();
+    for (i, &kind) in Kind::ALL.iter().enumerate() {
+        eprintln!("[{}/{}] {}", i + 1, Kind::ALL.len(), kind.title());
+        let mut model = kind.default_model()?;
+        let data = Scaled::new(&split, model.scaling())?;
+        let fit_s =
+            experiment::fit_or_load(model.as_mut(), &data, kind.name(), &dir, &Bar::new())?;
+        let mut report =
+            experiment::evaluate(model.as_ref(), &data, kind.name(), fit_s, &Bar::new())?;
+        experiment::save(model.as_ref(), &mut report, &data.checksums, &dir)?;
+        print!("{}", report.accuracy_table());
+        println!();
+    }
+    let summary = mnist_support::summary::Summary::load(&dir)?;
+    let (csv, md) = summary.save(&dir)?;
+    print!("{}", summary.table());
+    println!(
+        "\nall seven models in {:.1} s; saved in {}; summary: {}, {}",
+        t.elapsed().as_secs_f64(),
+        dir.display(),
+        csv.display(),
+        md.display()
+    );
+    Ok(())
+}
+
 fn serve_bench(clients: usize, requests: usize, dir: Option<PathBuf>) -> AnyResult<()> {
     if clients == 0 || requests == 0 {
         return Err("--clients and --requests must be positive".into());
@@ -437,9 +491,31 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             ensure_data()?;
             train(models, dir)?
         }
-        Cmd::Bench { models, json } => {
+        Cmd::Bench {
+            run_all: true, ..
+        } => {
+            ensure_data()?;
+            let dir = tempfile_dir()?;
+            reset_peak_rss();
+            let t = std::time::Instant::now();
+            let result = run_all(dir.clone(), true);
+            let wall = t.elapsed().as_secs_f64();
+            let _ = std::fs::remove_dir_all(&dir);
+            result?;
+            println!(
+                "run-all: {wall:.1} s wall time ({:.1} min) for all seven models (training + evaluation on 65,000 images each), peak memory {:.0} MB, {} threads",
+                wall / 60.0,
+                peak_rss_mb().unwrap_or(f64::NAN),
+                rayon::current_num_threads()
+            );
+        }
+        Cmd::Bench { models, json, .. } => {
             ensure_data()?;
             bench(models, json)?
+        }
+        Cmd::RunAll { dir, retrain } => {
+            ensure_data()?;
+            run_all(dir.unwrap_or_else(models::models_dir), retrain)?
         }
         Cmd::Serve {
             port,
