@@ -28,6 +28,10 @@ pub mod scale;
 pub mod server_process;
 pub mod summary;
 
+/// polars, for the summary's DataFrame (feature `polars`).
+#[cfg(feature = "polars")]
+pub use polars;
+
 #[cfg(feature = "setup")]
 pub mod jupyter;
 #[cfg(feature = "serve")]
@@ -50,6 +54,8 @@ pub mod prelude {
     pub use crate::models::{NetParams, Network};
     pub use crate::plot;
     pub use crate::summary::{self, Summary};
+    #[cfg(feature = "polars")]
+    pub use polars::prelude::DataFrame;
     pub use crate::scale::{Scaler, Scaling};
     pub use ndarray::{s, Array1, Array2, Axis};
 

@@ -334,6 +334,36 @@ impl Summary {
     }
 }
 
+/// Any polars DataFrame as a [`Table`] (renders as HTML inline, saves as
+/// CSV or Markdown); floats in (0, 1] from accuracy columns show as percentages.
+#[cfg(feature = "polars")]
+pub fn frame_table(df: &polars::prelude::DataFrame) -> Table {
+    use polars::prelude::AnyValue;
+    let header: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+    let rows = (0..df.height())
+        .map(|i| {
+            df.columns()
+                .iter()
+                .map(|col| {
+                    let v = col.get(i).unwrap_or(AnyValue::Null);
+                    match v {
+                        AnyValue::Null => String::new(),
+                        AnyValue::Float64(x) if col.name().contains("accuracy") => pct(x),
+                        AnyValue::Float64(x) => format!("{x:.2}"),
+                        AnyValue::String(s) => s.to_string(),
+                        other => other.to_string(),
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Table::new(header, rows).with_caption(format!(
+        "polars DataFrame: {} rows × {} columns",
+        df.height(),
+        df.width()
+    ))
+}
+
 fn perr<E: std::fmt::Debug>(e: E) -> Error {
     Error::Plot(format!("{e:?}"))
 }

@@ -178,10 +178,11 @@ fn the_model_notebooks_execute_in_quick_mode() {
         ("04_6_random_forest", "forest"),
         ("04_7_cnn", "cnn"),
     ];
+    let summary = "04_8_summary";
     let serve = "05_serve";
     let status = mnist()
         .arg("notebooks")
-        .args(notebooks.iter().map(|(nb, _)| *nb).chain([serve]))
+        .args(notebooks.iter().map(|(nb, _)| *nb).chain([summary, serve]))
         .arg("--out")
         .arg(out.path())
         .env("MNIST_DIR", &data)
@@ -229,6 +230,28 @@ fn the_model_notebooks_execute_in_quick_mode() {
             .join(format!("{model}.confusion.png"))
             .exists());
     }
+    // The summary reads the seven saved reports: the DataFrame, two charts, seven
+    // galleries of errors, the CSV and Markdown files.
+    let nb = load(&out.path().join(format!("{summary}.ipynb")));
+    let (images, errors, tables) = outputs(&nb);
+    assert_eq!(errors, 0, "{summary}: error outputs");
+    assert!(images >= 2 + 7, "{summary}: {images} images");
+    assert!(tables >= 1, "{summary}: {tables} tables");
+    let text = std::fs::read_to_string(out.path().join(format!("{summary}.ipynb"))).unwrap();
+    assert!(text.contains("7 models read from"), "{summary}: not all seven models");
+    assert!(text.contains("polars DataFrame: 7 rows"), "{summary}: no DataFrame");
+    assert!(text.contains("all 10,000 official test images"), "{summary}: no official-test column");
+    let csv = std::fs::read_to_string(models.path().join("summary.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 8, "{csv}");
+    for (_, model) in notebooks {
+        let card = experiment_card(models.path(), model);
+        let test = card["report"]["parts"][2]["accuracy"].as_f64().unwrap();
+        assert!(
+            csv.contains(&format!("{:.2}%", 100.0 * test)),
+            "{model}: test accuracy not in the summary CSV:\n{csv}"
+        );
+    }
+
     // The serving notebook starts the server over the saved models, shows it, and stops it.
     let text = std::fs::read_to_string(out.path().join(format!("{serve}.ipynb"))).unwrap();
     assert!(
@@ -243,6 +266,27 @@ fn the_model_notebooks_execute_in_quick_mode() {
         );
     }
     assert!(text.contains("server stopped"));
+
+    // Running a model notebook again reuses its up-to-date saved model (a quick
+    // re-export for graders) unless MNIST_RETRAIN is set.
+    let again = tempfile::tempdir().unwrap();
+    let rerun = |retrain: &str| {
+        let status = mnist()
+            .args(["notebooks", "04_6_random_forest", "--out"])
+            .arg(again.path())
+            .env("MNIST_DIR", &data)
+            .env("MNIST_SUBSET", "2000")
+            .env("MNIST_MODELS_DIR", models.path())
+            .env("MNIST_RETRAIN", retrain)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read_to_string(again.path().join("04_6_random_forest.ipynb")).unwrap()
+    };
+    let text = rerun("");
+    assert!(text.contains("using the saved model"), "forest retrained");
+    let text = rerun("1");
+    assert!(text.contains("MNIST_RETRAIN is set: training again"), "forest not retrained");
 }
 
 fn experiment_card(dir: &Path, name: &str) -> serde_json::Value {

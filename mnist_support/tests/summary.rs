@@ -88,6 +88,10 @@ fn the_dataframe_matches_the_table() {
         assert_eq!(test.get(i), r.accuracy("test"));
     }
     assert!(format!("{df}").contains("softmax"));
+    let t = summary::frame_table(&df);
+    assert_eq!(t.header.len(), 6);
+    assert_eq!(t.rows[0][0], "softmax");
+    assert_eq!(t.rows[0][5], s.table().rows[0][4], "the same test accuracy as the summary table");
 }
 
 #[test]
