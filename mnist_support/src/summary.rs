@@ -212,14 +212,7 @@ impl Summary {
                 .configure_mesh()
                 .disable_x_mesh()
                 .x_labels(n)
-                .x_label_formatter(&|v| {
-                    let i = v.round();
-                    if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
-                        names[i as usize].clone()
-                    } else {
-                        String::new()
-                    }
-                })
+                .x_label_formatter(&|v| model_label(&names, *v))
                 .y_label_formatter(&|v| format!("{v:.0}"))
                 .y_desc("accuracy (%)")
                 .label_style((FONT, 14))
@@ -283,14 +276,7 @@ impl Summary {
                 .configure_mesh()
                 .disable_x_mesh()
                 .x_labels(n)
-                .x_label_formatter(&|v| {
-                    let i = v.round();
-                    if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
-                        names[i as usize].clone()
-                    } else {
-                        String::new()
-                    }
-                })
+                .x_label_formatter(&|v| model_label(&names, *v))
                 .y_label_formatter(&|v| {
                     if *v >= 1.0 {
                         format!("{v:.0}")
@@ -320,6 +306,17 @@ impl Summary {
                 .map_err(perr)?;
             Ok(())
         })
+    }
+
+    /// For every saved model, [`misclassified`]: the first `count` images of
+    /// (`x`, `y`) it gets wrong, all in one panel.
+    pub fn error_gallery(&self, x: &Array2<f32>, y: &Array1<u8>, count: usize) -> Result<Panel> {
+        let mut panel = Panel::new();
+        for row in &self.rows {
+            let (model, _) = experiment::load(&self.dir, &row.name)?;
+            panel = panel.figure(&misclassified(model.as_ref(), &row.name, x, y, count)?);
+        }
+        Ok(panel)
     }
 
     pub fn panel(&self) -> Panel {
@@ -362,6 +359,16 @@ pub fn frame_table(df: &polars::prelude::DataFrame) -> Table {
         df.height(),
         df.width()
     ))
+}
+
+/// The model name at bar position `v` (0, 1, …) of a chart, blank between bars.
+fn model_label(names: &[String], v: f64) -> String {
+    let i = v.round();
+    if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
+        names[i as usize].clone()
+    } else {
+        String::new()
+    }
 }
 
 fn perr<E: std::fmt::Debug>(e: E) -> Error {

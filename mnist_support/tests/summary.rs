@@ -115,6 +115,9 @@ fn the_gallery_shows_the_images_a_model_gets_wrong() {
     assert!(wrong > 0);
     let fig = summary::misclassified(model.as_ref(), "tree", &split.x_test, &split.y_test, 9).unwrap();
     assert!(fig.title.contains(&format!("{wrong} of 80 test images wrong")), "{}", fig.title);
+    let s = Summary::load(dir.path()).unwrap();
+    let html = &s.error_gallery(&split.x_test, &split.y_test, 4).unwrap().bundle()[0].1;
+    assert_eq!(html.matches("data:image/png;base64,").count(), 3, "one grid per saved model");
     let shown = wrong.min(9) as u32;
     assert_eq!(
         (fig.width, fig.height),

@@ -411,16 +411,6 @@ fn accuracy_of(state: &State, x: ArrayView2<f32>, y: ArrayView1<u8>) -> Result<f
     Ok(correct as f64 / y.len().max(1) as f64)
 }
 
-fn softmax_rows(mut h: Array2<f32>) -> Array2<f32> {
-    for mut row in h.rows_mut() {
-        let m = row.fold(f32::NEG_INFINITY, |a, &v| a.max(v));
-        row.mapv_inplace(|v| (v - m).exp());
-        let s = row.sum();
-        row.mapv_inplace(|v| v / s);
-    }
-    h
-}
-
 impl Classifier for Network {
     fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], history: Option<History>) -> Result<()> {
         *self = Self::restore(self.kind(), self.params.clone(), scaler, payload)?;
@@ -622,7 +612,9 @@ impl Classifier for Network {
     }
 
     fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        Ok(softmax_rows(self.logits(x)?))
+        let mut p = self.logits(x)?;
+        super::softmax::softmax_rows(&mut p);
+        Ok(p)
     }
 
     fn to_bytes(&self) -> Result<Vec<u8>> {

@@ -55,7 +55,7 @@ pub struct SoftmaxWeights {
 }
 
 /// Logits `x·W + b` turned into probabilities row by row (in place).
-fn softmax_rows(h: &mut Array2<f32>) {
+pub(crate) fn softmax_rows(h: &mut Array2<f32>) {
     for mut row in h.rows_mut() {
         let m = row.fold(f32::NEG_INFINITY, |a, &v| a.max(v));
         row.mapv_inplace(|v| (v - m).exp());
