@@ -175,7 +175,6 @@ impl Summary {
         let r = &self.rows;
         let mut df = df!(
             "model" => r.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
-            "title" => r.iter().map(|r| r.kind.title().to_string()).collect::<Vec<_>>(),
             "training_time_s" => r.iter().map(|r| r.fit_seconds).collect::<Vec<_>>(),
             "train_accuracy" => r.iter().map(|r| r.train_accuracy).collect::<Vec<_>>(),
             "valid_accuracy" => r.iter().map(|r| r.valid_accuracy).collect::<Vec<_>>(),

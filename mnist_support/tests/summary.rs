@@ -81,7 +81,7 @@ fn the_dataframe_matches_the_table() {
     assert_eq!(df.height(), 3);
     assert_eq!(
         df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>(),
-        ["model", "title", "training_time_s", "train_accuracy", "valid_accuracy", "test_accuracy"]
+        ["model", "training_time_s", "train_accuracy", "valid_accuracy", "test_accuracy"]
     );
     let test = df.column("test_accuracy").unwrap().f64().unwrap();
     for (i, r) in reports.iter().enumerate() {
@@ -89,9 +89,9 @@ fn the_dataframe_matches_the_table() {
     }
     assert!(format!("{df}").contains("softmax"));
     let t = summary::frame_table(&df);
-    assert_eq!(t.header.len(), 6);
+    assert_eq!(t.header.len(), 5);
     assert_eq!(t.rows[0][0], "softmax");
-    assert_eq!(t.rows[0][5], s.table().rows[0][4], "the same test accuracy as the summary table");
+    assert_eq!(t.rows[0][4], s.table().rows[0][4], "the same test accuracy as the summary table");
 }
 
 #[test]
