@@ -219,16 +219,6 @@ impl Kind {
         matches!(self, Kind::Dnn | Kind::Cnn)
     }
 
-    /// The models this build can train and load: all seven with the `torch`
-    /// feature, the five classical ones without it.
-    pub fn available() -> Vec<Kind> {
-        Kind::ALL
-            .iter()
-            .copied()
-            .filter(|k| cfg!(feature = "torch") || !k.needs_torch())
-            .collect()
-    }
-
     /// Short name: CLI argument, default model file name.
     pub fn name(self) -> &'static str {
         match self {
