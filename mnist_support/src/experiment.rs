@@ -148,31 +148,44 @@ pub fn saved_is_stale(
     name: &str,
     dir: &Path,
 ) -> Option<String> {
-    let card = match load_card(dir, name) {
-        Ok(card) => card,
-        Err(e) => return Some(format!("no usable saved model ({e})")),
-    };
+    match current_card(model, data, name, dir) {
+        Err(e) => Some(format!("no usable saved model ({e})")),
+        Ok(Err(why)) => Some(why),
+        Ok(Ok(_)) => None,
+    }
+}
+
+/// The card of the model saved as `dir/<name>` when it is up to date for
+/// `model` and `data`, or why it is not (`Ok(Err(..))`); `Err` when there is
+/// no readable card.
+fn current_card(
+    model: &dyn Classifier,
+    data: &Scaled,
+    name: &str,
+    dir: &Path,
+) -> Result<std::result::Result<ModelCard, String>> {
+    let card = load_card(dir, name)?;
     let sizes: Vec<usize> = data.parts().iter().map(|(_, x, _)| x.nrows()).collect();
     let saved_sizes: Vec<usize> = card.report.parts.iter().map(|p| p.images).collect();
-    if card.kind != model.kind() {
-        Some(format!("the saved model is a {}", card.kind))
+    Ok(if card.kind != model.kind() {
+        Err(format!("the saved model is a {}", card.kind))
     } else if card.hyperparameters != model.hyperparameters() {
-        Some("the saved model has other hyperparameters".into())
+        Err("the saved model has other hyperparameters".into())
     } else if card.scaler.scaling() != data.scaler.scaling() {
-        Some("the saved model uses another scaling".into())
+        Err("the saved model uses another scaling".into())
     } else if card.data_checksums != data.checksums || saved_sizes != sizes {
-        Some(format!(
+        Err(format!(
             "the saved model was trained on other data ({} images)",
             saved_sizes.first().copied().unwrap_or(0)
         ))
     } else if card.crate_version != env!("CARGO_PKG_VERSION") {
-        Some(format!(
+        Err(format!(
             "the saved model is from mnist_support {}",
             card.crate_version
         ))
     } else {
-        None
-    }
+        Ok(card)
+    })
 }
 
 /// Step 4.2, or its saved result. When `dir/<name>` holds an up-to-date model
@@ -187,32 +200,37 @@ pub fn fit_or_load(
     dir: &Path,
     progress: &dyn Progress,
 ) -> Result<f64> {
-    let stale = saved_is_stale(model, data, name, dir);
     if retrain_requested() {
         progress.note(&format!("{RETRAIN_ENV} is set: training again"));
-    } else if stale.is_none() {
-        match reuse(model, name, dir) {
-            Ok(seconds) => {
-                progress.note(&format!(
-                    "using the saved model {} (same data and hyperparameters; trained in {seconds:.2} s); \
-                     set {RETRAIN_ENV}=1 to train again",
-                    dir.join(name).display()
-                ));
-                return Ok(seconds);
-            }
-            Err(e) => progress.note(&format!("cannot use the saved model ({e}): training")),
+    } else {
+        match current_card(model, data, name, dir) {
+            // No saved model yet: just train.
+            Err(_) => {}
+            Ok(Err(why)) => progress.note(&format!("{why}: training")),
+            Ok(Ok(card)) => match reuse(model, name, dir, &card) {
+                Ok(()) => {
+                    let seconds = card.report.fit_seconds;
+                    progress.note(&format!(
+                        "using the saved model {} (same data and hyperparameters; trained in {seconds:.2} s); \
+                         set {RETRAIN_ENV}=1 to train again",
+                        dir.join(name).display()
+                    ));
+                    return Ok(seconds);
+                }
+                Err(e) => progress.note(&format!("cannot use the saved model ({e}): training")),
+            },
         }
-    } else if let Some(why) = stale.filter(|w| !w.starts_with("no usable")) {
-        progress.note(&format!("{why}: training"));
     }
     fit(model, data, progress)
 }
 
-fn reuse(model: &mut dyn Classifier, name: &str, dir: &Path) -> Result<f64> {
-    let card = load_card(dir, name)?;
-    let payload = read_model_file(dir, name, &card)?;
-    model.restore_in_place(card.scaler.clone(), &payload, card.report.history.clone())?;
-    Ok(card.report.fit_seconds)
+fn reuse(model: &mut dyn Classifier, name: &str, dir: &Path, card: &ModelCard) -> Result<()> {
+    let file = ModelFile::read(dir, name, card)?;
+    model.restore_in_place(
+        card.scaler.clone(),
+        file.payload(),
+        card.report.history.clone(),
+    )
 }
 
 /// Results on one part of the split.
@@ -546,32 +564,45 @@ pub fn load_card(dir: &Path, name: &str) -> Result<ModelCard> {
 /// Load the model saved as `dir/<name>.*` with its card.
 pub fn load(dir: &Path, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> {
     let card = load_card(dir, name)?;
-    let payload = read_model_file(dir, name, &card)?;
+    let file = ModelFile::read(dir, name, &card)?;
     let model = card
         .kind
-        .restore(&card.hyperparameters, card.scaler.clone(), &payload)?;
+        .restore(&card.hyperparameters, card.scaler.clone(), file.payload())?;
     Ok((model, card))
 }
 
-/// The parameter bytes of the model file a card names, checksum and kind checked.
-fn read_model_file(dir: &Path, name: &str, card: &ModelCard) -> Result<Vec<u8>> {
-    let path = dir.join(&card.model_file);
-    if card.model_file.contains(['/', '\\']) || card.model_file.is_empty() {
-        return Err(Error::Param(format!(
-            "{name}.json names an invalid model file {:?}",
-            card.model_file
-        )));
+/// The model file a card names, read whole with its checksum and kind checked.
+struct ModelFile {
+    bytes: Vec<u8>,
+    /// Where the parameters start in `bytes` (they run to its end).
+    start: usize,
+}
+
+impl ModelFile {
+    fn read(dir: &Path, name: &str, card: &ModelCard) -> Result<ModelFile> {
+        let path = dir.join(&card.model_file);
+        if card.model_file.contains(['/', '\\']) || card.model_file.is_empty() {
+            return Err(Error::Param(format!(
+                "{name}.json names an invalid model file {:?}",
+                card.model_file
+            )));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        if format!("{:x}", md5::compute(&bytes)) != card.model_md5 {
+            return Err(Error::Decode {
+                what: path.display().to_string(),
+                reason: format!(
+                    "its checksum does not match {name}.json (corrupt, or from another training run)"
+                ),
+            });
+        }
+        let start = bytes.len() - codec::decode_file(&path, card.kind, &bytes)?.len();
+        Ok(ModelFile { bytes, start })
     }
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    if format!("{:x}", md5::compute(&bytes)) != card.model_md5 {
-        return Err(Error::Decode {
-            what: path.display().to_string(),
-            reason: format!(
-                "its checksum does not match {name}.json (corrupt, or from another training run)"
-            ),
-        });
+
+    fn payload(&self) -> &[u8] {
+        &self.bytes[self.start..]
     }
-    Ok(codec::decode_file(&path, card.kind, &bytes)?.to_vec())
 }
 
 /// Steps 4.1–4.6 in one call: returns the report (with the saved path).

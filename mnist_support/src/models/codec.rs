@@ -27,7 +27,8 @@ pub fn encode_file(kind: Kind, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Check a model file's header and checksum and return its payload.
+/// Check a model file's header and checksum and return its payload (the
+/// file's tail: nothing may follow it).
 pub fn decode_file<'a>(path: &Path, expected: Kind, bytes: &'a [u8]) -> Result<&'a [u8]> {
     let bad = |reason: String| Error::Decode {
         what: path.display().to_string(),
