@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Split, CLASSES};
 use crate::display::{write_atomic, Bundle, Figure, Panel, Rich, Table};
 use crate::error::{Error, Result};
-use crate::metrics::ConfusionMatrix;
+use crate::metrics::{percent, ConfusionMatrix};
 use crate::models::{codec, model_paths, Classifier, History, Kind, Progress};
 use crate::scale::{Scaler, Scaling};
 
@@ -303,10 +303,6 @@ pub fn evaluate(
     })
 }
 
-fn pct(v: f64) -> String {
-    format!("{:.2}%", 100.0 * v)
-}
-
 impl Report {
     pub fn accuracy(&self, split: &str) -> Option<f64> {
         self.parts
@@ -334,7 +330,7 @@ impl Report {
         ];
         for p in &self.parts {
             header.push(format!("{} accuracy", p.split));
-            row.push(pct(p.accuracy));
+            row.push(percent(p.accuracy));
         }
         Table::new(header, vec![row]).with_caption(format!(
             "{} — images: {}",
@@ -359,7 +355,7 @@ impl Report {
                 for pc in &per {
                     let (c, t) = pc[d];
                     let acc = if t == 0 { 0.0 } else { c as f64 / t as f64 };
-                    r.push(format!("{c} / {t} = {}", pct(acc)));
+                    r.push(format!("{c} / {t} = {}", percent(acc)));
                 }
                 r
             })

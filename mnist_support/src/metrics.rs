@@ -23,6 +23,11 @@ fn check(y_true: &[u8], y_pred: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// An accuracy (a fraction) as a percentage with two decimals: `0.9234` → `92.34%`.
+pub fn percent(v: f64) -> String {
+    format!("{:.2}%", 100.0 * v)
+}
+
 /// Fraction of predictions equal to the truth (0 for no samples).
 pub fn accuracy(y_true: &[u8], y_pred: &[u8]) -> Result<f64> {
     Ok(ConfusionMatrix::new(y_true, y_pred)?.accuracy())

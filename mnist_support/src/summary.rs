@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::display::{write_atomic, Bundle, Figure, Panel, Rich, Table};
 use crate::error::{Error, Result};
 use crate::experiment::{self, Report};
+use crate::metrics::{accuracy, percent};
 use crate::models::{Classifier, Kind};
 use crate::plot::{render, FONT};
 
@@ -57,10 +58,6 @@ pub struct Summary {
     pub missing: Vec<String>,
     /// Where the reports were read.
     pub dir: PathBuf,
-}
-
-fn pct(v: f64) -> String {
-    format!("{:.2}%", 100.0 * v)
 }
 
 impl Summary {
@@ -111,8 +108,7 @@ impl Summary {
         for row in &mut self.rows {
             let (model, _) = experiment::load(&self.dir, &row.name)?;
             let pred = model.predict(x.view())?;
-            let correct = pred.iter().zip(y).filter(|(a, b)| a == b).count();
-            row.official_test_accuracy = Some(correct as f64 / y.len().max(1) as f64);
+            row.official_test_accuracy = Some(accuracy(&y.to_vec(), &pred.to_vec())?);
         }
         Ok(self)
     }
@@ -140,12 +136,12 @@ impl Summary {
                 let mut row = vec![
                     r.kind.title().to_string(),
                     format!("{:.2}", r.fit_seconds),
-                    pct(r.train_accuracy),
-                    pct(r.valid_accuracy),
-                    pct(r.test_accuracy),
+                    percent(r.train_accuracy),
+                    percent(r.valid_accuracy),
+                    percent(r.test_accuracy),
                 ];
                 if official {
-                    row.push(r.official_test_accuracy.map(pct).unwrap_or_default());
+                    row.push(r.official_test_accuracy.map(percent).unwrap_or_default());
                 }
                 row
             })
@@ -344,7 +340,7 @@ pub fn frame_table(df: &polars::prelude::DataFrame) -> Table {
                     let v = col.get(i).unwrap_or(AnyValue::Null);
                     match v {
                         AnyValue::Null => String::new(),
-                        AnyValue::Float64(x) if col.name().contains("accuracy") => pct(x),
+                        AnyValue::Float64(x) if col.name().contains("accuracy") => percent(x),
                         AnyValue::Float64(x) => format!("{x:.2}"),
                         AnyValue::String(s) => s.to_string(),
                         other => other.to_string(),

@@ -325,7 +325,7 @@ impl KChoice {
             self.rows
                 .iter()
                 .find(|r| r.0 == k && r.1 == w)
-                .map(|r| format!("{:.2}%", 100.0 * r.2))
+                .map(|r| crate::metrics::percent(r.2))
                 .unwrap_or_default()
         };
         crate::display::Table::new(

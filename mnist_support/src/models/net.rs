@@ -407,8 +407,7 @@ fn logits_of(state: &State, x: ArrayView2<f32>) -> Result<Array2<f32>> {
 fn accuracy_of(state: &State, x: ArrayView2<f32>, y: ArrayView1<u8>) -> Result<f64> {
     let logits = logits_of(state, x)?;
     let pred = super::argmax_rows(&logits);
-    let correct = pred.iter().zip(y).filter(|(a, b)| a == b).count();
-    Ok(correct as f64 / y.len().max(1) as f64)
+    crate::metrics::accuracy(&y.to_vec(), &pred.to_vec())
 }
 
 impl Classifier for Network {
@@ -561,12 +560,12 @@ impl Classifier for Network {
                 seconds: t.elapsed().as_secs_f64(),
             };
             progress.note(&format!(
-                "epoch {epoch}/{}: loss {:.4}, train accuracy {:.2}%{}, {:.1} s",
+                "epoch {epoch}/{}: loss {:.4}, train accuracy {}{}, {:.1} s",
                 p.epochs,
                 e.loss,
-                100.0 * e.train_accuracy,
+                crate::metrics::percent(e.train_accuracy),
                 valid_accuracy
-                    .map(|v| format!(", valid accuracy {:.2}%", 100.0 * v))
+                    .map(|v| format!(", valid accuracy {}", crate::metrics::percent(v)))
                     .unwrap_or_default(),
                 e.seconds
             ));
