@@ -359,8 +359,12 @@ pub fn quick_mode() -> bool {
 /// verified), for comparison with published results; our test split is the
 /// even-indexed half of them.
 pub fn official_test() -> Result<(Array2<f32>, Array1<u8>)> {
-    let raw = RawMnist::load_dir(&data_dir(), true)?;
-    Ok(gather(&raw.test_images, &raw.test_labels, |_| true))
+    let paths = locate_all(&data_dir())?;
+    for (p, f) in paths[2..].iter().zip([TEST_IMAGES, TEST_LABELS]) {
+        verify(p, &f)?;
+    }
+    let (images, labels) = read_pair(&paths[2], &paths[3])?;
+    Ok(gather(&images, &labels, |_| true))
 }
 
 /// X_train/X_valid/X_test (f32 pixels 0–255, n×784) and y_train/y_valid/y_test (u8).

@@ -30,3 +30,18 @@ fn real_split_matches_the_seed() {
     let freq = s.class_frequency();
     assert!(freq.verdicts().iter().all(|v| v.contains(": balanced")));
 }
+
+/// All 10,000 official test images; our test split is their even-indexed half.
+#[test]
+fn official_test_holds_the_test_split() {
+    let Some(dir) = common::real_data_dir() else {
+        return;
+    };
+    // official_test reads from MNIST_DIR, which real_data_dir found set.
+    let (x, y) = mnist_support::data::official_test().unwrap();
+    assert_eq!((x.dim(), y.len()), ((10_000, 784), 10_000));
+    let s = Split::load_from(&dir).unwrap();
+    let even = ndarray::s![..;2, ..];
+    assert_eq!(x.slice(even), s.x_test);
+    assert_eq!(y.slice(ndarray::s![..;2]), s.y_test);
+}
