@@ -470,7 +470,6 @@ impl Classifier for Network {
             return Err(Error::Param("training features contain NaN or infinity".into()));
         }
         let p = self.params.clone();
-        p.check()?;
         let _rng = torch_rng();
         tch::manual_seed(p.seed as i64);
         let state = Self::build(&p)?;
