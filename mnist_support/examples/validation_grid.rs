@@ -38,7 +38,11 @@ fn main() -> Result<()> {
     let split = Split::load()?;
     match std::env::args().nth(1).as_deref() {
         Some(net @ ("dnn" | "cnn")) => {
-            let base = if net == "dnn" { NetParams::dnn() } else { NetParams::cnn() };
+            let base = if net == "dnn" {
+                NetParams::dnn()
+            } else {
+                NetParams::cnn()
+            };
             let mut overrides: Vec<String> = std::env::args().skip(2).collect();
             if overrides.is_empty() {
                 overrides.push("{}".into());

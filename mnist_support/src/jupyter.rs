@@ -270,7 +270,11 @@ pub fn ensure_browser() {
 
 /// libtorch version tch 0.26 expects, and the pinned wheels it is assembled from.
 pub const LIBTORCH_VERSION: &str = "2.13.0";
-const TORCH_WHEELS: &[&str] = &["torch==2.13.0", "nvidia-cuda-runtime==13.0.96", "nvidia-cuda-cupti==13.0.85"];
+const TORCH_WHEELS: &[&str] = &[
+    "torch==2.13.0",
+    "nvidia-cuda-runtime==13.0.96",
+    "nvidia-cuda-cupti==13.0.85",
+];
 
 /// `<venv>/libtorch`: the CPU libtorch for tch (see `scripts/assemble_libtorch.py`).
 pub fn libtorch_dir(p: &Paths) -> PathBuf {
@@ -286,7 +290,10 @@ pub fn ensure_libtorch(p: &Paths) -> SetupResult<PathBuf> {
         return Ok(dir);
     }
     let wheels = p.venv.join("wheels");
-    eprintln!("setup: downloading libtorch {LIBTORCH_VERSION} (the torch wheel is 526 MB) into {}", wheels.display());
+    eprintln!(
+        "setup: downloading libtorch {LIBTORCH_VERSION} (the torch wheel is 526 MB) into {}",
+        wheels.display()
+    );
     run(
         Command::new(&p.python)
             .args(["-m", "pip", "download", "--quiet", "--no-deps", "-d"])
@@ -296,7 +303,10 @@ pub fn ensure_libtorch(p: &Paths) -> SetupResult<PathBuf> {
     )?;
     eprintln!("setup: assembling a CPU libtorch in {}", dir.display());
     run(
-        Command::new(&p.python).arg(p.root.join("mnist_support/scripts/assemble_libtorch.py")).arg(&wheels).arg(&dir),
+        Command::new(&p.python)
+            .arg(p.root.join("mnist_support/scripts/assemble_libtorch.py"))
+            .arg(&wheels)
+            .arg(&dir),
         "assembling libtorch failed",
     )?;
     Ok(dir)

@@ -53,11 +53,11 @@ pub mod prelude {
     #[cfg(feature = "torch")]
     pub use crate::models::{NetParams, Network};
     pub use crate::plot;
+    pub use crate::scale::{Scaler, Scaling};
     pub use crate::summary::{self, Summary};
+    pub use ndarray::{s, Array1, Array2, Axis};
     #[cfg(feature = "polars")]
     pub use polars::prelude::DataFrame;
-    pub use crate::scale::{Scaler, Scaling};
-    pub use ndarray::{s, Array1, Array2, Axis};
 
     /// `<project>/notebooks/figures/<name>`: where notebooks save their figures.
     pub fn figure_path(name: &str) -> std::path::PathBuf {

@@ -464,7 +464,9 @@ pub fn training_curves(title: &str, history: &crate::models::History) -> Result<
             .draw_series(LineSeries::new(train.clone(), blue.stroke_width(2)))
             .map_err(perr)?
             .label("train (during the epoch)")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2))
+            });
         if !valid.is_empty() {
             chart
                 .draw_series(LineSeries::new(valid.clone(), orange.stroke_width(2)))
@@ -478,7 +480,11 @@ pub fn training_curves(title: &str, history: &crate::models::History) -> Result<
                 .map_err(perr)?;
             if let Some(&(bx, by)) = valid.iter().find(|p| p.0 == best) {
                 chart
-                    .draw_series(std::iter::once(Circle::new((bx, by), 7, BLACK.stroke_width(2))))
+                    .draw_series(std::iter::once(Circle::new(
+                        (bx, by),
+                        7,
+                        BLACK.stroke_width(2),
+                    )))
                     .map_err(perr)?
                     .label(format!("kept: epoch {}", history.best_epoch))
                     .legend(|(x, y)| Circle::new((x + 9, y), 5, BLACK.stroke_width(2)));

@@ -148,10 +148,7 @@ impl Summary {
             .collect();
         let mut caption = "Summary of the models (step 4.7), from their saved reports".to_string();
         if !self.missing.is_empty() {
-            caption.push_str(&format!(
-                "; not trained yet: {}",
-                self.missing.join(", ")
-            ));
+            caption.push_str(&format!("; not trained yet: {}", self.missing.join(", ")));
         }
         Table::new(header, rows).with_caption(caption)
     }
@@ -195,60 +192,71 @@ impl Summary {
             .fold(1.0, f64::min);
         let ymin = ((lo * 100.0 - 2.0) / 5.0).floor().max(0.0) * 5.0;
         let names: Vec<String> = self.rows.iter().map(|r| r.name.clone()).collect();
-        render("accuracy per model", 160 * n.max(3) as u32 + 120, 460, |root| {
-            let mut chart = ChartBuilder::on(root)
-                .caption("Accuracy per model (%)", (FONT, 22))
-                .margin(14)
-                .x_label_area_size(40)
-                .y_label_area_size(56)
-                .build_cartesian_2d(-0.5f64..n as f64 - 0.5, ymin..100.0)
-                .map_err(perr)?;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(n)
-                .x_label_formatter(&|v| model_label(&names, *v))
-                .y_label_formatter(&|v| format!("{v:.0}"))
-                .y_desc("accuracy (%)")
-                .label_style((FONT, 14))
-                .axis_desc_style((FONT, 14))
-                .draw()
-                .map_err(perr)?;
-            for (j, (label, color)) in [("train", 4), ("valid", 1), ("test", 2)]
-                .into_iter()
-                .enumerate()
-            {
-                let color = Palette99::pick(color).to_rgba();
-                let off = (j as f64 - 1.0) * 0.26;
+        render(
+            "accuracy per model",
+            160 * n.max(3) as u32 + 120,
+            460,
+            |root| {
+                let mut chart = ChartBuilder::on(root)
+                    .caption("Accuracy per model (%)", (FONT, 22))
+                    .margin(14)
+                    .x_label_area_size(40)
+                    .y_label_area_size(56)
+                    .build_cartesian_2d(-0.5f64..n as f64 - 0.5, ymin..100.0)
+                    .map_err(perr)?;
+                chart
+                    .configure_mesh()
+                    .disable_x_mesh()
+                    .x_labels(n)
+                    .x_label_formatter(&|v| model_label(&names, *v))
+                    .y_label_formatter(&|v| format!("{v:.0}"))
+                    .y_desc("accuracy (%)")
+                    .label_style((FONT, 14))
+                    .axis_desc_style((FONT, 14))
+                    .draw()
+                    .map_err(perr)?;
+                for (j, (label, color)) in [("train", 4), ("valid", 1), ("test", 2)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let color = Palette99::pick(color).to_rgba();
+                    let off = (j as f64 - 1.0) * 0.26;
+                    chart
+                        .draw_series(self.rows.iter().enumerate().map(|(i, r)| {
+                            let v =
+                                [r.train_accuracy, r.valid_accuracy, r.test_accuracy][j] * 100.0;
+                            let x = i as f64 + off;
+                            Rectangle::new([(x - 0.12, ymin), (x + 0.12, v)], color.filled())
+                        }))
+                        .map_err(perr)?
+                        .label(label)
+                        .legend(move |(x, y)| {
+                            Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+                        });
+                }
                 chart
                     .draw_series(self.rows.iter().enumerate().map(|(i, r)| {
-                        let v = [r.train_accuracy, r.valid_accuracy, r.test_accuracy][j] * 100.0;
-                        let x = i as f64 + off;
-                        Rectangle::new([(x - 0.12, ymin), (x + 0.12, v)], color.filled())
+                        Text::new(
+                            format!("{:.2}", r.test_accuracy * 100.0),
+                            (
+                                i as f64 + 0.16,
+                                r.test_accuracy * 100.0 + (100.0 - ymin) * 0.01,
+                            ),
+                            (FONT, 11).into_font().color(&BLACK),
+                        )
                     }))
-                    .map_err(perr)?
-                    .label(label)
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
-            }
-            chart
-                .draw_series(self.rows.iter().enumerate().map(|(i, r)| {
-                    Text::new(
-                        format!("{:.2}", r.test_accuracy * 100.0),
-                        (i as f64 + 0.16, r.test_accuracy * 100.0 + (100.0 - ymin) * 0.01),
-                        (FONT, 11).into_font().color(&BLACK),
-                    )
-                }))
-                .map_err(perr)?;
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font((FONT, 14))
-                .draw()
-                .map_err(perr)?;
-            Ok(())
-        })
+                    .map_err(perr)?;
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperLeft)
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .label_font((FONT, 14))
+                    .draw()
+                    .map_err(perr)?;
+                Ok(())
+            },
+        )
     }
 
     /// Training time of each model, bars on a log scale.
@@ -257,50 +265,61 @@ impl Summary {
         let secs: Vec<f64> = self.rows.iter().map(|r| r.fit_seconds.max(1e-3)).collect();
         let lo = secs.iter().cloned().fold(f64::MAX, f64::min);
         let hi = secs.iter().cloned().fold(0.0, f64::max);
-        let (ymin, ymax) = (10f64.powf(lo.log10().floor()), 10f64.powf(hi.log10().ceil() + 0.2));
+        let (ymin, ymax) = (
+            10f64.powf(lo.log10().floor()),
+            10f64.powf(hi.log10().ceil() + 0.2),
+        );
         let names: Vec<String> = self.rows.iter().map(|r| r.name.clone()).collect();
-        render("training time per model", 160 * n.max(3) as u32 + 120, 400, |root| {
-            let mut chart = ChartBuilder::on(root)
-                .caption("Training time per model (seconds, log scale)", (FONT, 22))
-                .margin(14)
-                .x_label_area_size(40)
-                .y_label_area_size(64)
-                .build_cartesian_2d(-0.5f64..n as f64 - 0.5, (ymin..ymax).log_scale())
-                .map_err(perr)?;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(n)
-                .x_label_formatter(&|v| model_label(&names, *v))
-                .y_label_formatter(&|v| {
-                    if *v >= 1.0 {
-                        format!("{v:.0}")
-                    } else {
-                        format!("{v}")
-                    }
-                })
-                .y_desc("seconds")
-                .label_style((FONT, 14))
-                .axis_desc_style((FONT, 14))
-                .draw()
-                .map_err(perr)?;
-            let color = Palette99::pick(4).to_rgba();
-            chart
-                .draw_series(secs.iter().enumerate().map(|(i, &s)| {
-                    Rectangle::new([(i as f64 - 0.3, ymin), (i as f64 + 0.3, s)], color.filled())
-                }))
-                .map_err(perr)?;
-            chart
-                .draw_series(secs.iter().enumerate().map(|(i, &s)| {
-                    Text::new(
-                        format!("{s:.1} s"),
-                        (i as f64 - 0.25, s * 1.25),
-                        (FONT, 13).into_font().color(&BLACK),
-                    )
-                }))
-                .map_err(perr)?;
-            Ok(())
-        })
+        render(
+            "training time per model",
+            160 * n.max(3) as u32 + 120,
+            400,
+            |root| {
+                let mut chart = ChartBuilder::on(root)
+                    .caption("Training time per model (seconds, log scale)", (FONT, 22))
+                    .margin(14)
+                    .x_label_area_size(40)
+                    .y_label_area_size(64)
+                    .build_cartesian_2d(-0.5f64..n as f64 - 0.5, (ymin..ymax).log_scale())
+                    .map_err(perr)?;
+                chart
+                    .configure_mesh()
+                    .disable_x_mesh()
+                    .x_labels(n)
+                    .x_label_formatter(&|v| model_label(&names, *v))
+                    .y_label_formatter(&|v| {
+                        if *v >= 1.0 {
+                            format!("{v:.0}")
+                        } else {
+                            format!("{v}")
+                        }
+                    })
+                    .y_desc("seconds")
+                    .label_style((FONT, 14))
+                    .axis_desc_style((FONT, 14))
+                    .draw()
+                    .map_err(perr)?;
+                let color = Palette99::pick(4).to_rgba();
+                chart
+                    .draw_series(secs.iter().enumerate().map(|(i, &s)| {
+                        Rectangle::new(
+                            [(i as f64 - 0.3, ymin), (i as f64 + 0.3, s)],
+                            color.filled(),
+                        )
+                    }))
+                    .map_err(perr)?;
+                chart
+                    .draw_series(secs.iter().enumerate().map(|(i, &s)| {
+                        Text::new(
+                            format!("{s:.1} s"),
+                            (i as f64 - 0.25, s * 1.25),
+                            (FONT, 13).into_font().color(&BLACK),
+                        )
+                    }))
+                    .map_err(perr)?;
+                Ok(())
+            },
+        )
     }
 
     /// For every saved model, [`misclassified`]: the first `count` images of
@@ -331,7 +350,11 @@ impl Summary {
 #[cfg(feature = "polars")]
 pub fn frame_table(df: &polars::prelude::DataFrame) -> Table {
     use polars::prelude::AnyValue;
-    let header: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+    let header: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     let rows = (0..df.height())
         .map(|i| {
             df.columns()

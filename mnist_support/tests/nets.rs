@@ -37,7 +37,10 @@ fn history_records_every_epoch_and_keeps_the_best_on_validation() {
             ..small(base)
         };
         let (model, data) = train(params.clone(), &split);
-        let h = model.history().expect("a fitted network has a history").clone();
+        let h = model
+            .history()
+            .expect("a fitted network has a history")
+            .clone();
         assert_eq!(h.epochs.len(), 3);
         assert_eq!(
             h.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(),
@@ -56,7 +59,11 @@ fn history_records_every_epoch_and_keeps_the_best_on_validation() {
         assert_eq!(h.best_epoch, first_best, "{valid:?}");
         // ... and the model's weights are that epoch's: its validation accuracy now.
         let pred = model.predict_scaled(data.x_valid.view()).unwrap();
-        let now = pred.iter().zip(&data.y_valid).filter(|(a, b)| a == b).count() as f64
+        let now = pred
+            .iter()
+            .zip(&data.y_valid)
+            .filter(|(a, b)| a == b)
+            .count() as f64
             / data.y_valid.len() as f64;
         assert_eq!(now, best, "{:?}", params.conv);
         // The learning rate decays to about zero (one-cycle), and it learned something.
@@ -71,7 +78,10 @@ fn history_records_every_epoch_and_keeps_the_best_on_validation() {
         assert_eq!((fig.width, fig.height), mnist_support::plot::CURVES_SIZE);
         let html = &report.bundle()[0].1;
         assert_eq!(html.matches("data:image/png;base64,").count(), 2);
-        assert!(report.training_summary().unwrap().contains("kept the weights of epoch"));
+        assert!(report
+            .training_summary()
+            .unwrap()
+            .contains("kept the weights of epoch"));
         let back: experiment::Report = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(back, report);
     }
@@ -141,7 +151,10 @@ fn saved_networks_reload_with_identical_logits() {
         // The payload is a safetensors file with every weight and batch-norm statistic.
         let st = safetensors::SafeTensors::deserialize(&payload).unwrap();
         let names = st.names();
-        assert!(names.iter().any(|n| n.ends_with("running_mean")), "{names:?}");
+        assert!(
+            names.iter().any(|n| n.ends_with("running_mean")),
+            "{names:?}"
+        );
         assert!(names.iter().any(|n| n.starts_with("out")), "{names:?}");
     }
 }
@@ -173,9 +186,14 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
         .to_string();
     assert!(err.contains("describe a dnn network"), "{err}");
     // Not safetensors at all.
-    let err = Network::restore(Kind::Dnn, NetParams::dnn(), scaler.clone(), b"\x00\x01garbage")
-        .unwrap_err()
-        .to_string();
+    let err = Network::restore(
+        Kind::Dnn,
+        NetParams::dnn(),
+        scaler.clone(),
+        b"\x00\x01garbage",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("not a safetensors file"), "{err}");
     // A NaN weight.
     let st = safetensors::SafeTensors::deserialize(&payload).unwrap();

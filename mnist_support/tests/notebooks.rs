@@ -218,9 +218,15 @@ fn the_model_notebooks_execute_in_quick_mode() {
         if matches!(model, "dnn" | "cnn") {
             // One epoch in quick mode, shown per epoch, with the training curves inline
             // (the confusion matrices and the curves: two images in the report).
-            assert!(text.contains("QUICK MODE (MNIST_SUBSET): training for 1 epoch"), "{nb_name}");
+            assert!(
+                text.contains("QUICK MODE (MNIST_SUBSET): training for 1 epoch"),
+                "{nb_name}"
+            );
             assert!(text.contains("epoch 1/1: loss"), "{nb_name}: no epoch line");
-            assert_eq!(card["report"]["history"]["epochs"].as_array().map(Vec::len), Some(1));
+            assert_eq!(
+                card["report"]["history"]["epochs"].as_array().map(Vec::len),
+                Some(1)
+            );
             assert!(images >= 2, "{nb_name}: {images} images");
             assert!(models.path().join(format!("{model}.curves.png")).exists());
         }
@@ -238,9 +244,18 @@ fn the_model_notebooks_execute_in_quick_mode() {
     assert!(images >= 2 + 7, "{summary}: {images} images");
     assert!(tables >= 1, "{summary}: {tables} tables");
     let text = std::fs::read_to_string(out.path().join(format!("{summary}.ipynb"))).unwrap();
-    assert!(text.contains("7 models read from"), "{summary}: not all seven models");
-    assert!(text.contains("polars DataFrame: 7 rows"), "{summary}: no DataFrame");
-    assert!(text.contains("all 10,000 official test images"), "{summary}: no official-test column");
+    assert!(
+        text.contains("7 models read from"),
+        "{summary}: not all seven models"
+    );
+    assert!(
+        text.contains("polars DataFrame: 7 rows"),
+        "{summary}: no DataFrame"
+    );
+    assert!(
+        text.contains("all 10,000 official test images"),
+        "{summary}: no official-test column"
+    );
     let csv = std::fs::read_to_string(models.path().join("summary.csv")).unwrap();
     assert_eq!(csv.lines().count(), 8, "{csv}");
     for (_, model) in notebooks {
@@ -286,7 +301,10 @@ fn the_model_notebooks_execute_in_quick_mode() {
     let text = rerun("");
     assert!(text.contains("using the saved model"), "forest retrained");
     let text = rerun("1");
-    assert!(text.contains("MNIST_RETRAIN is set: training again"), "forest not retrained");
+    assert!(
+        text.contains("MNIST_RETRAIN is set: training again"),
+        "forest not retrained"
+    );
 }
 
 fn experiment_card(dir: &Path, name: &str) -> serde_json::Value {

@@ -40,8 +40,15 @@ fn the_summary_is_built_from_the_saved_reports() {
     let t = s.table();
     assert_eq!(t.rows.len(), 3);
     assert_eq!(t.header[1], "training time (s)");
-    assert!(t.caption.as_deref().unwrap().contains("not trained yet: knn, svm, forest, cnn"));
-    assert_eq!(t.rows[0][4], format!("{:.2}%", 100.0 * reports[0].accuracy("test").unwrap()));
+    assert!(t
+        .caption
+        .as_deref()
+        .unwrap()
+        .contains("not trained yet: knn, svm, forest, cnn"));
+    assert_eq!(
+        t.rows[0][4],
+        format!("{:.2}%", 100.0 * reports[0].accuracy("test").unwrap())
+    );
 
     // CSV and Markdown files hold the same table.
     let out = tempfile::tempdir().unwrap();
@@ -49,7 +56,10 @@ fn the_summary_is_built_from_the_saved_reports() {
     let csv = std::fs::read_to_string(csv).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 4, "{csv}");
-    assert!(lines[0].starts_with("model,training time (s),train accuracy"), "{csv}");
+    assert!(
+        lines[0].starts_with("model,training time (s),train accuracy"),
+        "{csv}"
+    );
     assert!(lines[1].starts_with("Softmax regression,"), "{csv}");
     let md = std::fs::read_to_string(md).unwrap();
     assert_eq!(md.lines().filter(|l| l.starts_with('|')).count(), 5, "{md}");
@@ -67,7 +77,12 @@ fn the_summary_is_built_from_the_saved_reports() {
     // The official-test column: each saved model's accuracy on the images given.
     let s = s.with_official_test(&split.x_test, &split.y_test).unwrap();
     for row in &s.rows {
-        assert_eq!(row.official_test_accuracy, Some(row.test_accuracy), "{}", row.name);
+        assert_eq!(
+            row.official_test_accuracy,
+            Some(row.test_accuracy),
+            "{}",
+            row.name
+        );
     }
     assert_eq!(s.table().header.len(), 6);
 }
@@ -80,8 +95,17 @@ fn the_dataframe_matches_the_table() {
     let df = s.dataframe().unwrap();
     assert_eq!(df.height(), 3);
     assert_eq!(
-        df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>(),
-        ["model", "training_time_s", "train_accuracy", "valid_accuracy", "test_accuracy"]
+        df.get_column_names()
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "model",
+            "training_time_s",
+            "train_accuracy",
+            "valid_accuracy",
+            "test_accuracy"
+        ]
     );
     let test = df.column("test_accuracy").unwrap().f64().unwrap();
     for (i, r) in reports.iter().enumerate() {
@@ -91,7 +115,11 @@ fn the_dataframe_matches_the_table() {
     let t = summary::frame_table(&df);
     assert_eq!(t.header.len(), 5);
     assert_eq!(t.rows[0][0], "softmax");
-    assert_eq!(t.rows[0][4], s.table().rows[0][4], "the same test accuracy as the summary table");
+    assert_eq!(
+        t.rows[0][4],
+        s.table().rows[0][4],
+        "the same test accuracy as the summary table"
+    );
 }
 
 #[test]
@@ -111,13 +139,31 @@ fn the_gallery_shows_the_images_a_model_gets_wrong() {
     let (split, _) = saved(dir.path());
     let (model, _) = experiment::load(dir.path(), "tree").unwrap();
     let pred = model.predict(split.x_test.view()).unwrap();
-    let wrong = pred.iter().zip(&split.y_test).filter(|(a, b)| a != b).count();
+    let wrong = pred
+        .iter()
+        .zip(&split.y_test)
+        .filter(|(a, b)| a != b)
+        .count();
     assert!(wrong > 0);
-    let fig = summary::misclassified(model.as_ref(), "tree", &split.x_test, &split.y_test, 9).unwrap();
-    assert!(fig.title.contains(&format!("{wrong} of 80 test images wrong")), "{}", fig.title);
+    let fig =
+        summary::misclassified(model.as_ref(), "tree", &split.x_test, &split.y_test, 9).unwrap();
+    assert!(
+        fig.title
+            .contains(&format!("{wrong} of 80 test images wrong")),
+        "{}",
+        fig.title
+    );
     let s = Summary::load(dir.path()).unwrap();
-    let html = &s.error_gallery(&split.x_test, &split.y_test, 4).unwrap().bundle()[0].1;
-    assert_eq!(html.matches("data:image/png;base64,").count(), 3, "one grid per saved model");
+    let html = &s
+        .error_gallery(&split.x_test, &split.y_test, 4)
+        .unwrap()
+        .bundle()[0]
+        .1;
+    assert_eq!(
+        html.matches("data:image/png;base64,").count(),
+        3,
+        "one grid per saved model"
+    );
     let shown = wrong.min(9) as u32;
     assert_eq!(
         (fig.width, fig.height),

@@ -340,8 +340,7 @@ fn run_all(dir: PathBuf, retrain: bool) -> AnyResult<()> {
         eprintln!("[{}/{}] {}", i + 1, Kind::ALL.len(), kind.title());
         let mut model = kind.default_model()?;
         let data = Scaled::new(&split, model.scaling())?;
-        let fit_s =
-            experiment::fit_or_load(model.as_mut(), &data, kind.name(), &dir, &Bar::new())?;
+        let fit_s = experiment::fit_or_load(model.as_mut(), &data, kind.name(), &dir, &Bar::new())?;
         let mut report =
             experiment::evaluate(model.as_ref(), &data, kind.name(), fit_s, &Bar::new())?;
         experiment::save(model.as_ref(), &mut report, &data.checksums, &dir)?;
@@ -491,9 +490,7 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             ensure_data()?;
             train(models, dir)?
         }
-        Cmd::Bench {
-            run_all: true, ..
-        } => {
+        Cmd::Bench { run_all: true, .. } => {
             ensure_data()?;
             let dir = tempfile_dir()?;
             reset_peak_rss();

@@ -103,7 +103,12 @@ impl Forest {
 }
 
 impl Classifier for Forest {
-    fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], _: Option<super::History>) -> Result<()> {
+    fn restore_in_place(
+        &mut self,
+        scaler: Scaler,
+        payload: &[u8],
+        _: Option<super::History>,
+    ) -> Result<()> {
         *self = Self::restore(self.params.clone(), scaler, payload)?;
         Ok(())
     }

@@ -486,7 +486,12 @@ impl Knn {
 }
 
 impl Classifier for Knn {
-    fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], _: Option<super::History>) -> Result<()> {
+    fn restore_in_place(
+        &mut self,
+        scaler: Scaler,
+        payload: &[u8],
+        _: Option<super::History>,
+    ) -> Result<()> {
         *self = Self::restore(self.params.clone(), scaler, payload)?;
         Ok(())
     }

@@ -176,7 +176,8 @@ impl Layers {
                     ..Default::default()
                 };
                 let conv = nn::conv2d(root / format!("conv{s}_{i}"), channels, out, 3, cfg);
-                let bn = nn::batch_norm2d(root / format!("bn_conv{s}_{i}"), out, Default::default());
+                let bn =
+                    nn::batch_norm2d(root / format!("bn_conv{s}_{i}"), out, Default::default());
                 layers.push((conv, bn));
                 channels = out;
             }
@@ -221,7 +222,11 @@ impl Layers {
             h = h.flatten(1, -1);
         }
         for (lin, bn) in &self.hidden {
-            h = lin.forward(&h).apply_t(bn, train).relu().dropout(self.dropout, train);
+            h = lin
+                .forward(&h)
+                .apply_t(bn, train)
+                .relu()
+                .dropout(self.dropout, train);
         }
         self.out.forward(&h)
     }
@@ -393,10 +398,13 @@ fn logits_of(state: &State, x: ArrayView2<f32>) -> Result<Array2<f32>> {
     for chunk in flat.chunks(CHUNK * PIXELS) {
         let n = (chunk.len() / PIXELS) as i64;
         let logits = tch::no_grad(|| {
-            let xb = Tensor::from_slice(chunk).view([n, PIXELS as i64]).to_device(device);
+            let xb = Tensor::from_slice(chunk)
+                .view([n, PIXELS as i64])
+                .to_device(device);
             state.layers.forward(&xb, false)
         });
-        let v: Vec<f32> = Vec::try_from(&logits.to_device(Device::Cpu).view([-1])).map_err(torch_err)?;
+        let v: Vec<f32> =
+            Vec::try_from(&logits.to_device(Device::Cpu).view([-1])).map_err(torch_err)?;
         out.extend(v);
     }
     Array2::from_shape_vec((x.nrows(), CLASSES), out)
@@ -411,7 +419,12 @@ fn accuracy_of(state: &State, x: ArrayView2<f32>, y: ArrayView1<u8>) -> Result<f
 }
 
 impl Classifier for Network {
-    fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], history: Option<History>) -> Result<()> {
+    fn restore_in_place(
+        &mut self,
+        scaler: Scaler,
+        payload: &[u8],
+        history: Option<History>,
+    ) -> Result<()> {
         *self = Self::restore(self.kind(), self.params.clone(), scaler, payload)?;
         self.history = history;
         Ok(())
@@ -467,7 +480,9 @@ impl Classifier for Network {
             }
         }
         if x.iter().any(|v| !v.is_finite()) {
-            return Err(Error::Param("training features contain NaN or infinity".into()));
+            return Err(Error::Param(
+                "training features contain NaN or infinity".into(),
+            ));
         }
         let p = self.params.clone();
         let _rng = torch_rng();
@@ -539,9 +554,12 @@ impl Classifier for Network {
                     )));
                 }
                 loss_sum += l * m as f64;
-                correct += i64::try_from(
-                    &tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&yb).sum(tch::Kind::Int64)),
-                )
+                correct += i64::try_from(&tch::no_grad(|| {
+                    logits
+                        .argmax(-1, false)
+                        .eq_tensor(&yb)
+                        .sum(tch::Kind::Int64)
+                }))
                 .map_err(torch_err)?;
                 step += 1;
                 progress.advance(1);
@@ -622,9 +640,12 @@ impl Classifier for Network {
         let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, var) in vars {
             let shape: Vec<usize> = var.size().iter().map(|&d| d as usize).collect();
-            let values: Vec<f32> =
-                Vec::try_from(&var.to_device(Device::Cpu).to_kind(tch::Kind::Float).view([-1]))
-                    .map_err(torch_err)?;
+            let values: Vec<f32> = Vec::try_from(
+                &var.to_device(Device::Cpu)
+                    .to_kind(tch::Kind::Float)
+                    .view([-1]),
+            )
+            .map_err(torch_err)?;
             let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             data.push((name, shape, bytes));
         }

@@ -256,7 +256,12 @@ impl Softmax {
 }
 
 impl Classifier for Softmax {
-    fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], _: Option<super::History>) -> Result<()> {
+    fn restore_in_place(
+        &mut self,
+        scaler: Scaler,
+        payload: &[u8],
+        _: Option<super::History>,
+    ) -> Result<()> {
         *self = Self::restore(self.params.clone(), scaler, payload)?;
         Ok(())
     }

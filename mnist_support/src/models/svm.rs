@@ -560,7 +560,12 @@ impl Svm {
 }
 
 impl Classifier for Svm {
-    fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], _: Option<super::History>) -> Result<()> {
+    fn restore_in_place(
+        &mut self,
+        scaler: Scaler,
+        payload: &[u8],
+        _: Option<super::History>,
+    ) -> Result<()> {
         *self = Self::restore(self.params.clone(), scaler, payload)?;
         Ok(())
     }

@@ -68,7 +68,12 @@ impl DecisionTree {
 }
 
 impl Classifier for DecisionTree {
-    fn restore_in_place(&mut self, scaler: Scaler, payload: &[u8], _: Option<super::History>) -> Result<()> {
+    fn restore_in_place(
+        &mut self,
+        scaler: Scaler,
+        payload: &[u8],
+        _: Option<super::History>,
+    ) -> Result<()> {
         *self = Self::restore(self.params.clone(), scaler, payload)?;
         Ok(())
     }

@@ -168,11 +168,17 @@ pub fn start_server(models: &Path) -> Server {
 
 /// A model with its default hyperparameters, except that networks train for
 /// one epoch, in batches of 16 so that the small data still gives them steps.
-pub fn quick_model(kind: mnist_support::models::Kind) -> Box<dyn mnist_support::models::Classifier> {
+pub fn quick_model(
+    kind: mnist_support::models::Kind,
+) -> Box<dyn mnist_support::models::Classifier> {
     use mnist_support::models::{Kind, NetParams, Network};
     match kind {
         Kind::Dnn | Kind::Cnn => {
-            let base = if kind == Kind::Dnn { NetParams::dnn() } else { NetParams::cnn() };
+            let base = if kind == Kind::Dnn {
+                NetParams::dnn()
+            } else {
+                NetParams::cnn()
+            };
             Box::new(Network::new(NetParams {
                 epochs: 1,
                 batch_size: 16,
