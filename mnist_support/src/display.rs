@@ -124,6 +124,25 @@ impl Figure {
         })
     }
 
+    /// A PNG file as a figure (e.g. a screenshot or a figure a command wrote).
+    pub fn load(title: impl Into<String>, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let png = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let header = png::Decoder::new(std::io::Cursor::new(&png))
+            .read_info()
+            .map_err(|e| Error::Decode {
+                what: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let (width, height) = (header.info().width, header.info().height);
+        Ok(Figure {
+            title: title.into(),
+            width,
+            height,
+            png,
+        })
+    }
+
     /// Save the PNG (atomically); returns the path written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<PathBuf> {
         write_atomic(path.as_ref(), &self.png)

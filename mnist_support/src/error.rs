@@ -87,6 +87,10 @@ pub enum Error {
     #[error("cannot decode {what}: {reason}")]
     Decode { what: String, reason: String },
 
+    /// An image with no digit in it (blank, or blank once the paper is removed).
+    #[error("no digit found: {0}")]
+    NoDigit(String),
+
     #[error("plotting failed: {0}")]
     Plot(String),
 

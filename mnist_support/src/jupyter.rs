@@ -227,12 +227,7 @@ pub fn ensure_kernel(p: &Paths, evcxr: &Path) -> SetupResult<()> {
     Ok(())
 }
 
-/// Is `name` an executable on PATH?
-pub fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false)
-}
+pub use crate::server_process::on_path;
 
 /// Headless Chromium and its WebDriver for the web page's browser test:
 /// Debian's `chromium` and `chromium-driver`, installed with apt-get when

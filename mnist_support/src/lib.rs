@@ -8,7 +8,9 @@
 //! * [`metrics`]: accuracy, per-class accuracy, confusion matrices;
 //! * [`models`]: the [`models::Classifier`] trait and the models;
 //! * [`experiment`]: scale → fit → evaluate → save, as one [`experiment::Report`];
-//! * [`summary`]: all seven reports side by side (step 4.7).
+//! * [`summary`]: all seven reports side by side (step 4.7);
+//! * [`preprocess`] (feature `inputs`): any picture of a digit to an MNIST-like 28×28;
+//! * [`real_inputs`]: the real-inputs benchmark (pad drawings, scans, photos, typed digits).
 //!
 //! Notebooks start with
 //! ```text
@@ -16,6 +18,7 @@
 //! use mnist_support::prelude::*;
 //! ```
 
+pub mod augment;
 pub mod data;
 pub mod display;
 pub mod error;
@@ -23,7 +26,9 @@ pub mod experiment;
 pub mod metrics;
 pub mod models;
 pub mod plot;
+#[cfg(feature = "inputs")]
 pub mod preprocess;
+pub mod real_inputs;
 pub mod scale;
 pub mod server_process;
 pub mod summary;

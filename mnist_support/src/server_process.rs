@@ -6,8 +6,57 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
-use crate::display::{html_escape, Bundle, Rich};
+use crate::display::{html_escape, Bundle, Figure, Rich, Table};
+use crate::real_inputs::InputsReport;
 use crate::error::{Error, Result};
+
+/// Is `name` an executable on PATH?
+pub fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
+/// `mnist bench-inputs` over the models in `dir` (as its own process, like the
+/// server): the real-inputs report, with the gallery of inputs and answers
+/// and the figure of the preprocessing steps written to `figures`
+/// (`real_inputs_gallery.png`, `preprocessing_steps.png`).
+pub fn bench_inputs(
+    dir: &std::path::Path,
+    per_source: usize,
+    figures: &std::path::Path,
+) -> Result<(InputsReport, Figure, Figure)> {
+    let root = crate::data::project_root();
+    let gallery = figures.join("real_inputs_gallery.png");
+    let steps = figures.join("preprocessing_steps.png");
+    let out = Command::new("cargo")
+        .current_dir(&root)
+        .args(["run", "--release", "--quiet", "--bin", "mnist", "--", "bench-inputs", "--json"])
+        .args(["--per-source", &per_source.to_string(), "--dir"])
+        .arg(dir)
+        .arg("--gallery")
+        .arg(&gallery)
+        .arg("--steps")
+        .arg(&steps)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::io("cargo", e))?;
+    if !out.status.success() {
+        return Err(Error::Param(format!(
+            "mnist bench-inputs failed:\n{}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let report: InputsReport = serde_json::from_slice(&out.stdout).map_err(|e| Error::Decode {
+        what: "the output of mnist bench-inputs".into(),
+        reason: e.to_string(),
+    })?;
+    Ok((
+        report,
+        Figure::load("Real inputs and the models' answers", &gallery)?,
+        Figure::load("Preprocessing, step by step", &steps)?,
+    ))
+}
 
 /// A running `mnist serve` (its log: `target/mnist-serve.log`).
 pub struct ServerProcess {
@@ -83,6 +132,81 @@ impl ServerProcess {
             .split_once("\r\n\r\n")
             .map(|(_, b)| b.to_string())
             .unwrap_or_default())
+    }
+
+    /// The models the server answers with, as a table (`GET /api/models`).
+    pub fn models(&self) -> Result<Table> {
+        let body = self.get("/api/models")?;
+        let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| Error::Decode {
+            what: "GET /api/models".into(),
+            reason: e.to_string(),
+        })?;
+        let rows = v["models"]
+            .as_array()
+            .map(|ms| {
+                ms.iter()
+                    .map(|m| {
+                        vec![
+                            m["name"].as_str().unwrap_or("").to_string(),
+                            m["title"].as_str().unwrap_or("").to_string(),
+                            m["test_accuracy"]
+                                .as_f64()
+                                .map(crate::metrics::percent)
+                                .unwrap_or_else(|| "–".into()),
+                            m["train_images"].as_u64().map(|n| n.to_string()).unwrap_or_default(),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Table::new(
+            vec!["name".into(), "model".into(), "MNIST test accuracy".into(), "trained on".into()],
+            rows,
+        )
+        .with_caption(format!("Models served at {}/", self.url)))
+    }
+
+    /// A screenshot of the page at `path` (e.g. `/?demo=pad`: an example
+    /// drawing on the pad, predicted) taken by headless Chromium.
+    pub fn screenshot(&self, path: &str, width: u32, height: u32) -> Result<Figure> {
+        let browser = ["chromium", "chromium-browser", "google-chrome"]
+            .into_iter()
+            .find(|b| on_path(b))
+            .ok_or_else(|| {
+                Error::Param(
+                    "no Chromium on PATH for the screenshot: `cargo setup` installs Debian's chromium"
+                        .into(),
+                )
+            })?;
+        let root = crate::data::project_root().join("target");
+        let profile = root.join("chromium-profile");
+        let shot = root.join("page-screenshot.png");
+        let _ = std::fs::remove_file(&shot);
+        let out = Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=15000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("--window-size={width},{height}"))
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .map_err(|e| Error::io(browser, e))?;
+        if !shot.exists() {
+            return Err(Error::Param(format!(
+                "{browser} wrote no screenshot: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Figure::load(format!("the page at {path}"), &shot)
     }
 
     /// Stop the server.

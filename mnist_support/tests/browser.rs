@@ -1,8 +1,10 @@
 //! End to end in a real browser: headless Chromium (Debian's `chromium` and
 //! `chromium-driver`, installed by `mnist setup`) driven over WebDriver opens
-//! the page of a running `mnist serve`, draws a digit with pointer events,
-//! predicts, uploads an image, switches models, and saves a screenshot to
-//! `target/test-artifacts/browser.png`.
+//! the page of a running `mnist serve`, draws several digits as pointer paths
+//! (each predicted when the pen lifts), uses Predict, Clear and Undo, uploads
+//! a photo-like JPEG, puts an example on the pad, switches models, saves a
+//! screenshot to `target/test-artifacts/browser.png`, and checks the phone
+//! layout.
 
 mod common;
 
@@ -147,33 +149,54 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     let options = wait_for(&d, &sid, "return document.querySelectorAll('#model option').length > 1 ? document.querySelectorAll('#model option').length : 0;");
     assert_eq!(options, json!(Kind::ALL.len() + 1));
 
-    // Draw a "1": one vertical stroke with real pointer events.
+    let script = |js: &str| -> Value {
+        d.call(
+            "POST",
+            &format!("/session/{sid}/execute/sync"),
+            Some(json!({"script": js, "args": []})),
+        )
+    };
+    // Example inputs of every source are offered.
+    let examples = wait_for(&d, &sid, "return document.querySelectorAll('#examples button').length;");
+    assert!(examples.as_u64().unwrap() >= 4, "{examples}");
+
+    // Draw digits as pointer paths; each is predicted when the pen lifts.
     let pad = find("#pad");
     let origin = json!({ELEMENT: pad});
-    d.call(
-        "POST",
-        &format!("/session/{sid}/actions"),
-        Some(json!({"actions": [{
-        "type": "pointer", "id": "pen", "parameters": {"pointerType": "mouse"},
-        "actions": [
-            {"type": "pointerMove", "origin": origin, "x": 5, "y": -90, "duration": 0},
-            {"type": "pointerDown", "button": 0},
-            {"type": "pointerMove", "origin": origin, "x": 0, "y": 0, "duration": 100},
-            {"type": "pointerMove", "origin": origin, "x": -5, "y": 90, "duration": 100},
-            {"type": "pointerUp", "button": 0}]}]})),
-    );
-    let predict = find("#predict");
-    d.call(
-        "POST",
-        &format!("/session/{sid}/element/{}/click", predict.as_str().unwrap()),
-        Some(json!({})),
-    );
-    let results = wait_for(&d, &sid, RESULTS);
-    let results = results.as_array().unwrap();
-    assert_eq!(results.len(), Kind::ALL.len(), "{results:?}");
-    assert!(results.iter().all(|r| r["bars"] == 3), "{results:?}");
-    let ones = results.iter().filter(|r| r["digit"] == 1).count();
-    assert!(ones >= 3, "a vertical stroke should read as 1: {results:?}");
+    let draw = |strokes: &[&[(i64, i64)]]| {
+        let mut actions = Vec::new();
+        for stroke in strokes {
+            actions.push(json!({"type": "pointerMove", "origin": origin, "x": stroke[0].0, "y": stroke[0].1, "duration": 0}));
+            actions.push(json!({"type": "pointerDown", "button": 0}));
+            for &(x, y) in &stroke[1..] {
+                actions.push(json!({"type": "pointerMove", "origin": origin, "x": x, "y": y, "duration": 30}));
+            }
+            actions.push(json!({"type": "pointerUp", "button": 0}));
+        }
+        d.call(
+            "POST",
+            &format!("/session/{sid}/actions"),
+            Some(json!({"actions": [{"type": "pointer", "id": "pen",
+                "parameters": {"pointerType": "mouse"}, "actions": actions}]})),
+        );
+    };
+    let answered = |digit: u8, what: &str| -> Vec<Value> {
+        let results = wait_for(&d, &sid, RESULTS);
+        let results = results.as_array().unwrap().clone();
+        assert_eq!(results.len(), Kind::ALL.len(), "{what}: {results:?}");
+        assert!(results.iter().all(|r| r["bars"] == 3), "{results:?}");
+        let right = results.iter().filter(|r| r["digit"] == digit).count();
+        assert!(right >= 3, "{what} should read as {digit}: {results:?}");
+        results
+    };
+    let clear_answer = || {
+        script("document.getElementById('results').innerHTML = '';");
+    };
+    // A "1": one vertical stroke, predicted without pressing anything.
+    draw(&[&[(5, -90), (0, 0), (-5, 90)]]);
+    answered(1, "a vertical stroke");
+    let source = wait_for(&d, &sid, "const t = document.getElementById('source').textContent; return t.includes('Answer for') ? t : null;");
+    assert!(source.as_str().unwrap().contains("your drawing"), "{source}");
     // The 28×28 input the models saw is drawn.
     let inked = wait_for(
         &d,
@@ -183,40 +206,63 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
         for (let i = 0; i < p.length; i += 4) if (p[i] < 128) dark++; return dark;",
     );
     assert!(inked.as_u64().unwrap() > 50);
-
-    // Upload a test digit (dark on light, larger than 28×28) as a PNG file.
-    let label = split.y_test[0];
-    let gray = mnist_support::preprocess::mnist_to_gray(
-        &split.x_test.row(0).to_vec(),
-        4,
-        20,
-        12,
-        160,
-        140,
-    )
-    .unwrap();
-    let file = profile.path().join("digit.png");
-    let bytes = common::png_gray(&gray);
-    std::fs::write(&file, &bytes).unwrap();
+    // The Predict button answers the same drawing.
+    let predict = find("#predict");
+    clear_answer();
     d.call(
         "POST",
-        &format!("/session/{sid}/execute/sync"),
-        Some(json!({"script": "document.getElementById('results').innerHTML = '';", "args": []})),
+        &format!("/session/{sid}/element/{}/click", predict.as_str().unwrap()),
+        Some(json!({})),
     );
+    answered(1, "a vertical stroke, predicted by the button");
+
+    // Clear, then a "7": a bar and a long diagonal.
+    d.call("POST", &format!("/session/{sid}/element/{}/click", find("#clear").as_str().unwrap()), Some(json!({})));
+    draw(&[&[(-70, -80), (0, -82), (70, -80), (35, 0), (5, 90)]]);
+    answered(7, "a bar and a diagonal");
+    // Undo empties the pad and the answer.
+    d.call("POST", &format!("/session/{sid}/element/{}/click", find("#undo").as_str().unwrap()), Some(json!({})));
+    wait_for(&d, &sid, "return document.querySelectorAll('#results .card').length === 0;");
+    // A "0": an ellipse.
+    let ring: Vec<(i64, i64)> = (0..=36)
+        .map(|k| {
+            let t = k as f64 / 36.0 * std::f64::consts::TAU;
+            ((55.0 * t.sin()) as i64, (-85.0 * t.cos()) as i64)
+        })
+        .collect();
+    draw(&[&ring]);
+    answered(0, "an ellipse");
+
+    // Upload a photo-like JPEG: a validation digit in pen on grey paper, uneven light, noise.
+    let photo = mnist_support::real_inputs::generate(&split, mnist_support::real_inputs::Set::Dev, 3)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.source == mnist_support::real_inputs::Source::Photo)
+        .unwrap();
+    let file = profile.path().join("photo.jpg");
+    std::fs::write(&file, &photo.bytes).unwrap();
+    clear_answer();
     let upload = find("#upload");
     d.call(
         "POST",
         &format!("/session/{sid}/element/{}/value", upload.as_str().unwrap()),
         Some(json!({"text": file.display().to_string()})),
     );
+    answered(photo.label, "the photo");
+    let source = wait_for(&d, &sid, "const t = document.getElementById('source').textContent; return t.includes('Answer for') ? t : null;");
+    assert!(source.as_str().unwrap().contains("photo.jpg"), "{source}");
+
+    // A pad example goes onto the pad and is answered.
+    clear_answer();
+    script("[...document.querySelectorAll('#examples button')].find(b => b.dataset.name.startsWith('pad')).click();");
     let results = wait_for(&d, &sid, RESULTS);
-    let right = results
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["digit"] == label)
-        .count();
-    assert!(right >= 3, "uploaded {label}: {results:?}");
+    assert_eq!(results.as_array().unwrap().len(), Kind::ALL.len());
+    let inked_pad = script(
+        "const c = document.getElementById('pad').getContext('2d');
+        const p = c.getImageData(0, 0, 280, 280).data; let dark = 0;
+        for (let i = 0; i < p.length; i += 4) if (p[i] < 128) dark++; return dark;",
+    );
+    assert!(inked_pad.as_u64().unwrap() > 500, "{inked_pad}");
 
     // Switch to one model: the page predicts again with just that one.
     let option = find("#model option[value='svm']");
@@ -227,6 +273,9 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     );
     let only = wait_for(&d, &sid, "const c = document.querySelectorAll('#results .card'); return c.length === 1 ? c[0].dataset.model : null;");
     assert_eq!(only, json!("svm"));
+    // Back to all models for the screenshot.
+    script("const s = document.getElementById('model'); s.value = 'all'; s.dispatchEvent(new Event('change'));");
+    wait_for(&d, &sid, "return document.querySelectorAll('#results .card').length === 7;");
 
     // Screenshot as a test artifact.
     let shot = d.call("GET", &format!("/session/{sid}/screenshot"), None);
@@ -238,5 +287,14 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(artifacts.join("browser.png"), &png_bytes).unwrap();
     assert_eq!(&png_bytes[1..4], b"PNG");
+    // On a phone-sized window the page does not scroll sideways.
+    d.call(
+        "POST",
+        &format!("/session/{sid}/window/rect"),
+        Some(json!({"width": 390, "height": 844})),
+    );
+    let wide = wait_for(&d, &sid, "return window.innerWidth <= 420 ? [window.innerWidth, document.documentElement.scrollWidth] : null;");
+    let (inner, scroll) = (wide[0].as_u64().unwrap(), wide[1].as_u64().unwrap());
+    assert!(scroll <= inner, "horizontal scroll on a phone: {scroll} > {inner}");
     d.call("DELETE", &format!("/session/{sid}"), None);
 }

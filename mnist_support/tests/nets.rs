@@ -237,7 +237,10 @@ fn bad_hyperparameters_are_errors_before_training() {
             ..NetParams::dnn()
         },
         NetParams {
-            shift: 14,
+            distort: mnist_support::augment::Distort {
+                shift: 14.0,
+                ..mnist_support::augment::Distort::NONE
+            },
             ..NetParams::cnn()
         },
         NetParams {

@@ -48,6 +48,25 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
         .into_string()
         .unwrap();
     assert!(page.contains("<canvas id=\"pad\""));
+    // Example inputs for the page: every real-inputs source, as data URLs.
+    let ex: serde_json::Value = ureq::get(&format!("{url}/api/examples"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let ex = ex["examples"].as_array().unwrap();
+    for source in ["pad", "scan", "photo", "typed"] {
+        assert!(ex.iter().any(|e| e["source"] == source), "no {source} example");
+    }
+    // A photo-like JPEG (grey paper, noise, EXIF orientation) is answered.
+    let photo = ex.iter().find(|e| e["source"] == "photo").unwrap();
+    let (code, r) = post(
+        url,
+        serde_json::json!({ "model": "all", "image": photo["image"] })
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(code, 200, "{r}");
 
     // Every model answers, alone and in "all".
     let pixels: Vec<f32> = split.x_test.row(0).to_vec();
@@ -86,6 +105,19 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
         full[..full.len() / 2].to_vec()
     };
     let blank = common::png_gray(&preprocess::Gray::new(50, 50, vec![255; 2500]).unwrap());
+    let truncated_jpeg = {
+        let img = image::RgbImage::from_fn(120, 90, |x, y| image::Rgb([(x * 2) as u8, (y * 2) as u8, 90]));
+        let full = mnist_support::real_inputs::jpeg_with_orientation(&img, 80, None).unwrap();
+        full[..full.len() / 3].to_vec()
+    };
+    let grey_paper = common::png_gray(
+        &preprocess::Gray::new(
+            160,
+            120,
+            (0..160 * 120).map(|i| (140 + (i % 160) / 8 + (i * 7919 % 13)) as u8).collect(),
+        )
+        .unwrap(),
+    );
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("zero-byte body", vec![]),
         ("not JSON", b"hello".to_vec()),
@@ -123,6 +155,18 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
                 .into_bytes(),
         ),
         ("zero-byte image", br#"{"image": ""}"#.to_vec()),
+        (
+            "truncated JPEG",
+            serde_json::json!({ "image": b64(&truncated_jpeg) })
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "photo of paper with no digit",
+            serde_json::json!({ "image": b64(&grey_paper) })
+                .to_string()
+                .into_bytes(),
+        ),
         (
             "huge image",
             serde_json::json!({ "image": b64(&huge_png) })
@@ -189,7 +233,7 @@ fn preprocessing_recovers_shifted_scaled_inverted_digits() {
         let scale = 3 + 2 * (i % 2);
         let gray = mnist_to_gray(&px, scale, 5 + (i % 7) * 3, 3 + (i % 5) * 4, 200, 180).unwrap();
         // And through PNG, the way uploads arrive.
-        let decoded = mnist_support::serve::decode_image(&common::png_gray(&gray)).unwrap();
+        let decoded = preprocess::decode_image(&common::png_gray(&gray)).unwrap();
         let out = preprocess::to_mnist(&decoded).unwrap();
         processed.row_mut(i).assign(&ndarray::Array1::from(out));
     }
@@ -211,4 +255,131 @@ fn preprocessing_recovers_shifted_scaled_inverted_digits() {
         preprocess::to_mnist(&dark).unwrap()
     );
     assert!(preprocess::to_mnist(&preprocess::Gray::new(9, 9, vec![0; 81]).unwrap()).is_err());
+}
+
+/// The stroke width preprocessing aims for is MNIST's own: the median over
+/// training digits, measured the way inputs are measured.
+#[test]
+fn the_target_stroke_width_is_the_median_of_the_training_digits() {
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
+    let split = Split::load_from(&data).unwrap();
+    let mut r: Vec<f32> = (0..2000)
+        .map(|i| preprocess::mnist_stroke_ratio(&split.x_train.row(i).to_vec()).unwrap())
+        .collect();
+    r.sort_by(f32::total_cmp);
+    let median = r[r.len() / 2];
+    assert!(
+        (median - preprocess::MNIST_STROKE).abs() < 0.05 * preprocess::MNIST_STROKE,
+        "median stroke ratio {median}, constant {}",
+        preprocess::MNIST_STROKE
+    );
+}
+
+fn ink_box(p: &[f32]) -> (usize, usize, f32, f32) {
+    let (mut x0, mut y0, mut x1, mut y1) = (28, 28, 0, 0);
+    let (mut m, mut cx, mut cy) = (0f32, 0f32, 0f32);
+    for (i, &v) in p.iter().enumerate() {
+        let (x, y) = (i % 28, i / 28);
+        if v >= 40.0 {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+        m += v;
+        cx += v * (x as f32 + 0.5);
+        cy += v * (y as f32 + 0.5);
+    }
+    ((x1 + 1).saturating_sub(x0), (y1 + 1).saturating_sub(y0), cx / m, cy / m)
+}
+
+/// Every source of the real-inputs set (pad, scan, photo with EXIF
+/// orientation, typed) comes out as an MNIST-like 28×28: the digit's longer
+/// side about 20 pixels, its centre of mass at the centre, ink up to 255,
+/// strokes near MNIST's width. The generator is deterministic and the two
+/// sets differ.
+#[test]
+fn real_inputs_are_deterministic_and_preprocess_to_mnist_shape() {
+    use mnist_support::real_inputs::{generate, Set, Source};
+    let split = common::synthetic_split(100, 120, 3);
+    let a = generate(&split, Set::Dev, 8).unwrap();
+    let b = generate(&split, Set::Dev, 8).unwrap();
+    let c = generate(&split, Set::Heldout, 8).unwrap();
+    assert_eq!(a.len(), 32);
+    assert!(a.iter().zip(&b).all(|(x, y)| x.bytes == y.bytes && x.label == y.label));
+    assert!(a.iter().zip(&c).any(|(x, y)| x.bytes != y.bytes));
+    for source in Source::ALL {
+        assert_eq!(a.iter().filter(|s| s.source == source).count(), 8);
+    }
+    // Photos include JPEGs stored sideways with an EXIF orientation: decoded upright.
+    let sideways = a
+        .iter()
+        .filter(|s| s.source == Source::Photo)
+        .filter(|s| {
+            let raw = image::load_from_memory(&s.bytes).unwrap();
+            let up = preprocess::decode_image(&s.bytes).unwrap();
+            (raw.width() as usize, raw.height() as usize) == (up.height, up.width)
+                && raw.width() != raw.height()
+        })
+        .count();
+    assert!(sideways > 0, "no photo with an EXIF rotation among 8");
+    for s in &a {
+        let g = preprocess::decode_image(&s.bytes).unwrap();
+        let st = preprocess::steps(&g).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        let (w, h, cx, cy) = ink_box(&st.mnist);
+        assert!((17..=21).contains(&w.max(h)), "{}: box {w}×{h}", s.name);
+        assert!((cx - 14.0).abs() < 1.5 && (cy - 14.0).abs() < 1.5, "{}: centre ({cx}, {cy})", s.name);
+        let max = st.mnist.iter().cloned().fold(0.0, f32::max);
+        assert!(max > 200.0, "{}: faint ink, max {max}", s.name);
+        let ratio = st.stroke_after / preprocess::WORK as f32;
+        assert!(
+            (ratio - preprocess::MNIST_STROKE).abs() < 0.45 * preprocess::MNIST_STROKE,
+            "{}: stroke ratio {ratio} after normalisation (before {})",
+            s.name,
+            st.stroke_before / preprocess::WORK as f32
+        );
+    }
+}
+
+/// Pictures without a digit are "no digit found", not a guess; specks and
+/// border noise around a digit are dropped.
+#[test]
+fn blank_pictures_are_rejected_and_specks_dropped() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    // Grey paper under uneven light with sensor noise, no ink.
+    let (w, h) = (320usize, 240usize);
+    let paper: Vec<u8> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f32 / w as f32, (i / w) as f32 / h as f32);
+            (150.0 + 40.0 * x - 25.0 * y + rng.gen_range(-8.0f32..8.0)).round() as u8
+        })
+        .collect();
+    for g in [
+        preprocess::Gray::new(w, h, paper.clone()).unwrap(),
+        preprocess::Gray::new(64, 64, vec![255; 64 * 64]).unwrap(),
+        preprocess::Gray::new(64, 64, vec![0; 64 * 64]).unwrap(),
+    ] {
+        match preprocess::to_mnist(&g) {
+            Err(mnist_support::Error::NoDigit(_)) => {}
+            other => panic!("expected NoDigit, got {other:?}"),
+        }
+    }
+    // A bar on white with and without a sprinkle of one-pixel specks.
+    let mut clean = vec![255u8; 200 * 200];
+    for y in 40..160 {
+        for x in 90..106 {
+            clean[y * 200 + x] = 20;
+        }
+    }
+    let mut specked = clean.clone();
+    for _ in 0..60 {
+        let (x, y) = (rng.gen_range(0..200), rng.gen_range(0..200));
+        if !(80..116).contains(&x) {
+            specked[y * 200 + x] = 0;
+        }
+    }
+    let a = preprocess::to_mnist(&preprocess::Gray::new(200, 200, clean).unwrap()).unwrap();
+    let b = preprocess::to_mnist(&preprocess::Gray::new(200, 200, specked).unwrap()).unwrap();
+    let differ = a.iter().zip(&b).filter(|(x, y)| (*x - *y).abs() > 10.0).count();
+    assert!(differ <= 8, "{differ} pixels changed by specks");
 }

@@ -8,7 +8,9 @@
 //!
 //! Training: Adam, one-cycle learning rate (linear warm-up over the first
 //! 20% of steps, then cosine decay to zero), mini-batches in a seeded random
-//! order, optional random shifts of up to `shift` pixels as augmentation.
+//! order, each image distorted anew every epoch as augmentation
+//! ([`Distort`]: shift, rotation, scale, shear, elastic, stroke thickness, so
+//! the networks also read the digits people draw and photograph).
 //! After every epoch the validation split (if given) is scored in eval mode
 //! and the weights of the best epoch are kept (best-epoch selection; never on
 //! the test split); `patience` stops early. The run is seeded: the same
@@ -26,6 +28,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
+use rayon::prelude::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -33,6 +36,7 @@ use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Tensor};
 
 use super::{check_xy, not_fitted, Classifier, Epoch, History, Kind, Progress};
+use crate::augment::Distort;
 use crate::data::{CLASSES, PIXELS, SIDE};
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -54,9 +58,10 @@ pub struct NetParams {
     pub learning_rate: f64,
     /// Adam's L2 weight decay.
     pub weight_decay: f64,
-    /// Augmentation: each training image is shifted by up to this many pixels
-    /// in x and y (0 = none).
-    pub shift: usize,
+    /// Augmentation: each training image is distorted anew in every epoch
+    /// (shift, rotation, scale, shear, elastic, stroke thickness; see [`Distort`]).
+    #[serde(default)]
+    pub distort: Distort,
     /// Stop after this many epochs without a better validation accuracy (0 = never).
     pub patience: usize,
     pub seed: u64,
@@ -64,7 +69,7 @@ pub struct NetParams {
 }
 
 impl NetParams {
-    /// Model 3: 784-512-256-10 with batch norm and dropout, shifts of ±2 pixels.
+    /// Model 3: 784-512-256-10 with batch norm and dropout, handwriting distortions.
     pub fn dnn() -> Self {
         NetParams {
             conv: vec![],
@@ -74,14 +79,14 @@ impl NetParams {
             batch_size: 128,
             learning_rate: 2e-3,
             weight_decay: 0.0,
-            shift: 2,
+            distort: Distort::handwriting(),
             patience: 0,
             seed: 42,
             scaling: Scaling::Unit,
         }
     }
 
-    /// Model 7: conv32-pool-conv64-pool-conv128-pool, fc 128, shifts of ±2 pixels.
+    /// Model 7: conv32-pool-conv64-pool-conv128-pool, fc 128, handwriting distortions.
     pub fn cnn() -> Self {
         NetParams {
             conv: vec![vec![32], vec![64], vec![128]],
@@ -91,7 +96,7 @@ impl NetParams {
             batch_size: 128,
             learning_rate: 3e-3,
             weight_decay: 0.0,
-            shift: 2,
+            distort: Distort::handwriting(),
             patience: 0,
             seed: 42,
             scaling: Scaling::Unit,
@@ -139,9 +144,7 @@ impl NetParams {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad("dropout must be in [0, 1)");
         }
-        if self.shift >= SIDE / 2 {
-            return bad("shift must be below 14 pixels");
-        }
+        self.distort.check()?;
         if self.conv.len() > 4 || self.conv.iter().any(|s| s.is_empty()) {
             return bad("conv must have 1 to 4 non-empty stages (28 → 14 → 7 → 3 → 1 pixels)");
         }
@@ -281,22 +284,6 @@ fn one_cycle(step: usize, total: usize, peak: f64) -> f64 {
     }
 }
 
-/// Copy image `src` (784 scaled pixels) into `dst` shifted by (dx, dy), zero-filled.
-fn shifted(src: &[f32], dst: &mut [f32], dx: i64, dy: i64) {
-    dst.fill(0.0);
-    let side = SIDE as i64;
-    for r in 0..side {
-        let sr = r - dy;
-        if !(0..side).contains(&sr) {
-            continue;
-        }
-        let (c0, c1) = (dx.max(0), (side + dx).min(side));
-        let row = (r * side) as usize;
-        let srow = (sr * side) as usize;
-        dst[row + c0 as usize..row + c1 as usize]
-            .copy_from_slice(&src[srow + (c0 - dx) as usize..srow + (c1 - dx) as usize]);
-    }
-}
 
 impl Network {
     pub fn new(params: NetParams) -> Self {
@@ -519,7 +506,6 @@ impl Classifier for Network {
             ),
             total_steps as u64,
         );
-        let s = p.shift as i64;
         for epoch in 1..=p.epochs {
             let t = Instant::now();
             order.shuffle(&mut rng);
@@ -527,14 +513,20 @@ impl Classifier for Network {
             let mut lr = p.learning_rate;
             for idx in order.chunks(p.batch_size) {
                 let m = idx.len();
+                // One seed per image from the epoch's generator, the images in parallel.
+                let seeds: Vec<u64> = idx.iter().map(|_| rng.gen()).collect();
+                batch[..m * PIXELS]
+                    .par_chunks_mut(PIXELS)
+                    .zip(idx.par_iter().zip(&seeds))
+                    .for_each(|(dst, (&i, &seed))| {
+                        let src = &flat[i * PIXELS..(i + 1) * PIXELS];
+                        if p.distort.is_none() {
+                            dst.copy_from_slice(src);
+                        } else {
+                            p.distort.apply(src, dst, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+                        }
+                    });
                 for (k, &i) in idx.iter().enumerate() {
-                    let src = &flat[i * PIXELS..(i + 1) * PIXELS];
-                    let dst = &mut batch[k * PIXELS..(k + 1) * PIXELS];
-                    if s > 0 {
-                        shifted(src, dst, rng.gen_range(-s..=s), rng.gen_range(-s..=s));
-                    } else {
-                        dst.copy_from_slice(src);
-                    }
                     labels[k] = y[i] as i64;
                 }
                 let xb = Tensor::from_slice(&batch[..m * PIXELS])
@@ -667,21 +659,6 @@ super::linfa_traits!(NetParams, Network);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shift_moves_pixels_and_fills_zero() {
-        let src: Vec<f32> = (0..PIXELS).map(|i| i as f32 + 1.0).collect();
-        let mut dst = vec![0f32; PIXELS];
-        shifted(&src, &mut dst, 1, 2);
-        assert_eq!(dst[2 * SIDE + 1], src[0]);
-        assert_eq!(dst[0], 0.0);
-        assert_eq!(dst[2 * SIDE], 0.0);
-        shifted(&src, &mut dst, -2, -1);
-        assert_eq!(dst[0], src[SIDE + 2]);
-        assert_eq!(dst[PIXELS - 1], 0.0);
-        shifted(&src, &mut dst, 0, 0);
-        assert_eq!(dst, src);
-    }
 
     #[test]
     fn one_cycle_warms_up_then_decays_to_zero() {

@@ -5,15 +5,19 @@
 //! * `GET /` — the page;
 //! * `GET /healthz` — `{"status": "ok", "models": N}`;
 //! * `GET /api/models` — name, kind, title and test accuracy of each model;
+//! * `GET /api/examples` — example inputs for the page (pad drawings, scans,
+//!   photos, typed digits from [`crate::real_inputs`]), as data URLs;
 //! * `POST /api/predict` — JSON `{"model": "svm" | "all", "image": "<base64 PNG/JPEG or data: URL>"}`
 //!   or `{"model": ..., "pixels": [784 values 0–255]}`; answers
 //!   `{"input": [784 values the models saw], "results": [{"model", "prediction",
 //!   "top3": [{"digit", "probability"}], "ms"}]}`. Bad input is a 4xx
 //!   `{"error": "..."}`.
 //!
-//! Images go through [`crate::preprocess`]; 784 pixel values are taken as an
-//! MNIST image as they are. Request bodies are limited to 2 MB and decoded
-//! images to 4096×4096 pixels.
+//! Images go through [`crate::preprocess`] (background removal, cleaning,
+//! stroke-width normalisation, MNIST's 20×20 box and centre of mass); 784
+//! pixel values are taken as an MNIST image as they are. A picture with no
+//! digit in it is a 422. Request bodies are limited to 2 MB and decoded
+//! images to 4096×4096 pixels and 256 MB of decoding memory.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -33,12 +37,13 @@ use crate::data::PIXELS;
 use crate::error::{Error, Result};
 use crate::experiment::{self, ModelCard};
 use crate::models::Classifier;
-use crate::preprocess::{self, Gray};
+use crate::preprocess;
+use crate::real_inputs::Sample;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 /// Largest decoded image side.
-pub const MAX_SIDE: u32 = 4096;
+pub use crate::preprocess::MAX_SIDE;
 
 const PAGE: &str = include_str!("index.html");
 
@@ -75,6 +80,7 @@ pub fn load_models(dir: &Path) -> Result<(Vec<Loaded>, Vec<String>)> {
 
 struct AppState {
     models: Vec<Loaded>,
+    examples: Vec<Sample>,
 }
 
 #[derive(Debug)]
@@ -122,43 +128,6 @@ struct PredictResponse {
     results: Vec<ModelResult>,
 }
 
-/// Decode a PNG or JPEG (transparent pixels count as white) to grayscale.
-pub fn decode_image(bytes: &[u8]) -> Result<Gray> {
-    let decode_err = |e: image::ImageError| Error::Decode {
-        what: "the uploaded image".into(),
-        reason: e.to_string(),
-    };
-    if bytes.is_empty() {
-        return Err(Error::Decode {
-            what: "the uploaded image".into(),
-            reason: "it is empty".into(),
-        });
-    }
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::Decode {
-            what: "the uploaded image".into(),
-            reason: e.to_string(),
-        })?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(256 * 1024 * 1024);
-    reader.limits(limits);
-    let img = reader.decode().map_err(decode_err)?.to_rgba8();
-    let (w, h) = img.dimensions();
-    let pixels = img
-        .pixels()
-        .map(|p| {
-            let [r, g, b, a] = p.0;
-            let lum = 0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32;
-            let a = a as f32 / 255.0;
-            (a * lum + (1.0 - a) * 255.0).round() as u8
-        })
-        .collect();
-    Gray::new(w as usize, h as usize, pixels)
-}
-
 fn input_pixels(req: &PredictRequest) -> std::result::Result<Vec<f32>, ApiError> {
     match (&req.image, &req.pixels) {
         (Some(_), Some(_)) => Err(bad("send either \"image\" or \"pixels\", not both")),
@@ -188,7 +157,7 @@ fn input_pixels(req: &PredictRequest) -> std::result::Result<Vec<f32>, ApiError>
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .map_err(|e| bad(format!("\"image\" is not valid base64: {e}")))?;
-            let gray = decode_image(&bytes)
+            let gray = preprocess::decode_image(&bytes)
                 .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
             preprocess::to_mnist(&gray)
                 .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
@@ -288,6 +257,17 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Json<serde_json::Val
     }))
 }
 
+async fn list_examples(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "examples": state.examples.iter().map(|e| serde_json::json!({
+            "name": format!("{} of a {}", e.source.name(), e.label),
+            "source": e.source.name(),
+            "label": e.label,
+            "image": e.data_url(),
+        })).collect::<Vec<_>>()
+    }))
+}
+
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "models": state.models.len() }))
 }
@@ -303,13 +283,25 @@ async fn not_found() -> ApiError {
     )
 }
 
-/// The app over loaded models.
-pub fn router(models: Vec<Loaded>) -> Router {
-    let state = Arc::new(AppState { models });
+/// A few inputs of each real-inputs source for the page's examples (from the
+/// dev set, never the test split); none when the MNIST files are missing.
+pub fn example_inputs(split: Option<&crate::data::Split>) -> Vec<Sample> {
+    let Some(split) = split else {
+        return Vec::new();
+    };
+    let mut all = crate::real_inputs::generate(split, crate::real_inputs::Set::Dev, 2).unwrap_or_default();
+    all.truncate(8);
+    all
+}
+
+/// The app over loaded models, with example inputs for the page.
+pub fn router(models: Vec<Loaded>, examples: Vec<Sample>) -> Router {
+    let state = Arc::new(AppState { models, examples });
     Router::new()
         .route("/", get(page))
         .route("/healthz", get(healthz))
         .route("/api/models", get(list_models))
+        .route("/api/examples", get(list_examples))
         .route("/api/predict", post(predict))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -319,6 +311,7 @@ pub fn router(models: Vec<Loaded>) -> Router {
 /// Serve on `addr` until Ctrl-C; `on_ready` gets the bound address (port 0 picks a free one).
 pub fn serve(
     models: Vec<Loaded>,
+    examples: Vec<Sample>,
     addr: SocketAddr,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
@@ -334,7 +327,7 @@ pub fn serve(
             .local_addr()
             .map_err(|e| Error::Param(e.to_string()))?;
         on_ready(bound);
-        axum::serve(listener, router(models))
+        axum::serve(listener, router(models, examples))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

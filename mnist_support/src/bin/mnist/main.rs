@@ -101,6 +101,33 @@ enum Cmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Real-inputs benchmark: generate pad drawings, scans, phone photos and
+    /// typed digits (from validation digits and the machine's fonts, never the
+    /// test split), send each through the prediction server (PNG/JPEG →
+    /// preprocessing → every model) and print accuracy per source and model.
+    BenchInputs {
+        /// `heldout` (what is reported) or `dev` (what preprocessing was tuned on).
+        #[arg(long, default_value = "heldout")]
+        set: mnist_support::real_inputs::Set,
+        /// Inputs per source.
+        #[arg(long, default_value_t = 400)]
+        per_source: usize,
+        /// Directory of saved models (default: models/, or $MNIST_MODELS_DIR).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Also write every generated input file into this directory.
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Write a gallery (inputs, the 28×28 the models saw, every answer) as PNG here.
+        #[arg(long)]
+        gallery: Option<PathBuf>,
+        /// Write the preprocessing steps of one input per source as PNG here.
+        #[arg(long)]
+        steps: Option<PathBuf>,
+    },
     /// Set up the notebook toolchain: project-local venv with Jupyter and
     /// nbconvert, the evcxr Rust kernel (installed once with cargo) registered in it.
     Setup,
@@ -139,6 +166,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+mod bench_inputs;
+mod serve_bench;
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -360,111 +390,6 @@ fn run_all(dir: PathBuf, retrain: bool) -> AnyResult<()> {
     Ok(())
 }
 
-fn serve_bench(clients: usize, requests: usize, dir: Option<PathBuf>) -> AnyResult<()> {
-    if clients == 0 || requests == 0 {
-        return Err("--clients and --requests must be positive".into());
-    }
-    let dir = dir.unwrap_or_else(models::models_dir);
-    let (loaded, failed) = mnist_support::serve::load_models(&dir)?;
-    for f in failed {
-        eprintln!("serve-bench: skipping {f}");
-    }
-    if loaded.is_empty() {
-        return Err(format!(
-            "no models in {}; train some with `cargo run --release -- train`",
-            dir.display()
-        )
-        .into());
-    }
-    let mut names: Vec<String> = loaded.iter().map(|m| m.name.clone()).collect();
-    names.push("all".into());
-    let split = Split::load()?;
-    // Request bodies: the first 100 test digits as pixels.
-    let bodies: Vec<String> = (0..100)
-        .map(|i| serde_json::json!({ "pixels": split.x_test.row(i).to_vec() }).to_string())
-        .collect();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let r = mnist_support::serve::serve(
-            loaded,
-            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            |a| {
-                let _ = tx.send(a);
-            },
-        );
-        if let Err(e) = r {
-            eprintln!("serve-bench: server failed: {e}");
-        }
-    });
-    let addr = rx.recv_timeout(std::time::Duration::from_secs(30))?;
-    let url = format!("http://{addr}/api/predict");
-    println!(
-        "{clients} clients, {requests} requests per model, loopback, {} threads",
-        rayon::current_num_threads()
-    );
-    println!(
-        "{:<10} {:>10} {:>9} {:>9} {:>9}",
-        "model", "req/s", "p50 ms", "p99 ms", "errors"
-    );
-    for name in names {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let latencies = std::sync::Mutex::new(Vec::with_capacity(requests));
-        let errors = std::sync::atomic::AtomicUsize::new(0);
-        let start = std::time::Instant::now();
-        std::thread::scope(|s| {
-            for _ in 0..clients {
-                s.spawn(|| {
-                    let agent = ureq::AgentBuilder::new()
-                        .timeout(std::time::Duration::from_secs(30))
-                        .build();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= requests {
-                            break;
-                        }
-                        let body = bodies[i % bodies.len()].replacen(
-                            '{',
-                            &format!("{{\"model\":\"{name}\","),
-                            1,
-                        );
-                        let t = std::time::Instant::now();
-                        let ok = agent
-                            .post(&url)
-                            .set("Content-Type", "application/json")
-                            .send_string(&body)
-                            .is_ok();
-                        let ms = t.elapsed().as_secs_f64() * 1e3;
-                        if ok {
-                            latencies.lock().unwrap_or_else(|e| e.into_inner()).push(ms);
-                        } else {
-                            errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
-                    }
-                });
-            }
-        });
-        let secs = start.elapsed().as_secs_f64();
-        let mut l = latencies.into_inner().unwrap_or_else(|e| e.into_inner());
-        l.sort_by(f64::total_cmp);
-        let pct = |p: f64| {
-            if l.is_empty() {
-                f64::NAN
-            } else {
-                l[((l.len() - 1) as f64 * p).round() as usize]
-            }
-        };
-        println!(
-            "{:<10} {:>10.1} {:>9.1} {:>9.1} {:>9}",
-            name,
-            l.len() as f64 / secs,
-            pct(0.5),
-            pct(0.99),
-            errors.load(std::sync::atomic::Ordering::Relaxed)
-        );
-    }
-    Ok(())
-}
-
 fn run(cmd: Cmd) -> AnyResult<ExitCode> {
     match cmd {
         Cmd::FetchData { dir } => fetch(dir.unwrap_or_else(data::default_data_dir))?,
@@ -550,7 +475,9 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
                 names.join(", ")
             );
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            mnist_support::serve::serve(loaded, addr, |bound| {
+            let examples =
+                mnist_support::serve::example_inputs(Split::load().ok().as_ref());
+            mnist_support::serve::serve(loaded, examples, addr, |bound| {
                 println!("listening on http://{bound}/");
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
@@ -560,7 +487,19 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             clients,
             requests,
             dir,
-        } => serve_bench(clients, requests, dir)?,
+        } => serve_bench::serve_bench(clients, requests, dir)?,
+        Cmd::BenchInputs {
+            set,
+            per_source,
+            dir,
+            json,
+            write,
+            gallery,
+            steps,
+        } => {
+            ensure_data()?;
+            bench_inputs::bench_inputs(set, per_source, dir, json, write, gallery, steps)?
+        }
         Cmd::Setup => {
             let p = jupyter::setup()?;
             println!(

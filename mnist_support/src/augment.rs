@@ -1,0 +1,258 @@
+//! Training-time distortions that cover how people draw beyond MNIST's
+//! narrow style: position, rotation, scale, shear, elastic wobble and
+//! stroke thickness, applied to 28×28 images whose background is 0.
+//!
+//! One random [`Distort::apply`] per image and epoch (the networks). All of it
+//! is one inverse mapping with bilinear sampling: for each output pixel, the
+//! affine map plus a smooth displacement field (random vectors on a 4×4
+//! grid, bilinear in between) gives the source position.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::SIDE;
+use crate::error::{Error, Result};
+
+/// How strongly to distort (each drawn uniformly within ± the value).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Distort {
+    /// Shift in pixels.
+    pub shift: f32,
+    /// Rotation in degrees.
+    pub rotate: f32,
+    /// Relative change of size (0.1 = 90–110%), drawn for x and y apart.
+    pub scale: f32,
+    /// Horizontal shear (x += shear · y).
+    pub shear: f32,
+    /// Largest elastic displacement in pixels.
+    pub elastic: f32,
+    /// Probability of making the strokes thicker, and of making them thinner.
+    pub thickness: f32,
+}
+
+impl Distort {
+    /// No distortion.
+    pub const NONE: Distort = Distort {
+        shift: 0.0,
+        rotate: 0.0,
+        scale: 0.0,
+        shear: 0.0,
+        elastic: 0.0,
+        thickness: 0.0,
+    };
+
+    /// Shifts alone, by up to `px` pixels (the networks' earlier augmentation).
+    pub fn shift_only(px: f32) -> Distort {
+        Distort {
+            shift: px,
+            ..Distort::NONE
+        }
+    }
+
+    /// What the networks train with: how the pad drawings, scans and photos of
+    /// the real-inputs dev set differ from MNIST after preprocessing.
+    pub fn handwriting() -> Distort {
+        Distort {
+            shift: 2.0,
+            rotate: 12.0,
+            scale: 0.12,
+            shear: 0.3,
+            elastic: 1.2,
+            thickness: 0.2,
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Distort::NONE
+    }
+
+    pub fn check(&self) -> Result<()> {
+        let ok = |v: f32, max: f32| v.is_finite() && (0.0..=max).contains(&v);
+        if !(ok(self.shift, 13.0)
+            && ok(self.rotate, 90.0)
+            && ok(self.scale, 0.5)
+            && ok(self.shear, 1.0)
+            && ok(self.elastic, 6.0)
+            && ok(self.thickness, 0.5))
+        {
+            return Err(Error::Param(format!(
+                "distortion out of range: {self:?} (shift ≤ 13, rotate ≤ 90, scale ≤ 0.5, \
+                 shear ≤ 1, elastic ≤ 6, thickness ≤ 0.5, none negative)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Write a distorted copy of `src` (28×28, background 0) into `dst`.
+    pub fn apply(&self, src: &[f32], dst: &mut [f32], rng: &mut impl Rng) {
+        let n = SIDE * SIDE;
+        debug_assert!(src.len() == n && dst.len() == n);
+        let u = |rng: &mut dyn rand::RngCore, m: f32| if m > 0.0 { rng.gen_range(-m..=m) } else { 0.0 };
+        let (tx, ty) = (u(rng, self.shift), u(rng, self.shift));
+        let angle = u(rng, self.rotate).to_radians();
+        let (sx, sy) = (1.0 + u(rng, self.scale), 1.0 + u(rng, self.scale));
+        let shear = u(rng, self.shear);
+        // Forward map about the centre: p' = R · Sh · S · p + t; sample its inverse.
+        let (c, s) = (angle.cos(), angle.sin());
+        let (a, b, cc, d) = (c * sx, c * shear * sy - s * sy, s * sx, s * shear * sy + c * sy);
+        let det = a * d - b * cc;
+        let (ia, ib, ic, id) = (d / det, -b / det, -cc / det, a / det);
+        let mut field = [[0f32; 2]; 16];
+        if self.elastic > 0.0 {
+            for v in field.iter_mut() {
+                *v = [u(rng, self.elastic), u(rng, self.elastic)];
+            }
+        }
+        let centre = (SIDE as f32 - 1.0) / 2.0;
+        for y in 0..SIDE {
+            for x in 0..SIDE {
+                let (mut px, mut py) = (x as f32 - centre - tx, y as f32 - centre - ty);
+                if self.elastic > 0.0 {
+                    let [ex, ey] = bilinear_field(&field, x as f32, y as f32);
+                    px += ex;
+                    py += ey;
+                }
+                let (qx, qy) = (ia * px + ib * py + centre, ic * px + id * py + centre);
+                dst[y * SIDE + x] = sample(src, qx, qy);
+            }
+        }
+        if self.thickness > 0.0 {
+            let r: f32 = rng.gen_range(0.0..1.0);
+            if r < self.thickness {
+                cross_filter(dst, f32::max, 1.0);
+            } else if r < 2.0 * self.thickness {
+                cross_filter(dst, f32::min, 0.5);
+            }
+        }
+    }
+}
+
+impl Default for Distort {
+    fn default() -> Self {
+        Distort::NONE
+    }
+}
+
+/// The 4×4 displacement grid spread over the 28×28 image.
+fn bilinear_field(field: &[[f32; 2]; 16], x: f32, y: f32) -> [f32; 2] {
+    let g = |v: f32| (v / (SIDE as f32 - 1.0) * 3.0).clamp(0.0, 3.0);
+    let (gx, gy) = (g(x), g(y));
+    let (ix, iy) = ((gx.floor() as usize).min(2), (gy.floor() as usize).min(2));
+    let (fx, fy) = (gx - ix as f32, gy - iy as f32);
+    let at = |i: usize, j: usize, k: usize| field[j * 4 + i][k];
+    let mut out = [0f32; 2];
+    for (k, o) in out.iter_mut().enumerate() {
+        let top = at(ix, iy, k) * (1.0 - fx) + at(ix + 1, iy, k) * fx;
+        let bottom = at(ix, iy + 1, k) * (1.0 - fx) + at(ix + 1, iy + 1, k) * fx;
+        *o = top * (1.0 - fy) + bottom * fy;
+    }
+    out
+}
+
+/// Bilinear sample at (x, y), zero outside.
+fn sample(src: &[f32], x: f32, y: f32) -> f32 {
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let px = |xx: i64, yy: i64| {
+        if xx < 0 || yy < 0 || xx >= SIDE as i64 || yy >= SIDE as i64 {
+            0.0
+        } else {
+            src[yy as usize * SIDE + xx as usize]
+        }
+    };
+    let (x0, y0) = (x0 as i64, y0 as i64);
+    let top = px(x0, y0) * (1.0 - fx) + px(x0 + 1, y0) * fx;
+    let bottom = px(x0, y0 + 1) * (1.0 - fx) + px(x0 + 1, y0 + 1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Blend each pixel with `op` over itself and its 4 neighbours (max: thicker
+/// strokes; min, half-blended: thinner ones without losing them).
+fn cross_filter(img: &mut [f32], op: fn(f32, f32) -> f32, blend: f32) {
+    let src = img.to_vec();
+    let at = |x: i64, y: i64| {
+        if x < 0 || y < 0 || x >= SIDE as i64 || y >= SIDE as i64 {
+            0.0
+        } else {
+            src[y as usize * SIDE + x as usize]
+        }
+    };
+    for y in 0..SIDE as i64 {
+        for x in 0..SIDE as i64 {
+            let v = at(x, y);
+            let f = [at(x - 1, y), at(x + 1, y), at(x, y - 1), at(x, y + 1)]
+                .into_iter()
+                .fold(v, op);
+            img[y as usize * SIDE + x as usize] = v + blend * (f - v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn bar() -> Vec<f32> {
+        let mut img = vec![0f32; SIDE * SIDE];
+        for y in 6..22 {
+            for x in 13..15 {
+                img[y * SIDE + x] = 1.0;
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn none_is_the_identity_and_shift_moves_ink() {
+        let src = bar();
+        let mut dst = vec![0f32; SIDE * SIDE];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        Distort::NONE.apply(&src, &mut dst, &mut rng);
+        assert_eq!(src, dst);
+        let mut moved = false;
+        for _ in 0..5 {
+            Distort::shift_only(3.0).apply(&src, &mut dst, &mut rng);
+            moved |= src != dst;
+            // Ink is kept (bilinear resampling of a bar well inside the image).
+            let (a, b): (f32, f32) = (src.iter().sum(), dst.iter().sum());
+            assert!((a - b).abs() < 1e-3 * a + 1e-3, "{a} vs {b}");
+        }
+        assert!(moved);
+    }
+
+    #[test]
+    fn handwriting_distortions_stay_in_range_and_vary() {
+        let src = bar();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut outs = Vec::new();
+        for _ in 0..20 {
+            let mut dst = vec![0f32; SIDE * SIDE];
+            Distort::handwriting().apply(&src, &mut dst, &mut rng);
+            assert!(dst.iter().all(|v| (0.0..=1.0 + 1e-5).contains(v)));
+            let ink: f32 = dst.iter().sum();
+            assert!(ink > 10.0, "the digit survives: {ink}");
+            outs.push(dst);
+        }
+        outs.dedup();
+        assert!(outs.len() > 15);
+    }
+
+    #[test]
+    fn thicker_adds_ink_thinner_removes_it() {
+        let src = bar();
+        let mut thick = src.clone();
+        cross_filter(&mut thick, f32::max, 1.0);
+        let mut thin = src.clone();
+        cross_filter(&mut thin, f32::min, 0.5);
+        let sum = |v: &[f32]| v.iter().sum::<f32>();
+        assert!(sum(&thick) > sum(&src) && sum(&thin) < sum(&src) && sum(&thin) > 0.0);
+    }
+
+    #[test]
+    fn out_of_range_is_an_error() {
+        assert!(Distort::handwriting().check().is_ok());
+        assert!(Distort { rotate: -1.0, ..Distort::NONE }.check().is_err());
+        assert!(Distort { elastic: f32::NAN, ..Distort::NONE }.check().is_err());
+    }
+}

@@ -1,0 +1,275 @@
+//! `mnist bench-inputs`: the real-inputs benchmark over the real server path.
+
+use std::path::PathBuf;
+
+use mnist_support::data::Split;
+use mnist_support::models;
+use mnist_support::plot::{self, Picture};
+use mnist_support::real_inputs::{self, InputsReport, Sample, Set, Source, SourceRow};
+
+use crate::AnyResult;
+
+/// What the server answered for one input.
+pub struct Answer {
+    /// The 28×28 the models saw.
+    pub input: Vec<f32>,
+    /// (model, prediction) in the server's order.
+    pub predictions: Vec<(String, u8)>,
+}
+
+/// POST every sample with `model: "all"`; an error answer (e.g. no digit
+/// found) is kept as its message.
+pub fn ask_all(
+    url: &str,
+    samples: &[Sample],
+) -> Vec<Result<Answer, String>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let answers = std::sync::Mutex::new((0..samples.len()).map(|_| None).collect::<Vec<_>>());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(std::time::Duration::from_secs(60))
+                    .build();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(sample) = samples.get(i) else {
+                        break;
+                    };
+                    let body = serde_json::json!({"model": "all", "image": sample.data_url()});
+                    let answer = match agent
+                        .post(url)
+                        .set("Content-Type", "application/json")
+                        .send_string(&body.to_string())
+                    {
+                        Ok(r) => r
+                            .into_string()
+                            .map_err(|e| e.to_string())
+                            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+                            .and_then(|v| parse(&v)),
+                        Err(ureq::Error::Status(code, r)) => Err(format!(
+                            "{code}: {}",
+                            r.into_string().unwrap_or_default()
+                        )),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    answers.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(answer);
+                }
+            });
+        }
+    });
+    answers
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err("not sent".into())))
+        .collect()
+}
+
+fn parse(v: &serde_json::Value) -> Result<Answer, String> {
+    let input = v["input"]
+        .as_array()
+        .ok_or("no input in the answer")?
+        .iter()
+        .map(|p| p.as_f64().unwrap_or(0.0) as f32)
+        .collect();
+    let predictions = v["results"]
+        .as_array()
+        .ok_or("no results in the answer")?
+        .iter()
+        .map(|r| {
+            (
+                r["model"].as_str().unwrap_or("?").to_string(),
+                r["prediction"].as_u64().unwrap_or(255) as u8,
+            )
+        })
+        .collect();
+    Ok(Answer { input, predictions })
+}
+
+pub fn bench_inputs(
+    set: Set,
+    per_source: usize,
+    dir: Option<PathBuf>,
+    json: bool,
+    write: Option<PathBuf>,
+    gallery: Option<PathBuf>,
+    steps: Option<PathBuf>,
+) -> AnyResult<()> {
+    if per_source == 0 {
+        return Err("--per-source must be positive".into());
+    }
+    let dir = dir.unwrap_or_else(models::models_dir);
+    let (loaded, failed) = mnist_support::serve::load_models(&dir)?;
+    for f in failed {
+        eprintln!("bench-inputs: skipping {f}");
+    }
+    if loaded.is_empty() {
+        return Err(format!(
+            "no models in {}; train some with `cargo run --release -- train`",
+            dir.display()
+        )
+        .into());
+    }
+    let models: Vec<String> = loaded.iter().map(|m| m.name.clone()).collect();
+    let mnist_test = loaded.iter().map(|m| m.card.report.accuracy("test")).collect();
+    let split = Split::load()?;
+    let t = std::time::Instant::now();
+    let samples = real_inputs::generate(&split, set, per_source)?;
+    eprintln!(
+        "bench-inputs: {} inputs generated ({} set) in {:.1} s",
+        samples.len(),
+        set.name(),
+        t.elapsed().as_secs_f64()
+    );
+    if let Some(out) = &write {
+        std::fs::create_dir_all(out)?;
+        for s in &samples {
+            std::fs::write(out.join(&s.name), &s.bytes)?;
+        }
+        eprintln!("bench-inputs: inputs written to {}", out.display());
+    }
+    let addr = crate::serve_bench::start_in_process(loaded, Vec::new(), "bench-inputs")?;
+    let t = std::time::Instant::now();
+    let answers = ask_all(&format!("http://{addr}/api/predict"), &samples);
+    eprintln!(
+        "bench-inputs: {} inputs × {} models through the server in {:.1} s",
+        samples.len(),
+        models.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let mut rows = Vec::new();
+    for source in Source::ALL {
+        let mut row = SourceRow {
+            source,
+            images: 0,
+            correct: vec![0; models.len()],
+            rejected: 0,
+        };
+        let mut rejected = Vec::new();
+        for (s, a) in samples.iter().zip(&answers).filter(|(s, _)| s.source == source) {
+            row.images += 1;
+            match a {
+                Ok(a) => {
+                    for (name, p) in &a.predictions {
+                        if let Some(m) = models.iter().position(|n| n == name) {
+                            row.correct[m] += (*p == s.label) as usize;
+                        }
+                    }
+                }
+                Err(e) => rejected.push(format!("{}: {e}", s.name)),
+            }
+        }
+        row.rejected = rejected.len();
+        if !rejected.is_empty() {
+            eprintln!(
+                "bench-inputs: {} {} input(s) answered with an error (counted wrong), e.g. {}",
+                rejected.len(),
+                source.name(),
+                rejected[0]
+            );
+        }
+        rows.push(row);
+    }
+    let report = InputsReport {
+        set,
+        models,
+        mnist_test,
+        rows,
+    };
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.table().to_text());
+    }
+    if let Some(path) = steps {
+        steps_figure(&samples)?.save(&path)?;
+        eprintln!("bench-inputs: preprocessing steps written to {}", path.display());
+    }
+    if let Some(path) = gallery {
+        let fig = gallery_figure(&samples, &answers, 3)?;
+        fig.save(&path)?;
+        eprintln!("bench-inputs: gallery written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// The first `per` inputs of each source: the file as sent, the 28×28 the
+/// models saw, and every model's answer.
+pub fn gallery_figure(
+    samples: &[Sample],
+    answers: &[Result<Answer, String>],
+    per: usize,
+) -> AnyResult<mnist_support::display::Figure> {
+    let mut rows = Vec::new();
+    for source in Source::ALL {
+        let mut row = Vec::new();
+        for (s, a) in samples
+            .iter()
+            .zip(answers)
+            .filter(|(s, _)| s.source == source)
+            .take(per)
+        {
+            let g = mnist_support::preprocess::decode_image(&s.bytes)?;
+            row.push(Picture {
+                width: g.width,
+                height: g.height,
+                pixels: g.pixels,
+                caption: vec![format!("{} (a {})", source.name(), s.label)],
+            });
+            match a {
+                Ok(a) => {
+                    let mut caption: Vec<String> = a
+                        .predictions
+                        .iter()
+                        .map(|(m, p)| format!("{m}: {p} {}", if *p == s.label { "✓" } else { "✗" }))
+                        .collect();
+                    caption.insert(0, "what the models saw".into());
+                    row.push(Picture::mnist(&a.input, caption));
+                }
+                Err(e) => row.push(Picture {
+                    width: 28,
+                    height: 28,
+                    pixels: vec![255; 784],
+                    caption: vec!["rejected".into(), e.chars().take(24).collect()],
+                }),
+            }
+        }
+        rows.push(row);
+    }
+    Ok(plot::picture_rows(
+        "Real inputs: the file sent, the 28×28 the models saw, each model's answer",
+        &rows,
+        112,
+    )?)
+}
+
+/// One input of each source through every step of the preprocessing.
+pub fn steps_figure(samples: &[Sample]) -> AnyResult<mnist_support::display::Figure> {
+    let pic = |g: &mnist_support::preprocess::Gray, caption: Vec<String>| Picture {
+        width: g.width,
+        height: g.height,
+        pixels: g.pixels.clone(),
+        caption,
+    };
+    let mut rows = Vec::new();
+    for source in Source::ALL {
+        let Some(s) = samples.iter().find(|s| s.source == source) else {
+            continue;
+        };
+        let g = mnist_support::preprocess::decode_image(&s.bytes)?;
+        let st = mnist_support::preprocess::steps(&g)?;
+        rows.push(vec![
+            pic(&st.input, vec![format!("{}: input", source.name()), format!("{}×{}", g.width, g.height)]),
+            pic(&st.background_removed, vec!["background removed".into()]),
+            pic(&st.cropped, vec!["cleaned, cropped".into(), format!("stroke {:.1} px", st.stroke_before)]),
+            pic(&st.stroke_normalised, vec!["stroke-normalised".into(), format!("stroke {:.1} px", st.stroke_after)]),
+            Picture::mnist(&st.mnist, vec!["28×28 (20×20 box,".into(), "centre of mass)".into()]),
+        ]);
+    }
+    Ok(plot::picture_rows(
+        "Preprocessing: input → background removed → cropped → stroke-normalised → 28×28",
+        &rows,
+        150,
+    )?)
+}

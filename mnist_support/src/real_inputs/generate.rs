@@ -1,0 +1,438 @@
+//! Generating the real inputs (see the module above): skeletons of MNIST
+//! validation digits redrawn with a brush or a pen, and typed digits.
+
+use std::path::PathBuf;
+
+use ab_glyph::{Font, FontArc, PxScale};
+use image::{GrayImage, ImageEncoder, Luma, Rgb, RgbImage};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{Set, Source};
+use crate::data::{Split, SIDE};
+use crate::error::{Error, Result};
+
+/// One generated input: the encoded file a person would send.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub source: Source,
+    pub label: u8,
+    /// e.g. `pad-0007-label3.png`.
+    pub name: String,
+    /// PNG or JPEG bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Sample {
+    /// `data:` URL of the file, as the page sends it.
+    pub fn data_url(&self) -> String {
+        use base64::Engine;
+        let mime = if self.name.ends_with(".jpg") {
+            "image/jpeg"
+        } else {
+            "image/png"
+        };
+        format!(
+            "data:{mime};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&self.bytes)
+        )
+    }
+}
+
+/// `per_source` inputs of each source (typed: `per_source` too, fonts and
+/// digits in turn), in a fixed order; the same arguments give the same bytes.
+pub fn generate(split: &Split, set: Set, per_source: usize) -> Result<Vec<Sample>> {
+    let parity = match set {
+        Set::Dev => 0,
+        Set::Heldout => 1,
+    };
+    let seed: u64 = match set {
+        Set::Dev => 0x5eed_de00,
+        Set::Heldout => 0x5eed_4e1d,
+    };
+    let mut pool: Vec<usize> = (0..split.x_valid.nrows())
+        .filter(|i| i % 2 == parity)
+        .collect();
+    {
+        use rand::seq::SliceRandom;
+        pool.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    }
+    if pool.len() < 3 * per_source {
+        return Err(Error::Shape(format!(
+            "{} validation digits for {} generated inputs",
+            pool.len(),
+            3 * per_source
+        )));
+    }
+    let fonts = typed_fonts()?;
+    let mut out = Vec::with_capacity(4 * per_source);
+    for (s, source) in Source::ALL.into_iter().enumerate() {
+        for i in 0..per_source {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((s as u64) << 40) ^ i as u64);
+            let (label, bytes, ext) = if source == Source::Typed {
+                let label = (i % 10) as u8;
+                let (_, font) = &fonts[(i / 10) % fonts.len()];
+                (label, typed(font, label, &mut rng)?, "png")
+            } else {
+                let k = pool[s * per_source + i];
+                let row = split.x_valid.row(k).to_vec();
+                let label = split.y_valid[k];
+                let points = distort(&skeleton(&row), &mut rng);
+                match source {
+                    Source::Pad => (label, png_gray(&pad(&points, &mut rng))?, "png"),
+                    Source::Scan => {
+                        let img = paper(&points, false, &mut rng);
+                        if rng.gen_bool(0.5) {
+                            (label, png_rgb(&img)?, "png")
+                        } else {
+                            (label, jpeg_with_orientation(&img, 92, None)?, "jpg")
+                        }
+                    }
+                    _ => {
+                        let img = paper(&points, true, &mut rng);
+                        let q = rng.gen_range(55..=85);
+                        let sideways = rng.gen_bool(1.0 / 3.0);
+                        (label, jpeg_with_orientation(&img, q, sideways.then_some(6))?, "jpg")
+                    }
+                }
+            };
+            out.push(Sample {
+                source,
+                label,
+                name: format!("{}-{i:04}-label{label}.{ext}", source.name()),
+                bytes,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The skeleton of an MNIST digit (784 values) as points in 28-pixel units:
+/// the digit upsampled ×4, thresholded, thinned (Zhang–Suen).
+pub fn skeleton(pixels: &[f32]) -> Vec<(f32, f32)> {
+    const UP: usize = 4;
+    let small = GrayImage::from_fn(SIDE as u32, SIDE as u32, |x, y| {
+        Luma([pixels[y as usize * SIDE + x as usize].clamp(0.0, 255.0) as u8])
+    });
+    let big = image::imageops::resize(
+        &small,
+        (SIDE * UP) as u32,
+        (SIDE * UP) as u32,
+        image::imageops::FilterType::Triangle,
+    );
+    let n = SIDE * UP;
+    let mut on: Vec<bool> = big.as_raw().iter().map(|&v| v >= 100).collect();
+    let at = |on: &Vec<bool>, x: i64, y: i64| {
+        x >= 0 && y >= 0 && (x as usize) < n && (y as usize) < n && on[y as usize * n + x as usize]
+    };
+    loop {
+        let mut changed = false;
+        for pass in 0..2 {
+            let mut remove = Vec::new();
+            for y in 0..n as i64 {
+                for x in 0..n as i64 {
+                    if !at(&on, x, y) {
+                        continue;
+                    }
+                    // P2..P9 clockwise from north.
+                    let p = [
+                        at(&on, x, y - 1),
+                        at(&on, x + 1, y - 1),
+                        at(&on, x + 1, y),
+                        at(&on, x + 1, y + 1),
+                        at(&on, x, y + 1),
+                        at(&on, x - 1, y + 1),
+                        at(&on, x - 1, y),
+                        at(&on, x - 1, y - 1),
+                    ];
+                    let b = p.iter().filter(|&&v| v).count();
+                    let a = (0..8).filter(|&k| !p[k] && p[(k + 1) % 8]).count();
+                    let (c1, c2) = if pass == 0 {
+                        (p[0] && p[2] && p[4], p[2] && p[4] && p[6])
+                    } else {
+                        (p[0] && p[2] && p[6], p[0] && p[4] && p[6])
+                    };
+                    if (2..=6).contains(&b) && a == 1 && !c1 && !c2 {
+                        remove.push(y as usize * n + x as usize);
+                    }
+                }
+            }
+            changed |= !remove.is_empty();
+            for i in remove {
+                on[i] = false;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    on.iter()
+        .enumerate()
+        .filter(|(_, &v)| v)
+        .map(|(i, _)| {
+            (
+                ((i % n) as f32 + 0.5) / UP as f32,
+                ((i / n) as f32 + 0.5) / UP as f32,
+            )
+        })
+        .collect()
+}
+
+/// Another hand: rotation, shear, width, and a slow wobble, about the centre.
+fn distort(points: &[(f32, f32)], rng: &mut ChaCha8Rng) -> Vec<(f32, f32)> {
+    let angle = rng.gen_range(-15f32..15.0).to_radians();
+    let shear = rng.gen_range(-0.35f32..0.35);
+    let width = rng.gen_range(0.75f32..1.2);
+    let (amp, wave, phase) = (
+        rng.gen_range(0.0f32..0.8),
+        rng.gen_range(6f32..14.0),
+        rng.gen_range(0f32..std::f32::consts::TAU),
+    );
+    let (c, s) = (angle.cos(), angle.sin());
+    points
+        .iter()
+        .map(|&(x, y)| {
+            let (x, y) = (x - 14.0, y - 14.0);
+            let x = (x + shear * y) * width + amp * (y / wave * std::f32::consts::TAU + phase).sin();
+            let y = y + amp * (x / wave * std::f32::consts::TAU + phase).cos();
+            (c * x - s * y, s * x + c * y)
+        })
+        .collect()
+}
+
+/// Map points into a box of `size` pixels (their longer extent) at a random
+/// place of a `w`×`h` canvas, at least `margin` from its edges.
+fn place(
+    points: &[(f32, f32)],
+    size: f32,
+    w: f32,
+    h: f32,
+    margin: f32,
+    rng: &mut ChaCha8Rng,
+) -> Vec<(f32, f32)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for &(x, y) in points {
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    }
+    let k = size / (x1 - x0).max(y1 - y0).max(1e-3);
+    let (bw, bh) = ((x1 - x0) * k, (y1 - y0) * k);
+    let ox = rng.gen_range(margin..(w - bw - margin).max(margin + 1.0));
+    let oy = rng.gen_range(margin..(h - bh - margin).max(margin + 1.0));
+    points
+        .iter()
+        .map(|&(x, y)| (ox + (x - x0) * k, oy + (y - y0) * k))
+        .collect()
+}
+
+/// Ink coverage (0–1) of round dabs of `radius` at every point, anti-aliased.
+fn dabs(points: &[(f32, f32)], radius: f32, w: u32, h: u32) -> Vec<f32> {
+    let mut cover = vec![0f32; (w * h) as usize];
+    let reach = radius + 1.0;
+    for &(px, py) in points {
+        let (xa, xb) = ((px - reach).floor().max(0.0) as u32, ((px + reach).ceil() as u32).min(w));
+        let (ya, yb) = ((py - reach).floor().max(0.0) as u32, ((py + reach).ceil() as u32).min(h));
+        for y in ya..yb {
+            for x in xa..xb {
+                let d = ((x as f32 + 0.5 - px).powi(2) + (y as f32 + 0.5 - py).powi(2)).sqrt();
+                let c = (radius + 0.5 - d).clamp(0.0, 1.0);
+                let v = &mut cover[(y * w + x) as usize];
+                *v = v.max(c);
+            }
+        }
+    }
+    cover
+}
+
+/// The page's pad: 280×280 white, black 20 px round brush, the digit 35–90%
+/// of the pad tall, anywhere on it.
+fn pad(points: &[(f32, f32)], rng: &mut ChaCha8Rng) -> GrayImage {
+    const SIZE: u32 = 280;
+    let size = rng.gen_range(0.35f32..0.9) * SIZE as f32;
+    let placed = place(points, size, SIZE as f32, SIZE as f32, 4.0, rng);
+    let cover = dabs(&placed, 10.0, SIZE, SIZE);
+    GrayImage::from_fn(SIZE, SIZE, |x, y| {
+        Luma([(255.0 * (1.0 - cover[(y * SIZE + x) as usize])).round() as u8])
+    })
+}
+
+/// Pen on paper: a scan (white paper, even light) or a photo (grey paper,
+/// gradient and vignette, blur, stronger noise).
+fn paper(points: &[(f32, f32)], photo: bool, rng: &mut ChaCha8Rng) -> RgbImage {
+    let (w, h) = if photo {
+        if rng.gen_bool(0.5) {
+            (640u32, 480u32)
+        } else {
+            (480, 640)
+        }
+    } else {
+        (600, 400)
+    };
+    let size = rng.gen_range(0.35f32..0.8) * w.min(h) as f32;
+    // A slight tilt of the sheet on top of the hand's own slant.
+    let tilt = rng.gen_range(if photo { -8f32..8.0 } else { -3.0..3.0 }).to_radians();
+    let (c, s) = (tilt.cos(), tilt.sin());
+    let tilted: Vec<(f32, f32)> = points.iter().map(|&(x, y)| (c * x - s * y, s * x + c * y)).collect();
+    let placed = place(&tilted, size, w as f32, h as f32, 0.08 * w.min(h) as f32, rng);
+    let pen = rng.gen_range(if photo { 1.0f32..3.0 } else { 0.8..2.5 });
+    let cover = dabs(&placed, pen, w, h);
+    let ink: [f32; 3] = if rng.gen_bool(0.5) {
+        [25.0, 25.0, 35.0]
+    } else {
+        [35.0, 50.0, 150.0]
+    };
+    let base = if photo {
+        rng.gen_range(130f32..200.0)
+    } else {
+        rng.gen_range(238f32..252.0)
+    };
+    let tint = [1.0, rng.gen_range(0.96f32..1.0), rng.gen_range(0.88f32..0.98)];
+    let (gx, gy) = {
+        let a = rng.gen_range(0f32..std::f32::consts::TAU);
+        let g = if photo { rng.gen_range(0.2f32..0.5) } else { 0.0 };
+        (g * a.cos(), g * a.sin())
+    };
+    let vignette = if photo { rng.gen_range(0.1f32..0.35) } else { 0.0 };
+    let sigma = if photo { rng.gen_range(4f32..9.0) } else { 2.0 };
+    let normal = |rng: &mut ChaCha8Rng| {
+        // Box–Muller.
+        let (u, v): (f32, f32) = (rng.gen_range(1e-6..1.0), rng.gen_range(0.0..1.0));
+        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+    };
+    let mut img = RgbImage::new(w, h);
+    for y in 0..h {
+        for x in 0..w {
+            let (u, v) = (x as f32 / w as f32 - 0.5, y as f32 / h as f32 - 0.5);
+            let light = (1.0 + gx * u * 2.0 + gy * v * 2.0) * (1.0 - vignette * 2.0 * (u * u + v * v));
+            let k = cover[(y * w + x) as usize];
+            let mut px = [0u8; 3];
+            for ch in 0..3 {
+                let paper = base * tint[ch];
+                let v = (paper * (1.0 - k) + ink[ch] * k) * light + sigma * normal(rng);
+                px[ch] = v.clamp(0.0, 255.0).round() as u8;
+            }
+            img.put_pixel(x, y, Rgb(px));
+        }
+    }
+    if photo {
+        img = imageproc::filter::gaussian_blur_f32(&img, rng.gen_range(0.6f32..1.2));
+    }
+    img
+}
+
+/// The fonts typed digits are drawn in: the embedded DejaVu Sans and every
+/// TrueType/OpenType font under `/usr/share/fonts` that has all ten digits,
+/// by file name.
+pub fn typed_fonts() -> Result<Vec<(String, FontArc)>> {
+    let mut fonts = vec![(
+        "DejaVuSans (embedded)".to_string(),
+        FontArc::try_from_slice(dejavu::sans::regular())
+            .map_err(|e| Error::Plot(format!("embedded font: {e}")))?,
+    )];
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut stack = vec![PathBuf::from("/usr/share/fonts")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("ttf" | "otf" | "TTF" | "OTF")
+            ) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort_by_key(|p| p.file_name().map(|n| n.to_os_string()));
+    files.dedup_by_key(|p| p.file_name().map(|n| n.to_os_string()));
+    for p in files {
+        let Ok(bytes) = std::fs::read(&p) else {
+            continue;
+        };
+        let Ok(font) = FontArc::try_from_vec(bytes) else {
+            continue;
+        };
+        let name = p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // Symbol and maths fonts: digits missing or not text digits.
+        if name.contains("Math") || name.contains("Symbol") || name.contains("Emoji") {
+            continue;
+        }
+        if ('0'..='9').all(|c| font.glyph_id(c).0 != 0) {
+            fonts.push((name, font));
+        }
+    }
+    Ok(fonts)
+}
+
+/// A typed digit, dark on light, any size and place.
+fn typed(font: &FontArc, digit: u8, rng: &mut ChaCha8Rng) -> Result<Vec<u8>> {
+    let (w, h) = (rng.gen_range(60u32..320), rng.gen_range(60u32..320));
+    let paper = rng.gen_range(200u8..=255);
+    let ink = rng.gen_range(0u8..=70);
+    let mut img = GrayImage::from_pixel(w, h, Luma([paper]));
+    let text = char::from(b'0' + digit).to_string();
+    // Font size such that the glyph is 40–85% of the image's height.
+    let target = rng.gen_range(0.4f32..0.85) * h as f32;
+    let (_, gh) = imageproc::drawing::text_size(PxScale::from(100.0), font, &text);
+    let scale = 100.0 * target / gh.max(1) as f32;
+    let (gw, _) = imageproc::drawing::text_size(PxScale::from(scale), font, &text);
+    let fit = (w as f32 * 0.9 / gw.max(1) as f32).min(1.0);
+    let scale = scale * fit;
+    let (gw, gh) = imageproc::drawing::text_size(PxScale::from(scale), font, &text);
+    let x = rng.gen_range(0..=w.saturating_sub(gw)) as i32;
+    let y = rng.gen_range(0..=h.saturating_sub(gh)) as i32;
+    imageproc::drawing::draw_text_mut(&mut img, Luma([ink]), x, y, PxScale::from(scale), font, &text);
+    png_gray(&img)
+}
+
+fn png_gray(img: &GrayImage) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::L8)
+        .map_err(|e| Error::Plot(e.to_string()))?;
+    Ok(out)
+}
+
+fn png_rgb(img: &RgbImage) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+        .map_err(|e| Error::Plot(e.to_string()))?;
+    Ok(out)
+}
+
+/// JPEG at `quality`; with `orientation` (an EXIF value, e.g. 6 = "rotate
+/// 90° clockwise to view"), the pixels are stored turned the other way and
+/// the EXIF tag says how to show them, as a phone held sideways writes them.
+pub fn jpeg_with_orientation(img: &RgbImage, quality: u8, orientation: Option<u16>) -> Result<Vec<u8>> {
+    let stored = match orientation {
+        None | Some(1) => img.clone(),
+        Some(6) => image::imageops::rotate270(img),
+        Some(8) => image::imageops::rotate90(img),
+        Some(3) => image::imageops::rotate180(img),
+        Some(o) => return Err(Error::Param(format!("EXIF orientation {o} is not generated"))),
+    };
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality)
+        .write_image(stored.as_raw(), stored.width(), stored.height(), image::ExtendedColorType::Rgb8)
+        .map_err(|e| Error::Plot(e.to_string()))?;
+    let Some(o) = orientation else {
+        return Ok(jpeg);
+    };
+    // APP1 "Exif": a big-endian TIFF header and one IFD entry, Orientation (0x0112).
+    let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01".to_vec();
+    tiff.extend_from_slice(&o.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\x00\x00".to_vec();
+    app1.extend_from_slice(&tiff);
+    let len = (app1.len() + 2) as u16;
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xff, 0xe1]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    Ok(out)
+}
