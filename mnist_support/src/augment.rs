@@ -2,12 +2,16 @@
 //! narrow style: position, rotation, scale, shear, elastic wobble and
 //! stroke thickness, applied to 28×28 images whose background is 0.
 //!
-//! One random [`Distort::apply`] per image and epoch (the networks). All of it
+//! The networks draw one random [`Distort::apply`] per image and epoch; the
+//! classical models train on the digits plus distorted copies ([`Augment`],
+//! saved with their hyperparameters). All of it
 //! is one inverse mapping with bilinear sampling: for each output pixel, the
 //! affine map plus a smooth displacement field (random vectors on a 4×4
 //! grid, bilinear in between) gives the source position.
 
-use rand::Rng;
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::SIDE;
@@ -124,6 +128,77 @@ impl Distort {
                 cross_filter(dst, f32::min, 0.5);
             }
         }
+    }
+}
+
+/// Train on the digits and `copies` distorted copies of each (raw pixels).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Augment {
+    pub copies: usize,
+    pub distort: Distort,
+    pub seed: u64,
+}
+
+impl Augment {
+    /// The digits alone.
+    pub const NONE: Augment = Augment {
+        copies: 0,
+        distort: Distort::NONE,
+        seed: 0,
+    };
+
+    /// The digits and `copies` handwriting-distorted copies of each.
+    pub fn copies(copies: usize) -> Augment {
+        Augment {
+            copies,
+            distort: Distort::handwriting(),
+            seed: 7,
+        }
+    }
+
+    pub fn check(&self) -> Result<()> {
+        if self.copies > 10 {
+            return Err(Error::Param(format!(
+                "augment.copies must be at most 10, got {}",
+                self.copies
+            )));
+        }
+        self.distort.check()
+    }
+
+    /// The rows of `x` (28×28 images of raw pixels 0–255, background 0)
+    /// followed by `copies` distorted copies of them, with their labels, all
+    /// rounded to whole pixel values; seeded per row, so the result does not
+    /// depend on the thread count.
+    pub fn expand(&self, x: ArrayView2<f32>, y: ArrayView1<u8>) -> (Array2<f32>, Array1<u8>) {
+        let n = x.nrows();
+        let mut xa = Array2::<f32>::zeros((n * (1 + self.copies), x.ncols()));
+        xa.slice_mut(ndarray::s![..n, ..]).assign(&x);
+        for c in 1..=self.copies {
+            let mut part = xa.slice_mut(ndarray::s![c * n..(c + 1) * n, ..]);
+            part.axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(i, mut row)| {
+                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                        self.seed ^ ((c as u64) << 32) ^ i as u64,
+                    );
+                    let src = x.row(i).to_vec();
+                    let mut dst = vec![0f32; src.len()];
+                    self.distort.apply(&src, &mut dst, &mut rng);
+                    row.assign(&ndarray::ArrayView1::from(&dst));
+                });
+        }
+        // Pixels stay whole numbers, as in the MNIST files (kNN stores bytes).
+        xa.mapv_inplace(|v| v.round().clamp(0.0, 255.0));
+        let ya = Array1::from_iter((0..=self.copies).flat_map(|_| y.iter().copied()));
+        (xa, ya)
+    }
+}
+
+impl Default for Augment {
+    fn default() -> Self {
+        Augment::NONE
     }
 }
 
@@ -247,6 +322,24 @@ mod tests {
         cross_filter(&mut thin, f32::min, 0.5);
         let sum = |v: &[f32]| v.iter().sum::<f32>();
         assert!(sum(&thick) > sum(&src) && sum(&thin) < sum(&src) && sum(&thin) > 0.0);
+    }
+
+    #[test]
+    fn expand_keeps_the_originals_and_adds_distorted_copies() {
+        let ink: Vec<f32> = bar().iter().map(|v| v * 255.0).collect();
+        let x = ndarray::Array2::from_shape_vec((2, SIDE * SIDE), [ink.clone(), ink].concat()).unwrap();
+        let y = ndarray::Array1::from(vec![1u8, 7]);
+        let (xa, ya) = Augment::copies(2).expand(x.view(), y.view());
+        assert_eq!(xa.nrows(), 6);
+        assert_eq!(ya.to_vec(), vec![1, 7, 1, 7, 1, 7]);
+        assert_eq!(xa.row(0), x.row(0));
+        assert!(xa.iter().all(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v)));
+        assert_ne!(xa.row(2), x.row(0));
+        assert_ne!(xa.row(2), xa.row(4));
+        let (xb, _) = Augment::copies(2).expand(x.view(), y.view());
+        assert_eq!(xa, xb, "seeded");
+        assert_eq!(Augment::NONE.expand(x.view(), y.view()).0, x);
+        assert!(Augment { copies: 11, ..Augment::copies(1) }.check().is_err());
     }
 
     #[test]

@@ -121,13 +121,35 @@ pub fn fit(model: &mut dyn Classifier, data: &Scaled, progress: &dyn Progress) -
         )));
     }
     let t = Instant::now();
-    model.fit_scaled_validated(
-        data.scaler.clone(),
-        data.x_train.view(),
-        data.y_train.view(),
-        Some((data.x_valid.view(), data.y_valid.view())),
-        progress,
-    )?;
+    let aug = model.augmentation();
+    aug.check()?;
+    if aug.copies == 0 {
+        model.fit_scaled_validated(
+            data.scaler.clone(),
+            data.x_train.view(),
+            data.y_train.view(),
+            Some((data.x_valid.view(), data.y_valid.view())),
+            progress,
+        )?;
+    } else {
+        // The copies are distorted as pixels, then scaled like the rest.
+        let raw = data.scaler.inverse_transform(&data.x_train.view())?;
+        let (xa, ya) = aug.expand(raw.view(), data.y_train.view());
+        progress.note(&format!(
+            "training on {} images: the {} digits and {} distorted copies of each",
+            xa.nrows(),
+            data.x_train.nrows(),
+            aug.copies
+        ));
+        let xs = data.scaler.transform(&xa.view())?;
+        model.fit_scaled_validated(
+            data.scaler.clone(),
+            xs.view(),
+            ya.view(),
+            Some((data.x_valid.view(), data.y_valid.view())),
+            progress,
+        )?;
+    }
     Ok(t.elapsed().as_secs_f64())
 }
 

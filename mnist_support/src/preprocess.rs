@@ -14,9 +14,10 @@
 //!    (a low percentile per cell, a median over neighbouring cells, bilinear
 //!    in between) and subtracted, which removes grey paper, uneven light and
 //!    vignetting.
-//! 4. **Ink**: Otsu's threshold separates ink from what is left of the
-//!    paper; an image whose two classes are too close has no digit
-//!    ([`Error::NoDigit`]). Connected components of the ink are kept when
+//! 4. **Ink**: what is left of the paper is noise around its median; ink
+//!    stands five robust deviations above it, and the threshold lies halfway
+//!    between the paper and the ink's level. No such ink, or ink less than
+//!    [`MIN_CONTRAST`] above the paper, means no digit ([`Error::NoDigit`]). Connected components of the ink are kept when
 //!    they are at least [`MIN_PART`] of the largest one, so specks and
 //!    noise drop out; the ink is stretched so that strokes reach 255, as in
 //!    MNIST.
@@ -64,8 +65,8 @@ pub const WORK_LIMIT: u32 = 1024;
 pub const MNIST_STROKE: f32 = 0.124;
 /// Ink components smaller than this fraction of the largest are noise.
 pub const MIN_PART: f32 = 0.08;
-/// Otsu's two classes must differ by this much (0–255) for there to be ink.
-const MIN_CONTRAST: f32 = 40.0;
+/// Ink must stand this far (0–255) above what is left of the paper.
+pub const MIN_CONTRAST: f32 = 24.0;
 /// Largest decoded image side.
 pub const MAX_SIDE: u32 = 4096;
 
@@ -183,8 +184,14 @@ pub fn steps(img: &Gray) -> Result<Steps> {
     kept = fit_long_side(&crop, WORK);
     stretch(&mut kept);
     let stroke_before = stroke_width(&kept);
-    let normalised = normalise_stroke(&kept, stroke_before);
-    let stroke_after = stroke_width(&normalised);
+    // A disk changes the measured width by about its diameter; a second
+    // pass corrects what the first one missed.
+    let mut normalised = normalise_stroke(&kept, stroke_before);
+    let mut stroke_after = stroke_width(&normalised);
+    if (stroke_after - MNIST_STROKE * WORK as f32).abs() >= 2.0 {
+        normalised = normalise_stroke(&normalised, stroke_after);
+        stroke_after = stroke_width(&normalised);
+    }
     let (x0, y0, x1, y1) = bbox(&normalised, 40).ok_or_else(no_digit)?;
     let digit = imageops::crop_imm(&normalised, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
     let mnist = centre(&fit_long_side(&digit, BOX));
@@ -230,27 +237,42 @@ fn histogram<'a>(values: impl Iterator<Item = &'a u8>) -> [u64; 256] {
     hist
 }
 
-/// Ink bright: inverted when the dark tail is longer than the light one.
+/// Ink bright. Against the local paper level (the median of each cell, so
+/// that a gradient of light does not count), ink is the longer tail: the
+/// image is inverted when dark outliers reach further than light ones.
 fn orient(img: &GrayImage) -> GrayImage {
-    let hist = histogram(img.as_raw().iter());
-    let (lo, mid, hi) = (
-        percentile(&hist, 0.005) as i32,
-        percentile(&hist, 0.5) as i32,
-        percentile(&hist, 0.995) as i32,
-    );
+    let paper = background(img, 0.5);
+    let mut hist = vec![0u64; 511];
+    for (p, b) in img.as_raw().iter().zip(&paper) {
+        hist[((*p as f32 - b).round().clamp(-255.0, 255.0) + 255.0) as usize] += 1;
+    }
+    let total: u64 = hist.iter().sum();
+    let at = |q: f64| {
+        let target = (q * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        hist.iter()
+            .position(|&n| {
+                seen += n;
+                seen >= target
+            })
+            .unwrap_or(510) as f32
+            - 255.0
+    };
+    let (dark, light) = (-at(0.002), at(0.998));
     let mut out = img.clone();
-    if mid - lo > hi - mid {
+    if dark > light {
         imageops::invert(&mut out);
     }
     out
 }
 
-/// Subtract a smooth estimate of the paper (ink bright, paper dark).
-fn remove_background(img: &GrayImage) -> GrayImage {
+/// A smooth estimate of the paper: the `q`-th percentile of each cell of a
+/// 6×6 grid, the median of each cell's neighbourhood (which drops cells
+/// full of ink), bilinear between cell centres; one value per pixel.
+fn background(img: &GrayImage, q: f64) -> Vec<f32> {
     const GRID: u32 = 6;
     let (w, h) = img.dimensions();
     let (gw, gh) = (GRID.min(w), GRID.min(h));
-    // A low percentile of each cell: the paper, unless the cell is mostly ink.
     let mut cells = vec![0f32; (gw * gh) as usize];
     for cy in 0..gh {
         for cx in 0..gw {
@@ -262,10 +284,9 @@ fn remove_background(img: &GrayImage) -> GrayImage {
                     hist[img.get_pixel(x, y).0[0] as usize] += 1;
                 }
             }
-            cells[(cy * gw + cx) as usize] = percentile(&hist, 0.3) as f32;
+            cells[(cy * gw + cx) as usize] = percentile(&hist, q) as f32;
         }
     }
-    // The median of each cell's 3×3 neighbourhood drops cells full of ink.
     let smooth: Vec<f32> = (0..gh as i32)
         .flat_map(|cy| (0..gw as i32).map(move |cx| (cx, cy)))
         .map(|(cx, cy)| {
@@ -278,54 +299,71 @@ fn remove_background(img: &GrayImage) -> GrayImage {
             near[near.len() / 2]
         })
         .collect();
-    // Bilinear between cell centres.
-    let at = |cx: usize, cy: usize| smooth[cy.min(gh as usize - 1) * gw as usize + cx.min(gw as usize - 1)];
-    let mut out = GrayImage::new(w, h);
-    for (x, y, p) in out.enumerate_pixels_mut() {
-        let fx = ((x as f32 + 0.5) * gw as f32 / w as f32 - 0.5).max(0.0);
-        let fy = ((y as f32 + 0.5) * gh as f32 / h as f32 - 0.5).max(0.0);
-        let (ix, iy) = (fx.floor() as usize, fy.floor() as usize);
-        let (tx, ty) = (fx - ix as f32, fy - iy as f32);
-        let top = at(ix, iy) * (1.0 - tx) + at(ix + 1, iy) * tx;
-        let bottom = at(ix, iy + 1) * (1.0 - tx) + at(ix + 1, iy + 1) * tx;
-        let background = top * (1.0 - ty) + bottom * ty;
-        let v = img.get_pixel(x, y).0[0] as f32 - background;
-        *p = Luma([v.clamp(0.0, 255.0).round() as u8]);
+    let at = |cx: usize, cy: usize| {
+        smooth[cy.min(gh as usize - 1) * gw as usize + cx.min(gw as usize - 1)]
+    };
+    let mut out = Vec::with_capacity((w * h) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let fx = ((x as f32 + 0.5) * gw as f32 / w as f32 - 0.5).max(0.0);
+            let fy = ((y as f32 + 0.5) * gh as f32 / h as f32 - 0.5).max(0.0);
+            let (ix, iy) = (fx.floor() as usize, fy.floor() as usize);
+            let (tx, ty) = (fx - ix as f32, fy - iy as f32);
+            let top = at(ix, iy) * (1.0 - tx) + at(ix + 1, iy) * tx;
+            let bottom = at(ix, iy + 1) * (1.0 - tx) + at(ix + 1, iy + 1) * tx;
+            out.push(top * (1.0 - ty) + bottom * ty);
+        }
     }
     out
 }
 
-/// Otsu's threshold and the gap between the two classes' means.
-fn otsu(hist: &[u64; 256]) -> (u8, f32) {
-    let total: f64 = hist.iter().sum::<u64>() as f64;
-    let sum: f64 = hist.iter().enumerate().map(|(v, &n)| v as f64 * n as f64).sum();
-    let (mut best, mut best_t, mut gap) = (-1.0, 0u8, 0.0);
-    let (mut w0, mut s0) = (0.0, 0.0);
-    for t in 0..255 {
-        w0 += hist[t] as f64;
-        s0 += t as f64 * hist[t] as f64;
-        let w1 = total - w0;
-        if w0 == 0.0 || w1 == 0.0 {
-            continue;
-        }
-        let (m0, m1) = (s0 / w0, (sum - s0) / w1);
-        let between = w0 * w1 * (m0 - m1) * (m0 - m1);
-        if between > best {
-            (best, best_t, gap) = (between, t as u8, (m1 - m0) as f32);
-        }
+/// Subtract the paper (ink bright): a low percentile of each cell, so that
+/// cells with much ink still find their paper.
+fn remove_background(img: &GrayImage) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let paper = background(img, 0.3);
+    let pixels = img
+        .as_raw()
+        .iter()
+        .zip(&paper)
+        .map(|(&v, b)| (v as f32 - b).clamp(0.0, 255.0).round() as u8)
+        .collect();
+    GrayImage::from_raw(w, h, pixels).expect("same size")
+}
+
+/// The ink threshold of a background-free image, or `None` when there is no
+/// ink. What is left of the paper is noise around its median; pixels far
+/// above it (robustly: five times the median absolute deviation) are ink
+/// candidates, and the threshold lies halfway between the paper and their
+/// typical level. (Otsu's threshold fails here: a thin pen on a photo is a
+/// fraction of a percent of the pixels, and Otsu then splits the noise.)
+fn ink_threshold(hist: &[u64; 256]) -> Option<u8> {
+    let total: u64 = hist.iter().sum();
+    let median = percentile(hist, 0.5) as f32;
+    let mut dev = [0u64; 256];
+    for (v, &n) in hist.iter().enumerate() {
+        dev[(v as f32 - median).abs() as usize] += n;
     }
-    (best_t, gap)
+    let spread = (1.4826 * percentile(&dev, 0.5) as f32).max(2.0);
+    let floor = median + 5.0 * spread;
+    let candidates: [u64; 256] = std::array::from_fn(|v| if v as f32 > floor { hist[v] } else { 0 });
+    let n: u64 = candidates.iter().sum();
+    if n < 20.max(total / 5000) {
+        return None;
+    }
+    let level = percentile(&candidates, 0.9) as f32;
+    if level - median < MIN_CONTRAST.max(8.0 * spread) {
+        return None;
+    }
+    Some(((median + level) / 2.0).max(median + 4.0 * spread).min(254.0) as u8)
 }
 
 /// Keep the digit's ink: threshold, drop small components, stretch to 255.
 fn clean(ink: &GrayImage) -> Result<GrayImage> {
     let hist = histogram(ink.as_raw().iter());
-    let (t, gap) = otsu(&hist);
-    if gap < MIN_CONTRAST {
-        return Err(Error::NoDigit(
-            "the picture is blank once the background is removed: no digit found".into(),
-        ));
-    }
+    let t = ink_threshold(&hist).ok_or_else(|| {
+        Error::NoDigit("the picture is blank once the background is removed".into())
+    })?;
     let mut mask = ink.clone();
     for p in mask.pixels_mut() {
         p.0[0] = if p.0[0] > t { 255 } else { 0 };
@@ -431,16 +469,22 @@ pub fn stroke_width(img: &GrayImage) -> f32 {
     (4.0 * (sum / n as f64 - 0.5)).max(1.0) as f32
 }
 
-/// Thicken or thin the strokes of a [`WORK`]-sized crop to MNIST's width.
+/// Thicken or thin the strokes of a [`WORK`]-sized crop (padded or not) to
+/// MNIST's width, [`MNIST_STROKE`] of [`WORK`].
 fn normalise_stroke(img: &GrayImage, width: f32) -> GrayImage {
     let (w, h) = img.dimensions();
-    let target = MNIST_STROKE * w.max(h) as f32;
+    let target = MNIST_STROKE * WORK as f32;
     let radius = ((target - width) / 2.0).round();
     if radius >= 1.0 {
         // Room around the digit for the thicker strokes.
         let r = radius.min(20.0) as u32;
         let mut padded = GrayImage::new(w + 2 * r, h + 2 * r);
         imageops::replace(&mut padded, img, r as i64, r as i64);
+        // A thin line's core is uneven after resampling; saturate it first,
+        // or the dilation spreads the darkest spots into beads.
+        for p in padded.pixels_mut() {
+            p.0[0] = p.0[0].saturating_mul(2);
+        }
         grayscale_dilate(&padded, &Mask::disk(r as u8))
     } else if radius <= -1.0 {
         // Thin, but never below two pixels.

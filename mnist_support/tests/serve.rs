@@ -300,7 +300,10 @@ fn ink_box(p: &[f32]) -> (usize, usize, f32, f32) {
 #[test]
 fn real_inputs_are_deterministic_and_preprocess_to_mnist_shape() {
     use mnist_support::real_inputs::{generate, Set, Source};
-    let split = common::synthetic_split(100, 120, 3);
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
+    let split = Split::load_from(&data).unwrap();
     let a = generate(&split, Set::Dev, 8).unwrap();
     let b = generate(&split, Set::Dev, 8).unwrap();
     let c = generate(&split, Set::Heldout, 8).unwrap();

@@ -25,6 +25,10 @@ pub struct ForestParams {
     pub seed: u64,
     /// Growth of each tree (`max_features` per split).
     pub tree: TreeParams,
+    /// Train on the digits plus distorted copies of them (handwriting
+    /// distortions; see [`crate::augment`]).
+    #[serde(default)]
+    pub augment: crate::augment::Augment,
 }
 
 impl Default for ForestParams {
@@ -41,6 +45,7 @@ impl Default for ForestParams {
                 min_samples_leaf: 1,
                 max_features: Some(40),
             },
+            augment: crate::augment::Augment::copies(1),
         }
     }
 }
@@ -118,6 +123,10 @@ impl Classifier for Forest {
 
     fn hyperparameters(&self) -> serde_json::Value {
         serde_json::to_value(&self.params).expect("plain data serializes")
+    }
+
+    fn augmentation(&self) -> crate::augment::Augment {
+        self.params.augment
     }
 
     fn scaling(&self) -> Scaling {

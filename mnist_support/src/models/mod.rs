@@ -357,6 +357,12 @@ pub trait Classifier: Send + Sync {
     /// The scaling this model is trained with (step 4.1).
     fn scaling(&self) -> Scaling;
 
+    /// Distorted copies of the training digits to train on as well (the
+    /// classical models; the networks distort on the fly instead).
+    fn augmentation(&self) -> crate::augment::Augment {
+        crate::augment::Augment::NONE
+    }
+
     /// The fitted scaler (`Scaler::None` before fitting).
     fn scaler(&self) -> &Scaler;
 
@@ -423,9 +429,13 @@ pub trait Classifier: Send + Sync {
         progress: &dyn Progress,
     ) -> Result<()> {
         check_pixels(&x)?;
+        check_xy(&x, &y)?;
         let scaler = Scaler::fit(self.scaling(), &x)?;
-        let xs = scaler.transform(&x)?;
-        self.fit_scaled(scaler, xs.view(), y, progress)
+        let aug = self.augmentation();
+        aug.check()?;
+        let (xa, ya) = aug.expand(x, y);
+        let xs = scaler.transform(&xa.view())?;
+        self.fit_scaled(scaler, xs.view(), ya.view(), progress)
     }
 
     /// Class probabilities of raw pixels.

@@ -509,23 +509,29 @@ impl Classifier for Network {
         for epoch in 1..=p.epochs {
             let t = Instant::now();
             order.shuffle(&mut rng);
+            // This epoch's distorted images, all at once before the batches
+            // (one seed per image from the run's generator): done between
+            // libtorch's operations, the work would compete with its threads.
+            let seeds: Vec<u64> = (0..n).map(|_| rng.gen()).collect();
+            let distorted: Option<Vec<f32>> = (!p.distort.is_none()).then(|| {
+                let mut out = vec![0f32; n * PIXELS];
+                out.par_chunks_mut(PIXELS)
+                    .zip(flat.par_chunks(PIXELS).zip(&seeds))
+                    .for_each(|(dst, (src, &seed))| {
+                        p.distort
+                            .apply(src, dst, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+                    });
+                out
+            });
+            let images: &[f32] = distorted.as_deref().unwrap_or(flat);
             let (mut loss_sum, mut correct) = (0.0f64, 0i64);
             let mut lr = p.learning_rate;
             for idx in order.chunks(p.batch_size) {
                 let m = idx.len();
-                // One seed per image from the epoch's generator, the images in parallel.
-                let seeds: Vec<u64> = idx.iter().map(|_| rng.gen()).collect();
-                batch[..m * PIXELS]
-                    .par_chunks_mut(PIXELS)
-                    .zip(idx.par_iter().zip(&seeds))
-                    .for_each(|(dst, (&i, &seed))| {
-                        let src = &flat[i * PIXELS..(i + 1) * PIXELS];
-                        if p.distort.is_none() {
-                            dst.copy_from_slice(src);
-                        } else {
-                            p.distort.apply(src, dst, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-                        }
-                    });
+                for (k, &i) in idx.iter().enumerate() {
+                    batch[k * PIXELS..(k + 1) * PIXELS]
+                        .copy_from_slice(&images[i * PIXELS..(i + 1) * PIXELS]);
+                }
                 for (k, &i) in idx.iter().enumerate() {
                     labels[k] = y[i] as i64;
                 }

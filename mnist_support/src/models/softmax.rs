@@ -29,6 +29,10 @@ pub struct SoftmaxParams {
     pub tol: f64,
     /// Pixel scaling fit on the training split.
     pub scaling: Scaling,
+    /// Train on the digits plus distorted copies of them (handwriting
+    /// distortions; see [`crate::augment`]).
+    #[serde(default)]
+    pub augment: crate::augment::Augment,
 }
 
 impl Default for SoftmaxParams {
@@ -40,6 +44,9 @@ impl Default for SoftmaxParams {
             max_iter: 300,
             tol: 1e-6,
             scaling: Scaling::Standard,
+            // One distorted copy cost this linear model 2.2 points on
+            // validation (91.38% against 93.60%), below the bar: none.
+            augment: crate::augment::Augment::NONE,
         }
     }
 }
@@ -271,6 +278,10 @@ impl Classifier for Softmax {
 
     fn hyperparameters(&self) -> serde_json::Value {
         serde_json::to_value(&self.params).expect("plain data serializes")
+    }
+
+    fn augmentation(&self) -> crate::augment::Augment {
+        self.params.augment
     }
 
     fn scaling(&self) -> Scaling {

@@ -19,6 +19,10 @@ use crate::scale::{Scaler, Scaling};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionTreeParams {
     pub tree: TreeParams,
+    /// Train on the digits plus distorted copies of them (handwriting
+    /// distortions; see [`crate::augment`]).
+    #[serde(default)]
+    pub augment: crate::augment::Augment,
 }
 
 impl Default for DecisionTreeParams {
@@ -32,6 +36,7 @@ impl Default for DecisionTreeParams {
                 min_samples_leaf: 1,
                 max_features: None,
             },
+            augment: crate::augment::Augment::copies(1),
         }
     }
 }
@@ -83,6 +88,10 @@ impl Classifier for DecisionTree {
 
     fn hyperparameters(&self) -> serde_json::Value {
         serde_json::to_value(&self.params).expect("plain data serializes")
+    }
+
+    fn augmentation(&self) -> crate::augment::Augment {
+        self.params.augment
     }
 
     fn scaling(&self) -> Scaling {

@@ -69,19 +69,21 @@ pub fn generate(split: &Split, set: Set, per_source: usize) -> Result<Vec<Sample
     for (s, source) in Source::ALL.into_iter().enumerate() {
         for i in 0..per_source {
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((s as u64) << 40) ^ i as u64);
+            let mut tag = String::new();
             let (label, bytes, ext) = if source == Source::Typed {
                 let label = (i % 10) as u8;
-                let (_, font) = &fonts[(i / 10) % fonts.len()];
+                let (font_name, font) = &fonts[(i / 10) % fonts.len()];
+                tag = format!("-{}", font_name.split_whitespace().next().unwrap_or(""));
                 (label, typed(font, label, &mut rng)?, "png")
             } else {
                 let k = pool[s * per_source + i];
                 let row = split.x_valid.row(k).to_vec();
                 let label = split.y_valid[k];
-                let points = distort(&skeleton(&row), &mut rng);
+                let path = distort(&skeleton(&row), &mut rng);
                 match source {
-                    Source::Pad => (label, png_gray(&pad(&points, &mut rng))?, "png"),
+                    Source::Pad => (label, png_gray(&pad(&path, &mut rng))?, "png"),
                     Source::Scan => {
-                        let img = paper(&points, false, &mut rng);
+                        let img = paper(&path, false, &mut rng);
                         if rng.gen_bool(0.5) {
                             (label, png_rgb(&img)?, "png")
                         } else {
@@ -89,7 +91,7 @@ pub fn generate(split: &Split, set: Set, per_source: usize) -> Result<Vec<Sample
                         }
                     }
                     _ => {
-                        let img = paper(&points, true, &mut rng);
+                        let img = paper(&path, true, &mut rng);
                         let q = rng.gen_range(55..=85);
                         let sideways = rng.gen_bool(1.0 / 3.0);
                         (label, jpeg_with_orientation(&img, q, sideways.then_some(6))?, "jpg")
@@ -99,7 +101,7 @@ pub fn generate(split: &Split, set: Set, per_source: usize) -> Result<Vec<Sample
             out.push(Sample {
                 source,
                 label,
-                name: format!("{}-{i:04}-label{label}.{ext}", source.name()),
+                name: format!("{}-{i:04}-label{label}{tag}.{ext}", source.name()),
                 bytes,
             });
         }
@@ -107,9 +109,13 @@ pub fn generate(split: &Split, set: Set, per_source: usize) -> Result<Vec<Sample
     Ok(out)
 }
 
-/// The skeleton of an MNIST digit (784 values) as points in 28-pixel units:
-/// the digit upsampled ×4, thresholded, thinned (Zhang–Suen).
-pub fn skeleton(pixels: &[f32]) -> Vec<(f32, f32)> {
+/// A pen's path along a digit's skeleton, as segments in 28-pixel units.
+pub type Path = Vec<((f32, f32), (f32, f32))>;
+
+/// The skeleton of an MNIST digit (784 values) as segments between
+/// neighbouring skeleton pixels, in 28-pixel units: the digit upsampled ×4,
+/// thresholded, thinned (Zhang–Suen).
+pub fn skeleton(pixels: &[f32]) -> Path {
     const UP: usize = 4;
     let small = GrayImage::from_fn(SIDE as u32, SIDE as u32, |x, y| {
         Luma([pixels[y as usize * SIDE + x as usize].clamp(0.0, 255.0) as u8])
@@ -166,20 +172,41 @@ pub fn skeleton(pixels: &[f32]) -> Vec<(f32, f32)> {
             break;
         }
     }
-    on.iter()
-        .enumerate()
-        .filter(|(_, &v)| v)
-        .map(|(i, _)| {
-            (
-                ((i % n) as f32 + 0.5) / UP as f32,
-                ((i / n) as f32 + 0.5) / UP as f32,
-            )
-        })
-        .collect()
+    // Each skeleton pixel joined to its right and lower neighbours: the pen's path.
+    let unit = |x: i64, y: i64| ((x as f32 + 0.5) / UP as f32, (y as f32 + 0.5) / UP as f32);
+    let mut segments = Vec::new();
+    for y in 0..n as i64 {
+        for x in 0..n as i64 {
+            if !at(&on, x, y) {
+                continue;
+            }
+            segments.push((unit(x, y), unit(x, y)));
+            for (dx, dy) in [(1, 0), (-1, 1), (0, 1), (1, 1)] {
+                if at(&on, x + dx, y + dy) {
+                    segments.push((unit(x, y), unit(x + dx, y + dy)));
+                }
+            }
+        }
+    }
+    segments
+}
+
+/// A segment list as points no further apart than `step`.
+fn trace(segments: &[((f32, f32), (f32, f32))], step: f32) -> Vec<(f32, f32)> {
+    let mut points = Vec::new();
+    for &((x0, y0), (x1, y1)) in segments {
+        let len = ((x1 - x0).powi(2) + (y1 - y0).powi(2)).sqrt();
+        let k = (len / step).ceil().max(1.0) as usize;
+        for i in 0..=k {
+            let t = i as f32 / k as f32;
+            points.push((x0 + t * (x1 - x0), y0 + t * (y1 - y0)));
+        }
+    }
+    points
 }
 
 /// Another hand: rotation, shear, width, and a slow wobble, about the centre.
-fn distort(points: &[(f32, f32)], rng: &mut ChaCha8Rng) -> Vec<(f32, f32)> {
+fn distort(path: &Path, rng: &mut ChaCha8Rng) -> Path {
     let angle = rng.gen_range(-15f32..15.0).to_radians();
     let shear = rng.gen_range(-0.35f32..0.35);
     let width = rng.gen_range(0.75f32..1.2);
@@ -189,39 +216,37 @@ fn distort(points: &[(f32, f32)], rng: &mut ChaCha8Rng) -> Vec<(f32, f32)> {
         rng.gen_range(0f32..std::f32::consts::TAU),
     );
     let (c, s) = (angle.cos(), angle.sin());
-    points
-        .iter()
-        .map(|&(x, y)| {
-            let (x, y) = (x - 14.0, y - 14.0);
-            let x = (x + shear * y) * width + amp * (y / wave * std::f32::consts::TAU + phase).sin();
-            let y = y + amp * (x / wave * std::f32::consts::TAU + phase).cos();
-            (c * x - s * y, s * x + c * y)
-        })
-        .collect()
+    let map = |(x, y): (f32, f32)| {
+        let (x, y) = (x - 14.0, y - 14.0);
+        let x = (x + shear * y) * width + amp * (y / wave * std::f32::consts::TAU + phase).sin();
+        let y = y + amp * (x / wave * std::f32::consts::TAU + phase).cos();
+        (c * x - s * y, s * x + c * y)
+    };
+    path.iter().map(|&(a, b)| (map(a), map(b))).collect()
 }
 
-/// Map points into a box of `size` pixels (their longer extent) at a random
+/// Turn a path by `angle` radians about the origin.
+fn rotate(path: &Path, angle: f32) -> Path {
+    let (c, s) = (angle.cos(), angle.sin());
+    let r = |(x, y): (f32, f32)| (c * x - s * y, s * x + c * y);
+    path.iter().map(|&(a, b)| (r(a), r(b))).collect()
+}
+
+/// Map a path into a box of `size` pixels (its longer extent) at a random
 /// place of a `w`×`h` canvas, at least `margin` from its edges.
-fn place(
-    points: &[(f32, f32)],
-    size: f32,
-    w: f32,
-    h: f32,
-    margin: f32,
-    rng: &mut ChaCha8Rng,
-) -> Vec<(f32, f32)> {
+fn place(path: &Path, size: f32, w: f32, h: f32, margin: f32, rng: &mut ChaCha8Rng) -> Path {
     let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for &(x, y) in points {
-        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    for &(a, b) in path {
+        for (x, y) in [a, b] {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
     }
     let k = size / (x1 - x0).max(y1 - y0).max(1e-3);
     let (bw, bh) = ((x1 - x0) * k, (y1 - y0) * k);
     let ox = rng.gen_range(margin..(w - bw - margin).max(margin + 1.0));
     let oy = rng.gen_range(margin..(h - bh - margin).max(margin + 1.0));
-    points
-        .iter()
-        .map(|&(x, y)| (ox + (x - x0) * k, oy + (y - y0) * k))
-        .collect()
+    let m = |(x, y): (f32, f32)| (ox + (x - x0) * k, oy + (y - y0) * k);
+    path.iter().map(|&(a, b)| (m(a), m(b))).collect()
 }
 
 /// Ink coverage (0–1) of round dabs of `radius` at every point, anti-aliased.
@@ -245,11 +270,11 @@ fn dabs(points: &[(f32, f32)], radius: f32, w: u32, h: u32) -> Vec<f32> {
 
 /// The page's pad: 280×280 white, black 20 px round brush, the digit 35–90%
 /// of the pad tall, anywhere on it.
-fn pad(points: &[(f32, f32)], rng: &mut ChaCha8Rng) -> GrayImage {
+fn pad(path: &Path, rng: &mut ChaCha8Rng) -> GrayImage {
     const SIZE: u32 = 280;
     let size = rng.gen_range(0.35f32..0.9) * SIZE as f32;
-    let placed = place(points, size, SIZE as f32, SIZE as f32, 4.0, rng);
-    let cover = dabs(&placed, 10.0, SIZE, SIZE);
+    let placed = place(path, size, SIZE as f32, SIZE as f32, 4.0, rng);
+    let cover = dabs(&trace(&placed, 2.0), 10.0, SIZE, SIZE);
     GrayImage::from_fn(SIZE, SIZE, |x, y| {
         Luma([(255.0 * (1.0 - cover[(y * SIZE + x) as usize])).round() as u8])
     })
@@ -257,7 +282,7 @@ fn pad(points: &[(f32, f32)], rng: &mut ChaCha8Rng) -> GrayImage {
 
 /// Pen on paper: a scan (white paper, even light) or a photo (grey paper,
 /// gradient and vignette, blur, stronger noise).
-fn paper(points: &[(f32, f32)], photo: bool, rng: &mut ChaCha8Rng) -> RgbImage {
+fn paper(path: &Path, photo: bool, rng: &mut ChaCha8Rng) -> RgbImage {
     let (w, h) = if photo {
         if rng.gen_bool(0.5) {
             (640u32, 480u32)
@@ -270,11 +295,9 @@ fn paper(points: &[(f32, f32)], photo: bool, rng: &mut ChaCha8Rng) -> RgbImage {
     let size = rng.gen_range(0.35f32..0.8) * w.min(h) as f32;
     // A slight tilt of the sheet on top of the hand's own slant.
     let tilt = rng.gen_range(if photo { -8f32..8.0 } else { -3.0..3.0 }).to_radians();
-    let (c, s) = (tilt.cos(), tilt.sin());
-    let tilted: Vec<(f32, f32)> = points.iter().map(|&(x, y)| (c * x - s * y, s * x + c * y)).collect();
-    let placed = place(&tilted, size, w as f32, h as f32, 0.08 * w.min(h) as f32, rng);
+    let placed = place(&rotate(path, tilt), size, w as f32, h as f32, 0.08 * w.min(h) as f32, rng);
     let pen = rng.gen_range(if photo { 1.0f32..3.0 } else { 0.8..2.5 });
-    let cover = dabs(&placed, pen, w, h);
+    let cover = dabs(&trace(&placed, (pen / 2.0).max(0.4)), pen, w, h);
     let ink: [f32; 3] = if rng.gen_bool(0.5) {
         [25.0, 25.0, 35.0]
     } else {

@@ -31,7 +31,7 @@ use crate::metrics::percent;
 #[cfg(feature = "inputs")]
 mod generate;
 #[cfg(feature = "inputs")]
-pub use generate::{generate, jpeg_with_orientation, skeleton, typed_fonts, Sample};
+pub use generate::{generate, jpeg_with_orientation, skeleton, typed_fonts, Path, Sample};
 
 /// Where a real input comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -95,6 +95,7 @@ pub fn bench_inputs(
     write: Option<PathBuf>,
     gallery: Option<PathBuf>,
     steps: Option<PathBuf>,
+    verbose: bool,
 ) -> AnyResult<()> {
     if per_source == 0 {
         return Err("--per-source must be positive".into());
@@ -116,6 +117,12 @@ pub fn bench_inputs(
     let split = Split::load()?;
     let t = std::time::Instant::now();
     let samples = real_inputs::generate(&split, set, per_source)?;
+    let fonts = real_inputs::typed_fonts()?;
+    eprintln!(
+        "bench-inputs: typed digits in {} fonts: {}",
+        fonts.len(),
+        fonts.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+    );
     eprintln!(
         "bench-inputs: {} inputs generated ({} set) in {:.1} s",
         samples.len(),
@@ -154,6 +161,17 @@ pub fn bench_inputs(
                     for (name, p) in &a.predictions {
                         if let Some(m) = models.iter().position(|n| n == name) {
                             row.correct[m] += (*p == s.label) as usize;
+                        }
+                    }
+                    if verbose {
+                        let wrong: Vec<String> = a
+                            .predictions
+                            .iter()
+                            .filter(|(_, p)| *p != s.label)
+                            .map(|(m, p)| format!("{m}:{p}"))
+                            .collect();
+                        if !wrong.is_empty() {
+                            eprintln!("  {}: {}", s.name, wrong.join(" "));
                         }
                     }
                 }
@@ -258,7 +276,13 @@ pub fn steps_figure(samples: &[Sample]) -> AnyResult<mnist_support::display::Fig
             continue;
         };
         let g = mnist_support::preprocess::decode_image(&s.bytes)?;
-        let st = mnist_support::preprocess::steps(&g)?;
+        let st = match mnist_support::preprocess::steps(&g) {
+            Ok(st) => st,
+            Err(e) => {
+                eprintln!("bench-inputs: {} left out of the steps figure: {e}", s.name);
+                continue;
+            }
+        };
         rows.push(vec![
             pic(&st.input, vec![format!("{}: input", source.name()), format!("{}×{}", g.width, g.height)]),
             pic(&st.background_removed, vec!["background removed".into()]),

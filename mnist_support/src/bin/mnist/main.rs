@@ -127,6 +127,9 @@ enum Cmd {
         /// Write the preprocessing steps of one input per source as PNG here.
         #[arg(long)]
         steps: Option<PathBuf>,
+        /// List every input some model gets wrong, with the wrong answers.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Set up the notebook toolchain: project-local venv with Jupyter and
     /// nbconvert, the evcxr Rust kernel (installed once with cargo) registered in it.
@@ -496,9 +499,10 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             write,
             gallery,
             steps,
+            verbose,
         } => {
             ensure_data()?;
-            bench_inputs::bench_inputs(set, per_source, dir, json, write, gallery, steps)?
+            bench_inputs::bench_inputs(set, per_source, dir, json, write, gallery, steps, verbose)?
         }
         Cmd::Setup => {
             let p = jupyter::setup()?;
