@@ -91,14 +91,20 @@ impl Distort {
     pub fn apply(&self, src: &[f32], dst: &mut [f32], rng: &mut impl Rng) {
         let n = SIDE * SIDE;
         debug_assert!(src.len() == n && dst.len() == n);
-        let u = |rng: &mut dyn rand::RngCore, m: f32| if m > 0.0 { rng.gen_range(-m..=m) } else { 0.0 };
+        let u =
+            |rng: &mut dyn rand::RngCore, m: f32| if m > 0.0 { rng.gen_range(-m..=m) } else { 0.0 };
         let (tx, ty) = (u(rng, self.shift), u(rng, self.shift));
         let angle = u(rng, self.rotate).to_radians();
         let (sx, sy) = (1.0 + u(rng, self.scale), 1.0 + u(rng, self.scale));
         let shear = u(rng, self.shear);
         // Forward map about the centre: p' = R · Sh · S · p + t; sample its inverse.
         let (c, s) = (angle.cos(), angle.sin());
-        let (a, b, cc, d) = (c * sx, c * shear * sy - s * sy, s * sx, s * shear * sy + c * sy);
+        let (a, b, cc, d) = (
+            c * sx,
+            c * shear * sy - s * sy,
+            s * sx,
+            s * shear * sy + c * sy,
+        );
         let det = a * d - b * cc;
         let (ia, ib, ic, id) = (d / det, -b / det, -cc / det, a / det);
         let mut field = [[0f32; 2]; 16];
@@ -167,8 +173,8 @@ impl Augment {
     }
 
     /// The rows of `x` (28×28 images of raw pixels 0–255, background 0)
-    /// followed by `copies` distorted copies of them, with their labels, all
-    /// rounded to whole pixel values; seeded per row, so the result does not
+    /// followed by `copies` distorted copies of them (rounded to whole pixel
+    /// values), with their labels; seeded per row, so the result does not
     /// depend on the thread count.
     pub fn expand(&self, x: ArrayView2<f32>, y: ArrayView1<u8>) -> (Array2<f32>, Array1<u8>) {
         let n = x.nrows();
@@ -186,11 +192,12 @@ impl Augment {
                     let src = x.row(i).to_vec();
                     let mut dst = vec![0f32; src.len()];
                     self.distort.apply(&src, &mut dst, &mut rng);
-                    row.assign(&ndarray::ArrayView1::from(&dst));
+                    // Whole pixel values, as in the MNIST files (kNN stores bytes).
+                    row.iter_mut()
+                        .zip(&dst)
+                        .for_each(|(o, v)| *o = v.round().clamp(0.0, 255.0));
                 });
         }
-        // Pixels stay whole numbers, as in the MNIST files (kNN stores bytes).
-        xa.mapv_inplace(|v| v.round().clamp(0.0, 255.0));
         let ya = Array1::from_iter((0..=self.copies).flat_map(|_| y.iter().copied()));
         (xa, ya)
     }
@@ -327,25 +334,44 @@ mod tests {
     #[test]
     fn expand_keeps_the_originals_and_adds_distorted_copies() {
         let ink: Vec<f32> = bar().iter().map(|v| v * 255.0).collect();
-        let x = ndarray::Array2::from_shape_vec((2, SIDE * SIDE), [ink.clone(), ink].concat()).unwrap();
+        let x =
+            ndarray::Array2::from_shape_vec((2, SIDE * SIDE), [ink.clone(), ink].concat()).unwrap();
         let y = ndarray::Array1::from(vec![1u8, 7]);
         let (xa, ya) = Augment::copies(2).expand(x.view(), y.view());
         assert_eq!(xa.nrows(), 6);
         assert_eq!(ya.to_vec(), vec![1, 7, 1, 7, 1, 7]);
         assert_eq!(xa.row(0), x.row(0));
-        assert!(xa.iter().all(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v)));
+        assert!(xa
+            .slice(ndarray::s![2.., ..])
+            .iter()
+            .all(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v)));
         assert_ne!(xa.row(2), x.row(0));
         assert_ne!(xa.row(2), xa.row(4));
         let (xb, _) = Augment::copies(2).expand(x.view(), y.view());
         assert_eq!(xa, xb, "seeded");
         assert_eq!(Augment::NONE.expand(x.view(), y.view()).0, x);
-        assert!(Augment { copies: 11, ..Augment::copies(1) }.check().is_err());
+        assert!(Augment {
+            copies: 11,
+            ..Augment::copies(1)
+        }
+        .check()
+        .is_err());
     }
 
     #[test]
     fn out_of_range_is_an_error() {
         assert!(Distort::handwriting().check().is_ok());
-        assert!(Distort { rotate: -1.0, ..Distort::NONE }.check().is_err());
-        assert!(Distort { elastic: f32::NAN, ..Distort::NONE }.check().is_err());
+        assert!(Distort {
+            rotate: -1.0,
+            ..Distort::NONE
+        }
+        .check()
+        .is_err());
+        assert!(Distort {
+            elastic: f32::NAN,
+            ..Distort::NONE
+        }
+        .check()
+        .is_err());
     }
 }

@@ -346,7 +346,8 @@ fn ink_threshold(hist: &[u64; 256]) -> Option<u8> {
     }
     let spread = (1.4826 * percentile(&dev, 0.5) as f32).max(2.0);
     let floor = median + 5.0 * spread;
-    let candidates: [u64; 256] = std::array::from_fn(|v| if v as f32 > floor { hist[v] } else { 0 });
+    let candidates: [u64; 256] =
+        std::array::from_fn(|v| if v as f32 > floor { hist[v] } else { 0 });
     let n: u64 = candidates.iter().sum();
     if n < 20.max(total / 5000) {
         return None;
@@ -355,7 +356,11 @@ fn ink_threshold(hist: &[u64; 256]) -> Option<u8> {
     if level - median < MIN_CONTRAST.max(8.0 * spread) {
         return None;
     }
-    Some(((median + level) / 2.0).max(median + 4.0 * spread).min(254.0) as u8)
+    Some(
+        ((median + level) / 2.0)
+            .max(median + 4.0 * spread)
+            .min(254.0) as u8,
+    )
 }
 
 /// Keep the digit's ink: threshold, drop small components, stretch to 255.
@@ -372,7 +377,8 @@ fn clean(ink: &GrayImage) -> Result<GrayImage> {
     // thickened mask.
     let (w, h) = mask.dimensions();
     let reach = (w.max(h) / 150).clamp(1, 6) as u8;
-    let joined = imageproc::morphology::dilate(&mask, imageproc::distance_transform::Norm::LInf, reach);
+    let joined =
+        imageproc::morphology::dilate(&mask, imageproc::distance_transform::Norm::LInf, reach);
     let labels = connected_components(&joined, Connectivity::Eight, Luma([0u8]));
     let mut area: Vec<u64> = Vec::new();
     for (x, y, l) in labels.enumerate_pixels() {

@@ -7,8 +7,8 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
 use crate::display::{html_escape, Bundle, Figure, Rich, Table};
-use crate::real_inputs::InputsReport;
 use crate::error::{Error, Result};
+use crate::real_inputs::InputsReport;
 
 /// Is `name` an executable on PATH?
 pub fn on_path(name: &str) -> bool {
@@ -31,7 +31,16 @@ pub fn bench_inputs(
     let steps = figures.join("preprocessing_steps.png");
     let out = Command::new("cargo")
         .current_dir(&root)
-        .args(["run", "--release", "--quiet", "--bin", "mnist", "--", "bench-inputs", "--json"])
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "--bin",
+            "mnist",
+            "--",
+            "bench-inputs",
+            "--json",
+        ])
         .args(["--per-source", &per_source.to_string(), "--dir"])
         .arg(dir)
         .arg("--gallery")
@@ -153,14 +162,22 @@ impl ServerProcess {
                                 .as_f64()
                                 .map(crate::metrics::percent)
                                 .unwrap_or_else(|| "–".into()),
-                            m["train_images"].as_u64().map(|n| n.to_string()).unwrap_or_default(),
+                            m["train_images"]
+                                .as_u64()
+                                .map(|n| n.to_string())
+                                .unwrap_or_default(),
                         ]
                     })
                     .collect()
             })
             .unwrap_or_default();
         Ok(Table::new(
-            vec!["name".into(), "model".into(), "MNIST test accuracy".into(), "trained on".into()],
+            vec![
+                "name".into(),
+                "model".into(),
+                "MNIST test accuracy".into(),
+                "trained on".into(),
+            ],
             rows,
         )
         .with_caption(format!("Models served at {}/", self.url)))

@@ -157,7 +157,11 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
         )
     };
     // Example inputs of every source are offered.
-    let examples = wait_for(&d, &sid, "return document.querySelectorAll('#examples button').length;");
+    let examples = wait_for(
+        &d,
+        &sid,
+        "return document.querySelectorAll('#examples button').length;",
+    );
     assert!(examples.as_u64().unwrap() >= 4, "{examples}");
 
     // Draw digits as pointer paths; each is predicted when the pen lifts.
@@ -196,7 +200,10 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     draw(&[&[(5, -90), (0, 0), (-5, 90)]]);
     answered(1, "a vertical stroke");
     let source = wait_for(&d, &sid, "const t = document.getElementById('source').textContent; return t.includes('Answer for') ? t : null;");
-    assert!(source.as_str().unwrap().contains("your drawing"), "{source}");
+    assert!(
+        source.as_str().unwrap().contains("your drawing"),
+        "{source}"
+    );
     // The 28×28 input the models saw is drawn.
     let inked = wait_for(
         &d,
@@ -217,12 +224,30 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     answered(1, "a vertical stroke, predicted by the button");
 
     // Clear, then a "7": a bar and a long diagonal.
-    d.call("POST", &format!("/session/{sid}/element/{}/click", find("#clear").as_str().unwrap()), Some(json!({})));
+    d.call(
+        "POST",
+        &format!(
+            "/session/{sid}/element/{}/click",
+            find("#clear").as_str().unwrap()
+        ),
+        Some(json!({})),
+    );
     draw(&[&[(-70, -80), (0, -82), (70, -80), (35, 0), (5, 90)]]);
     answered(7, "a bar and a diagonal");
     // Undo empties the pad and the answer.
-    d.call("POST", &format!("/session/{sid}/element/{}/click", find("#undo").as_str().unwrap()), Some(json!({})));
-    wait_for(&d, &sid, "return document.querySelectorAll('#results .card').length === 0;");
+    d.call(
+        "POST",
+        &format!(
+            "/session/{sid}/element/{}/click",
+            find("#undo").as_str().unwrap()
+        ),
+        Some(json!({})),
+    );
+    wait_for(
+        &d,
+        &sid,
+        "return document.querySelectorAll('#results .card').length === 0;",
+    );
     // A "0": an ellipse.
     let ring: Vec<(i64, i64)> = (0..=36)
         .map(|k| {
@@ -234,11 +259,12 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     answered(0, "an ellipse");
 
     // Upload a photo-like JPEG: a validation digit in pen on grey paper, uneven light, noise.
-    let photo = mnist_support::real_inputs::generate(&split, mnist_support::real_inputs::Set::Dev, 3)
-        .unwrap()
-        .into_iter()
-        .find(|s| s.source == mnist_support::real_inputs::Source::Photo)
-        .unwrap();
+    let photo =
+        mnist_support::real_inputs::generate(&split, mnist_support::real_inputs::Set::Dev, 3)
+            .unwrap()
+            .into_iter()
+            .find(|s| s.source == mnist_support::real_inputs::Source::Photo)
+            .unwrap();
     let file = profile.path().join("photo.jpg");
     std::fs::write(&file, &photo.bytes).unwrap();
     clear_answer();
@@ -275,7 +301,11 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     assert_eq!(only, json!("svm"));
     // Back to all models for the screenshot.
     script("const s = document.getElementById('model'); s.value = 'all'; s.dispatchEvent(new Event('change'));");
-    wait_for(&d, &sid, "return document.querySelectorAll('#results .card').length === 7;");
+    wait_for(
+        &d,
+        &sid,
+        "return document.querySelectorAll('#results .card').length === 7;",
+    );
 
     // Screenshot as a test artifact.
     let shot = d.call("GET", &format!("/session/{sid}/screenshot"), None);
@@ -295,6 +325,9 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     );
     let wide = wait_for(&d, &sid, "return window.innerWidth <= 420 ? [window.innerWidth, document.documentElement.scrollWidth] : null;");
     let (inner, scroll) = (wide[0].as_u64().unwrap(), wide[1].as_u64().unwrap());
-    assert!(scroll <= inner, "horizontal scroll on a phone: {scroll} > {inner}");
+    assert!(
+        scroll <= inner,
+        "horizontal scroll on a phone: {scroll} > {inner}"
+    );
     d.call("DELETE", &format!("/session/{sid}"), None);
 }

@@ -10,8 +10,9 @@ use mnist_support::models::{codec, Classifier, Kind, Silent};
 use ndarray::Array2;
 
 fn small_model(kind: Kind) -> Box<dyn Classifier> {
-    // Default hyperparameters, except where they only make sense at full scale.
-    common::quick_model(kind)
+    // Default hyperparameters, except where they only make sense at full
+    // scale or on real digits (no distortions of the random patterns).
+    common::quick_model_with(kind, false)
 }
 
 fn trained(kind: Kind, split: &Split) -> (Box<dyn Classifier>, Scaled) {

@@ -283,12 +283,27 @@ fn the_model_notebooks_execute_in_quick_mode() {
     // The export shows the demo working: a screenshot of the page after a
     // drawing was predicted, the preprocessing steps, the gallery of real
     // inputs with every answer, and the real-inputs table.
-    assert!(text.contains("the page at /?demo=pad"), "05_serve: no screenshot");
-    assert!(text.contains("Preprocessing, step by step"), "05_serve: no steps figure");
-    assert!(text.contains("Real inputs and the models' answers"), "05_serve: no gallery");
-    assert!(text.contains("Real inputs (heldout set"), "05_serve: no real-inputs table");
+    assert!(
+        text.contains("the page at /?demo=pad"),
+        "05_serve: no screenshot"
+    );
+    assert!(
+        text.contains("Preprocessing, step by step"),
+        "05_serve: no steps figure"
+    );
+    assert!(
+        text.contains("Real inputs and the models' answers"),
+        "05_serve: no gallery"
+    );
+    assert!(
+        text.contains("Real inputs (heldout set"),
+        "05_serve: no real-inputs table"
+    );
     let (images, errors, _) = outputs(&load(&out.path().join(format!("{serve}.ipynb"))));
-    assert!(images >= 3 && errors == 0, "05_serve: {images} images, {errors} errors");
+    assert!(
+        images >= 3 && errors == 0,
+        "05_serve: {images} images, {errors} errors"
+    );
     assert!(text.contains("server stopped"));
 
     // Running a model notebook again reuses its up-to-date saved model (a quick

@@ -433,6 +433,10 @@ pub trait Classifier: Send + Sync {
         let scaler = Scaler::fit(self.scaling(), &x)?;
         let aug = self.augmentation();
         aug.check()?;
+        if aug.copies == 0 {
+            let xs = scaler.transform(&x)?;
+            return self.fit_scaled(scaler, xs.view(), y, progress);
+        }
         let (xa, ya) = aug.expand(x, y);
         let xs = scaler.transform(&xa.view())?;
         self.fit_scaled(scaler, xs.view(), ya.view(), progress)

@@ -28,9 +28,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
-use rayon::prelude::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Tensor};
@@ -284,7 +284,6 @@ fn one_cycle(step: usize, total: usize, peak: f64) -> f64 {
     }
 }
 
-
 impl Network {
     pub fn new(params: NetParams) -> Self {
         Network {
@@ -518,8 +517,11 @@ impl Classifier for Network {
                 out.par_chunks_mut(PIXELS)
                     .zip(flat.par_chunks(PIXELS).zip(&seeds))
                     .for_each(|(dst, (src, &seed))| {
-                        p.distort
-                            .apply(src, dst, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+                        p.distort.apply(
+                            src,
+                            dst,
+                            &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+                        );
                     });
                 out
             });

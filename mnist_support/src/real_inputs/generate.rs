@@ -94,7 +94,11 @@ pub fn generate(split: &Split, set: Set, per_source: usize) -> Result<Vec<Sample
                         let img = paper(&path, true, &mut rng);
                         let q = rng.gen_range(55..=85);
                         let sideways = rng.gen_bool(1.0 / 3.0);
-                        (label, jpeg_with_orientation(&img, q, sideways.then_some(6))?, "jpg")
+                        (
+                            label,
+                            jpeg_with_orientation(&img, q, sideways.then_some(6))?,
+                            "jpg",
+                        )
                     }
                 }
             };
@@ -254,8 +258,14 @@ fn dabs(points: &[(f32, f32)], radius: f32, w: u32, h: u32) -> Vec<f32> {
     let mut cover = vec![0f32; (w * h) as usize];
     let reach = radius + 1.0;
     for &(px, py) in points {
-        let (xa, xb) = ((px - reach).floor().max(0.0) as u32, ((px + reach).ceil() as u32).min(w));
-        let (ya, yb) = ((py - reach).floor().max(0.0) as u32, ((py + reach).ceil() as u32).min(h));
+        let (xa, xb) = (
+            (px - reach).floor().max(0.0) as u32,
+            ((px + reach).ceil() as u32).min(w),
+        );
+        let (ya, yb) = (
+            (py - reach).floor().max(0.0) as u32,
+            ((py + reach).ceil() as u32).min(h),
+        );
         for y in ya..yb {
             for x in xa..xb {
                 let d = ((x as f32 + 0.5 - px).powi(2) + (y as f32 + 0.5 - py).powi(2)).sqrt();
@@ -294,8 +304,17 @@ fn paper(path: &Path, photo: bool, rng: &mut ChaCha8Rng) -> RgbImage {
     };
     let size = rng.gen_range(0.35f32..0.8) * w.min(h) as f32;
     // A slight tilt of the sheet on top of the hand's own slant.
-    let tilt = rng.gen_range(if photo { -8f32..8.0 } else { -3.0..3.0 }).to_radians();
-    let placed = place(&rotate(path, tilt), size, w as f32, h as f32, 0.08 * w.min(h) as f32, rng);
+    let tilt = rng
+        .gen_range(if photo { -8f32..8.0 } else { -3.0..3.0 })
+        .to_radians();
+    let placed = place(
+        &rotate(path, tilt),
+        size,
+        w as f32,
+        h as f32,
+        0.08 * w.min(h) as f32,
+        rng,
+    );
     let pen = rng.gen_range(if photo { 1.0f32..3.0 } else { 0.8..2.5 });
     let cover = dabs(&trace(&placed, (pen / 2.0).max(0.4)), pen, w, h);
     let ink: [f32; 3] = if rng.gen_bool(0.5) {
@@ -308,13 +327,25 @@ fn paper(path: &Path, photo: bool, rng: &mut ChaCha8Rng) -> RgbImage {
     } else {
         rng.gen_range(238f32..252.0)
     };
-    let tint = [1.0, rng.gen_range(0.96f32..1.0), rng.gen_range(0.88f32..0.98)];
+    let tint = [
+        1.0,
+        rng.gen_range(0.96f32..1.0),
+        rng.gen_range(0.88f32..0.98),
+    ];
     let (gx, gy) = {
         let a = rng.gen_range(0f32..std::f32::consts::TAU);
-        let g = if photo { rng.gen_range(0.2f32..0.5) } else { 0.0 };
+        let g = if photo {
+            rng.gen_range(0.2f32..0.5)
+        } else {
+            0.0
+        };
         (g * a.cos(), g * a.sin())
     };
-    let vignette = if photo { rng.gen_range(0.1f32..0.35) } else { 0.0 };
+    let vignette = if photo {
+        rng.gen_range(0.1f32..0.35)
+    } else {
+        0.0
+    };
     let sigma = if photo { rng.gen_range(4f32..9.0) } else { 2.0 };
     let normal = |rng: &mut ChaCha8Rng| {
         // Box–Muller.
@@ -325,7 +356,8 @@ fn paper(path: &Path, photo: bool, rng: &mut ChaCha8Rng) -> RgbImage {
     for y in 0..h {
         for x in 0..w {
             let (u, v) = (x as f32 / w as f32 - 0.5, y as f32 / h as f32 - 0.5);
-            let light = (1.0 + gx * u * 2.0 + gy * v * 2.0) * (1.0 - vignette * 2.0 * (u * u + v * v));
+            let light =
+                (1.0 + gx * u * 2.0 + gy * v * 2.0) * (1.0 - vignette * 2.0 * (u * u + v * v));
             let k = cover[(y * w + x) as usize];
             let mut px = [0u8; 3];
             for ch in 0..3 {
@@ -378,7 +410,10 @@ pub fn typed_fonts() -> Result<Vec<(String, FontArc)>> {
         let Ok(font) = FontArc::try_from_vec(bytes) else {
             continue;
         };
-        let name = p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = p
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         // Symbol and maths fonts: digits missing or not text digits.
         if name.contains("Math") || name.contains("Symbol") || name.contains("Emoji") {
             continue;
@@ -407,22 +442,40 @@ fn typed(font: &FontArc, digit: u8, rng: &mut ChaCha8Rng) -> Result<Vec<u8>> {
     let (gw, gh) = imageproc::drawing::text_size(PxScale::from(scale), font, &text);
     let x = rng.gen_range(0..=w.saturating_sub(gw)) as i32;
     let y = rng.gen_range(0..=h.saturating_sub(gh)) as i32;
-    imageproc::drawing::draw_text_mut(&mut img, Luma([ink]), x, y, PxScale::from(scale), font, &text);
+    imageproc::drawing::draw_text_mut(
+        &mut img,
+        Luma([ink]),
+        x,
+        y,
+        PxScale::from(scale),
+        font,
+        &text,
+    );
     png_gray(&img)
 }
 
 fn png_gray(img: &GrayImage) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::L8)
-        .map_err(|e| Error::Plot(e.to_string()))?;
-    Ok(out)
+    png(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::L8,
+    )
 }
 
 fn png_rgb(img: &RgbImage) -> Result<Vec<u8>> {
+    png(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+}
+
+fn png(bytes: &[u8], w: u32, h: u32, color: image::ExtendedColorType) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+        .write_image(bytes, w, h, color)
         .map_err(|e| Error::Plot(e.to_string()))?;
     Ok(out)
 }
@@ -430,17 +483,30 @@ fn png_rgb(img: &RgbImage) -> Result<Vec<u8>> {
 /// JPEG at `quality`; with `orientation` (an EXIF value, e.g. 6 = "rotate
 /// 90° clockwise to view"), the pixels are stored turned the other way and
 /// the EXIF tag says how to show them, as a phone held sideways writes them.
-pub fn jpeg_with_orientation(img: &RgbImage, quality: u8, orientation: Option<u16>) -> Result<Vec<u8>> {
+pub fn jpeg_with_orientation(
+    img: &RgbImage,
+    quality: u8,
+    orientation: Option<u16>,
+) -> Result<Vec<u8>> {
     let stored = match orientation {
         None | Some(1) => img.clone(),
         Some(6) => image::imageops::rotate270(img),
         Some(8) => image::imageops::rotate90(img),
         Some(3) => image::imageops::rotate180(img),
-        Some(o) => return Err(Error::Param(format!("EXIF orientation {o} is not generated"))),
+        Some(o) => {
+            return Err(Error::Param(format!(
+                "EXIF orientation {o} is not generated"
+            )))
+        }
     };
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality)
-        .write_image(stored.as_raw(), stored.width(), stored.height(), image::ExtendedColorType::Rgb8)
+        .write_image(
+            stored.as_raw(),
+            stored.width(),
+            stored.height(),
+            image::ExtendedColorType::Rgb8,
+        )
         .map_err(|e| Error::Plot(e.to_string()))?;
     let Some(o) = orientation else {
         return Ok(jpeg);

@@ -71,7 +71,9 @@ impl std::str::FromStr for Source {
         Source::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| crate::Error::Param(format!("unknown source {s:?}: pad, scan, photo or typed")))
+            .ok_or_else(|| {
+                crate::Error::Param(format!("unknown source {s:?}: pad, scan, photo or typed"))
+            })
     }
 }
 
@@ -100,7 +102,9 @@ impl std::str::FromStr for Set {
         match s {
             "dev" => Ok(Set::Dev),
             "heldout" => Ok(Set::Heldout),
-            _ => Err(crate::Error::Param(format!("unknown set {s:?}: dev or heldout"))),
+            _ => Err(crate::Error::Param(format!(
+                "unknown set {s:?}: dev or heldout"
+            ))),
         }
     }
 }

@@ -276,6 +276,27 @@ async fn page() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-cache")], Html(PAGE))
 }
 
+/// A body announced as larger than [`MAX_BODY`] is refused at once, before
+/// any of it is read (chunked bodies are cut at the limit while reading).
+async fn refuse_large_bodies(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match announced {
+        Some(n) if n > MAX_BODY as u64 => ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is {n} bytes; at most {MAX_BODY} are accepted"),
+        )
+        .into_response(),
+        _ => next.run(req).await,
+    }
+}
+
 async fn not_found() -> ApiError {
     ApiError(
         StatusCode::NOT_FOUND,
@@ -289,7 +310,8 @@ pub fn example_inputs(split: Option<&crate::data::Split>) -> Vec<Sample> {
     let Some(split) = split else {
         return Vec::new();
     };
-    let mut all = crate::real_inputs::generate(split, crate::real_inputs::Set::Dev, 2).unwrap_or_default();
+    let mut all =
+        crate::real_inputs::generate(split, crate::real_inputs::Set::Dev, 2).unwrap_or_default();
     all.truncate(8);
     all
 }
@@ -305,6 +327,7 @@ pub fn router(models: Vec<Loaded>, examples: Vec<Sample>) -> Router {
         .route("/api/predict", post(predict))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(refuse_large_bodies))
         .with_state(state)
 }
 

@@ -171,7 +171,19 @@ pub fn start_server(models: &Path) -> Server {
 pub fn quick_model(
     kind: mnist_support::models::Kind,
 ) -> Box<dyn mnist_support::models::Classifier> {
-    use mnist_support::models::{Kind, NetParams, Network};
+    quick_model_with(kind, true)
+}
+
+/// [`quick_model`], with or without the training distortions (the synthetic
+/// digits are random patterns, which shifts and rotations do not preserve).
+pub fn quick_model_with(
+    kind: mnist_support::models::Kind,
+    distorted: bool,
+) -> Box<dyn mnist_support::models::Classifier> {
+    use mnist_support::augment::{Augment, Distort};
+    use mnist_support::models::{
+        DecisionTree, DecisionTreeParams, Forest, ForestParams, Kind, NetParams, Network,
+    };
     match kind {
         Kind::Dnn | Kind::Cnn => {
             let base = if kind == Kind::Dnn {
@@ -182,9 +194,22 @@ pub fn quick_model(
             Box::new(Network::new(NetParams {
                 epochs: 1,
                 batch_size: 16,
+                distort: if distorted {
+                    base.distort
+                } else {
+                    Distort::NONE
+                },
                 ..base
             }))
         }
+        Kind::Tree if !distorted => Box::new(DecisionTree::new(DecisionTreeParams {
+            augment: Augment::NONE,
+            ..Default::default()
+        })),
+        Kind::Forest if !distorted => Box::new(Forest::new(ForestParams {
+            augment: Augment::NONE,
+            ..Default::default()
+        })),
         _ => kind.default_model().unwrap(),
     }
 }

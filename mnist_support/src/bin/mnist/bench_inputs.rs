@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use mnist_support::data::Split;
-use mnist_support::models;
 use mnist_support::plot::{self, Picture};
 use mnist_support::real_inputs::{self, InputsReport, Sample, Set, Source, SourceRow};
 
@@ -19,10 +18,7 @@ pub struct Answer {
 
 /// POST every sample with `model: "all"`; an error answer (e.g. no digit
 /// found) is kept as its message.
-pub fn ask_all(
-    url: &str,
-    samples: &[Sample],
-) -> Vec<Result<Answer, String>> {
+pub fn ask_all(url: &str, samples: &[Sample]) -> Vec<Result<Answer, String>> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let answers = std::sync::Mutex::new((0..samples.len()).map(|_| None).collect::<Vec<_>>());
     std::thread::scope(|s| {
@@ -47,10 +43,9 @@ pub fn ask_all(
                             .map_err(|e| e.to_string())
                             .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
                             .and_then(|v| parse(&v)),
-                        Err(ureq::Error::Status(code, r)) => Err(format!(
-                            "{code}: {}",
-                            r.into_string().unwrap_or_default()
-                        )),
+                        Err(ureq::Error::Status(code, r)) => {
+                            Err(format!("{code}: {}", r.into_string().unwrap_or_default()))
+                        }
                         Err(e) => Err(e.to_string()),
                     };
                     answers.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(answer);
@@ -100,20 +95,12 @@ pub fn bench_inputs(
     if per_source == 0 {
         return Err("--per-source must be positive".into());
     }
-    let dir = dir.unwrap_or_else(models::models_dir);
-    let (loaded, failed) = mnist_support::serve::load_models(&dir)?;
-    for f in failed {
-        eprintln!("bench-inputs: skipping {f}");
-    }
-    if loaded.is_empty() {
-        return Err(format!(
-            "no models in {}; train some with `cargo run --release -- train`",
-            dir.display()
-        )
-        .into());
-    }
+    let loaded = crate::serve_bench::load_saved(dir, "bench-inputs")?;
     let models: Vec<String> = loaded.iter().map(|m| m.name.clone()).collect();
-    let mnist_test = loaded.iter().map(|m| m.card.report.accuracy("test")).collect();
+    let mnist_test = loaded
+        .iter()
+        .map(|m| m.card.report.accuracy("test"))
+        .collect();
     let split = Split::load()?;
     let t = std::time::Instant::now();
     let samples = real_inputs::generate(&split, set, per_source)?;
@@ -121,7 +108,11 @@ pub fn bench_inputs(
     eprintln!(
         "bench-inputs: typed digits in {} fonts: {}",
         fonts.len(),
-        fonts.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        fonts
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     eprintln!(
         "bench-inputs: {} inputs generated ({} set) in {:.1} s",
@@ -154,7 +145,11 @@ pub fn bench_inputs(
             rejected: 0,
         };
         let mut rejected = Vec::new();
-        for (s, a) in samples.iter().zip(&answers).filter(|(s, _)| s.source == source) {
+        for (s, a) in samples
+            .iter()
+            .zip(&answers)
+            .filter(|(s, _)| s.source == source)
+        {
             row.images += 1;
             match a {
                 Ok(a) => {
@@ -202,7 +197,10 @@ pub fn bench_inputs(
     }
     if let Some(path) = steps {
         steps_figure(&samples)?.save(&path)?;
-        eprintln!("bench-inputs: preprocessing steps written to {}", path.display());
+        eprintln!(
+            "bench-inputs: preprocessing steps written to {}",
+            path.display()
+        );
     }
     if let Some(path) = gallery {
         let fig = gallery_figure(&samples, &answers, 3)?;
@@ -284,11 +282,32 @@ pub fn steps_figure(samples: &[Sample]) -> AnyResult<mnist_support::display::Fig
             }
         };
         rows.push(vec![
-            pic(&st.input, vec![format!("{}: input", source.name()), format!("{}×{}", g.width, g.height)]),
+            pic(
+                &st.input,
+                vec![
+                    format!("{}: input", source.name()),
+                    format!("{}×{}", g.width, g.height),
+                ],
+            ),
             pic(&st.background_removed, vec!["background removed".into()]),
-            pic(&st.cropped, vec!["cleaned, cropped".into(), format!("stroke {:.1} px", st.stroke_before)]),
-            pic(&st.stroke_normalised, vec!["stroke-normalised".into(), format!("stroke {:.1} px", st.stroke_after)]),
-            Picture::mnist(&st.mnist, vec!["28×28 (20×20 box,".into(), "centre of mass)".into()]),
+            pic(
+                &st.cropped,
+                vec![
+                    "cleaned, cropped".into(),
+                    format!("stroke {:.1} px", st.stroke_before),
+                ],
+            ),
+            pic(
+                &st.stroke_normalised,
+                vec![
+                    "stroke-normalised".into(),
+                    format!("stroke {:.1} px", st.stroke_after),
+                ],
+            ),
+            Picture::mnist(
+                &st.mnist,
+                vec!["28×28 (20×20 box,".into(), "centre of mass)".into()],
+            ),
         ]);
     }
     Ok(plot::picture_rows(

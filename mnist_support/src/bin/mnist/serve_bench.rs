@@ -7,6 +7,24 @@ use mnist_support::models;
 
 use crate::AnyResult;
 
+/// The models saved in `dir` (default: models/); those that fail to load are
+/// named and skipped, none at all is an error.
+pub fn load_saved(dir: Option<PathBuf>, who: &str) -> AnyResult<Vec<mnist_support::serve::Loaded>> {
+    let dir = dir.unwrap_or_else(models::models_dir);
+    let (loaded, failed) = mnist_support::serve::load_models(&dir)?;
+    for f in failed {
+        eprintln!("{who}: skipping {f}");
+    }
+    if loaded.is_empty() {
+        return Err(format!(
+            "no models in {}; train some with `cargo run --release -- train`",
+            dir.display()
+        )
+        .into());
+    }
+    Ok(loaded)
+}
+
 /// Start the prediction server in this process on a free loopback port.
 pub fn start_in_process(
     loaded: Vec<mnist_support::serve::Loaded>,
@@ -34,18 +52,7 @@ pub fn serve_bench(clients: usize, requests: usize, dir: Option<PathBuf>) -> Any
     if clients == 0 || requests == 0 {
         return Err("--clients and --requests must be positive".into());
     }
-    let dir = dir.unwrap_or_else(models::models_dir);
-    let (loaded, failed) = mnist_support::serve::load_models(&dir)?;
-    for f in failed {
-        eprintln!("serve-bench: skipping {f}");
-    }
-    if loaded.is_empty() {
-        return Err(format!(
-            "no models in {}; train some with `cargo run --release -- train`",
-            dir.display()
-        )
-        .into());
-    }
+    let loaded = load_saved(dir, "serve-bench")?;
     let mut names: Vec<String> = loaded.iter().map(|m| m.name.clone()).collect();
     names.push("all".into());
     let split = Split::load()?;
@@ -121,4 +128,3 @@ pub fn serve_bench(clients: usize, requests: usize, dir: Option<PathBuf>) -> Any
     }
     Ok(())
 }
-
