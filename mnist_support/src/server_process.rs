@@ -17,6 +17,14 @@ pub fn on_path(name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The `mnist` CLI, built if needed: `cargo run --release --quiet --bin mnist --` in `root`.
+fn mnist_command(root: &std::path::Path) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(root)
+        .args(["run", "--release", "--quiet", "--bin", "mnist", "--"]);
+    cmd
+}
+
 /// `mnist bench-inputs` over the models in `dir` (as its own process, like the
 /// server): the real-inputs report, with the gallery of inputs and answers
 /// and the figure of the preprocessing steps written to `figures`
@@ -29,18 +37,8 @@ pub fn bench_inputs(
     let root = crate::data::project_root();
     let gallery = figures.join("real_inputs_gallery.png");
     let steps = figures.join("preprocessing_steps.png");
-    let out = Command::new("cargo")
-        .current_dir(&root)
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--bin",
-            "mnist",
-            "--",
-            "bench-inputs",
-            "--json",
-        ])
+    let out = mnist_command(&root)
+        .args(["bench-inputs", "--json"])
         .args(["--per-source", &per_source.to_string(), "--dir"])
         .arg(dir)
         .arg("--gallery")
@@ -85,20 +83,8 @@ impl ServerProcess {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
-        let mut child = Command::new("cargo")
-            .current_dir(&root)
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "--bin",
-                "mnist",
-                "--",
-                "serve",
-                "--port",
-                &port.to_string(),
-                "--dir",
-            ])
+        let mut child = mnist_command(&root)
+            .args(["serve", "--port", &port.to_string(), "--dir"])
             .arg(dir)
             .stdout(Stdio::piped())
             .stderr(log)
