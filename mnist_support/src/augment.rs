@@ -231,8 +231,8 @@ fn bilinear_field(field: &[[f32; 2]; 16], x: f32, y: f32) -> [f32; 2] {
     out
 }
 
-/// Bilinear sample at (x, y), zero outside.
-fn sample(src: &[f32], x: f32, y: f32) -> f32 {
+/// Bilinear sample of a 28×28 image at (x, y), zero outside.
+pub(crate) fn sample(src: &[f32], x: f32, y: f32) -> f32 {
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = (x - x0, y - y0);
     let px = |xx: i64, yy: i64| {

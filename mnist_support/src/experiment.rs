@@ -99,6 +99,10 @@ pub fn describe(scaler: &Scaler) -> String {
         Scaler::Unit => "pixels divided by 255".into(),
         Scaler::Standard(_) => "StandardScaler: (x − mean) / std per pixel".into(),
         Scaler::MinMax(_) => "MinMaxScaler: (x − min) / (max − min) per pixel".into(),
+        Scaler::Deskew { then } => format!(
+            "deskewed (moments: principal axis upright, centre of mass centred), then {}",
+            describe(then)
+        ),
     }
 }
 

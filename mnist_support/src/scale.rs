@@ -1,6 +1,13 @@
 //! Feature scaling, fit on the training split only and saved with each model.
+//!
+//! A scaling may start with **deskewing** ([`deskew`]): each digit is
+//! sheared so that its principal axis is upright and moved so that its
+//! centre of mass is at the centre (moments, as in LeCun's table of MNIST
+//! results). It is part of the saved scaler, so the server deskews exactly
+//! as training did.
 
 use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -112,6 +119,10 @@ pub enum Scaler {
     Unit,
     Standard(StandardScaler),
     MinMax(MinMaxScaler),
+    /// [`deskew`] each image, then `then` (fit on the deskewed training images).
+    Deskew {
+        then: Box<Scaler>,
+    },
 }
 
 /// Which scaling to fit.
@@ -122,6 +133,77 @@ pub enum Scaling {
     Unit,
     Standard,
     MinMax,
+    /// Deskew, then no scaling / divide by 255 / standardize / min-max.
+    Deskew,
+    DeskewUnit,
+    DeskewStandard,
+    DeskewMinMax,
+}
+
+impl Scaling {
+    /// The scaling after deskewing (itself when it does not deskew).
+    fn after_deskew(self) -> Option<Scaling> {
+        match self {
+            Scaling::Deskew => Some(Scaling::None),
+            Scaling::DeskewUnit => Some(Scaling::Unit),
+            Scaling::DeskewStandard => Some(Scaling::Standard),
+            Scaling::DeskewMinMax => Some(Scaling::MinMax),
+            _ => None,
+        }
+    }
+}
+
+/// Moment-based deskewing of a 28×28 digit (background 0): shear it so that
+/// its principal axis is upright (x shifts by `cov(x, y) / var(y)` per row)
+/// and move its centre of mass to the centre; bilinear, rounded to whole
+/// values. An empty image stays as it is.
+pub fn deskew(pixels: &[f32]) -> Vec<f32> {
+    let side = crate::data::SIDE;
+    let (mut m, mut cx, mut cy) = (0f64, 0f64, 0f64);
+    for (i, &v) in pixels.iter().enumerate() {
+        let v = v as f64;
+        m += v;
+        cx += v * (i % side) as f64;
+        cy += v * (i / side) as f64;
+    }
+    if m <= 0.0 || pixels.len() != side * side {
+        return pixels.to_vec();
+    }
+    (cx, cy) = (cx / m, cy / m);
+    let (mut var_y, mut cov) = (0f64, 0f64);
+    for (i, &v) in pixels.iter().enumerate() {
+        let (x, y) = ((i % side) as f64 - cx, (i / side) as f64 - cy);
+        var_y += v as f64 * y * y;
+        cov += v as f64 * x * y;
+    }
+    let alpha = if var_y > 0.0 {
+        (cov / var_y) as f32
+    } else {
+        0.0
+    };
+    let c = (side as f32 - 1.0) / 2.0;
+    let (cx, cy) = (cx as f32, cy as f32);
+    let mut out = vec![0f32; pixels.len()];
+    for y in 0..side {
+        for x in 0..side {
+            let sy = y as f32 - c + cy;
+            let sx = x as f32 - c + cx + alpha * (y as f32 - c);
+            out[y * side + x] = crate::augment::sample(pixels, sx, sy).round();
+        }
+    }
+    out
+}
+
+/// [`deskew`] every row.
+fn deskew_rows(x: &ArrayView2<f32>) -> Array2<f32> {
+    let mut out = x.to_owned();
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .for_each(|mut row| {
+            let d = deskew(&row.to_vec());
+            row.iter_mut().zip(d).for_each(|(o, v)| *o = v);
+        });
+    out
 }
 
 impl Scaler {
@@ -132,23 +214,43 @@ impl Scaler {
             Scaler::Unit => Scaling::Unit,
             Scaler::Standard(_) => Scaling::Standard,
             Scaler::MinMax(_) => Scaling::MinMax,
+            Scaler::Deskew { then } => match then.scaling() {
+                Scaling::Unit => Scaling::DeskewUnit,
+                Scaling::Standard => Scaling::DeskewStandard,
+                Scaling::MinMax => Scaling::DeskewMinMax,
+                _ => Scaling::Deskew,
+            },
+        }
+    }
+
+    /// The scaling applied after deskewing (the scaler itself when it does not deskew).
+    pub fn base(&self) -> &Scaler {
+        match self {
+            Scaler::Deskew { then } => then,
+            other => other,
         }
     }
 
     /// Fit the chosen scaling on `x` (the training split only).
     pub fn fit(kind: Scaling, x: &ArrayView2<f32>) -> Result<Self> {
+        if let Some(after) = kind.after_deskew() {
+            let deskewed = deskew_rows(x);
+            return Ok(Scaler::Deskew {
+                then: Box::new(Scaler::fit(after, &deskewed.view())?),
+            });
+        }
         Ok(match kind {
-            Scaling::None => Scaler::None,
             Scaling::Unit => Scaler::Unit,
             Scaling::Standard => Scaler::Standard(StandardScaler::fit(x)?),
             Scaling::MinMax => Scaler::MinMax(MinMaxScaler::fit(x)?),
+            _ => Scaler::None,
         })
     }
 
     /// (offset, factor) per column so that `scaled = (x - offset) * factor`.
     fn affine(&self, ncols: usize) -> Option<(Vec<f32>, Vec<f32>)> {
         match self {
-            Scaler::None => None,
+            Scaler::None | Scaler::Deskew { .. } => None,
             Scaler::Unit => Some((vec![0.0; ncols], vec![1.0 / 255.0; ncols])),
             Scaler::Standard(s) => {
                 Some((s.mean.clone(), s.scale.iter().map(|v| 1.0 / v).collect()))
@@ -160,6 +262,7 @@ impl Scaler {
     fn width(&self) -> Option<usize> {
         match self {
             Scaler::None | Scaler::Unit => None,
+            Scaler::Deskew { then } => then.width(),
             Scaler::Standard(s) => Some(s.mean.len()),
             Scaler::MinMax(s) => Some(s.min.len()),
         }
@@ -183,12 +286,24 @@ impl Scaler {
 
     /// Scale `x` (any number of rows, the fitted number of columns).
     pub fn transform(&self, x: &ArrayView2<f32>) -> Result<Array2<f32>> {
+        if let Scaler::Deskew { then } = self {
+            if x.ncols() != crate::data::PIXELS {
+                return Err(Error::Shape(format!(
+                    "deskewing needs 784 pixels per image, got {}",
+                    x.ncols()
+                )));
+            }
+            return then.transform(&deskew_rows(x).view());
+        }
         self.map(x, |v, o, k| (v - o) * k)
     }
 
-    /// Undo [`transform`](Self::transform).
+    /// Undo [`transform`](Self::transform)'s scaling (deskewed images stay deskewed).
     pub fn inverse_transform(&self, x: &ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.map(x, |v, o, k| v / k + o)
+        match self {
+            Scaler::Deskew { then } => then.inverse_transform(x),
+            _ => self.map(x, |v, o, k| v / k + o),
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -200,5 +315,97 @@ impl Scaler {
             what: "scaler JSON".into(),
             reason: e.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::SIDE;
+
+    /// A bar from (x0, 4) to (x1, 23), two pixels wide.
+    fn bar(x0: f32, x1: f32) -> Vec<f32> {
+        let mut img = vec![0f32; SIDE * SIDE];
+        for y in 4..24 {
+            let x = x0 + (x1 - x0) * (y - 4) as f32 / 19.0;
+            for dx in 0..2 {
+                img[y * SIDE + (x.round() as usize + dx)] = 255.0;
+            }
+        }
+        img
+    }
+
+    fn slant(img: &[f32]) -> f32 {
+        let (mut m, mut cx, mut cy) = (0f32, 0f32, 0f32);
+        for (i, &v) in img.iter().enumerate() {
+            m += v;
+            cx += v * (i % SIDE) as f32;
+            cy += v * (i / SIDE) as f32;
+        }
+        let (cx, cy) = (cx / m, cy / m);
+        let (mut vy, mut cov) = (0f32, 0f32);
+        for (i, &v) in img.iter().enumerate() {
+            let (x, y) = ((i % SIDE) as f32 - cx, (i / SIDE) as f32 - cy);
+            vy += v * y * y;
+            cov += v * x * y;
+        }
+        cov / vy
+    }
+
+    #[test]
+    fn deskewing_makes_a_slanted_bar_upright_and_keeps_an_upright_one() {
+        let slanted = bar(6.0, 16.0);
+        assert!(slant(&slanted) > 0.4);
+        let d = deskew(&slanted);
+        assert!(slant(&d).abs() < 0.05, "slant {}", slant(&d));
+        assert!(d
+            .iter()
+            .all(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v)));
+        let upright = bar(13.0, 13.0);
+        let u = deskew(&upright);
+        assert!(slant(&u).abs() < 0.05);
+        let moved = upright
+            .iter()
+            .zip(&u)
+            .filter(|(a, b)| (*a - *b).abs() > 1.0)
+            .count();
+        assert!(
+            moved <= 80,
+            "an upright bar barely moves: {moved} pixels changed"
+        );
+        assert_eq!(deskew(&vec![0.0; SIDE * SIDE]), vec![0.0; SIDE * SIDE]);
+    }
+
+    #[test]
+    fn deskewing_scalers_deskew_then_scale_and_round_trip_through_json() {
+        let x = ndarray::Array2::from_shape_vec(
+            (2, SIDE * SIDE),
+            [bar(6.0, 16.0), bar(13.0, 9.0)].concat(),
+        )
+        .unwrap();
+        for scaling in [
+            Scaling::Deskew,
+            Scaling::DeskewUnit,
+            Scaling::DeskewStandard,
+            Scaling::DeskewMinMax,
+        ] {
+            let sc = Scaler::fit(scaling, &x.view()).unwrap();
+            assert_eq!(sc.scaling(), scaling);
+            let back = Scaler::from_json(&sc.to_json()).unwrap();
+            assert_eq!(back, sc);
+            let t = sc.transform(&x.view()).unwrap();
+            let deskewed = deskew_rows(&x.view());
+            assert_eq!(t, sc.base().transform(&deskewed.view()).unwrap());
+            // The inverse undoes the scaling, not the deskewing.
+            let inv = sc.inverse_transform(&t.view()).unwrap();
+            assert!(inv
+                .iter()
+                .zip(deskewed.iter())
+                .all(|(a, b)| (a - b).abs() < 1e-2));
+        }
+        assert!(Scaler::fit(Scaling::DeskewUnit, &x.view())
+            .unwrap()
+            .transform(&ndarray::Array2::zeros((1, 5)).view())
+            .is_err());
     }
 }

@@ -38,7 +38,7 @@ pub enum Weighting {
 pub struct KnnParams {
     pub k: usize,
     pub weighting: Weighting,
-    /// `unit` (pixels / 255) or `none`: the training set is stored as bytes.
+    /// `unit` (pixels / 255) or `none`, deskewed or not: the training set is stored as bytes.
     pub scaling: Scaling,
     /// Train on the digits plus distorted copies of them (handwriting
     /// distortions; see [`crate::augment`]).
@@ -53,7 +53,9 @@ impl Default for KnnParams {
             // 1-8 and 10, uniform or distance-weighted votes.
             k: 4,
             weighting: Weighting::Uniform,
-            scaling: Scaling::Unit,
+            // Deskewed first: 99.14% validation against 98.36%, and 82–91% →
+            // 93–97% on the real inputs of the dev set.
+            scaling: Scaling::DeskewUnit,
             // One distorted copy: 97.24% test (below the bar) and three times
             // the prediction time (110,000 rows to search): none.
             augment: crate::augment::Augment::NONE,
@@ -483,11 +485,13 @@ impl Knn {
         }
         let x = Array2::from_shape_vec((n, d), pixels.iter().map(|&v| v as f32).collect())
             .map_err(|e| Error::Shape(e.to_string()))?;
-        let x = scaler.transform(&x.view())?;
+        // The stored images are the training images as the model saw them
+        // (deskewed already, when the scaler deskews): only scale them.
+        let x = scaler.base().transform(&x.view())?;
         let mut model = Knn::new(params);
         model.scaler = scaler;
         model.labels = labels.to_vec();
-        model.index = Some(Index::new(x.view()).with_bytes(unit(&model.scaler)));
+        model.index = Some(Index::new(x.view()).with_bytes(unit(model.scaler.base())));
         Ok(model)
     }
 }
@@ -535,7 +539,7 @@ impl Classifier for Knn {
         progress: &dyn Progress,
     ) -> Result<()> {
         check_xy(&x, &y)?;
-        if !matches!(scaler, Scaler::Unit | Scaler::None) {
+        if !matches!(scaler.base(), Scaler::Unit | Scaler::None) {
             return Err(Error::Param(
                 "kNN stores its training set as bytes: use unit or no scaling".into(),
             ));
@@ -557,7 +561,7 @@ impl Classifier for Knn {
                 x.nrows()
             )));
         }
-        let index = Index::new(x).with_bytes(unit(&scaler));
+        let index = Index::new(x).with_bytes(unit(scaler.base()));
         progress.note(&format!(
             "stored {} training images ({} of {} pixels used)",
             index.len(),

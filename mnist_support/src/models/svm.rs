@@ -56,7 +56,9 @@ impl Default for SvmParams {
             gamma: 0.02,
             tol: 1e-3,
             max_iter: 1_000_000,
-            scaling: Scaling::MinMax,
+            // Deskewed first: 99.24% validation against 98.96%, and 91–94% →
+            // 93–97.5% on the real inputs of the dev set.
+            scaling: Scaling::DeskewMinMax,
             // Reads the real inputs at 88–93% without copies, which would
             // quadruple its fit (each pair's kernel grows with its square): none.
             augment: crate::augment::Augment::NONE,

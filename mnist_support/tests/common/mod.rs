@@ -174,16 +174,19 @@ pub fn quick_model(
     quick_model_with(kind, true)
 }
 
-/// [`quick_model`], with or without the training distortions (the synthetic
-/// digits are random patterns, which shifts and rotations do not preserve).
+/// [`quick_model`], with or without what only makes sense for real digits:
+/// the training distortions and deskewing (the synthetic digits are random
+/// patterns, which shifts, rotations and shears do not preserve).
 pub fn quick_model_with(
     kind: mnist_support::models::Kind,
-    distorted: bool,
+    real_digits: bool,
 ) -> Box<dyn mnist_support::models::Classifier> {
     use mnist_support::augment::{Augment, Distort};
     use mnist_support::models::{
-        DecisionTree, DecisionTreeParams, Forest, ForestParams, Kind, NetParams, Network,
+        DecisionTree, DecisionTreeParams, Forest, ForestParams, Kind, Knn, KnnParams, NetParams,
+        Network, Softmax, SoftmaxParams, Svm, SvmParams,
     };
+    use mnist_support::scale::Scaling;
     match kind {
         Kind::Dnn | Kind::Cnn => {
             let base = if kind == Kind::Dnn {
@@ -194,7 +197,7 @@ pub fn quick_model_with(
             Box::new(Network::new(NetParams {
                 epochs: 1,
                 batch_size: 16,
-                distort: if distorted {
+                distort: if real_digits {
                     base.distort
                 } else {
                     Distort::NONE
@@ -202,15 +205,27 @@ pub fn quick_model_with(
                 ..base
             }))
         }
-        Kind::Tree if !distorted => Box::new(DecisionTree::new(DecisionTreeParams {
+        _ if real_digits => kind.default_model().unwrap(),
+        Kind::Tree => Box::new(DecisionTree::new(DecisionTreeParams {
             augment: Augment::NONE,
             ..Default::default()
         })),
-        Kind::Forest if !distorted => Box::new(Forest::new(ForestParams {
+        Kind::Forest => Box::new(Forest::new(ForestParams {
             augment: Augment::NONE,
             ..Default::default()
         })),
-        _ => kind.default_model().unwrap(),
+        Kind::Softmax => Box::new(Softmax::new(SoftmaxParams {
+            scaling: Scaling::Standard,
+            ..Default::default()
+        })),
+        Kind::Knn => Box::new(Knn::new(KnnParams {
+            scaling: Scaling::Unit,
+            ..Default::default()
+        })),
+        Kind::Svm => Box::new(Svm::new(SvmParams {
+            scaling: Scaling::MinMax,
+            ..Default::default()
+        })),
     }
 }
 
