@@ -8,8 +8,10 @@
 //!    transparent pixels over white, a JPEG's EXIF orientation applied
 //!    (phone photos), sizes and allocations bounded (no decompression bombs);
 //!    images larger than [`WORK_LIMIT`] pixels a side are shrunk first.
-//! 2. **Polarity**: ink is the minority, so the image is inverted when its
-//!    dark tail is longer than its light one (dark ink on light paper).
+//! 2. **Polarity**: against the local paper level (the median of each cell
+//!    of a coarse grid, so that a gradient of light does not count), ink is
+//!    the longer tail: the image is inverted when dark outliers reach further
+//!    than light ones (dark ink on light paper).
 //! 3. **Background removal**: the paper's level is estimated on a coarse grid
 //!    (a low percentile per cell, a median over neighbouring cells, bilinear
 //!    in between) and subtracted, which removes grey paper, uneven light and
@@ -17,10 +19,10 @@
 //! 4. **Ink**: what is left of the paper is noise around its median; ink
 //!    stands five robust deviations above it, and the threshold lies halfway
 //!    between the paper and the ink's level. No such ink, or ink less than
-//!    [`MIN_CONTRAST`] above the paper, means no digit ([`Error::NoDigit`]). Connected components of the ink are kept when
-//!    they are at least [`MIN_PART`] of the largest one, so specks and
-//!    noise drop out; the ink is stretched so that strokes reach 255, as in
-//!    MNIST.
+//!    [`MIN_CONTRAST`] above the paper, means no digit ([`Error::NoDigit`]).
+//!    Connected components of the ink are kept when they are at least
+//!    [`MIN_PART`] of the largest one, so specks and noise drop out; the ink
+//!    is stretched so that strokes reach 255, as in MNIST.
 //! 5. **Crop** to the kept ink, resampled (anti-aliased) so that its longer
 //!    side is [`WORK`] pixels.
 //! 6. **Stroke width**: estimated from the distance transform (mean distance
@@ -61,7 +63,8 @@ pub const WORK: u32 = 80;
 pub const WORK_LIMIT: u32 = 1024;
 /// MNIST's stroke width as a fraction of the digit's longer side: the median
 /// over the training digits of [`stroke_width`] on their 20-pixel box brought
-/// to [`WORK`] pixels (`tests/it` checks it against the real files).
+/// to [`WORK`] pixels (`cargo run --release --example stroke_ratio` measures
+/// it; `tests/serve.rs` checks it against the real files).
 pub const MNIST_STROKE: f32 = 0.124;
 /// Ink components smaller than this fraction of the largest are noise.
 pub const MIN_PART: f32 = 0.08;
