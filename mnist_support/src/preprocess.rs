@@ -218,18 +218,23 @@ fn no_digit() -> Error {
     Error::NoDigit("no ink found (draw or upload a digit)".into())
 }
 
-/// The value at fraction `q` (0–1) of the sorted values.
-fn percentile(hist: &[u64; 256], q: f64) -> u8 {
+/// The bin at fraction `q` (0–1) of the values counted in `hist`.
+fn quantile_bin(hist: &[u64], q: f64) -> usize {
     let total: u64 = hist.iter().sum();
     let target = (q * total as f64).ceil().max(1.0) as u64;
     let mut seen = 0;
     for (v, &n) in hist.iter().enumerate() {
         seen += n;
         if seen >= target {
-            return v as u8;
+            return v;
         }
     }
-    255
+    hist.len().saturating_sub(1)
+}
+
+/// The value at fraction `q` (0–1) of the sorted values.
+fn percentile(hist: &[u64; 256], q: f64) -> u8 {
+    quantile_bin(hist, q) as u8
 }
 
 fn histogram<'a>(values: impl Iterator<Item = &'a u8>) -> [u64; 256] {
@@ -249,18 +254,7 @@ fn orient(img: &GrayImage) -> GrayImage {
     for (p, b) in img.as_raw().iter().zip(&paper) {
         hist[((*p as f32 - b).round().clamp(-255.0, 255.0) + 255.0) as usize] += 1;
     }
-    let total: u64 = hist.iter().sum();
-    let at = |q: f64| {
-        let target = (q * total as f64).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        hist.iter()
-            .position(|&n| {
-                seen += n;
-                seen >= target
-            })
-            .unwrap_or(510) as f32
-            - 255.0
-    };
+    let at = |q: f64| quantile_bin(&hist, q) as f32 - 255.0;
     let (dark, light) = (-at(0.002), at(0.998));
     let mut out = img.clone();
     if dark > light {
