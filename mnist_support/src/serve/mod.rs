@@ -78,9 +78,19 @@ pub fn load_models(dir: &Path) -> Result<(Vec<Loaded>, Vec<String>)> {
     Ok((loaded, failed))
 }
 
+/// Makes the page's example inputs (once, off the start-up path).
+pub type MakeExamples = Box<dyn Fn() -> Vec<Sample> + Send + Sync>;
+
 struct AppState {
     models: Vec<Loaded>,
-    examples: Vec<Sample>,
+    examples: std::sync::OnceLock<Vec<Sample>>,
+    make_examples: MakeExamples,
+}
+
+impl AppState {
+    fn examples(&self) -> &[Sample] {
+        self.examples.get_or_init(|| (self.make_examples)())
+    }
 }
 
 #[derive(Debug)]
@@ -258,14 +268,24 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Json<serde_json::Val
 }
 
 async fn list_examples(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "examples": state.examples.iter().map(|e| serde_json::json!({
-            "name": format!("{} of a {}", e.source.name(), e.label),
-            "source": e.source.name(),
-            "label": e.label,
-            "image": e.data_url(),
-        })).collect::<Vec<_>>()
-    }))
+    // Made on first use (or by the warm-up at start), off the async threads.
+    let list = tokio::task::spawn_blocking(move || {
+        state
+            .examples()
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "name": format!("{} of a {}", e.source.name(), e.label),
+                    "source": e.source.name(),
+                    "label": e.label,
+                    "image": e.data_url(),
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    Json(serde_json::json!({ "examples": list }))
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
@@ -304,21 +324,27 @@ async fn not_found() -> ApiError {
     )
 }
 
-/// A few inputs of each real-inputs source for the page's examples (from the
+/// Two inputs of each real-inputs source for the page's examples (from the
 /// dev set, never the test split); none when the MNIST files are missing.
 pub fn example_inputs(split: Option<&crate::data::Split>) -> Vec<Sample> {
     let Some(split) = split else {
         return Vec::new();
     };
-    let mut all =
-        crate::real_inputs::generate(split, crate::real_inputs::Set::Dev, 2).unwrap_or_default();
-    all.truncate(8);
-    all
+    crate::real_inputs::generate(split, crate::real_inputs::Set::Dev, 2).unwrap_or_default()
 }
 
-/// The app over loaded models, with example inputs for the page.
-pub fn router(models: Vec<Loaded>, examples: Vec<Sample>) -> Router {
-    let state = Arc::new(AppState { models, examples });
+/// The app over loaded models; `make_examples` gives the page's example
+/// inputs, made once in the background from start-up on.
+pub fn router(models: Vec<Loaded>, make_examples: MakeExamples) -> Router {
+    let state = Arc::new(AppState {
+        models,
+        examples: std::sync::OnceLock::new(),
+        make_examples,
+    });
+    let warm = state.clone();
+    std::thread::spawn(move || {
+        warm.examples();
+    });
     Router::new()
         .route("/", get(page))
         .route("/healthz", get(healthz))
@@ -334,7 +360,7 @@ pub fn router(models: Vec<Loaded>, examples: Vec<Sample>) -> Router {
 /// Serve on `addr` until Ctrl-C; `on_ready` gets the bound address (port 0 picks a free one).
 pub fn serve(
     models: Vec<Loaded>,
-    examples: Vec<Sample>,
+    make_examples: MakeExamples,
     addr: SocketAddr,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
@@ -350,7 +376,7 @@ pub fn serve(
             .local_addr()
             .map_err(|e| Error::Param(e.to_string()))?;
         on_ready(bound);
-        axum::serve(listener, router(models, examples))
+        axum::serve(listener, router(models, make_examples))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

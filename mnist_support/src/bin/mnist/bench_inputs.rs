@@ -127,7 +127,7 @@ pub fn bench_inputs(
         }
         eprintln!("bench-inputs: inputs written to {}", out.display());
     }
-    let addr = crate::serve_bench::start_in_process(loaded, Vec::new(), "bench-inputs")?;
+    let addr = crate::serve_bench::start_in_process(loaded, Box::new(Vec::new), "bench-inputs")?;
     let t = std::time::Instant::now();
     let answers = ask_all(&format!("http://{addr}/api/predict"), &samples);
     eprintln!(

@@ -478,7 +478,8 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
                 names.join(", ")
             );
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            let examples = mnist_support::serve::example_inputs(Split::load().ok().as_ref());
+            let examples: mnist_support::serve::MakeExamples =
+                Box::new(|| mnist_support::serve::example_inputs(Split::load().ok().as_ref()));
             mnist_support::serve::serve(loaded, examples, addr, |bound| {
                 println!("listening on http://{bound}/");
                 use std::io::Write;

@@ -28,7 +28,7 @@ pub fn load_saved(dir: Option<PathBuf>, who: &str) -> AnyResult<Vec<mnist_suppor
 /// Start the prediction server in this process on a free loopback port.
 pub fn start_in_process(
     loaded: Vec<mnist_support::serve::Loaded>,
-    examples: Vec<mnist_support::real_inputs::Sample>,
+    examples: mnist_support::serve::MakeExamples,
     who: &'static str,
 ) -> AnyResult<std::net::SocketAddr> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -60,7 +60,7 @@ pub fn serve_bench(clients: usize, requests: usize, dir: Option<PathBuf>) -> Any
     let bodies: Vec<String> = (0..100)
         .map(|i| serde_json::json!({ "pixels": split.x_test.row(i).to_vec() }).to_string())
         .collect();
-    let addr = start_in_process(loaded, Vec::new(), "serve-bench")?;
+    let addr = start_in_process(loaded, Box::new(Vec::new), "serve-bench")?;
     let url = format!("http://{addr}/api/predict");
     println!(
         "{clients} clients, {requests} requests per model, loopback, {} threads",
