@@ -533,8 +533,6 @@ impl Classifier for Network {
                 for (k, &i) in idx.iter().enumerate() {
                     batch[k * PIXELS..(k + 1) * PIXELS]
                         .copy_from_slice(&images[i * PIXELS..(i + 1) * PIXELS]);
-                }
-                for (k, &i) in idx.iter().enumerate() {
                     labels[k] = y[i] as i64;
                 }
                 let xb = Tensor::from_slice(&batch[..m * PIXELS])
