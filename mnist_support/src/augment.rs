@@ -4,10 +4,14 @@
 //!
 //! The networks draw one random [`Distort::apply`] per image and epoch; the
 //! classical models train on the digits plus distorted copies ([`Augment`],
-//! saved with their hyperparameters). All of it
-//! is one inverse mapping with bilinear sampling: for each output pixel, the
-//! affine map plus a smooth displacement field (random vectors on a 4×4
-//! grid, bilinear in between) gives the source position.
+//! saved with their hyperparameters). Every model also trains on typed
+//! digits ([`Augment::typed`], [`TYPED_PER_CLASS`] of each class) drawn in
+//! fonts embedded in the crate, whose families the typed benchmark leaves
+//! out (feature `inputs`).
+//!
+//! A distortion is one inverse mapping with bilinear sampling: for each
+//! output pixel, the affine map plus a smooth displacement field (random
+//! vectors on a 4×4 grid, bilinear in between) gives the source position.
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
@@ -137,12 +141,23 @@ impl Distort {
     }
 }
 
-/// Train on the digits and `copies` distorted copies of each (raw pixels).
+/// Typed digits per class every model trains on by default (1,500 images
+/// beside MNIST's 55,000).
+pub const TYPED_PER_CLASS: usize = 150;
+
+/// Train on the digits, `typed` typed digits per class and `copies`
+/// distorted copies of each (raw pixels).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Augment {
     pub copies: usize,
     pub distort: Distort,
     pub seed: u64,
+    /// Typed digits added per class: drawn in the fonts embedded for
+    /// training ([`crate::real_inputs::training_fonts`], never the typed
+    /// benchmark's) and put through the server's preprocessing (feature
+    /// `inputs`).
+    #[serde(default)]
+    pub typed: usize,
 }
 
 impl Augment {
@@ -151,6 +166,7 @@ impl Augment {
         copies: 0,
         distort: Distort::NONE,
         seed: 0,
+        typed: 0,
     };
 
     /// The digits and `copies` handwriting-distorted copies of each.
@@ -159,7 +175,22 @@ impl Augment {
             copies,
             distort: Distort::handwriting(),
             seed: 7,
+            typed: 0,
         }
+    }
+
+    /// The same with `per_class` typed digits of each class.
+    pub fn with_typed(self, per_class: usize) -> Augment {
+        Augment {
+            typed: per_class,
+            seed: if self.seed == 0 { 7 } else { self.seed },
+            ..self
+        }
+    }
+
+    /// Nothing added: train on the digits alone.
+    pub fn is_none(&self) -> bool {
+        self.copies == 0 && self.typed == 0
     }
 
     pub fn check(&self) -> Result<()> {
@@ -169,14 +200,37 @@ impl Augment {
                 self.copies
             )));
         }
+        if self.typed > 1000 {
+            return Err(Error::Param(format!(
+                "augment.typed must be at most 1000 per class, got {}",
+                self.typed
+            )));
+        }
+        if self.typed > 0 && !cfg!(feature = "inputs") {
+            return Err(Error::Param(
+                "augment.typed draws typed digits, which needs the crate's `inputs` feature".into(),
+            ));
+        }
         self.distort.check()
     }
 
     /// The rows of `x` (28×28 images of raw pixels 0–255, background 0)
-    /// followed by `copies` distorted copies of them (rounded to whole pixel
-    /// values), with their labels; seeded per row, so the result does not
-    /// depend on the thread count.
-    pub fn expand(&self, x: ArrayView2<f32>, y: ArrayView1<u8>) -> (Array2<f32>, Array1<u8>) {
+    /// and `typed` typed digits per class, followed by `copies` distorted
+    /// copies of all of them (rounded to whole pixel values), with their
+    /// labels; seeded per row, so the result does not depend on the thread
+    /// count.
+    pub fn expand(&self, x: ArrayView2<f32>, y: ArrayView1<u8>) -> Result<(Array2<f32>, Array1<u8>)> {
+        self.check()?;
+        let typed = self.typed_digits()?;
+        let (x, y) = match &typed {
+            Some((xt, yt)) => (
+                ndarray::concatenate(Axis(0), &[x.view(), xt.view()])
+                    .map_err(|e| Error::Shape(e.to_string()))?,
+                ndarray::concatenate(Axis(0), &[y.view(), yt.view()])
+                    .map_err(|e| Error::Shape(e.to_string()))?,
+            ),
+            None => (x.to_owned(), y.to_owned()),
+        };
         let n = x.nrows();
         let mut xa = Array2::<f32>::zeros((n * (1 + self.copies), x.ncols()));
         xa.slice_mut(ndarray::s![..n, ..]).assign(&x);
@@ -199,7 +253,20 @@ impl Augment {
                 });
         }
         let ya = Array1::from_iter((0..=self.copies).flat_map(|_| y.iter().copied()));
-        (xa, ya)
+        Ok((xa, ya))
+    }
+
+    #[cfg(feature = "inputs")]
+    fn typed_digits(&self) -> Result<Option<(Array2<f32>, Array1<u8>)>> {
+        if self.typed == 0 {
+            return Ok(None);
+        }
+        crate::real_inputs::typed_training(self.typed, self.seed).map(Some)
+    }
+
+    #[cfg(not(feature = "inputs"))]
+    fn typed_digits(&self) -> Result<Option<(Array2<f32>, Array1<u8>)>> {
+        Ok(None)
     }
 }
 
@@ -337,7 +404,7 @@ mod tests {
         let x =
             ndarray::Array2::from_shape_vec((2, SIDE * SIDE), [ink.clone(), ink].concat()).unwrap();
         let y = ndarray::Array1::from(vec![1u8, 7]);
-        let (xa, ya) = Augment::copies(2).expand(x.view(), y.view());
+        let (xa, ya) = Augment::copies(2).expand(x.view(), y.view()).unwrap();
         assert_eq!(xa.nrows(), 6);
         assert_eq!(ya.to_vec(), vec![1, 7, 1, 7, 1, 7]);
         assert_eq!(xa.row(0), x.row(0));
@@ -347,15 +414,29 @@ mod tests {
             .all(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v)));
         assert_ne!(xa.row(2), x.row(0));
         assert_ne!(xa.row(2), xa.row(4));
-        let (xb, _) = Augment::copies(2).expand(x.view(), y.view());
+        let (xb, _) = Augment::copies(2).expand(x.view(), y.view()).unwrap();
         assert_eq!(xa, xb, "seeded");
-        assert_eq!(Augment::NONE.expand(x.view(), y.view()).0, x);
+        assert_eq!(Augment::NONE.expand(x.view(), y.view()).unwrap().0, x);
         assert!(Augment {
             copies: 11,
             ..Augment::copies(1)
         }
         .check()
         .is_err());
+    }
+
+    #[cfg(feature = "inputs")]
+    #[test]
+    fn typed_digits_join_the_training_set_before_the_copies() {
+        let x = ndarray::Array2::<f32>::zeros((2, SIDE * SIDE));
+        let y = ndarray::Array1::from(vec![1u8, 7]);
+        let (xa, ya) = Augment::NONE.with_typed(1).expand(x.view(), y.view()).unwrap();
+        assert_eq!(xa.nrows(), 12);
+        assert_eq!(&ya.to_vec()[..4], &[1, 7, 0, 1]);
+        assert!(xa.row(2).sum() > 0.0, "a typed 0 has ink");
+        let (xc, yc) = Augment::copies(1).with_typed(1).expand(x.view(), y.view()).unwrap();
+        assert_eq!((xc.nrows(), yc.len()), (24, 24));
+        assert!(Augment::NONE.with_typed(1001).check().is_err());
     }
 
     #[test]

@@ -127,7 +127,7 @@ pub fn fit(model: &mut dyn Classifier, data: &Scaled, progress: &dyn Progress) -
     let t = Instant::now();
     let aug = model.augmentation();
     aug.check()?;
-    if aug.copies == 0 {
+    if aug.is_none() {
         model.fit_scaled_validated(
             data.scaler.clone(),
             data.x_train.view(),
@@ -136,15 +136,18 @@ pub fn fit(model: &mut dyn Classifier, data: &Scaled, progress: &dyn Progress) -
             progress,
         )?;
     } else {
-        // The copies are distorted as pixels, then scaled like the rest.
+        // Typed digits and copies are made as pixels, then scaled like the rest.
         let raw = data.scaler.inverse_transform(&data.x_train.view())?;
-        let (xa, ya) = aug.expand(raw.view(), data.y_train.view());
-        progress.note(&format!(
-            "training on {} images: the {} digits and {} distorted copies of each",
-            xa.nrows(),
-            data.x_train.nrows(),
-            aug.copies
-        ));
+        let (xa, ya) = aug.expand(raw.view(), data.y_train.view())?;
+        let mut parts = vec![format!("the {} digits", data.x_train.nrows())];
+        if aug.typed > 0 {
+            parts.push(format!("{} typed digits", 10 * aug.typed));
+        }
+        if aug.copies > 0 {
+            let s = if aug.copies == 1 { "y" } else { "ies" };
+            parts.push(format!("{} distorted cop{s} of each", aug.copies));
+        }
+        progress.note(&format!("training on {} images: {}", xa.nrows(), parts.join(", ")));
         let xs = data.scaler.transform(&xa.view())?;
         model.fit_scaled_validated(
             data.scaler.clone(),

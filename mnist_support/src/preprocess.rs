@@ -93,7 +93,7 @@ impl Gray {
             .expect("Gray::new checked the size")
     }
 
-    fn from_image(img: GrayImage) -> Gray {
+    pub(crate) fn from_image(img: GrayImage) -> Gray {
         let (w, h) = img.dimensions();
         Gray {
             width: w as usize,

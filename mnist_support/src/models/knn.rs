@@ -58,7 +58,7 @@ impl Default for KnnParams {
             scaling: Scaling::DeskewUnit,
             // One distorted copy: 97.24% test (below the bar) and three times
             // the prediction time (110,000 rows to search): none.
-            augment: crate::augment::Augment::NONE,
+            augment: crate::augment::Augment::NONE.with_typed(crate::augment::TYPED_PER_CLASS),
         }
     }
 }

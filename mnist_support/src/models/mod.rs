@@ -433,11 +433,11 @@ pub trait Classifier: Send + Sync {
         let scaler = Scaler::fit(self.scaling(), &x)?;
         let aug = self.augmentation();
         aug.check()?;
-        if aug.copies == 0 {
+        if aug.is_none() {
             let xs = scaler.transform(&x)?;
             return self.fit_scaled(scaler, xs.view(), y, progress);
         }
-        let (xa, ya) = aug.expand(x, y);
+        let (xa, ya) = aug.expand(x, y)?;
         let xs = scaler.transform(&xa.view())?;
         self.fit_scaled(scaler, xs.view(), ya.view(), progress)
     }

@@ -62,6 +62,10 @@ pub struct NetParams {
     /// (shift, rotation, scale, shear, elastic, stroke thickness; see [`Distort`]).
     #[serde(default)]
     pub distort: Distort,
+    /// Typed digits per class added to the training images (see
+    /// [`Augment::typed`](crate::augment::Augment::typed)).
+    #[serde(default)]
+    pub typed: usize,
     /// Stop after this many epochs without a better validation accuracy (0 = never).
     pub patience: usize,
     pub seed: u64,
@@ -80,6 +84,7 @@ impl NetParams {
             learning_rate: 2e-3,
             weight_decay: 0.0,
             distort: Distort::handwriting(),
+            typed: crate::augment::TYPED_PER_CLASS,
             patience: 0,
             seed: 42,
             scaling: Scaling::Unit,
@@ -97,6 +102,7 @@ impl NetParams {
             learning_rate: 3e-3,
             weight_decay: 0.0,
             distort: Distort::handwriting(),
+            typed: crate::augment::TYPED_PER_CLASS,
             patience: 0,
             seed: 42,
             scaling: Scaling::Unit,
@@ -432,6 +438,9 @@ impl Classifier for Network {
     }
     fn history(&self) -> Option<&History> {
         self.history.as_ref()
+    }
+    fn augmentation(&self) -> crate::augment::Augment {
+        crate::augment::Augment::NONE.with_typed(self.params.typed)
     }
 
     fn fit_scaled(

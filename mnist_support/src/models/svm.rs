@@ -61,7 +61,7 @@ impl Default for SvmParams {
             scaling: Scaling::DeskewMinMax,
             // Reads the real inputs at 88–93% without copies, which would
             // quadruple its fit (each pair's kernel grows with its square): none.
-            augment: crate::augment::Augment::NONE,
+            augment: crate::augment::Augment::NONE.with_typed(crate::augment::TYPED_PER_CLASS),
         }
     }
 }

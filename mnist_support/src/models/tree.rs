@@ -36,7 +36,7 @@ impl Default for DecisionTreeParams {
                 min_samples_leaf: 1,
                 max_features: None,
             },
-            augment: crate::augment::Augment::copies(1),
+            augment: crate::augment::Augment::copies(1).with_typed(crate::augment::TYPED_PER_CLASS),
         }
     }
 }

@@ -1,9 +1,7 @@
 //! Generating the real inputs (see the module above): skeletons of MNIST
 //! validation digits redrawn with a brush or a pen, and typed digits.
 
-use std::path::PathBuf;
-
-use ab_glyph::{Font, FontArc, PxScale};
+use super::fonts::typed;
 use image::{GrayImage, ImageEncoder, Luma, Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -64,7 +62,7 @@ pub fn generate(split: &Split, set: Set, per_source: usize) -> Result<Vec<Sample
             3 * per_source
         )));
     }
-    let fonts = typed_fonts()?;
+    let fonts = super::fonts::benchmark_fonts()?;
     let mut out = Vec::with_capacity(4 * per_source);
     for (s, source) in Source::ALL.into_iter().enumerate() {
         for i in 0..per_source {
@@ -74,7 +72,7 @@ pub fn generate(split: &Split, set: Set, per_source: usize) -> Result<Vec<Sample
                 let label = (i % 10) as u8;
                 let (font_name, font) = &fonts[(i / 10) % fonts.len()];
                 tag = format!("-{}", font_name.split_whitespace().next().unwrap_or(""));
-                (label, typed(font, label, &mut rng)?, "png")
+                (label, png_gray(&typed(font, label, &mut rng))?, "png")
             } else {
                 let k = pool[s * per_source + i];
                 let row = split.x_valid.row(k).to_vec();
@@ -372,86 +370,6 @@ fn paper(path: &Path, photo: bool, rng: &mut ChaCha8Rng) -> RgbImage {
         img = imageproc::filter::gaussian_blur_f32(&img, rng.gen_range(0.6f32..1.2));
     }
     img
-}
-
-/// The fonts typed digits are drawn in: the embedded DejaVu Sans and every
-/// TrueType/OpenType font under `/usr/share/fonts` that has all ten digits,
-/// by file name.
-pub fn typed_fonts() -> Result<Vec<(String, FontArc)>> {
-    let mut fonts = vec![(
-        "DejaVuSans (embedded)".to_string(),
-        FontArc::try_from_slice(dejavu::sans::regular())
-            .map_err(|e| Error::Plot(format!("embedded font: {e}")))?,
-    )];
-    let mut files: Vec<PathBuf> = Vec::new();
-    let mut stack = vec![PathBuf::from("/usr/share/fonts")];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("ttf" | "otf" | "TTF" | "OTF")
-            ) {
-                files.push(p);
-            }
-        }
-    }
-    files.sort_by_key(|p| p.file_name().map(|n| n.to_os_string()));
-    files.dedup_by_key(|p| p.file_name().map(|n| n.to_os_string()));
-    for p in files {
-        let Ok(bytes) = std::fs::read(&p) else {
-            continue;
-        };
-        let Ok(font) = FontArc::try_from_vec(bytes) else {
-            continue;
-        };
-        let name = p
-            .file_stem()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        // Symbol and maths fonts: digits missing or not text digits.
-        if name.contains("Math") || name.contains("Symbol") || name.contains("Emoji") {
-            continue;
-        }
-        if ('0'..='9').all(|c| font.glyph_id(c).0 != 0) {
-            fonts.push((name, font));
-        }
-    }
-    Ok(fonts)
-}
-
-/// A typed digit, dark on light, any size and place.
-fn typed(font: &FontArc, digit: u8, rng: &mut ChaCha8Rng) -> Result<Vec<u8>> {
-    let (w, h) = (rng.gen_range(60u32..320), rng.gen_range(60u32..320));
-    let paper = rng.gen_range(200u8..=255);
-    let ink = rng.gen_range(0u8..=70);
-    let mut img = GrayImage::from_pixel(w, h, Luma([paper]));
-    let text = char::from(b'0' + digit).to_string();
-    // Font size such that the glyph is 40–85% of the image's height.
-    let target = rng.gen_range(0.4f32..0.85) * h as f32;
-    let (_, gh) = imageproc::drawing::text_size(PxScale::from(100.0), font, &text);
-    let scale = 100.0 * target / gh.max(1) as f32;
-    let (gw, _) = imageproc::drawing::text_size(PxScale::from(scale), font, &text);
-    let fit = (w as f32 * 0.9 / gw.max(1) as f32).min(1.0);
-    let scale = scale * fit;
-    let (gw, gh) = imageproc::drawing::text_size(PxScale::from(scale), font, &text);
-    let x = rng.gen_range(0..=w.saturating_sub(gw)) as i32;
-    let y = rng.gen_range(0..=h.saturating_sub(gh)) as i32;
-    imageproc::drawing::draw_text_mut(
-        &mut img,
-        Luma([ink]),
-        x,
-        y,
-        PxScale::from(scale),
-        font,
-        &text,
-    );
-    png_gray(&img)
 }
 
 fn png_gray(img: &GrayImage) -> Result<Vec<u8>> {

@@ -14,8 +14,9 @@
 //!   vignette), blur, noise, rotation, JPEG at quality 55–85, a third of them
 //!   stored sideways with an EXIF orientation as phones do;
 //! * **typed**: the digits 0–9 in every font the machine has (the embedded
-//!   DejaVu Sans and all of `/usr/share/fonts`), dark on light, any size and
-//!   place; PNG.
+//!   DejaVu Sans and all of `/usr/share/fonts`) except the families the
+//!   models train on ([`TRAINING_FAMILIES`], embedded in the crate), dark on
+//!   light, any size and place; PNG.
 //!
 //! Two disjoint sets: [`Set::Dev`] (even validation positions) is the one
 //! preprocessing and augmentation were tuned on; [`Set::Heldout`] (odd
@@ -29,9 +30,13 @@ use crate::display::Table;
 use crate::metrics::percent;
 
 #[cfg(feature = "inputs")]
+mod fonts;
+#[cfg(feature = "inputs")]
 mod generate;
 #[cfg(feature = "inputs")]
-pub use generate::{generate, jpeg_with_orientation, skeleton, typed_fonts, Path, Sample};
+pub use fonts::{benchmark_fonts, training_fonts, typed_training, TRAINING_FAMILIES};
+#[cfg(feature = "inputs")]
+pub use generate::{generate, jpeg_with_orientation, skeleton, Path, Sample};
 
 /// Where a real input comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -202,6 +202,7 @@ pub fn quick_model_with(
                 } else {
                     Distort::NONE
                 },
+                typed: if real_digits { base.typed } else { 0 },
                 ..base
             }))
         }
@@ -216,14 +217,17 @@ pub fn quick_model_with(
         })),
         Kind::Softmax => Box::new(Softmax::new(SoftmaxParams {
             scaling: Scaling::Standard,
+            augment: Augment::NONE,
             ..Default::default()
         })),
         Kind::Knn => Box::new(Knn::new(KnnParams {
             scaling: Scaling::Unit,
+            augment: Augment::NONE,
             ..Default::default()
         })),
         Kind::Svm => Box::new(Svm::new(SvmParams {
             scaling: Scaling::MinMax,
+            augment: Augment::NONE,
             ..Default::default()
         })),
     }

@@ -104,7 +104,7 @@ pub fn bench_inputs(
     let split = Split::load()?;
     let t = std::time::Instant::now();
     let samples = real_inputs::generate(&split, set, per_source)?;
-    let fonts = real_inputs::typed_fonts()?;
+    let fonts = real_inputs::benchmark_fonts()?;
     eprintln!(
         "bench-inputs: typed digits in {} fonts: {}",
         fonts.len(),
