@@ -49,13 +49,18 @@ fn main() -> Result<()> {
             }
             for o in overrides {
                 let mut v = serde_json::to_value(&base).expect("plain data");
-                let patch: serde_json::Value = serde_json::from_str(&o)
-                    .map_err(|e| Error::Param(format!("bad JSON {o:?}: {e}")))?;
+                let patch: serde_json::Value =
+                    serde_json::from_str(&o).map_err(|e| Error::Decode {
+                        what: format!("JSON {o:?}"),
+                        reason: e.to_string(),
+                    })?;
                 for (k, x) in patch.as_object().into_iter().flatten() {
                     v[k] = x.clone();
                 }
-                let params: NetParams = serde_json::from_value(v)
-                    .map_err(|e| Error::Param(format!("bad parameters {o:?}: {e}")))?;
+                let params: NetParams = serde_json::from_value(v).map_err(|e| Error::Decode {
+                    what: format!("network parameters {o:?}"),
+                    reason: e.to_string(),
+                })?;
                 score(&mut Network::new(params), &split, &format!("{net} {o}"))?;
             }
         }
@@ -130,9 +135,11 @@ fn main() -> Result<()> {
             }
         }
         _ => {
-            return Err(Error::Param(
-                "usage: validation_grid softmax|svm|tree|forest".into(),
-            ))
+            return Err(Error::UnknownName {
+                what: "grid",
+                name: std::env::args().nth(1).unwrap_or_default(),
+                choices: "usage: validation_grid softmax|svm|tree|forest|dnn|cnn".into(),
+            })
         }
     }
     Ok(())

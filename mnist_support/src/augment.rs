@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::SIDE;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 
 /// How strongly to distort (each drawn uniformly within ± the value).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -83,10 +84,14 @@ impl Distort {
             && ok(self.elastic, 6.0)
             && ok(self.thickness, 0.5))
         {
-            return Err(Error::Param(format!(
-                "distortion out of range: {self:?} (shift ≤ 13, rotate ≤ 90, scale ≤ 0.5, \
-                 shear ≤ 1, elastic ≤ 6, thickness ≤ 0.5, none negative)"
-            )));
+            return Err(Error::InvalidHyperparameter {
+                model: "augmentation",
+                name: "distort",
+                reason: format!(
+                    "out of range: {self:?} (shift ≤ 13, rotate ≤ 90, scale ≤ 0.5, \
+                     shear ≤ 1, elastic ≤ 6, thickness ≤ 0.5, none negative)"
+                ),
+            });
         }
         Ok(())
     }
@@ -195,21 +200,25 @@ impl Augment {
 
     pub fn check(&self) -> Result<()> {
         if self.copies > 10 {
-            return Err(Error::Param(format!(
-                "augment.copies must be at most 10, got {}",
-                self.copies
-            )));
+            return Err(Error::InvalidHyperparameter {
+                model: "augmentation",
+                name: "copies",
+                reason: format!("must be at most 10, got {}", self.copies),
+            });
         }
         if self.typed > 1000 {
-            return Err(Error::Param(format!(
-                "augment.typed must be at most 1000 per class, got {}",
-                self.typed
-            )));
+            return Err(Error::InvalidHyperparameter {
+                model: "augmentation",
+                name: "typed",
+                reason: format!("must be at most 1000 per class, got {}", self.typed),
+            });
         }
         if self.typed > 0 && !cfg!(feature = "inputs") {
-            return Err(Error::Param(
-                "augment.typed draws typed digits, which needs the crate's `inputs` feature".into(),
-            ));
+            return Err(Error::MissingFeature {
+                what: "augment.typed (typed digits drawn in fonts)".into(),
+                feature: "inputs",
+                hint: String::new(),
+            });
         }
         self.distort.check()
     }
@@ -219,7 +228,11 @@ impl Augment {
     /// copies of all of them (rounded to whole pixel values), with their
     /// labels; seeded per row, so the result does not depend on the thread
     /// count.
-    pub fn expand(&self, x: ArrayView2<f32>, y: ArrayView1<u8>) -> Result<(Array2<f32>, Array1<u8>)> {
+    pub fn expand(
+        &self,
+        x: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+    ) -> Result<(Array2<f32>, Array1<u8>)> {
         self.check()?;
         let typed = self.typed_digits()?;
         let (x, y) = match &typed {
@@ -254,6 +267,44 @@ impl Augment {
         }
         let ya = Array1::from_iter((0..=self.copies).flat_map(|_| y.iter().copied()));
         Ok((xa, ya))
+    }
+
+    /// The training set a model fits on when this augmentation adds rows:
+    /// `scaled` (the digits as `scaler` left them), then the typed digits
+    /// and distorted copies, made as pixels from `raw` (the same digits) and
+    /// scaled by `scaler`; `None` when nothing is added. The one place where
+    /// rows are added, for the runner and for [`Classifier::fit`](crate::models::Classifier::fit) alike.
+    pub fn training_set(
+        &self,
+        scaler: &crate::scale::Scaler,
+        raw: ArrayView2<f32>,
+        scaled: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+        progress: &dyn Progress,
+    ) -> Result<Option<(Array2<f32>, Array1<u8>)>> {
+        self.check()?;
+        if self.is_none() {
+            return Ok(None);
+        }
+        let n = raw.nrows();
+        let (xa, ya) = self.expand(raw, y)?;
+        let added = scaler.transform(&xa.slice(ndarray::s![n.., ..]))?;
+        let x = ndarray::concatenate(Axis(0), &[scaled.view(), added.view()])
+            .map_err(|e| Error::Shape(e.to_string()))?;
+        let mut parts = vec![format!("the {n} digits")];
+        if self.typed > 0 {
+            parts.push(format!("{} typed digits", 10 * self.typed));
+        }
+        if self.copies > 0 {
+            let s = if self.copies == 1 { "y" } else { "ies" };
+            parts.push(format!("{} distorted cop{s} of each", self.copies));
+        }
+        progress.note(&format!(
+            "training on {} images: {}",
+            x.nrows(),
+            parts.join(", ")
+        ));
+        Ok(Some((x, ya)))
     }
 
     #[cfg(feature = "inputs")]
@@ -430,11 +481,17 @@ mod tests {
     fn typed_digits_join_the_training_set_before_the_copies() {
         let x = ndarray::Array2::<f32>::zeros((2, SIDE * SIDE));
         let y = ndarray::Array1::from(vec![1u8, 7]);
-        let (xa, ya) = Augment::NONE.with_typed(1).expand(x.view(), y.view()).unwrap();
+        let (xa, ya) = Augment::NONE
+            .with_typed(1)
+            .expand(x.view(), y.view())
+            .unwrap();
         assert_eq!(xa.nrows(), 12);
         assert_eq!(&ya.to_vec()[..4], &[1, 7, 0, 1]);
         assert!(xa.row(2).sum() > 0.0, "a typed 0 has ink");
-        let (xc, yc) = Augment::copies(1).with_typed(1).expand(x.view(), y.view()).unwrap();
+        let (xc, yc) = Augment::copies(1)
+            .with_typed(1)
+            .expand(x.view(), y.view())
+            .unwrap();
         assert_eq!((xc.nrows(), yc.len()), (24, 24));
         assert!(Augment::NONE.with_typed(1001).check().is_err());
     }

@@ -73,25 +73,17 @@ pub const MIRRORS: [&str; 3] = [
     "http://yann.lecun.com/exdb/mnist/",
 ];
 
-/// The project root (the directory holding `data/`, `models/`, `notebooks/`).
-pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
+pub use crate::config::{project_root, SUBSET_ENV};
 
 /// `<project>/data/mnist`, where `mnist fetch-data` puts the files.
 pub fn default_data_dir() -> PathBuf {
     project_root().join("data").join("mnist")
 }
 
-/// Where the data is read from: `$MNIST_DIR` if set, else `<project>/data/mnist`.
+/// Where the data is read from: `$MNIST_DIR` if set, else `<project>/data/mnist`
+/// ([`Config`](crate::config::Config)).
 pub fn data_dir() -> PathBuf {
-    match std::env::var_os("MNIST_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => default_data_dir(),
-    }
+    crate::config::Config::get().data_dir.clone()
 }
 
 /// A decoded IDX image file.
@@ -347,12 +339,9 @@ pub fn is_test_index(i: usize) -> bool {
     i % 2 == 0
 }
 
-/// Environment variable for quick runs on a subset: see [`Split::limit_from_env`].
-pub const SUBSET_ENV: &str = "MNIST_SUBSET";
-
 /// Whether the quick mode of the project's tests is on (`MNIST_SUBSET` set).
 pub fn quick_mode() -> bool {
-    std::env::var_os(SUBSET_ENV).is_some_and(|v| !v.is_empty())
+    crate::config::Config::get().quick()
 }
 
 /// All 10,000 official test images and labels (from [`data_dir`], checksums
@@ -457,18 +446,9 @@ impl Split {
     /// keep the first n training images and n/5 (at least 100) validation and
     /// test images, and say so on stdout. Without it, the full split.
     pub fn limit_from_env(self) -> Result<Split> {
-        let Some(v) = std::env::var_os(SUBSET_ENV).filter(|v| !v.is_empty()) else {
+        let Some(n) = crate::config::Config::get().subset()? else {
             return Ok(self);
         };
-        let n: usize = v
-            .to_str()
-            .and_then(|s| s.trim().parse().ok())
-            .filter(|&n| n > 0)
-            .ok_or_else(|| {
-                Error::Param(format!(
-                    "{SUBSET_ENV}={v:?} is not a positive number of images"
-                ))
-            })?;
         let small = self.head(n, (n / 5).max(100));
         println!(
             "QUICK MODE ({SUBSET_ENV}={n}): using the first {} training, {} validation and {} test images. Unset {SUBSET_ENV} for the full data.",

@@ -53,9 +53,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| Error::Param(format!("{} is not a file path", path.display())))?;
+    let file_name = path.file_name().ok_or_else(|| {
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
+        )
+    })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".{}.tmp", std::process::id()));
@@ -332,10 +335,11 @@ impl Table {
             Some("html") => self.to_html(),
             Some("txt") => self.to_text(),
             other => {
-                return Err(Error::Param(format!(
-                    "cannot save a table as {:?}: use .csv, .md, .html or .txt",
-                    other.unwrap_or("")
-                )))
+                return Err(Error::UnknownName {
+                    what: "table format",
+                    name: other.unwrap_or("").to_string(),
+                    choices: "use .csv, .md, .html or .txt".into(),
+                })
             }
         };
         write_atomic(path, text.as_bytes())

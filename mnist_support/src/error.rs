@@ -81,11 +81,82 @@ pub enum Error {
     #[error("shape mismatch: {0}")]
     Shape(String),
 
-    #[error("invalid parameter: {0}")]
-    Param(String),
+    /// A hyperparameter out of its range, reported before any work is done.
+    #[error("{model}: invalid hyperparameter {name}: {reason}")]
+    InvalidHyperparameter {
+        model: &'static str,
+        name: &'static str,
+        reason: String,
+    },
+
+    #[error("the {model} model is not fitted yet: call fit first")]
+    NotFitted { model: &'static str },
+
+    #[error("unknown model {name:?}; available: {available}")]
+    UnknownModel { name: String, available: String },
+
+    /// A name on a command line or in a query that is none of the choices.
+    #[error("unknown {what} {name:?}: {choices}")]
+    UnknownName {
+        what: &'static str,
+        name: String,
+        choices: String,
+    },
+
+    /// Training data a model cannot learn from: non-finite values, labels
+    /// that are not digits, too few rows or classes.
+    #[error("invalid training data: {0}")]
+    InvalidData(String),
+
+    #[error("the {model} model wants {wants} scaling but the data was scaled with {got}")]
+    ScalingMismatch {
+        model: &'static str,
+        wants: String,
+        got: String,
+    },
+
+    #[error("training diverged (loss {loss}) in epoch {epoch}: lower learning_rate")]
+    Diverged { epoch: usize, loss: f64 },
+
+    /// Something this build of the crate leaves out.
+    #[error("{what} needs the crate's `{feature}` feature{hint}")]
+    MissingFeature {
+        what: String,
+        feature: &'static str,
+        hint: String,
+    },
+
+    /// A setting read from the environment (see [`crate::config`]).
+    #[error("{var}={value:?}: {reason}")]
+    Config {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
+
+    #[error("no saved models in {dir}: run the model notebooks (or `cargo run --release -- run-all`) first")]
+    NoSavedModels { dir: PathBuf },
+
+    /// A helper process (the server, Chromium) or runtime that failed.
+    #[error("{what}: {reason}")]
+    Process { what: String, reason: String },
+
+    #[error("cannot start worker threads: {0}")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
+
+    #[cfg(feature = "torch")]
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+
+    #[cfg(feature = "polars")]
+    #[error("polars: {0}")]
+    Polars(#[from] polars::error::PolarsError),
 
     #[error("cannot decode {what}: {reason}")]
     Decode { what: String, reason: String },
+
+    #[error("cannot encode {what}: {reason}")]
+    Encode { what: String, reason: String },
 
     /// An image with no digit in it (blank, or blank once the paper is removed).
     #[error("no digit found: {0}")]

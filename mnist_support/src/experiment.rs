@@ -1,19 +1,20 @@
 //! The experiment every model goes through (tasks 4.1–4.6): scale → fit (timed)
 //! → predict train/valid/test → accuracy, per-class accuracy, confusion
-//! matrices → save. The steps are separate functions so a notebook can show
-//! each one; [`run`] does them all.
+//! matrices; saving is the [`store`](crate::store)'s. The steps are separate
+//! functions so a notebook can show each one; [`Store::run`](crate::store::Store::run)
+//! does them all.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Split, CLASSES};
-use crate::display::{write_atomic, Bundle, Figure, Panel, Rich, Table};
+use crate::display::{Bundle, Figure, Panel, Rich, Table};
 use crate::error::{Error, Result};
 use crate::metrics::{percent, ConfusionMatrix};
-use crate::models::{codec, model_paths, Classifier, History, Kind, Progress};
+use crate::models::{Classifier, History, Kind, Progress};
 use crate::scale::{Scaler, Scaling};
 
 /// Step 4.1: the split with a scaler fit on the training images and applied
@@ -117,149 +118,42 @@ impl Rich for Scaled {
 /// best epoch's weights (the test split is never looked at).
 pub fn fit(model: &mut dyn Classifier, data: &Scaled, progress: &dyn Progress) -> Result<f64> {
     if model.scaling() != data.scaler.scaling() {
-        return Err(Error::Param(format!(
-            "the {} model wants {:?} scaling but the data was scaled with {:?}",
-            model.kind(),
-            model.scaling(),
-            data.scaler.scaling()
-        )));
+        return Err(Error::ScalingMismatch {
+            model: model.kind().name(),
+            wants: format!("{:?}", model.scaling()),
+            got: format!("{:?}", data.scaler.scaling()),
+        });
     }
     let t = Instant::now();
+    let valid = Some((data.x_valid.view(), data.y_valid.view()));
+    // Typed digits and distorted copies are made as pixels: the copies from
+    // the digits as the scaler left them (inverted), then scaled like the rest.
     let aug = model.augmentation();
-    aug.check()?;
-    if aug.is_none() {
-        model.fit_scaled_validated(
+    let added = if aug.is_none() {
+        None
+    } else {
+        let raw = data.scaler.inverse_transform(&data.x_train.view())?;
+        aug.training_set(
+            &data.scaler,
+            raw.view(),
+            data.x_train.view(),
+            data.y_train.view(),
+            progress,
+        )?
+    };
+    match added {
+        None => model.fit_scaled(
             data.scaler.clone(),
             data.x_train.view(),
             data.y_train.view(),
-            Some((data.x_valid.view(), data.y_valid.view())),
+            valid,
             progress,
-        )?;
-    } else {
-        // Typed digits and copies are made as pixels, then scaled like the rest.
-        let raw = data.scaler.inverse_transform(&data.x_train.view())?;
-        let (xa, ya) = aug.expand(raw.view(), data.y_train.view())?;
-        let mut parts = vec![format!("the {} digits", data.x_train.nrows())];
-        if aug.typed > 0 {
-            parts.push(format!("{} typed digits", 10 * aug.typed));
+        )?,
+        Some((xa, ya)) => {
+            model.fit_scaled(data.scaler.clone(), xa.view(), ya.view(), valid, progress)?
         }
-        if aug.copies > 0 {
-            let s = if aug.copies == 1 { "y" } else { "ies" };
-            parts.push(format!("{} distorted cop{s} of each", aug.copies));
-        }
-        progress.note(&format!("training on {} images: {}", xa.nrows(), parts.join(", ")));
-        let xs = data.scaler.transform(&xa.view())?;
-        model.fit_scaled_validated(
-            data.scaler.clone(),
-            xs.view(),
-            ya.view(),
-            Some((data.x_valid.view(), data.y_valid.view())),
-            progress,
-        )?;
     }
     Ok(t.elapsed().as_secs_f64())
-}
-
-/// Set (to anything but `0` or empty) to train again even when an up-to-date
-/// saved model exists (see [`fit_or_load`]).
-pub const RETRAIN_ENV: &str = "MNIST_RETRAIN";
-
-fn retrain_requested() -> bool {
-    std::env::var(RETRAIN_ENV).is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-/// Why the model saved as `dir/<name>` cannot stand in for training `model` on
-/// `data` now, or `None` when it can: same kind, hyperparameters, scaling, data
-/// files, split sizes and crate version.
-pub fn saved_is_stale(
-    model: &dyn Classifier,
-    data: &Scaled,
-    name: &str,
-    dir: &Path,
-) -> Option<String> {
-    match current_card(model, data, name, dir) {
-        Err(e) => Some(format!("no usable saved model ({e})")),
-        Ok(Err(why)) => Some(why),
-        Ok(Ok(_)) => None,
-    }
-}
-
-/// The card of the model saved as `dir/<name>` when it is up to date for
-/// `model` and `data`, or why it is not (`Ok(Err(..))`); `Err` when there is
-/// no readable card.
-fn current_card(
-    model: &dyn Classifier,
-    data: &Scaled,
-    name: &str,
-    dir: &Path,
-) -> Result<std::result::Result<ModelCard, String>> {
-    let card = load_card(dir, name)?;
-    let sizes: Vec<usize> = data.parts().iter().map(|(_, x, _)| x.nrows()).collect();
-    let saved_sizes: Vec<usize> = card.report.parts.iter().map(|p| p.images).collect();
-    Ok(if card.kind != model.kind() {
-        Err(format!("the saved model is a {}", card.kind))
-    } else if card.hyperparameters != model.hyperparameters() {
-        Err("the saved model has other hyperparameters".into())
-    } else if card.scaler.scaling() != data.scaler.scaling() {
-        Err("the saved model uses another scaling".into())
-    } else if card.data_checksums != data.checksums || saved_sizes != sizes {
-        Err(format!(
-            "the saved model was trained on other data ({} images)",
-            saved_sizes.first().copied().unwrap_or(0)
-        ))
-    } else if card.crate_version != env!("CARGO_PKG_VERSION") {
-        Err(format!(
-            "the saved model is from mnist_support {}",
-            card.crate_version
-        ))
-    } else {
-        Ok(card)
-    })
-}
-
-/// Step 4.2, or its saved result. When `dir/<name>` holds an up-to-date model
-/// (see [`saved_is_stale`]) and `MNIST_RETRAIN` is not set, the saved model is
-/// loaded into `model` instead of training it again, and the training time
-/// recorded with it is returned; otherwise this is [`fit`]. Either way a line
-/// says which it was. Re-running a notebook export is then quick.
-pub fn fit_or_load(
-    model: &mut dyn Classifier,
-    data: &Scaled,
-    name: &str,
-    dir: &Path,
-    progress: &dyn Progress,
-) -> Result<f64> {
-    if retrain_requested() {
-        progress.note(&format!("{RETRAIN_ENV} is set: training again"));
-    } else {
-        match current_card(model, data, name, dir) {
-            // No saved model yet: just train.
-            Err(_) => {}
-            Ok(Err(why)) => progress.note(&format!("{why}: training")),
-            Ok(Ok(card)) => match reuse(model, name, dir, &card) {
-                Ok(()) => {
-                    let seconds = card.report.fit_seconds;
-                    progress.note(&format!(
-                        "using the saved model {} (same data and hyperparameters; trained in {seconds:.2} s); \
-                         set {RETRAIN_ENV}=1 to train again",
-                        dir.join(name).display()
-                    ));
-                    return Ok(seconds);
-                }
-                Err(e) => progress.note(&format!("cannot use the saved model ({e}): training")),
-            },
-        }
-    }
-    fit(model, data, progress)
-}
-
-fn reuse(model: &mut dyn Classifier, name: &str, dir: &Path, card: &ModelCard) -> Result<()> {
-    let file = ModelFile::read(dir, name, card)?;
-    model.restore_in_place(
-        card.scaler.clone(),
-        file.payload(),
-        card.report.history.clone(),
-    )
 }
 
 /// Results on one part of the split.
@@ -295,7 +189,6 @@ pub struct Report {
 pub fn evaluate(
     model: &dyn Classifier,
     data: &Scaled,
-    name: &str,
     fit_seconds: f64,
     progress: &dyn Progress,
 ) -> Result<Report> {
@@ -320,7 +213,7 @@ pub fn evaluate(
         });
     }
     Ok(Report {
-        name: name.into(),
+        name: model.name().into(),
         kind: model.kind(),
         hyperparameters: model.hyperparameters(),
         scaling: model.scaling(),
@@ -464,186 +357,4 @@ impl Rich for Report {
     }
 }
 
-/// `models/<name>.json`: what a saved model is and how it did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelCard {
-    pub name: String,
-    pub kind: Kind,
-    pub crate_version: String,
-    pub hyperparameters: serde_json::Value,
-    pub scaler: Scaler,
-    /// File name of the parameters, next to this JSON.
-    pub model_file: String,
-    pub model_md5: String,
-    pub data_checksums: Vec<(String, String)>,
-    pub report: Report,
-}
-
-/// What [`save`] wrote.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Saved {
-    pub model: PathBuf,
-    pub card: PathBuf,
-    pub confusion: PathBuf,
-    /// The training-curve figure (networks only).
-    pub curves: Option<PathBuf>,
-}
-
-impl Rich for Saved {
-    fn bundle(&self) -> Bundle {
-        let mut rows = vec![
-            vec!["model".into(), self.model.display().to_string()],
-            vec!["metadata + report".into(), self.card.display().to_string()],
-            vec![
-                "confusion matrices".into(),
-                self.confusion.display().to_string(),
-            ],
-        ];
-        if let Some(c) = &self.curves {
-            rows.push(vec!["training curves".into(), c.display().to_string()]);
-        }
-        let t = Table::new(vec!["file".into(), "path".into()], rows).with_caption("Saved");
-        t.bundle()
-    }
-}
-
-/// Step 4.6: write `dir/<name>.<ext>` (parameters), `dir/<name>.json` (card
-/// with the report), `dir/<name>.confusion.png` and, for networks,
-/// `dir/<name>.curves.png`, each atomically; the card
-/// is written last, so a card always describes a complete model file.
-pub fn save(
-    model: &dyn Classifier,
-    report: &mut Report,
-    data_checksums: &[(String, String)],
-    dir: &Path,
-) -> Result<Saved> {
-    if !model.is_fitted() {
-        return Err(crate::models::not_fitted(model.kind()));
-    }
-    check_name(&report.name)?;
-    let (model_path, card_path) = model_paths(dir, &report.name, model.extension());
-    let payload = model.to_bytes()?;
-    let file = codec::encode_file(model.kind(), &payload);
-    write_atomic(&model_path, &file)?;
-    report.model_path = Some(model_path.clone());
-    let confusion = dir.join(format!("{}.confusion.png", report.name));
-    report.confusion_figure()?.save(&confusion)?;
-    let curves = match report.training_curves() {
-        Some(fig) => {
-            let path = dir.join(format!("{}.curves.png", report.name));
-            fig?.save(&path)?;
-            Some(path)
-        }
-        None => None,
-    };
-    let card = ModelCard {
-        name: report.name.clone(),
-        kind: model.kind(),
-        crate_version: env!("CARGO_PKG_VERSION").into(),
-        hyperparameters: model.hyperparameters(),
-        scaler: model.scaler().clone(),
-        model_file: model_path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        model_md5: format!("{:x}", md5::compute(&file)),
-        data_checksums: data_checksums.to_vec(),
-        report: report.clone(),
-    };
-    let json = serde_json::to_string_pretty(&card).expect("plain data serializes");
-    write_atomic(&card_path, json.as_bytes())?;
-    Ok(Saved {
-        model: model_path,
-        card: card_path,
-        confusion,
-        curves,
-    })
-}
-
-/// Model names become file names: letters, digits, `-`, `_` only.
-pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(Error::Param(format!(
-            "model name {name:?} must be 1-64 letters, digits, '-' or '_'"
-        )));
-    }
-    Ok(())
-}
-
-/// Read `dir/<name>.json`.
-pub fn load_card(dir: &Path, name: &str) -> Result<ModelCard> {
-    check_name(name)?;
-    let path = dir.join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Decode {
-        what: path.display().to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// Load the model saved as `dir/<name>.*` with its card.
-pub fn load(dir: &Path, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> {
-    let card = load_card(dir, name)?;
-    let file = ModelFile::read(dir, name, &card)?;
-    let model = card
-        .kind
-        .restore(&card.hyperparameters, card.scaler.clone(), file.payload())?;
-    Ok((model, card))
-}
-
-/// The model file a card names, read whole with its checksum and kind checked.
-struct ModelFile {
-    bytes: Vec<u8>,
-    /// Where the parameters start in `bytes` (they run to its end).
-    start: usize,
-}
-
-impl ModelFile {
-    fn read(dir: &Path, name: &str, card: &ModelCard) -> Result<ModelFile> {
-        let path = dir.join(&card.model_file);
-        if card.model_file.contains(['/', '\\']) || card.model_file.is_empty() {
-            return Err(Error::Param(format!(
-                "{name}.json names an invalid model file {:?}",
-                card.model_file
-            )));
-        }
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        if format!("{:x}", md5::compute(&bytes)) != card.model_md5 {
-            return Err(Error::Decode {
-                what: path.display().to_string(),
-                reason: format!(
-                    "its checksum does not match {name}.json (corrupt, or from another training run)"
-                ),
-            });
-        }
-        let start = bytes.len() - codec::decode_file(&path, card.kind, &bytes)?.len();
-        Ok(ModelFile { bytes, start })
-    }
-
-    fn payload(&self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-}
-
-/// Steps 4.1–4.6 in one call: returns the report (with the saved path).
-pub fn run(
-    model: &mut dyn Classifier,
-    split: &Split,
-    name: &str,
-    dir: &Path,
-    progress: &dyn Progress,
-) -> Result<Report> {
-    check_name(name)?;
-    let data = Scaled::new(split, model.scaling())?;
-    let seconds = fit(model, &data, progress)?;
-    let mut report = evaluate(model, &data, name, seconds, progress)?;
-    save(model, &mut report, &data.checksums, dir)?;
-    Ok(report)
-}
-
-crate::display::inherent_rich!(Scaled, Report, Saved);
+crate::display::inherent_rich!(Scaled, Report);

@@ -156,9 +156,7 @@ pub fn find_evcxr() -> Option<PathBuf> {
     {
         return None;
     }
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
+    let cargo_home = crate::config::Config::get().cargo_home.clone()?;
     let bin = cargo_home.join("bin").join("evcxr_jupyter");
     bin.is_file().then_some(bin)
 }
@@ -362,5 +360,10 @@ pub fn runner_command(p: &Paths, notebooks: &[PathBuf], out: &Path) -> Command {
         .arg(&p.evcxr_cache)
         .args(notebooks)
         .env("JUPYTER_PLATFORM_DIRS", "1");
+    // The kernels run in notebooks/: a relative MNIST_DIR goes on absolute.
+    let config = crate::config::Config::get();
+    if config.data_dir_set {
+        cmd.env(crate::config::DATA_ENV, &config.data_dir);
+    }
     cmd
 }

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod augment;
+pub mod config;
 pub mod data;
 pub mod display;
 pub mod error;
@@ -28,9 +29,11 @@ pub mod models;
 pub mod plot;
 #[cfg(feature = "inputs")]
 pub mod preprocess;
+pub mod progress;
 pub mod real_inputs;
 pub mod scale;
 pub mod server_process;
+pub mod store;
 pub mod summary;
 
 /// polars, for the summary's DataFrame (feature `polars`).
@@ -59,6 +62,7 @@ pub mod prelude {
     pub use crate::models::{NetParams, Network};
     pub use crate::plot;
     pub use crate::scale::{Scaler, Scaling};
+    pub use crate::store::{ModelCard, Store};
     pub use crate::summary::{self, Summary};
     pub use ndarray::{s, Array1, Array2, Axis};
     #[cfg(feature = "polars")]

@@ -1,4 +1,4 @@
-//! Accuracy, per-class accuracy and confusion matrices.
+//! Accuracy, per-class accuracy, confusion matrices and the per-epoch history of a network's training.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +18,9 @@ fn check(y_true: &[u8], y_pred: &[u8]) -> Result<()> {
         .chain(y_pred)
         .find(|&&l| l as usize >= CLASSES)
     {
-        return Err(Error::Param(format!("label {bad} is not a digit 0-9")));
+        return Err(Error::InvalidData(format!(
+            "label {bad} is not a digit 0-9"
+        )));
     }
     Ok(())
 }
@@ -78,5 +80,44 @@ impl ConfusionMatrix {
             out[d] = if t == 0 { 0.0 } else { c as f64 / t as f64 };
         }
         out
+    }
+}
+
+/// One epoch of a network's training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Epoch {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training loss (cross-entropy) over the epoch's batches.
+    pub loss: f64,
+    /// Accuracy on the training batches during the epoch (in training mode:
+    /// with dropout and augmentation, as Keras reports it).
+    pub train_accuracy: f64,
+    /// Accuracy on the validation split after the epoch (eval mode), when
+    /// a validation split was given.
+    pub valid_accuracy: Option<f64>,
+    /// Learning rate at the end of the epoch.
+    pub learning_rate: f64,
+    /// Wall-clock seconds of the epoch, validation included.
+    pub seconds: f64,
+}
+
+/// Per-epoch record of a network's training and the epoch whose weights were kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub epochs: Vec<Epoch>,
+    /// The epoch with the best validation accuracy (its weights are the model's),
+    /// or the last epoch when there was no validation split.
+    pub best_epoch: usize,
+    /// libtorch's intra-op threads during training.
+    pub threads: usize,
+    /// `cpu` or `cuda:N`.
+    pub device: String,
+}
+
+impl History {
+    /// Seconds per epoch, on average.
+    pub fn seconds_per_epoch(&self) -> f64 {
+        self.epochs.iter().map(|e| e.seconds).sum::<f64>() / self.epochs.len().max(1) as f64
     }
 }

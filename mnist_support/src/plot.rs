@@ -63,7 +63,7 @@ pub fn digit_grid_size(rows: u32, cols: u32) -> (u32, u32) {
 /// Pick `count` distinct row indices of `n` with a seeded generator.
 pub fn sample_indices(n: usize, count: usize, seed: u64) -> Result<Vec<usize>> {
     if count > n {
-        return Err(Error::Param(format!(
+        return Err(Error::Plot(format!(
             "cannot pick {count} distinct images out of {n}"
         )));
     }
@@ -179,7 +179,7 @@ pub fn class_frequency_size(n: usize) -> (u32, u32) {
 /// Bar charts of the class counts, one panel per split, side by side.
 pub fn class_frequency(freq: &ClassFrequency) -> Result<Figure> {
     if freq.splits.is_empty() {
-        return Err(Error::Param("no splits to plot".into()));
+        return Err(Error::Plot("no splits to plot".into()));
     }
     let (w, h) = class_frequency_size(freq.splits.len());
     render("class frequency", w, h, |root| {
@@ -244,7 +244,7 @@ pub fn class_means(x: &Array2<f32>, y: &Array1<u8>) -> Result<Figure> {
     for (row, &label) in x.rows().into_iter().zip(y.iter()) {
         let d = label as usize;
         if d >= CLASSES {
-            return Err(Error::Param(format!("label {label} is not a digit")));
+            return Err(Error::InvalidData(format!("label {label} is not a digit")));
         }
         counts[d] += 1;
         sums.row_mut(d).zip_mut_with(&row, |s, &v| *s += v as f64);
@@ -279,7 +279,7 @@ pub fn confusion(
     panels: &[(&str, &crate::metrics::ConfusionMatrix)],
 ) -> Result<Figure> {
     if panels.is_empty() {
-        return Err(Error::Param("no confusion matrices to plot".into()));
+        return Err(Error::Plot("no confusion matrices to plot".into()));
     }
     let (w, h) = confusion_size(panels.len());
     render(title, w, h, |root| {
@@ -379,9 +379,9 @@ pub const CURVES_SIZE: (u32, u32) = (1000, 380);
 
 /// A network's training curves: mean loss per epoch (left) and train/valid
 /// accuracy per epoch (right), with the kept (best) epoch marked.
-pub fn training_curves(title: &str, history: &crate::models::History) -> Result<Figure> {
+pub fn training_curves(title: &str, history: &crate::metrics::History) -> Result<Figure> {
     if history.epochs.is_empty() {
-        return Err(Error::Param("no epochs to plot".into()));
+        return Err(Error::Plot("no epochs to plot".into()));
     }
     let (w, h) = CURVES_SIZE;
     let last = history.epochs.len() as f64;

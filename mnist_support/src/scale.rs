@@ -36,7 +36,7 @@ fn check_fit_input(x: &ArrayView2<f32>) -> Result<()> {
         )));
     }
     if x.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Param(
+        return Err(Error::InvalidData(
             "cannot fit a scaler on non-finite values".into(),
         ));
     }

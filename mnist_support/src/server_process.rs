@@ -12,9 +12,7 @@ use crate::real_inputs::InputsReport;
 
 /// Is `name` an executable on PATH?
 pub fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false)
+    crate::config::Config::get().on_path(name)
 }
 
 /// The `mnist` CLI, built if needed: `cargo run --release --quiet --bin mnist --` in `root`.
@@ -49,10 +47,10 @@ pub fn bench_inputs(
         .output()
         .map_err(|e| Error::io("cargo", e))?;
     if !out.status.success() {
-        return Err(Error::Param(format!(
-            "mnist bench-inputs failed:\n{}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::Process {
+            what: "mnist bench-inputs failed".into(),
+            reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     let report: InputsReport = serde_json::from_slice(&out.stdout).map_err(|e| Error::Decode {
         what: "the output of mnist bench-inputs".into(),
@@ -91,10 +89,10 @@ impl ServerProcess {
             .spawn()
             .map_err(|e| Error::io("cargo", e))?;
         let mut line = String::new();
-        let out = child
-            .stdout
-            .take()
-            .ok_or_else(|| Error::Param("no stdout from the server".into()))?;
+        let out = child.stdout.take().ok_or_else(|| Error::Process {
+            what: "mnist serve".into(),
+            reason: "no stdout".into(),
+        })?;
         BufReader::new(out)
             .read_line(&mut line)
             .map_err(|e| Error::io("mnist serve", e))?;
@@ -107,10 +105,10 @@ impl ServerProcess {
                 let _ = child.kill();
                 let _ = child.wait();
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                Err(Error::Param(format!(
-                    "the server did not start:\n{}",
-                    log.trim()
-                )))
+                Err(Error::Process {
+                    what: "the server did not start".into(),
+                    reason: log.trim().to_string(),
+                })
             }
         }
     }
@@ -175,11 +173,9 @@ impl ServerProcess {
         let browser = ["chromium", "chromium-browser", "google-chrome"]
             .into_iter()
             .find(|b| on_path(b))
-            .ok_or_else(|| {
-                Error::Param(
-                    "no Chromium on PATH for the screenshot: `cargo setup` installs Debian's chromium"
-                        .into(),
-                )
+            .ok_or_else(|| Error::Process {
+                what: "no Chromium on PATH for the screenshot".into(),
+                reason: "`cargo setup` installs Debian's chromium".into(),
             })?;
         let root = crate::data::project_root().join("target");
         let profile = root.join("chromium-profile");
@@ -204,10 +200,10 @@ impl ServerProcess {
             .output()
             .map_err(|e| Error::io(browser, e))?;
         if !shot.exists() {
-            return Err(Error::Param(format!(
-                "{browser} wrote no screenshot: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(Error::Process {
+                what: format!("{browser} wrote no screenshot"),
+                reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
         }
         Figure::load(format!("the page at {path}"), &shot)
     }

@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::display::{write_atomic, Bundle, Figure, Panel, Rich, Table};
 use crate::error::{Error, Result};
-use crate::experiment::{self, Report};
+use crate::experiment::Report;
 use crate::metrics::{accuracy, percent};
 use crate::models::{Classifier, Kind};
 use crate::plot::{render, FONT};
+use crate::store::Store;
 
 /// One model's line of the summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,8 +35,9 @@ pub struct SummaryRow {
 impl SummaryRow {
     pub fn from_report(r: &Report) -> Result<SummaryRow> {
         let acc = |s: &str| {
-            r.accuracy(s).ok_or_else(|| {
-                Error::Param(format!("the report of {} has no {s} accuracy", r.name))
+            r.accuracy(s).ok_or_else(|| Error::Decode {
+                what: format!("the report of {}", r.name),
+                reason: format!("no {s} accuracy"),
             })
         };
         Ok(SummaryRow {
@@ -74,14 +76,13 @@ impl Summary {
                 missing.push(kind.name().to_string());
                 continue;
             }
-            let card = experiment::load_card(dir, kind.name())?;
+            let card = Store::new(dir).card(kind.name())?;
             rows.push(SummaryRow::from_report(&card.report)?);
         }
         if rows.is_empty() {
-            return Err(Error::Param(format!(
-                "no saved models in {}: run the model notebooks (or `cargo run --release -- run-all`) first",
-                dir.display()
-            )));
+            return Err(Error::NoSavedModels {
+                dir: dir.to_path_buf(),
+            });
         }
         Ok(Summary {
             rows,
@@ -106,7 +107,7 @@ impl Summary {
     /// (`x`, `y`: raw pixels and labels, e.g. from [`crate::data::official_test`]).
     pub fn with_official_test(mut self, x: &Array2<f32>, y: &Array1<u8>) -> Result<Summary> {
         for row in &mut self.rows {
-            let (model, _) = experiment::load(&self.dir, &row.name)?;
+            let (model, _) = Store::new(&self.dir).load(&row.name)?;
             let pred = model.predict(x.view())?;
             row.official_test_accuracy = Some(accuracy(&y.to_vec(), &pred.to_vec())?);
         }
@@ -172,12 +173,10 @@ impl Summary {
             "train_accuracy" => r.iter().map(|r| r.train_accuracy).collect::<Vec<_>>(),
             "valid_accuracy" => r.iter().map(|r| r.valid_accuracy).collect::<Vec<_>>(),
             "test_accuracy" => r.iter().map(|r| r.test_accuracy).collect::<Vec<_>>(),
-        )
-        .map_err(|e| Error::Param(format!("polars: {e}")))?;
+        )?;
         if r.iter().any(|r| r.official_test_accuracy.is_some()) {
             let col: Vec<Option<f64>> = r.iter().map(|r| r.official_test_accuracy).collect();
-            df.with_column(Column::new("official_test_accuracy".into(), col))
-                .map_err(|e| Error::Param(format!("polars: {e}")))?;
+            df.with_column(Column::new("official_test_accuracy".into(), col))?;
         }
         Ok(df)
     }
@@ -327,7 +326,7 @@ impl Summary {
     pub fn error_gallery(&self, x: &Array2<f32>, y: &Array1<u8>, count: usize) -> Result<Panel> {
         let mut panel = Panel::new();
         for row in &self.rows {
-            let (model, _) = experiment::load(&self.dir, &row.name)?;
+            let (model, _) = Store::new(&self.dir).load(&row.name)?;
             panel = panel.figure(&misclassified(model.as_ref(), &row.name, x, y, count)?);
         }
         Ok(panel)

@@ -597,10 +597,13 @@ fn bad_inputs_are_errors() {
 
     let mut bad_label = y.clone();
     bad_label[17] = 10;
-    assert!(matches!(grow(&bad_label, &ones, &p), Err(Error::Param(_))));
+    assert!(matches!(
+        grow(&bad_label, &ones, &p),
+        Err(Error::InvalidData(_))
+    ));
     assert!(matches!(grow(&y[..49], &ones, &p), Err(Error::Shape(_))));
     assert!(matches!(grow(&y, &ones[..49], &p), Err(Error::Shape(_))));
-    assert!(matches!(grow(&y, &[0; 50], &p), Err(Error::Param(_))));
+    assert!(matches!(grow(&y, &[0; 50], &p), Err(Error::InvalidData(_))));
     for bad in [
         TreeParams {
             min_samples_leaf: 0,
@@ -620,18 +623,24 @@ fn bad_inputs_are_errors() {
         },
     ] {
         assert!(
-            matches!(grow(&y, &ones, &bad), Err(Error::Param(_))),
+            matches!(
+                grow(&y, &ones, &bad),
+                Err(Error::InvalidHyperparameter { .. })
+            ),
             "{bad:?}"
         );
         assert!(cart::grow_forest(&data, &y, &bad, 1, true, 0, &|| {}).is_err());
     }
     assert!(matches!(
         cart::grow_forest(&data, &y, &p, 0, true, 0, &|| {}),
-        Err(Error::Param(_))
+        Err(Error::InvalidHyperparameter {
+            name: "n_trees",
+            ..
+        })
     ));
     assert!(matches!(
         cart::grow_forest(&data, &bad_label, &p, 1, true, 0, &|| {}),
-        Err(Error::Param(_))
+        Err(Error::InvalidData(_))
     ));
 
     let empty = Binned::from_pixels(Array2::<f32>::zeros((0, 3)).view()).unwrap();
@@ -640,12 +649,12 @@ fn bad_inputs_are_errors() {
     nan[[3, 1]] = f32::NAN;
     assert!(matches!(
         Binned::from_pixels(nan.view()),
-        Err(Error::Param(_))
+        Err(Error::InvalidData(_))
     ));
     nan[[3, 1]] = f32::INFINITY;
     assert!(matches!(
         Binned::from_pixels(nan.view()),
-        Err(Error::Param(_))
+        Err(Error::InvalidData(_))
     ));
 
     let tree = grow(&y, &ones, &p).unwrap();
@@ -656,6 +665,6 @@ fn bad_inputs_are_errors() {
     ));
     assert!(matches!(
         cart::predict_proba(&[], x.view()),
-        Err(Error::Param(_))
+        Err(Error::InvalidData(_))
     ));
 }

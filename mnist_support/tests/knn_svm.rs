@@ -165,12 +165,12 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
         .count() as f64
         / 200.0;
     assert!(acc > 0.95, "accuracy {acc}");
-    let machine = model.machine().unwrap();
+    let machine = model.fitted().unwrap();
     assert_eq!(machine.pairs.len(), 45);
     // The prediction is the majority of the 45 pairwise votes.
     let scaled = model.scaler().transform(&split.x_test.view()).unwrap();
     let f = machine
-        .decision(scaled.view(), model.params.gamma as f32)
+        .decision(scaled.view(), model.params().gamma as f32)
         .unwrap();
     for (i, row) in f.rows().into_iter().enumerate() {
         let mut votes = [0; 10];
@@ -181,7 +181,7 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
         assert_eq!(votes[pred[i] as usize], top, "row {i}");
     }
     let payload = model.to_bytes().unwrap();
-    let back = Svm::restore(model.params.clone(), model.scaler().clone(), &payload).unwrap();
+    let back = Svm::restore(model.params().clone(), model.scaler().clone(), &payload).unwrap();
     assert_eq!(
         back.predict_proba(split.x_test.view()).unwrap(),
         model.predict_proba(split.x_test.view()).unwrap()
@@ -199,5 +199,8 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
         gamma: 0.0,
         ..SvmParams::default()
     };
-    assert!(svm::train(split.x_train.view(), split.y_train.view(), &bad, &Silent).is_err());
+    assert!(matches!(
+        svm::train(split.x_train.view(), split.y_train.view(), &bad, &Silent),
+        Err(mnist_support::Error::InvalidHyperparameter { name: "gamma", .. })
+    ));
 }

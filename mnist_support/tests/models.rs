@@ -7,6 +7,7 @@ mod common;
 use mnist_support::data::Split;
 use mnist_support::experiment::{self, Scaled};
 use mnist_support::models::{codec, Classifier, Kind, Silent};
+use mnist_support::store::{Freshness, Store};
 use ndarray::Array2;
 
 fn small_model(kind: Kind) -> Box<dyn Classifier> {
@@ -51,8 +52,7 @@ fn every_model_meets_the_contract() {
         // It learns the synthetic problem (chance is 0.1; one tree on 600 noisy
         // images reaches about 0.7, the other models over 0.9; the networks,
         // after their one epoch of 38 steps here, about 0.55).
-        let report =
-            experiment::evaluate(model.as_ref(), &data, kind.name(), 0.0, &Silent).unwrap();
+        let report = experiment::evaluate(model.as_ref(), &data, 0.0, &Silent).unwrap();
         let test_acc = report.accuracy("test").unwrap();
         let bar = if kind.needs_torch() { 0.4 } else { 0.6 };
         assert!(test_acc > bar, "{kind}: test accuracy {test_acc}");
@@ -64,10 +64,11 @@ fn every_model_meets_the_contract() {
         // Save → load → identical probabilities.
         let dir = tempfile::tempdir().unwrap();
         let mut report = report;
-        let saved =
-            experiment::save(model.as_ref(), &mut report, &data.checksums, dir.path()).unwrap();
+        let saved = Store::new(dir.path())
+            .save(model.as_ref(), &mut report, &data.checksums)
+            .unwrap();
         assert!(saved.model.exists() && saved.card.exists() && saved.confusion.exists());
-        let (loaded, card) = experiment::load(dir.path(), kind.name()).unwrap();
+        let (loaded, card) = Store::new(dir.path()).load(kind.name()).unwrap();
         assert_eq!(card.kind, kind);
         assert_eq!(card.report, report);
         assert_eq!(card.scaler, *model.scaler());
@@ -87,7 +88,7 @@ fn corrupt_files_are_errors(kind: Kind, dir: &std::path::Path) {
     let name = kind.name();
     let card_path = dir.join(format!("{name}.json"));
     let card_text = std::fs::read_to_string(&card_path).unwrap();
-    let card: experiment::ModelCard = serde_json::from_str(&card_text).unwrap();
+    let card: mnist_support::store::ModelCard = serde_json::from_str(&card_text).unwrap();
     let model_path = dir.join(&card.model_file);
     let good = std::fs::read(&model_path).unwrap();
 
@@ -96,7 +97,8 @@ fn corrupt_files_are_errors(kind: Kind, dir: &std::path::Path) {
     let last = bad.len() - 1;
     bad[last] ^= 0x55;
     std::fs::write(&model_path, &bad).unwrap();
-    let err = experiment::load(dir, name)
+    let err = Store::new(dir)
+        .load(name)
         .err()
         .expect("corrupt file must not load")
         .to_string();
@@ -105,23 +107,24 @@ fn corrupt_files_are_errors(kind: Kind, dir: &std::path::Path) {
     // Truncated file.
     std::fs::write(&model_path, &good[..good.len() / 2]).unwrap();
     assert!(
-        experiment::load(dir, name).is_err(),
+        Store::new(dir).load(name).is_err(),
         "{kind}: truncated file loaded"
     );
 
     // Missing file.
     std::fs::remove_file(&model_path).unwrap();
-    let err = experiment::load(dir, name)
+    let err = Store::new(dir)
+        .load(name)
         .err()
         .expect("missing file")
         .to_string();
     assert!(err.contains(&card.model_file), "{kind}: {err}");
     std::fs::write(&model_path, &good).unwrap();
-    assert!(experiment::load(dir, name).is_ok());
+    assert!(Store::new(dir).load(name).is_ok());
 
     // Corrupt metadata.
     std::fs::write(&card_path, &card_text[..card_text.len() / 2]).unwrap();
-    assert!(experiment::load(dir, name).is_err());
+    assert!(Store::new(dir).load(name).is_err());
     std::fs::write(&card_path, &card_text).unwrap();
 
     // A model file of another kind, even with a matching checksum.
@@ -221,16 +224,16 @@ fn names_and_kinds() {
     }
     let err = "perceptron".parse::<Kind>().unwrap_err().to_string();
     assert!(err.contains("softmax"), "{err}");
-    assert!(experiment::check_name("../etc").is_err());
-    assert!(experiment::check_name("").is_err());
-    assert!(experiment::check_name("softmax-v2_1").is_ok());
+    assert!(mnist_support::store::check_name("../etc").is_err());
+    assert!(mnist_support::store::check_name("").is_err());
+    assert!(mnist_support::store::check_name("softmax-v2_1").is_ok());
 }
 
 #[test]
 fn report_renders_and_serializes() {
     let split = common::synthetic_split(300, 100, 11);
     let (model, data) = trained(Kind::Softmax, &split);
-    let report = experiment::evaluate(model.as_ref(), &data, "softmax", 1.5, &Silent).unwrap();
+    let report = experiment::evaluate(model.as_ref(), &data, 1.5, &Silent).unwrap();
     let acc = report.accuracy_table();
     assert_eq!(acc.rows.len(), 1);
     assert_eq!(acc.header.len(), 6);
@@ -342,49 +345,67 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
     let dir = tempfile::tempdir().unwrap();
     let mut first = Softmax::new(SoftmaxParams::default());
     let data = Scaled::new(&split, first.scaling()).unwrap();
-    let t = experiment::fit_or_load(&mut first, &data, "softmax", dir.path(), &Silent).unwrap();
-    let mut report = experiment::evaluate(&first, &data, "softmax", t, &Silent).unwrap();
-    experiment::save(&first, &mut report, &data.checksums, dir.path()).unwrap();
-    assert_eq!(
-        experiment::saved_is_stale(&first, &data, "softmax", dir.path()),
-        None
-    );
+    let t = Store::new(dir.path())
+        .fit_or_load(&mut first, &data, &Silent)
+        .unwrap();
+    let mut report = experiment::evaluate(&first, &data, t, &Silent).unwrap();
+    Store::new(dir.path())
+        .save(&first, &mut report, &data.checksums)
+        .unwrap();
+    let store = Store::new(dir.path());
+    assert!(matches!(
+        store.freshness(&first, &data),
+        Freshness::Fresh(_)
+    ));
+    let stale = |m: &dyn Classifier, d: &Scaled| match store.freshness(m, d) {
+        Freshness::Stale(why) => why,
+        other => panic!("{other:?}"),
+    };
 
     // Same everything: loaded, with the recorded training time, predicting the same.
     let mut again = Softmax::new(SoftmaxParams::default());
-    let t2 = experiment::fit_or_load(&mut again, &data, "softmax", dir.path(), &Silent).unwrap();
+    let t2 = Store::new(dir.path())
+        .fit_or_load(&mut again, &data, &Silent)
+        .unwrap();
     assert_eq!(t2, t);
     assert_eq!(
         again.predict_proba(split.x_test.view()).unwrap(),
         first.predict_proba(split.x_test.view()).unwrap()
     );
 
-    // Other hyperparameters, other data, another name: stale, so trained.
+    // Other hyperparameters or other data: stale, so trained; nothing saved: missing.
     let other = Softmax::new(SoftmaxParams {
         alpha: 1.0,
         ..SoftmaxParams::default()
     });
-    let why = experiment::saved_is_stale(&other, &data, "softmax", dir.path()).unwrap();
+    let why = stale(&other, &data);
     assert!(why.contains("hyperparameters"), "{why}");
     let smaller = Scaled::new(&split.head(200, 60), first.scaling()).unwrap();
-    let why = experiment::saved_is_stale(&first, &smaller, "softmax", dir.path()).unwrap();
+    let why = stale(&first, &smaller);
     assert!(why.contains("other data"), "{why}");
-    assert!(experiment::saved_is_stale(&first, &data, "missing", dir.path()).is_some());
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        Store::new(empty.path()).freshness(&first, &data),
+        Freshness::Missing(_)
+    ));
 
     // A corrupt saved model file is not used: it trains instead (and says why).
     let bin = dir.path().join("softmax.bin");
     let good = std::fs::read(&bin).unwrap();
     std::fs::write(&bin, &good[..good.len() / 2]).unwrap();
     let mut fresh = Softmax::new(SoftmaxParams::default());
-    experiment::fit_or_load(&mut fresh, &data, "softmax", dir.path(), &Silent).unwrap();
+    Store::new(dir.path())
+        .fit_or_load(&mut fresh, &data, &Silent)
+        .unwrap();
     assert!(fresh.is_fitted());
     std::fs::write(&bin, &good).unwrap();
 
-    // MNIST_RETRAIN forces training (only this test touches it).
-    std::env::set_var(experiment::RETRAIN_ENV, "1");
+    // A retraining store (MNIST_RETRAIN, `run-all --retrain`) trains again.
     let mut forced = Softmax::new(SoftmaxParams::default());
-    let t3 = experiment::fit_or_load(&mut forced, &data, "softmax", dir.path(), &Silent).unwrap();
-    std::env::remove_var(experiment::RETRAIN_ENV);
+    let t3 = Store::new(dir.path())
+        .retraining(true)
+        .fit_or_load(&mut forced, &data, &Silent)
+        .unwrap();
     assert_ne!(t3, t, "trained again, so another wall-clock time");
 
     // A network comes back with its training history (for the curves).
@@ -395,11 +416,17 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
     };
     let mut net = Network::new(params.clone());
     let data = Scaled::new(&split, net.scaling()).unwrap();
-    let t = experiment::fit_or_load(&mut net, &data, "dnn", dir.path(), &Silent).unwrap();
-    let mut report = experiment::evaluate(&net, &data, "dnn", t, &Silent).unwrap();
-    experiment::save(&net, &mut report, &data.checksums, dir.path()).unwrap();
+    let t = Store::new(dir.path())
+        .fit_or_load(&mut net, &data, &Silent)
+        .unwrap();
+    let mut report = experiment::evaluate(&net, &data, t, &Silent).unwrap();
+    Store::new(dir.path())
+        .save(&net, &mut report, &data.checksums)
+        .unwrap();
     let mut back = Network::new(params);
-    experiment::fit_or_load(&mut back, &data, "dnn", dir.path(), &Silent).unwrap();
+    Store::new(dir.path())
+        .fit_or_load(&mut back, &data, &Silent)
+        .unwrap();
     assert_eq!(back.history(), net.history());
     assert_eq!(
         back.logits(data.x_test.view()).unwrap(),

@@ -11,6 +11,7 @@ use mnist_support::data::Split;
 use mnist_support::display::Rich;
 use mnist_support::experiment::{self, Scaled};
 use mnist_support::models::{Classifier, Kind, NetParams, Network, Silent};
+use mnist_support::store::Store;
 
 /// Small and quick: 2 epochs, batches of 32.
 fn small(base: NetParams) -> NetParams {
@@ -71,8 +72,7 @@ fn history_records_every_epoch_and_keeps_the_best_on_validation() {
         assert!(best > 0.3, "validation accuracy {best}");
 
         // The report carries the history and shows the training curves.
-        let report =
-            experiment::evaluate(&model, &data, model.kind().name(), 1.0, &Silent).unwrap();
+        let report = experiment::evaluate(&model, &data, 1.0, &Silent).unwrap();
         assert_eq!(report.history.as_ref(), Some(&h));
         let fig = report.training_curves().unwrap().unwrap();
         assert_eq!((fig.width, fig.height), mnist_support::plot::CURVES_SIZE);
@@ -128,18 +128,19 @@ fn saved_networks_reload_with_identical_logits() {
     for base in [NetParams::dnn(), NetParams::cnn()] {
         let (model, data) = train(small(base), &split);
         let name = model.kind().name();
-        let mut report = experiment::evaluate(&model, &data, name, 1.0, &Silent).unwrap();
+        let mut report = experiment::evaluate(&model, &data, 1.0, &Silent).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let saved = experiment::save(&model, &mut report, &data.checksums, dir.path()).unwrap();
+        let saved = Store::new(dir.path())
+            .save(&model, &mut report, &data.checksums)
+            .unwrap();
         let curves = saved.curves.expect("networks save their training curves");
         assert!(std::fs::read(&curves).unwrap().starts_with(b"\x89PNG"));
-        let (loaded, card) = experiment::load(dir.path(), name).unwrap();
+        let (loaded, card) = Store::new(dir.path()).load(name).unwrap();
         assert_eq!(card.hyperparameters, model.hyperparameters());
         // Identical logits, through the restored network itself.
         let payload = model.to_bytes().unwrap();
         let params: NetParams = serde_json::from_value(card.hyperparameters.clone()).unwrap();
-        let restored =
-            Network::restore(model.kind(), params, model.scaler().clone(), &payload).unwrap();
+        let restored = Network::restore(params, model.scaler().clone(), &payload).unwrap();
         assert_eq!(
             restored.logits(data.x_test.view()).unwrap(),
             model.logits(data.x_test.view()).unwrap()
@@ -167,7 +168,7 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
     let scaler = dnn.scaler().clone();
 
     // The DNN's weights with the CNN's architecture.
-    let err = Network::restore(Kind::Cnn, NetParams::cnn(), scaler.clone(), &payload)
+    let err = Network::restore(NetParams::cnn(), scaler.clone(), &payload)
         .unwrap_err()
         .to_string();
     assert!(err.contains("another architecture"), "{err}");
@@ -176,24 +177,21 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
         hidden: vec![512, 300],
         ..NetParams::dnn()
     };
-    let err = Network::restore(Kind::Dnn, wider, scaler.clone(), &payload)
+    let err = Network::restore(wider, scaler.clone(), &payload)
         .unwrap_err()
         .to_string();
     assert!(err.contains("the network needs F32 [300"), "{err}");
     // Hyperparameters of the other kind.
-    let err = Network::restore(Kind::Cnn, NetParams::dnn(), scaler.clone(), &payload)
+    let dnn_params = serde_json::to_value(NetParams::dnn()).unwrap();
+    let err = Kind::Cnn
+        .restore(&dnn_params, scaler.clone(), &payload)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("describe a dnn network"), "{err}");
+    assert!(err.contains("describe a dnn model"), "{err}");
     // Not safetensors at all.
-    let err = Network::restore(
-        Kind::Dnn,
-        NetParams::dnn(),
-        scaler.clone(),
-        b"\x00\x01garbage",
-    )
-    .unwrap_err()
-    .to_string();
+    let err = Network::restore(NetParams::dnn(), scaler.clone(), b"\x00\x01garbage")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a safetensors file"), "{err}");
     // A NaN weight.
     let st = safetensors::SafeTensors::deserialize(&payload).unwrap();
@@ -204,7 +202,7 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
         .unwrap();
     let mut nan = payload.clone();
     nan[start..start + 4].copy_from_slice(&f32::NAN.to_le_bytes());
-    let err = Network::restore(Kind::Dnn, NetParams::dnn(), scaler.clone(), &nan)
+    let err = Network::restore(NetParams::dnn(), scaler.clone(), &nan)
         .unwrap_err()
         .to_string();
     assert!(err.contains("NaN"), "{err}");
@@ -213,7 +211,7 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
         epochs: 0,
         ..NetParams::dnn()
     };
-    assert!(Network::restore(Kind::Dnn, bad, scaler, &payload).is_err());
+    assert!(Network::restore(bad, scaler, &payload).is_err());
 }
 
 #[test]
@@ -261,10 +259,6 @@ fn bad_hyperparameters_are_errors_before_training() {
 
 #[test]
 fn quick_mode_trains_one_epoch() {
-    // Only this test in this binary touches MNIST_SUBSET.
-    std::env::remove_var("MNIST_SUBSET");
-    assert_eq!(NetParams::cnn().quick_from_env(), NetParams::cnn());
-    std::env::set_var("MNIST_SUBSET", "500");
-    assert_eq!(NetParams::cnn().quick_from_env().epochs, 1);
-    std::env::remove_var("MNIST_SUBSET");
+    assert_eq!(NetParams::cnn().quick(false), NetParams::cnn());
+    assert_eq!(NetParams::cnn().quick(true).epochs, 1);
 }

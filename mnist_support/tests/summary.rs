@@ -4,8 +4,9 @@
 mod common;
 
 use mnist_support::display::Rich;
-use mnist_support::experiment::{self, Report};
+use mnist_support::experiment::Report;
 use mnist_support::models::{Kind, Silent};
+use mnist_support::store::Store;
 use mnist_support::summary::{self, Summary};
 
 /// Three models trained on synthetic digits and saved (the fixtures).
@@ -15,7 +16,10 @@ fn saved(dir: &std::path::Path) -> (mnist_support::data::Split, Vec<Report>) {
         .iter()
         .map(|&k| {
             let mut model = common::quick_model(k);
-            experiment::run(model.as_mut(), &split, k.name(), dir, &Silent).unwrap()
+            Store::new(dir)
+                .retraining(true)
+                .run(model.as_mut(), &split, &Silent)
+                .unwrap()
         })
         .collect();
     (split, reports)
@@ -137,7 +141,7 @@ fn errors_are_clear() {
 fn the_gallery_shows_the_images_a_model_gets_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let (split, _) = saved(dir.path());
-    let (model, _) = experiment::load(dir.path(), "tree").unwrap();
+    let (model, _) = Store::new(dir.path()).load("tree").unwrap();
     let pred = model.predict(split.x_test.view()).unwrap();
     let wrong = pred
         .iter()

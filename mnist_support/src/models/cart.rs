@@ -124,7 +124,7 @@ impl Binned {
     /// Any NaN or infinite value is an error.
     pub fn from_pixels(x: ArrayView2<f32>) -> Result<Binned> {
         if let Some(((i, j), v)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::Param(format!(
+            return Err(Error::InvalidData(format!(
                 "feature value at row {i}, column {j} is {v}: features must be finite"
             )));
         }
@@ -242,17 +242,30 @@ impl Default for TreeParams {
 }
 
 impl TreeParams {
-    fn validate(&self, d: usize) -> Result<()> {
+    /// The checks that do not depend on the data, for the `model` these
+    /// parameters grow trees of.
+    pub(crate) fn check(&self, model: crate::models::Kind) -> Result<()> {
+        let invalid = |name, reason: &str| Err(crate::models::invalid(model, name, reason));
         if self.min_samples_split == 0 {
-            return Err(Error::Param("min_samples_split must be at least 1".into()));
+            return invalid("min_samples_split", "must be at least 1");
         }
         if self.min_samples_leaf == 0 {
-            return Err(Error::Param("min_samples_leaf must be at least 1".into()));
+            return invalid("min_samples_leaf", "must be at least 1");
         }
+        if self.max_features == Some(0) {
+            return invalid("max_features", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    fn validate(&self, d: usize) -> Result<()> {
+        self.check(crate::models::Kind::Tree)?;
         match self.max_features {
-            Some(k) if k == 0 || k > d => Err(Error::Param(format!(
-                "max_features must be between 1 and the number of features ({d}), got {k}"
-            ))),
+            Some(k) if k > d => Err(Error::InvalidHyperparameter {
+                model: "tree",
+                name: "max_features",
+                reason: format!("must be between 1 and the number of features ({d}), got {k}"),
+            }),
             _ => Ok(()),
         }
     }
@@ -517,7 +530,9 @@ fn preorder_depth(nodes: &[Node]) -> Result<usize> {
 /// One tree gives its own leaf distributions. Parallel over row chunks.
 pub fn predict_proba(trees: &[Tree], x: ArrayView2<f32>) -> Result<Array2<f32>> {
     if trees.is_empty() {
-        return Err(Error::Param("predict_proba needs at least one tree".into()));
+        return Err(Error::InvalidData(
+            "predict_proba needs at least one tree".into(),
+        ));
     }
     let (n, d) = x.dim();
     if let Some(t) = trees.iter().find(|t| t.d != d) {
@@ -570,7 +585,11 @@ pub fn grow_forest(
 ) -> Result<Vec<Tree>> {
     check_data(data, y, params)?;
     if n_trees == 0 {
-        return Err(Error::Param("a forest needs at least one tree".into()));
+        return Err(crate::models::invalid(
+            crate::models::Kind::Forest,
+            "n_trees",
+            "must be at least 1",
+        ));
     }
     let n = data.n;
     // Bootstrap or not, the weights of each tree sum to n.
@@ -604,13 +623,13 @@ fn check_data(data: &Binned, y: &[u8], params: &TreeParams) -> Result<()> {
         )));
     }
     if data.d > MAX_TREE_FEATURES {
-        return Err(Error::Param(format!(
+        return Err(Error::InvalidData(format!(
             "{} features: a tree handles at most {MAX_TREE_FEATURES}",
             data.d
         )));
     }
     if data.n > i32::MAX as usize {
-        return Err(Error::Param(format!(
+        return Err(Error::InvalidData(format!(
             "{} samples: at most {} are supported",
             data.n,
             i32::MAX
@@ -624,7 +643,7 @@ fn check_data(data: &Binned, y: &[u8], params: &TreeParams) -> Result<()> {
         )));
     }
     if let Some(i) = y.iter().position(|&c| usize::from(c) >= CLASSES) {
-        return Err(Error::Param(format!(
+        return Err(Error::InvalidData(format!(
             "label {} at index {i} is not a class 0-{}",
             y[i],
             CLASSES - 1
@@ -643,10 +662,10 @@ fn check_weights(weights: &[u32], n: usize) -> Result<u64> {
     }
     let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
     if total == 0 {
-        return Err(Error::Param("all sample weights are 0".into()));
+        return Err(Error::InvalidData("all sample weights are 0".into()));
     }
     if total > u64::from(u32::MAX) {
-        return Err(Error::Param(format!(
+        return Err(Error::InvalidData(format!(
             "sample weights sum to {total}, more than {}",
             u32::MAX
         )));
@@ -1302,4 +1321,35 @@ fn partition(s: &mut Scratch, col: &[u8], samples: &mut Samples, threshold: u8) 
     samples.lab[l..].copy_from_slice(&s.lab[..r]);
     samples.wt[l..].copy_from_slice(&s.wt[..r]);
     l
+}
+
+/// Trees as model-file bytes: features per row, tree count, then each tree.
+pub(crate) fn write_trees(trees: &[Tree], d: usize) -> Vec<u8> {
+    use super::codec::Put;
+    let mut out = Vec::new();
+    out.put_u64(d as u64);
+    out.put_u64(trees.len() as u64);
+    for t in trees {
+        t.write_bytes(&mut out);
+    }
+    out
+}
+
+/// Inverse of [`write_trees`]; every byte must be used.
+pub(crate) fn read_trees(payload: &[u8], what: &str) -> Result<(Vec<Tree>, usize)> {
+    let mut r = super::codec::Reader::new(payload, what);
+    let d = r.count(MAX_TREE_FEATURES, "features")?;
+    let n = r.count(payload.len(), "trees")?;
+    if n == 0 {
+        return Err(r.error("no trees"));
+    }
+    let mut pos = r.position();
+    let mut trees = Vec::with_capacity(n);
+    for _ in 0..n {
+        trees.push(Tree::read_bytes(payload, &mut pos, d)?);
+    }
+    if pos != payload.len() {
+        return Err(r.error(format!("{} unexpected trailing bytes", payload.len() - pos)));
+    }
+    Ok((trees, d))
 }

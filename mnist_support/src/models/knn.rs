@@ -18,7 +18,7 @@ use ndarray::{linalg::general_mat_mul, s, Array1, Array2, ArrayView1, ArrayView2
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{check_xy, codec, not_fitted, Classifier, Kind, Progress};
+use super::{codec, invalid, Estimator, Kind, Model, Progress, Training};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -191,10 +191,14 @@ impl Index {
             )));
         }
         if kmax == 0 || kmax > self.len() {
-            return Err(Error::Param(format!(
-                "k = {kmax} must be between 1 and the {} training rows",
-                self.len()
-            )));
+            return Err(invalid(
+                Kind::Knn,
+                "k",
+                format!(
+                    "k = {kmax} must be between 1 and the {} training rows",
+                    self.len()
+                ),
+            ));
         }
         let n = q.nrows();
         let mut index = Array2::<u32>::zeros((n, kmax));
@@ -273,10 +277,11 @@ impl Index {
 /// shares of 1/distance (distance; exact matches take all the weight).
 pub fn vote(nb: &Neighbours, labels: &[u8], k: usize, weighting: Weighting) -> Result<Array2<f32>> {
     if k == 0 || k > nb.index.ncols() {
-        return Err(Error::Param(format!(
-            "k = {k} but {} neighbours were searched",
-            nb.index.ncols()
-        )));
+        return Err(invalid(
+            Kind::Knn,
+            "k",
+            format!("k = {k} but {} neighbours were searched", nb.index.ncols()),
+        ));
     }
     let mut p = Array2::<f32>::zeros((nb.index.nrows(), CLASSES));
     let one = |mut p: ndarray::ArrayViewMut1<f32>,
@@ -378,28 +383,29 @@ fn unit(scaler: &Scaler) -> f32 {
     }
 }
 
-/// kNN as a [`Classifier`].
-pub struct Knn {
-    pub params: KnnParams,
-    scaler: Scaler,
-    index: Option<Index>,
+/// A fitted kNN: the searchable training set and its labels.
+#[derive(Debug, Clone)]
+pub struct FittedKnn {
+    index: Index,
     labels: Vec<u8>,
+    /// The scaling of the stored rows after any deskewing (unit or none),
+    /// to write them back as bytes.
+    base: Scaler,
 }
 
-impl Knn {
-    pub fn new(params: KnnParams) -> Self {
-        Knn {
-            params,
-            scaler: Scaler::None,
-            index: None,
-            labels: Vec::new(),
-        }
+impl FittedKnn {
+    /// The searchable training set.
+    pub fn index(&self) -> &Index {
+        &self.index
     }
 
-    fn index(&self) -> Result<&Index> {
-        self.index.as_ref().ok_or_else(|| not_fitted(Kind::Knn))
+    /// The labels of the training rows.
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
     }
+}
 
+impl Model<KnnParams> {
     /// Neighbours of scaled query rows (the `kmax` nearest), for choosing k.
     pub fn neighbours(
         &self,
@@ -407,7 +413,7 @@ impl Knn {
         kmax: usize,
         progress: &dyn Progress,
     ) -> Result<Neighbours> {
-        let index = self.index()?;
+        let index = &self.fitted()?.index;
         progress.begin("kNN: queries", x.nrows() as u64);
         let nb = index.search(x, kmax, &|rows| progress.advance(rows as u64));
         progress.end();
@@ -424,10 +430,11 @@ impl Knn {
     ) -> Result<KChoice> {
         let kmax = ks.iter().copied().max().unwrap_or(1);
         let nb = self.neighbours(x_valid, kmax, &super::Silent)?;
+        let labels = &self.fitted()?.labels;
         let mut rows = Vec::new();
         for &k in ks {
             for w in [Weighting::Uniform, Weighting::Distance] {
-                let pred = decide(&vote(&nb, &self.labels, k, w)?, &nb, &self.labels);
+                let pred = decide(&vote(&nb, labels, k, w)?, &nb, labels);
                 let acc = crate::metrics::accuracy(&y_valid.to_vec(), &pred.to_vec())?;
                 rows.push((k, w, acc));
             }
@@ -444,7 +451,132 @@ impl Knn {
         })
     }
 
-    pub fn restore(params: KnnParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
+    /// Vote as `choice` says from now on (the stored training set does not
+    /// depend on k or the weighting, so nothing is refitted).
+    pub fn vote_as(&mut self, choice: &KChoice) -> Result<()> {
+        self.adjust(|p| {
+            p.k = choice.k;
+            p.weighting = choice.weighting;
+        })
+    }
+}
+
+impl Estimator for KnnParams {
+    type Fitted = FittedKnn;
+
+    fn kind(&self) -> Kind {
+        Kind::Knn
+    }
+
+    fn scaling(&self) -> Scaling {
+        self.scaling
+    }
+
+    fn augmentation(&self) -> crate::augment::Augment {
+        self.augment
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.k == 0 {
+            return Err(invalid(Kind::Knn, "k", "must be at least 1"));
+        }
+        if !matches!(
+            self.scaling,
+            Scaling::Unit | Scaling::None | Scaling::DeskewUnit | Scaling::Deskew
+        ) {
+            return Err(invalid(
+                Kind::Knn,
+                "scaling",
+                "kNN stores its training set as bytes: use unit or no scaling, deskewed or not",
+            ));
+        }
+        Ok(())
+    }
+
+    /// "Training" stores the training set.
+    fn fit(
+        &self,
+        data: Training<'_>,
+        progress: &dyn Progress,
+    ) -> Result<(FittedKnn, Option<super::History>)> {
+        let base = data.scaler.base().clone();
+        let raw = data.scaler.inverse_transform(&data.x)?;
+        if raw
+            .iter()
+            .any(|&v| !(0.0..=255.0).contains(&v) || (v - v.round()).abs() > 1e-3)
+        {
+            return Err(Error::InvalidData(
+                "kNN stores its training images as bytes: pixel values must be whole numbers 0-255"
+                    .into(),
+            ));
+        }
+        if self.k > data.x.nrows() {
+            return Err(invalid(
+                Kind::Knn,
+                "k",
+                format!(
+                    "k = {} must be between 1 and the {} training rows",
+                    self.k,
+                    data.x.nrows()
+                ),
+            ));
+        }
+        let index = Index::new(data.x).with_bytes(unit(&base));
+        progress.note(&format!(
+            "stored {} training images ({} of {} pixels used)",
+            index.len(),
+            index.columns.len(),
+            index.width
+        ));
+        Ok((
+            FittedKnn {
+                index,
+                labels: data.y.to_vec(),
+                base,
+            },
+            None,
+        ))
+    }
+
+    fn predict_proba(&self, m: &FittedKnn, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let nb = m.index.search(x, self.k, &|_| {})?;
+        vote(&nb, &m.labels, self.k, self.weighting)
+    }
+
+    fn predict(&self, m: &FittedKnn, x: ArrayView2<f32>) -> Result<Array1<u8>> {
+        let nb = m.index.search(x, self.k, &|_| {})?;
+        let p = vote(&nb, &m.labels, self.k, self.weighting)?;
+        Ok(decide(&p, &nb, &m.labels))
+    }
+
+    fn to_bytes(&self, m: &FittedKnn) -> Result<Vec<u8>> {
+        use codec::Put;
+        let index = &m.index;
+        // Back to bytes: the inverse of the unit (or no) scaling, over all columns.
+        let mut full = Array2::<f32>::zeros((index.len(), index.width));
+        for (k, &j) in index.columns.iter().enumerate() {
+            full.column_mut(j).assign(&index.train.column(k));
+        }
+        let raw = m.base.inverse_transform(&full.view())?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let io = |e: std::io::Error| Error::Encode {
+            what: "kNN parameters".into(),
+            reason: e.to_string(),
+        };
+        gz.write_all(&m.labels).map_err(io)?;
+        let bytes: Vec<u8> = raw
+            .iter()
+            .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+            .collect();
+        gz.write_all(&bytes).map_err(io)?;
+        let mut out = Vec::new();
+        out.put_u64(index.len() as u64);
+        out.put_u64(index.width as u64);
+        out.extend_from_slice(&gz.finish().map_err(io)?);
+        Ok(out)
+    }
+
+    fn from_bytes(&self, scaler: &Scaler, payload: &[u8]) -> Result<FittedKnn> {
         let mut r = codec::Reader::new(payload, "kNN parameters");
         let n = r.count(10_000_000, "training rows")?;
         let d = r.count(1 << 16, "columns")?;
@@ -487,130 +619,14 @@ impl Knn {
             .map_err(|e| Error::Shape(e.to_string()))?;
         // The stored images are the training images as the model saw them
         // (deskewed already, when the scaler deskews): only scale them.
-        let x = scaler.base().transform(&x.view())?;
-        let mut model = Knn::new(params);
-        model.scaler = scaler;
-        model.labels = labels.to_vec();
-        model.index = Some(Index::new(x.view()).with_bytes(unit(model.scaler.base())));
-        Ok(model)
+        let base = scaler.base().clone();
+        let x = base.transform(&x.view())?;
+        Ok(FittedKnn {
+            index: Index::new(x.view()).with_bytes(unit(&base)),
+            labels: labels.to_vec(),
+            base,
+        })
     }
 }
 
-impl Classifier for Knn {
-    fn restore_in_place(
-        &mut self,
-        scaler: Scaler,
-        payload: &[u8],
-        _: Option<super::History>,
-    ) -> Result<()> {
-        *self = Self::restore(self.params.clone(), scaler, payload)?;
-        Ok(())
-    }
-    fn kind(&self) -> Kind {
-        Kind::Knn
-    }
-
-    fn hyperparameters(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("plain data serializes")
-    }
-
-    fn augmentation(&self) -> crate::augment::Augment {
-        self.params.augment
-    }
-
-    fn scaling(&self) -> Scaling {
-        self.params.scaling
-    }
-
-    fn scaler(&self) -> &Scaler {
-        &self.scaler
-    }
-
-    fn is_fitted(&self) -> bool {
-        self.index.is_some()
-    }
-
-    /// "Training" stores the training set.
-    fn fit_scaled(
-        &mut self,
-        scaler: Scaler,
-        x: ArrayView2<f32>,
-        y: ArrayView1<u8>,
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        check_xy(&x, &y)?;
-        if !matches!(scaler.base(), Scaler::Unit | Scaler::None) {
-            return Err(Error::Param(
-                "kNN stores its training set as bytes: use unit or no scaling".into(),
-            ));
-        }
-        let raw = scaler.inverse_transform(&x)?;
-        if raw
-            .iter()
-            .any(|&v| !(0.0..=255.0).contains(&v) || (v - v.round()).abs() > 1e-3)
-        {
-            return Err(Error::Param(
-                "kNN stores its training images as bytes: pixel values must be whole numbers 0-255"
-                    .into(),
-            ));
-        }
-        if self.params.k == 0 || self.params.k > x.nrows() {
-            return Err(Error::Param(format!(
-                "k = {} must be between 1 and the {} training rows",
-                self.params.k,
-                x.nrows()
-            )));
-        }
-        let index = Index::new(x).with_bytes(unit(scaler.base()));
-        progress.note(&format!(
-            "stored {} training images ({} of {} pixels used)",
-            index.len(),
-            index.columns.len(),
-            index.width
-        ));
-        self.index = Some(index);
-        self.labels = y.to_vec();
-        self.scaler = scaler;
-        Ok(())
-    }
-
-    fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        let nb = self.index()?.search(x, self.params.k, &|_| {})?;
-        vote(&nb, &self.labels, self.params.k, self.params.weighting)
-    }
-
-    fn predict_scaled(&self, x: ArrayView2<f32>) -> Result<Array1<u8>> {
-        let nb = self.index()?.search(x, self.params.k, &|_| {})?;
-        let p = vote(&nb, &self.labels, self.params.k, self.params.weighting)?;
-        Ok(decide(&p, &nb, &self.labels))
-    }
-
-    fn to_bytes(&self) -> Result<Vec<u8>> {
-        use codec::Put;
-        let index = self.index()?;
-        // Back to bytes: the inverse of the unit (or no) scaling, over all columns.
-        let mut full = Array2::<f32>::zeros((index.len(), index.width));
-        for (k, &j) in index.columns.iter().enumerate() {
-            full.column_mut(j).assign(&index.train.column(k));
-        }
-        let raw = self.scaler.inverse_transform(&full.view())?;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let io = |e: std::io::Error| Error::Decode {
-            what: "kNN parameters".into(),
-            reason: e.to_string(),
-        };
-        gz.write_all(&self.labels).map_err(io)?;
-        let bytes: Vec<u8> = raw
-            .iter()
-            .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-            .collect();
-        gz.write_all(&bytes).map_err(io)?;
-        let mut out = Vec::new();
-        out.put_u64(index.len() as u64);
-        out.put_u64(index.width as u64);
-        out.extend_from_slice(&gz.finish().map_err(io)?);
-        Ok(out)
-    }
-}
-
-super::linfa_traits!(KnnParams, Knn);
+super::linfa_fit!(KnnParams);

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Tensor};
 
-use super::{check_xy, not_fitted, Classifier, Epoch, History, Kind, Progress};
+use super::{invalid, Epoch, Estimator, History, Kind, Model, Progress, Training};
 use crate::augment::Distort;
 use crate::data::{CLASSES, PIXELS, SIDE};
 use crate::error::{Error, Result};
@@ -113,52 +113,20 @@ impl NetParams {
     /// [`Split::limit_from_env`](crate::data::Split::limit_from_env)): one
     /// epoch, announced loudly. Otherwise unchanged.
     pub fn quick_from_env(self) -> Self {
-        if !crate::data::quick_mode() {
+        self.quick(crate::config::Config::get().quick())
+    }
+
+    /// One epoch when `quick`, announced loudly; otherwise unchanged.
+    pub fn quick(self, quick: bool) -> Self {
+        if !quick {
             return self;
         }
         println!(
             "QUICK MODE ({}): training for 1 epoch instead of {}. Unset it for the full run.",
-            crate::data::SUBSET_ENV,
+            crate::config::SUBSET_ENV,
             self.epochs
         );
         NetParams { epochs: 1, ..self }
-    }
-
-    /// DNN without conv stages, CNN with them.
-    pub fn kind(&self) -> Kind {
-        if self.conv.is_empty() {
-            Kind::Dnn
-        } else {
-            Kind::Cnn
-        }
-    }
-
-    fn check(&self) -> Result<()> {
-        let bad = |what: &str| Err(Error::Param(format!("network: {what}")));
-        if self.epochs == 0 {
-            return bad("epochs must be at least 1");
-        }
-        if self.batch_size == 0 {
-            return bad("batch_size must be at least 1");
-        }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return bad("learning_rate must be a positive number");
-        }
-        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return bad("weight_decay must be ≥ 0");
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return bad("dropout must be in [0, 1)");
-        }
-        self.distort.check()?;
-        if self.conv.len() > 4 || self.conv.iter().any(|s| s.is_empty()) {
-            return bad("conv must have 1 to 4 non-empty stages (28 → 14 → 7 → 3 → 1 pixels)");
-        }
-        let widths = self.conv.iter().flatten().chain(&self.hidden);
-        if widths.clone().any(|&w| !(1..=8192).contains(&w)) {
-            return bad("layer widths must be 1-8192");
-        }
-        Ok(())
     }
 }
 
@@ -257,25 +225,10 @@ fn torch_rng() -> std::sync::MutexGuard<'static, ()> {
     TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn torch_err(e: tch::TchError) -> Error {
-    Error::Param(format!("libtorch: {e}"))
-}
-
-/// The DNN or the CNN.
-pub struct Network {
-    pub params: NetParams,
-    scaler: Scaler,
-    state: Option<Mutex<State>>,
-    history: Option<History>,
-}
-
-impl std::fmt::Debug for Network {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Network")
-            .field("params", &self.params)
-            .field("fitted", &self.state.is_some())
-            .finish()
-    }
+/// A trained network: its layers and variables. libtorch tensors are not
+/// `Sync`, so the state sits behind a mutex (one inference at a time).
+pub struct FittedNetwork {
+    state: Mutex<State>,
 }
 
 /// `(index, learning rate)` of the one-cycle schedule over `total` steps.
@@ -290,85 +243,20 @@ fn one_cycle(step: usize, total: usize, peak: f64) -> f64 {
     }
 }
 
-impl Network {
-    pub fn new(params: NetParams) -> Self {
-        Network {
-            params,
-            scaler: Scaler::None,
-            state: None,
-            history: None,
-        }
-    }
+fn build(params: &NetParams) -> Result<State> {
+    let vs = nn::VarStore::new(Device::cuda_if_available());
+    let layers = Layers::new(&vs.root(), params);
+    Ok(State { vs, layers })
+}
 
-    fn build(params: &NetParams) -> Result<State> {
-        params.check()?;
-        let vs = nn::VarStore::new(Device::cuda_if_available());
-        let layers = Layers::new(&vs.root(), params);
-        Ok(State { vs, layers })
-    }
-
-    /// Rebuild a trained network from its hyperparameters and saved weights (safetensors).
-    pub fn restore(kind: Kind, params: NetParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
-        if params.kind() != kind {
-            return Err(Error::Decode {
-                what: format!("{kind} model"),
-                reason: format!("its hyperparameters describe a {} network", params.kind()),
-            });
-        }
-        let state = {
-            let _rng = torch_rng();
-            Self::build(&params)?
-        };
-        let bad = |reason: String| Error::Decode {
-            what: format!("{kind} weights"),
-            reason,
-        };
-        let file = safetensors::SafeTensors::deserialize(payload)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let mut vars: BTreeMap<String, Tensor> = state.vs.variables().into_iter().collect();
-        let mut names: Vec<String> = file.names().into_iter().cloned().collect();
-        names.sort();
-        let expected: Vec<&String> = vars.keys().collect();
-        if names.iter().collect::<Vec<_>>() != expected {
-            return Err(bad(format!(
-                "the file holds tensors {names:?}, the network built from the metadata has {expected:?} \
-                 (weights of another architecture?)"
-            )));
-        }
-        for (name, var) in vars.iter_mut() {
-            let view = file.tensor(name).map_err(|e| bad(format!("{name}: {e}")))?;
-            let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-            if view.dtype() != safetensors::Dtype::F32 || shape != var.size() {
-                return Err(bad(format!(
-                    "{name} is {:?} {:?}, the network needs F32 {:?}",
-                    view.dtype(),
-                    shape,
-                    var.size()
-                )));
-            }
-            let values: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            if values.iter().any(|v| !v.is_finite()) {
-                return Err(bad(format!("{name} holds NaN or infinite values")));
-            }
-            let src = Tensor::from_slice(&values).view(shape.as_slice());
-            tch::no_grad(|| var.f_copy_(&src)).map_err(torch_err)?;
-        }
-        Ok(Network {
-            params,
-            scaler,
-            state: Some(Mutex::new(state)),
-            history: None,
-        })
-    }
-
+impl Model<NetParams> {
     /// Logits (n×10) of scaled features, in eval mode without gradients.
     pub fn logits(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        let state = self.state.as_ref().ok_or_else(|| not_fitted(self.kind()))?;
-        let state = state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self
+            .fitted()?
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         logits_of(&state, x)
     }
 }
@@ -395,8 +283,7 @@ fn logits_of(state: &State, x: ArrayView2<f32>) -> Result<Array2<f32>> {
                 .to_device(device);
             state.layers.forward(&xb, false)
         });
-        let v: Vec<f32> =
-            Vec::try_from(&logits.to_device(Device::Cpu).view([-1])).map_err(torch_err)?;
+        let v: Vec<f32> = Vec::try_from(&logits.to_device(Device::Cpu).view([-1]))?;
         out.extend(v);
     }
     Array2::from_shape_vec((x.nrows(), CLASSES), out)
@@ -410,84 +297,78 @@ fn accuracy_of(state: &State, x: ArrayView2<f32>, y: ArrayView1<u8>) -> Result<f
     crate::metrics::accuracy(&y.to_vec(), &pred.to_vec())
 }
 
-impl Classifier for Network {
-    fn restore_in_place(
-        &mut self,
-        scaler: Scaler,
-        payload: &[u8],
-        history: Option<History>,
-    ) -> Result<()> {
-        *self = Self::restore(self.kind(), self.params.clone(), scaler, payload)?;
-        self.history = history;
+impl Estimator for NetParams {
+    type Fitted = FittedNetwork;
+
+    /// DNN without conv stages, CNN with them.
+    fn kind(&self) -> Kind {
+        if self.conv.is_empty() {
+            Kind::Dnn
+        } else {
+            Kind::Cnn
+        }
+    }
+
+    fn scaling(&self) -> Scaling {
+        self.scaling
+    }
+
+    fn augmentation(&self) -> crate::augment::Augment {
+        crate::augment::Augment::NONE.with_typed(self.typed)
+    }
+
+    fn check(&self) -> Result<()> {
+        let kind = self.kind();
+        let bad = |name, reason: &str| Err(invalid(kind, name, reason));
+        if self.epochs == 0 {
+            return bad("epochs", "must be at least 1");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", "must be a positive number");
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad("weight_decay", "must be ≥ 0");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout", "must be in [0, 1)");
+        }
+        self.distort.check()?;
+        if self.conv.len() > 4 || self.conv.iter().any(|s| s.is_empty()) {
+            return bad(
+                "conv",
+                "must have 1 to 4 non-empty stages (28 → 14 → 7 → 3 → 1 pixels)",
+            );
+        }
+        let widths = self.conv.iter().flatten().chain(&self.hidden);
+        if widths.clone().any(|&w| !(1..=8192).contains(&w)) {
+            return bad("hidden", "layer widths must be 1-8192");
+        }
         Ok(())
     }
-    fn kind(&self) -> Kind {
-        self.params.kind()
-    }
-    fn hyperparameters(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("plain data serializes")
-    }
-    fn scaling(&self) -> Scaling {
-        self.params.scaling
-    }
-    fn scaler(&self) -> &Scaler {
-        &self.scaler
-    }
-    fn is_fitted(&self) -> bool {
-        self.state.is_some()
-    }
-    fn history(&self) -> Option<&History> {
-        self.history.as_ref()
-    }
-    fn augmentation(&self) -> crate::augment::Augment {
-        crate::augment::Augment::NONE.with_typed(self.params.typed)
-    }
 
-    fn fit_scaled(
-        &mut self,
-        scaler: Scaler,
-        x: ArrayView2<f32>,
-        y: ArrayView1<u8>,
+    fn fit(
+        &self,
+        data: Training<'_>,
         progress: &dyn Progress,
-    ) -> Result<()> {
-        self.fit_scaled_validated(scaler, x, y, None, progress)
-    }
-
-    fn fit_scaled_validated(
-        &mut self,
-        scaler: Scaler,
-        x: ArrayView2<f32>,
-        y: ArrayView1<u8>,
-        valid: Option<(ArrayView2<f32>, ArrayView1<u8>)>,
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        check_xy(&x, &y)?;
+    ) -> Result<(FittedNetwork, Option<History>)> {
+        let Training { x, y, valid, .. } = data;
         if x.ncols() != PIXELS {
             return Err(Error::Shape(format!(
                 "the network takes 784 pixels per image, got {}",
                 x.ncols()
             )));
         }
-        if let Some((vx, vy)) = &valid {
-            check_xy(vx, vy)?;
-            if vx.ncols() != PIXELS {
-                return Err(Error::Shape("validation rows must have 784 pixels".into()));
-            }
-        }
-        if x.iter().any(|v| !v.is_finite()) {
-            return Err(Error::Param(
-                "training features contain NaN or infinity".into(),
-            ));
-        }
-        let p = self.params.clone();
+        let p = self;
         let _rng = torch_rng();
         tch::manual_seed(p.seed as i64);
-        let state = Self::build(&p)?;
+        let state = build(p)?;
         let device = state.vs.device();
         let mut opt = nn::Adam::default()
             .wd(p.weight_decay)
-            .build(&state.vs, p.learning_rate)
-            .map_err(torch_err)?;
+            .build(&state.vs, p.learning_rate)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.seed);
         let x = x.as_standard_layout();
         let flat = x.as_slice().expect("standard layout");
@@ -553,12 +434,10 @@ impl Classifier for Network {
                 let logits = state.layers.forward(&xb, true);
                 let loss = logits.cross_entropy_for_logits(&yb);
                 opt.backward_step(&loss);
-                let l = f64::try_from(&loss).map_err(torch_err)?;
+                let l = f64::try_from(&loss)?;
                 if !l.is_finite() {
                     progress.end();
-                    return Err(Error::Param(format!(
-                        "training diverged (loss {l}) in epoch {epoch}: lower learning_rate"
-                    )));
+                    return Err(Error::Diverged { epoch, loss: l });
                 }
                 loss_sum += l * m as f64;
                 correct += i64::try_from(&tch::no_grad(|| {
@@ -566,8 +445,7 @@ impl Classifier for Network {
                         .argmax(-1, false)
                         .eq_tensor(&yb)
                         .sum(tch::Kind::Int64)
-                }))
-                .map_err(torch_err)?;
+                }))?;
                 step += 1;
                 progress.advance(1);
             }
@@ -624,25 +502,31 @@ impl Classifier for Network {
             for (name, saved) in snapshot {
                 if let Some(var) = vars.get(&name) {
                     let mut var = var.shallow_clone();
-                    tch::no_grad(|| var.f_copy_(&saved)).map_err(torch_err)?;
+                    tch::no_grad(|| var.f_copy_(&saved))?;
                 }
             }
         }
-        self.scaler = scaler;
-        self.state = Some(Mutex::new(state));
-        self.history = Some(history);
-        Ok(())
+        Ok((
+            FittedNetwork {
+                state: Mutex::new(state),
+            },
+            Some(history),
+        ))
     }
 
-    fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        let mut p = self.logits(x)?;
+    fn predict_proba(&self, fitted: &FittedNetwork, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let state = fitted.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = logits_of(&state, x)?;
         super::softmax::softmax_rows(&mut p);
         Ok(p)
     }
 
-    fn to_bytes(&self) -> Result<Vec<u8>> {
-        let state = self.state.as_ref().ok_or_else(|| not_fitted(self.kind()))?;
-        let state = state.lock().unwrap_or_else(|e| e.into_inner());
+    fn to_bytes(&self, fitted: &FittedNetwork) -> Result<Vec<u8>> {
+        let encode = |e: safetensors::SafeTensorError| Error::Encode {
+            what: format!("{} weights", self.kind()),
+            reason: format!("safetensors: {e:?}"),
+        };
+        let state = fitted.state.lock().unwrap_or_else(|e| e.into_inner());
         let vars: BTreeMap<String, Tensor> = state.vs.variables().into_iter().collect();
         let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, var) in vars {
@@ -651,8 +535,7 @@ impl Classifier for Network {
                 &var.to_device(Device::Cpu)
                     .to_kind(tch::Kind::Float)
                     .view([-1]),
-            )
-            .map_err(torch_err)?;
+            )?;
             let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             data.push((name, shape, bytes));
         }
@@ -663,13 +546,62 @@ impl Classifier for Network {
                     .map(|v| (name.clone(), v))
             })
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Param(format!("safetensors: {e:?}")))?;
-        safetensors::tensor::serialize(views, &None)
-            .map_err(|e| Error::Param(format!("safetensors: {e:?}")))
+            .map_err(encode)?;
+        safetensors::tensor::serialize(views, &None).map_err(encode)
+    }
+
+    /// Rebuild a trained network from its hyperparameters and saved weights (safetensors).
+    fn from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<FittedNetwork> {
+        let kind = self.kind();
+        let state = {
+            let _rng = torch_rng();
+            build(self)?
+        };
+        let bad = |reason: String| Error::Decode {
+            what: format!("{kind} weights"),
+            reason,
+        };
+        let file = safetensors::SafeTensors::deserialize(payload)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let mut vars: BTreeMap<String, Tensor> = state.vs.variables().into_iter().collect();
+        let mut names: Vec<String> = file.names().into_iter().cloned().collect();
+        names.sort();
+        let expected: Vec<&String> = vars.keys().collect();
+        if names.iter().collect::<Vec<_>>() != expected {
+            return Err(bad(format!(
+                "the file holds tensors {names:?}, the network built from the metadata has {expected:?} \
+                 (weights of another architecture?)"
+            )));
+        }
+        for (name, var) in vars.iter_mut() {
+            let view = file.tensor(name).map_err(|e| bad(format!("{name}: {e}")))?;
+            let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+            if view.dtype() != safetensors::Dtype::F32 || shape != var.size() {
+                return Err(bad(format!(
+                    "{name} is {:?} {:?}, the network needs F32 {:?}",
+                    view.dtype(),
+                    shape,
+                    var.size()
+                )));
+            }
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(bad(format!("{name} holds NaN or infinite values")));
+            }
+            let src = Tensor::from_slice(&values).view(shape.as_slice());
+            tch::no_grad(|| var.f_copy_(&src))?;
+        }
+        Ok(FittedNetwork {
+            state: Mutex::new(state),
+        })
     }
 }
 
-super::linfa_traits!(NetParams, Network);
+super::linfa_fit!(NetParams);
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@
 use ndarray::{s, Array1, Array2, ArrayBase, ArrayView1, ArrayView2, Axis, Data, Ix2, Zip};
 use serde::{Deserialize, Serialize};
 
-use super::{check_xy, codec, not_fitted, Classifier, Kind, Progress};
+use super::{codec, invalid, Estimator, Kind, Progress, Training};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -53,9 +53,9 @@ impl Default for SoftmaxParams {
     }
 }
 
-/// Weights and intercepts: `proba = softmax(x·W + b)`.
+/// A fitted softmax regression: weights and intercepts, `proba = softmax(x·W + b)`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SoftmaxWeights {
+pub struct FittedSoftmax {
     pub w: Array2<f32>,
     pub b: Array1<f32>,
     /// Iterations run and final (averaged, regularized) loss.
@@ -73,7 +73,7 @@ pub(crate) fn softmax_rows(h: &mut Array2<f32>) {
     }
 }
 
-impl SoftmaxWeights {
+impl FittedSoftmax {
     pub fn predict_proba<S: Data<Elem = f32>>(&self, x: &ArrayBase<S, Ix2>) -> Result<Array2<f32>> {
         if x.ncols() != self.w.nrows() {
             return Err(Error::Shape(format!(
@@ -121,26 +121,14 @@ fn dot(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
 }
 
-/// Train by L-BFGS (memory 10, Armijo backtracking). `on_iter(iteration, loss)`
-/// is called after every iteration.
-pub fn train(
+/// Train by L-BFGS (memory 10, Armijo backtracking) on checked data.
+/// `on_iter(iteration, loss)` is called after every iteration.
+fn train(
     x: ArrayView2<f32>,
     y: ArrayView1<u8>,
     params: &SoftmaxParams,
     mut on_iter: impl FnMut(usize, f64),
-) -> Result<SoftmaxWeights> {
-    check_xy(&x, &y)?;
-    if !(params.alpha >= 0.0 && params.alpha.is_finite()) {
-        return Err(Error::Param(format!(
-            "alpha must be ≥ 0, got {}",
-            params.alpha
-        )));
-    }
-    if x.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Param(
-            "training features contain NaN or infinity".into(),
-        ));
-    }
+) -> FittedSoftmax {
     let y: Vec<u8> = y.to_vec();
     let d = x.ncols();
     const MEMORY: usize = 10;
@@ -210,35 +198,82 @@ pub fn train(
             break;
         }
     }
-    Ok(SoftmaxWeights {
+    FittedSoftmax {
         w: theta.slice(s![..d, ..]).to_owned(),
         b: theta.row(d).to_owned(),
         iterations,
         loss: f,
-    })
+    }
 }
 
-/// Softmax regression as a [`Classifier`].
-pub struct Softmax {
-    pub params: SoftmaxParams,
-    scaler: Scaler,
-    weights: Option<SoftmaxWeights>,
-}
+impl Estimator for SoftmaxParams {
+    type Fitted = FittedSoftmax;
 
-impl Softmax {
-    pub fn new(params: SoftmaxParams) -> Self {
-        Softmax {
-            params,
-            scaler: Scaler::None,
-            weights: None,
+    fn kind(&self) -> Kind {
+        Kind::Softmax
+    }
+
+    fn scaling(&self) -> Scaling {
+        self.scaling
+    }
+
+    fn augmentation(&self) -> crate::augment::Augment {
+        self.augment
+    }
+
+    fn check(&self) -> Result<()> {
+        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
+            return Err(invalid(
+                Kind::Softmax,
+                "alpha",
+                format!("must be ≥ 0, got {}", self.alpha),
+            ));
         }
+        if !(self.tol >= 0.0) {
+            return Err(invalid(
+                Kind::Softmax,
+                "tol",
+                format!("must be ≥ 0, got {}", self.tol),
+            ));
+        }
+        Ok(())
     }
 
-    pub fn weights(&self) -> Option<&SoftmaxWeights> {
-        self.weights.as_ref()
+    fn fit(
+        &self,
+        data: Training<'_>,
+        progress: &dyn Progress,
+    ) -> Result<(FittedSoftmax, Option<super::History>)> {
+        progress.begin(
+            "softmax regression: L-BFGS iterations",
+            self.max_iter as u64,
+        );
+        let fitted = train(data.x, data.y, self, |_, _| progress.advance(1));
+        progress.end();
+        progress.note(&format!(
+            "stopped after {} iterations, loss {:.5}",
+            fitted.iterations, fitted.loss
+        ));
+        Ok((fitted, None))
     }
 
-    pub fn restore(params: SoftmaxParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
+    fn predict_proba(&self, fitted: &FittedSoftmax, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        fitted.predict_proba(&x)
+    }
+
+    fn to_bytes(&self, m: &FittedSoftmax) -> Result<Vec<u8>> {
+        use codec::Put;
+        let mut out = Vec::new();
+        out.put_u64(m.w.nrows() as u64);
+        out.put_u64(m.w.ncols() as u64);
+        out.put_f32s(&m.w.iter().copied().collect::<Vec<_>>());
+        out.put_f32s(&m.b.to_vec());
+        out.put_u64(m.iterations as u64);
+        out.put_u64(m.loss.to_bits());
+        Ok(out)
+    }
+
+    fn from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<FittedSoftmax> {
         let mut r = codec::Reader::new(payload, "softmax parameters");
         let d = r.count(1 << 20, "inputs")?;
         let k = r.count(CLASSES, "classes")?;
@@ -251,98 +286,13 @@ impl Softmax {
         let iterations = r.count(usize::MAX, "iterations")?;
         let loss = f64::from_bits(r.u64()?);
         r.finish()?;
-        Ok(Softmax {
-            params,
-            scaler,
-            weights: Some(SoftmaxWeights {
-                w,
-                b,
-                iterations,
-                loss,
-            }),
+        Ok(FittedSoftmax {
+            w,
+            b,
+            iterations,
+            loss,
         })
     }
 }
 
-impl Classifier for Softmax {
-    fn restore_in_place(
-        &mut self,
-        scaler: Scaler,
-        payload: &[u8],
-        _: Option<super::History>,
-    ) -> Result<()> {
-        *self = Self::restore(self.params.clone(), scaler, payload)?;
-        Ok(())
-    }
-    fn kind(&self) -> Kind {
-        Kind::Softmax
-    }
-
-    fn hyperparameters(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("plain data serializes")
-    }
-
-    fn augmentation(&self) -> crate::augment::Augment {
-        self.params.augment
-    }
-
-    fn scaling(&self) -> Scaling {
-        self.params.scaling
-    }
-
-    fn scaler(&self) -> &Scaler {
-        &self.scaler
-    }
-
-    fn is_fitted(&self) -> bool {
-        self.weights.is_some()
-    }
-
-    fn fit_scaled(
-        &mut self,
-        scaler: Scaler,
-        x: ArrayView2<f32>,
-        y: ArrayView1<u8>,
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        progress.begin(
-            "softmax regression: L-BFGS iterations",
-            self.params.max_iter as u64,
-        );
-        let weights = train(x, y, &self.params, |_, _| progress.advance(1));
-        progress.end();
-        let weights = weights?;
-        progress.note(&format!(
-            "stopped after {} iterations, loss {:.5}",
-            weights.iterations, weights.loss
-        ));
-        self.weights = Some(weights);
-        self.scaler = scaler;
-        Ok(())
-    }
-
-    fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.weights
-            .as_ref()
-            .ok_or_else(|| not_fitted(Kind::Softmax))?
-            .predict_proba(&x)
-    }
-
-    fn to_bytes(&self) -> Result<Vec<u8>> {
-        use codec::Put;
-        let m = self
-            .weights
-            .as_ref()
-            .ok_or_else(|| not_fitted(Kind::Softmax))?;
-        let mut out = Vec::new();
-        out.put_u64(m.w.nrows() as u64);
-        out.put_u64(m.w.ncols() as u64);
-        out.put_f32s(&m.w.iter().copied().collect::<Vec<_>>());
-        out.put_f32s(&m.b.to_vec());
-        out.put_u64(m.iterations as u64);
-        out.put_u64(m.loss.to_bits());
-        Ok(out)
-    }
-}
-
-super::linfa_traits!(SoftmaxParams, Softmax);
+super::linfa_fit!(SoftmaxParams);

@@ -25,7 +25,7 @@ use ndarray::{linalg::general_mat_mul, s, Array1, Array2, ArrayView1, ArrayView2
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{check_xy, codec, not_fitted, Classifier, Kind, Progress};
+use super::{check_xy, codec, invalid, Estimator, Kind, Progress, Training};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -262,17 +262,17 @@ pub fn smo(
     (alpha, rho, iter)
 }
 
-/// The fitted machine: support vectors (scaled features) and the 45 pairs.
+/// A fitted SVM: support vectors (scaled features) and the 45 pairs.
 #[derive(Debug, Clone)]
-pub struct Machine {
+pub struct FittedSvm {
     pub support: Array2<f32>,
     pub pairs: Vec<Binary>,
     tables: std::sync::OnceLock<(Array2<f32>, Array1<f32>)>,
 }
 
-impl Machine {
+impl FittedSvm {
     pub fn new(support: Array2<f32>, pairs: Vec<Binary>) -> Self {
-        Machine {
+        FittedSvm {
             support,
             pairs,
             tables: std::sync::OnceLock::new(),
@@ -280,7 +280,7 @@ impl Machine {
     }
 }
 
-impl PartialEq for Machine {
+impl PartialEq for FittedSvm {
     fn eq(&self, other: &Self) -> bool {
         self.support == other.support && self.pairs == other.pairs
     }
@@ -289,7 +289,7 @@ impl PartialEq for Machine {
 /// Most query rows per kernel block at prediction time.
 const PREDICT_BLOCK: usize = 1024;
 
-impl Machine {
+impl FittedSvm {
     /// Decision values (n×45, pair order as in `pairs`).
     /// Coefficients of every support vector in every pair (nsv × pairs), and
     /// the support vectors' squared norms.
@@ -379,19 +379,9 @@ pub fn train(
     y: ArrayView1<u8>,
     params: &SvmParams,
     progress: &dyn Progress,
-) -> Result<Machine> {
+) -> Result<FittedSvm> {
     check_xy(&x, &y)?;
-    if !(params.c > 0.0
-        && params.c.is_finite()
-        && params.gamma > 0.0
-        && params.gamma.is_finite()
-        && params.tol > 0.0)
-    {
-        return Err(Error::Param(format!(
-            "C, gamma and tol must be positive (got C={}, gamma={}, tol={})",
-            params.c, params.gamma, params.tol
-        )));
-    }
+    params.check()?;
     let by_class: Vec<Vec<usize>> = (0..CLASSES as u8)
         .map(|c| (0..y.len()).filter(|&i| y[i] == c).collect())
         .collect();
@@ -399,7 +389,7 @@ pub fn train(
         .filter(|&c| !by_class[c as usize].is_empty())
         .collect();
     if present.len() < 2 {
-        return Err(Error::Param(
+        return Err(Error::InvalidData(
             "an SVM needs training images of at least two digits".into(),
         ));
     }
@@ -416,10 +406,7 @@ pub fn train(
         &format!("SVM: {} one-vs-one pairs", pairs.len()),
         pairs.len() as u64,
     );
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .map_err(|e| Error::Param(format!("cannot start threads: {e}")))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
     // Each pair: (a, b, row indices, alpha*y, rho, iterations).
     let trained: Vec<(u8, u8, Vec<usize>, Vec<f32>, f32, usize)> = pool.install(|| {
         pairs
@@ -498,30 +485,75 @@ pub fn train(
         support_rows.len(),
         pairs.iter().map(|p| p.sv.len()).sum::<usize>() / pairs.len().max(1)
     ));
-    Ok(Machine::new(x.select(Axis(0), &support_rows), pairs))
+    Ok(FittedSvm::new(x.select(Axis(0), &support_rows), pairs))
 }
 
-/// The SVM as a [`Classifier`].
-pub struct Svm {
-    pub params: SvmParams,
-    scaler: Scaler,
-    machine: Option<Machine>,
-}
+impl Estimator for SvmParams {
+    type Fitted = FittedSvm;
 
-impl Svm {
-    pub fn new(params: SvmParams) -> Self {
-        Svm {
-            params,
-            scaler: Scaler::None,
-            machine: None,
+    fn kind(&self) -> Kind {
+        Kind::Svm
+    }
+
+    fn scaling(&self) -> Scaling {
+        self.scaling
+    }
+
+    fn augmentation(&self) -> crate::augment::Augment {
+        self.augment
+    }
+
+    fn check(&self) -> Result<()> {
+        let positive = |name: &'static str, v: f64| {
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(invalid(
+                    Kind::Svm,
+                    name,
+                    format!("must be a positive number, got {v}"),
+                ))
+            }
+        };
+        positive("c", self.c)?;
+        positive("gamma", self.gamma)?;
+        positive("tol", self.tol)
+    }
+
+    fn fit(
+        &self,
+        data: Training<'_>,
+        progress: &dyn Progress,
+    ) -> Result<(FittedSvm, Option<super::History>)> {
+        Ok((train(data.x, data.y, self, progress)?, None))
+    }
+
+    fn predict_proba(&self, m: &FittedSvm, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        m.proba(x, self.gamma as f32)
+    }
+
+    fn to_bytes(&self, m: &FittedSvm) -> Result<Vec<u8>> {
+        use codec::Put;
+        let mut out = Vec::new();
+        out.put_u64(m.support.nrows() as u64);
+        out.put_u64(m.support.ncols() as u64);
+        out.put_f32s(&m.support.iter().copied().collect::<Vec<_>>());
+        out.put_u64(m.pairs.len() as u64);
+        for p in &m.pairs {
+            out.push(p.a);
+            out.push(p.b);
+            out.put_f32s(&[p.rho]);
+            out.put_u64(p.iterations as u64);
+            out.put_u64(p.sv.len() as u64);
+            for &i in &p.sv {
+                out.put_u32(i);
+            }
+            out.put_f32s(&p.coef);
         }
+        Ok(out)
     }
 
-    pub fn machine(&self) -> Option<&Machine> {
-        self.machine.as_ref()
-    }
-
-    pub fn restore(params: SvmParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
+    fn from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<FittedSvm> {
         let mut r = codec::Reader::new(payload, "SVM parameters");
         let nsv = r.count(10_000_000, "support vectors")?;
         let d = r.count(1 << 16, "inputs")?;
@@ -560,88 +592,8 @@ impl Svm {
         if pairs.is_empty() {
             return Err(r.error("no class pairs"));
         }
-        Ok(Svm {
-            params,
-            scaler,
-            machine: Some(Machine::new(support, pairs)),
-        })
+        Ok(FittedSvm::new(support, pairs))
     }
 }
 
-impl Classifier for Svm {
-    fn restore_in_place(
-        &mut self,
-        scaler: Scaler,
-        payload: &[u8],
-        _: Option<super::History>,
-    ) -> Result<()> {
-        *self = Self::restore(self.params.clone(), scaler, payload)?;
-        Ok(())
-    }
-    fn kind(&self) -> Kind {
-        Kind::Svm
-    }
-
-    fn hyperparameters(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("plain data serializes")
-    }
-
-    fn augmentation(&self) -> crate::augment::Augment {
-        self.params.augment
-    }
-
-    fn scaling(&self) -> Scaling {
-        self.params.scaling
-    }
-
-    fn scaler(&self) -> &Scaler {
-        &self.scaler
-    }
-
-    fn is_fitted(&self) -> bool {
-        self.machine.is_some()
-    }
-
-    fn fit_scaled(
-        &mut self,
-        scaler: Scaler,
-        x: ArrayView2<f32>,
-        y: ArrayView1<u8>,
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        self.machine = Some(train(x, y, &self.params, progress)?);
-        self.scaler = scaler;
-        Ok(())
-    }
-
-    fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.machine
-            .as_ref()
-            .ok_or_else(|| not_fitted(Kind::Svm))?
-            .proba(x, self.params.gamma as f32)
-    }
-
-    fn to_bytes(&self) -> Result<Vec<u8>> {
-        use codec::Put;
-        let m = self.machine.as_ref().ok_or_else(|| not_fitted(Kind::Svm))?;
-        let mut out = Vec::new();
-        out.put_u64(m.support.nrows() as u64);
-        out.put_u64(m.support.ncols() as u64);
-        out.put_f32s(&m.support.iter().copied().collect::<Vec<_>>());
-        out.put_u64(m.pairs.len() as u64);
-        for p in &m.pairs {
-            out.push(p.a);
-            out.push(p.b);
-            out.put_f32s(&[p.rho]);
-            out.put_u64(p.iterations as u64);
-            out.put_u64(p.sv.len() as u64);
-            for &i in &p.sv {
-                out.put_u32(i);
-            }
-            out.put_f32s(&p.coef);
-        }
-        Ok(out)
-    }
-}
-
-super::linfa_traits!(SvmParams, Svm);
+super::linfa_fit!(SvmParams);

@@ -5,13 +5,12 @@
 //! nodes × features × samples); see the README's dependency table.
 //! [`DecisionTreeParams`] implements linfa's `Fit` and [`DecisionTree`] linfa's `Predict`.
 
-use ndarray::{Array2, ArrayView1, ArrayView2};
+use ndarray::{Array2, ArrayView2};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::cart::{self, Binned, Criterion, Tree, TreeParams};
-use super::forest::{read_trees, write_trees};
-use super::{check_xy, not_fitted, Classifier, Kind, Progress};
+use super::{Estimator, Kind, Progress, Training};
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
 
@@ -41,104 +40,67 @@ impl Default for DecisionTreeParams {
     }
 }
 
-/// A decision tree as a [`Classifier`] (raw pixels, no scaling).
-#[derive(Debug, Clone)]
-pub struct DecisionTree {
-    pub params: DecisionTreeParams,
-    tree: Option<Tree>,
-}
+impl Estimator for DecisionTreeParams {
+    type Fitted = Tree;
 
-impl DecisionTree {
-    pub fn new(params: DecisionTreeParams) -> Self {
-        DecisionTree { params, tree: None }
-    }
-
-    pub fn tree(&self) -> Option<&Tree> {
-        self.tree.as_ref()
-    }
-
-    pub fn restore(params: DecisionTreeParams, _scaler: Scaler, payload: &[u8]) -> Result<Self> {
-        let (mut trees, _) = read_trees(payload, "decision tree parameters")?;
-        if trees.len() != 1 {
-            return Err(Error::Decode {
-                what: "decision tree parameters".into(),
-                reason: format!("{} trees instead of one", trees.len()),
-            });
-        }
-        Ok(DecisionTree {
-            params,
-            tree: trees.pop(),
-        })
-    }
-}
-
-impl Classifier for DecisionTree {
-    fn restore_in_place(
-        &mut self,
-        scaler: Scaler,
-        payload: &[u8],
-        _: Option<super::History>,
-    ) -> Result<()> {
-        *self = Self::restore(self.params.clone(), scaler, payload)?;
-        Ok(())
-    }
     fn kind(&self) -> Kind {
         Kind::Tree
     }
 
-    fn hyperparameters(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("plain data serializes")
-    }
-
-    fn augmentation(&self) -> crate::augment::Augment {
-        self.params.augment
-    }
-
+    /// Trees compare raw pixel values with thresholds: no scaling.
     fn scaling(&self) -> Scaling {
         Scaling::None
     }
 
-    fn scaler(&self) -> &Scaler {
-        &Scaler::None
+    fn augmentation(&self) -> crate::augment::Augment {
+        self.augment
     }
 
-    fn is_fitted(&self) -> bool {
-        self.tree.is_some()
+    fn check(&self) -> Result<()> {
+        self.tree.check(Kind::Tree)
     }
 
-    fn fit_scaled(
-        &mut self,
-        _scaler: Scaler,
-        x: ArrayView2<f32>,
-        y: ArrayView1<u8>,
+    fn fit(
+        &self,
+        data: Training<'_>,
         progress: &dyn Progress,
-    ) -> Result<()> {
-        check_xy(&x, &y)?;
-        let data = Binned::from_pixels(x)?;
-        let y: Vec<u8> = y.to_vec();
+    ) -> Result<(Tree, Option<super::History>)> {
+        let binned = Binned::from_pixels(data.x)?;
+        let y: Vec<u8> = data.y.to_vec();
         let weights = vec![1u32; y.len()];
         // The generator is only used when max_features is set.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        let tree = Tree::grow(&data, &y, &weights, &self.params.tree, &mut rng)?;
+        let tree = Tree::grow(&binned, &y, &weights, &self.tree, &mut rng)?;
         progress.note(&format!(
             "{} nodes, {} leaves, depth {}",
             tree.n_nodes(),
             tree.n_leaves(),
             tree.depth()
         ));
-        self.tree = Some(tree);
-        Ok(())
+        Ok((tree, None))
     }
 
-    fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        let tree = self.tree.as_ref().ok_or_else(|| not_fitted(Kind::Tree))?;
+    fn predict_proba(&self, tree: &Tree, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         cart::predict_proba(std::slice::from_ref(tree), x)
     }
 
-    fn to_bytes(&self) -> Result<Vec<u8>> {
-        let tree = self.tree.as_ref().ok_or_else(|| not_fitted(Kind::Tree))?;
-        Ok(write_trees(std::slice::from_ref(tree), tree.n_features()))
+    fn to_bytes(&self, tree: &Tree) -> Result<Vec<u8>> {
+        Ok(cart::write_trees(
+            std::slice::from_ref(tree),
+            tree.n_features(),
+        ))
+    }
+
+    fn from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<Tree> {
+        let (mut trees, _) = cart::read_trees(payload, "decision tree parameters")?;
+        match (trees.pop(), trees.is_empty()) {
+            (Some(tree), true) => Ok(tree),
+            _ => Err(Error::Decode {
+                what: "decision tree parameters".into(),
+                reason: format!("{} trees instead of one", trees.len() + 1),
+            }),
+        }
     }
 }
 
-super::linfa_traits!(DecisionTreeParams, DecisionTree);
+super::linfa_fit!(DecisionTreeParams);

@@ -73,7 +73,9 @@ pub fn training_fonts() -> Result<Vec<(String, FontArc)>> {
         }
     }
     if fonts.is_empty() {
-        return Err(Error::Plot("no embedded training font has the ten digits".into()));
+        return Err(Error::Plot(
+            "no embedded training font has the ten digits".into(),
+        ));
     }
     Ok(fonts)
 }
@@ -178,8 +180,8 @@ pub fn typed_training(per_class: usize, seed: u64) -> Result<(Array2<f32>, Array
             preprocess::to_mnist(&Gray::from_image(typed(font, digit, &mut rng)))
         })
         .collect::<Result<Vec<Vec<f32>>>>()?;
-    let x = Array2::from_shape_vec((n, 784), rows.concat())
-        .map_err(|e| Error::Shape(e.to_string()))?;
+    let x =
+        Array2::from_shape_vec((n, 784), rows.concat()).map_err(|e| Error::Shape(e.to_string()))?;
     let y = Array1::from_iter((0..n).map(|i| (i % 10) as u8));
     Ok((x, y))
 }
@@ -195,7 +197,9 @@ mod tests {
         let bench = benchmark_fonts().unwrap();
         for (name, _) in &bench {
             assert!(
-                !TRAINING_FAMILIES.iter().any(|f| name.replace(' ', "").starts_with(&f.replace(' ', ""))),
+                !TRAINING_FAMILIES
+                    .iter()
+                    .any(|f| name.replace(' ', "").starts_with(&f.replace(' ', ""))),
                 "{name} is a training family"
             );
         }
@@ -205,7 +209,10 @@ mod tests {
     fn typed_training_digits_look_like_mnist() {
         let (x, y) = typed_training(2, 1).unwrap();
         assert_eq!(x.dim(), (20, 784));
-        assert_eq!(y.to_vec(), (0..20).map(|i| (i % 10) as u8).collect::<Vec<_>>());
+        assert_eq!(
+            y.to_vec(),
+            (0..20).map(|i| (i % 10) as u8).collect::<Vec<_>>()
+        );
         for row in x.rows() {
             let ink = row.iter().filter(|&&v| v > 128.0).count();
             assert!((30..400).contains(&ink), "{ink} ink pixels");

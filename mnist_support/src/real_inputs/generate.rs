@@ -412,9 +412,11 @@ pub fn jpeg_with_orientation(
         Some(8) => image::imageops::rotate90(img),
         Some(3) => image::imageops::rotate180(img),
         Some(o) => {
-            return Err(Error::Param(format!(
-                "EXIF orientation {o} is not generated"
-            )))
+            return Err(Error::UnknownName {
+                what: "EXIF orientation",
+                name: o.to_string(),
+                choices: "1 (none), 3, 6 or 8".into(),
+            })
         }
     };
     let mut jpeg = Vec::new();

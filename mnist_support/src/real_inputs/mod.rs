@@ -76,8 +76,10 @@ impl std::str::FromStr for Source {
         Source::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                crate::Error::Param(format!("unknown source {s:?}: pad, scan, photo or typed"))
+            .ok_or_else(|| crate::Error::UnknownName {
+                what: "source",
+                name: s.to_string(),
+                choices: "pad, scan, photo or typed".into(),
             })
     }
 }
@@ -107,9 +109,11 @@ impl std::str::FromStr for Set {
         match s {
             "dev" => Ok(Set::Dev),
             "heldout" => Ok(Set::Heldout),
-            _ => Err(crate::Error::Param(format!(
-                "unknown set {s:?}: dev or heldout"
-            ))),
+            _ => Err(crate::Error::UnknownName {
+                what: "set",
+                name: s.to_string(),
+                choices: "dev or heldout".into(),
+            }),
         }
     }
 }

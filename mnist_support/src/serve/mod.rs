@@ -35,10 +35,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::PIXELS;
 use crate::error::{Error, Result};
-use crate::experiment::{self, ModelCard};
 use crate::models::Classifier;
 use crate::preprocess;
 use crate::real_inputs::Sample;
+use crate::store::{ModelCard, Store};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
@@ -57,18 +57,10 @@ pub struct Loaded {
 /// Load every model saved in `dir` (each `<name>.json` with its model file).
 /// Models that fail to load are reported in the second list, not fatal.
 pub fn load_models(dir: &Path) -> Result<(Vec<Loaded>, Vec<String>)> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let p = e.path();
-            (p.extension()? == "json").then(|| p.file_stem()?.to_str().map(String::from))?
-        })
-        .collect();
-    names.sort();
+    let store = Store::new(dir);
     let (mut loaded, mut failed) = (Vec::new(), Vec::new());
-    for name in names {
-        match experiment::load(dir, &name) {
+    for name in store.names()? {
+        match store.load(&name) {
             Ok((model, card)) => loaded.push(Loaded { name, model, card }),
             Err(e) => failed.push(format!("{name}: {e}")),
         }
@@ -367,20 +359,30 @@ pub fn serve(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Param(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::Process {
+            what: "cannot start the async runtime".into(),
+            reason: e.to_string(),
+        })?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| Error::Param(format!("cannot listen on {addr}: {e}")))?;
-        let bound = listener
-            .local_addr()
-            .map_err(|e| Error::Param(e.to_string()))?;
+            .map_err(|e| Error::Process {
+                what: format!("cannot listen on {addr}"),
+                reason: e.to_string(),
+            })?;
+        let bound = listener.local_addr().map_err(|e| Error::Process {
+            what: format!("cannot listen on {addr}"),
+            reason: e.to_string(),
+        })?;
         on_ready(bound);
         axum::serve(listener, router(models, make_examples))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
-            .map_err(|e| Error::Param(format!("server error: {e}")))
+            .map_err(|e| Error::Process {
+                what: "server error".into(),
+                reason: e.to_string(),
+            })
     })
 }

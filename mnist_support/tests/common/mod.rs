@@ -240,7 +240,9 @@ pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
     let small = split.head(3000, 500);
     for &kind in Kind::ALL {
         let mut model = quick_model(kind);
-        mnist_support::experiment::run(model.as_mut(), &small, kind.name(), dir.path(), &Silent)
+        mnist_support::store::Store::new(dir.path())
+            .retraining(true)
+            .run(model.as_mut(), &small, &Silent)
             .unwrap();
     }
     dir

@@ -10,6 +10,7 @@ use mnist_support::experiment::{self, Scaled};
 use mnist_support::jupyter;
 use mnist_support::models::{self, Kind, Progress};
 use mnist_support::plot;
+use mnist_support::store::Store;
 
 #[derive(Parser)]
 #[command(
@@ -146,16 +147,6 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // A relative MNIST_DIR means relative to where the command was started; the
-    // notebook kernels run elsewhere (notebooks/), so pass it on absolute.
-    if let Some(dir) = std::env::var_os("MNIST_DIR").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        if dir.is_relative() {
-            if let Ok(abs) = std::path::absolute(&dir) {
-                std::env::set_var("MNIST_DIR", abs);
-            }
-        }
-    }
     match run(cli.cmd) {
         Ok(code) => code,
         Err(e) => {
@@ -201,7 +192,7 @@ fn ensure_data() -> AnyResult<()> {
     let dir = data::data_dir();
     match data::locate_all(&dir) {
         Ok(_) => return Ok(()),
-        Err(e) if std::env::var_os("MNIST_DIR").is_some() => return Err(e.into()),
+        Err(e) if mnist_support::config::Config::get().data_dir_set => return Err(e.into()),
         Err(_) => {}
     }
     eprintln!("data: MNIST not found in {}; downloading", dir.display());
@@ -279,7 +270,7 @@ fn bench(kinds: Vec<Kind>, json: bool) -> AnyResult<()> {
         let mut model = kind.default_model()?;
         let data = Scaled::new(&split, model.scaling())?;
         let fit_s = experiment::fit(model.as_mut(), &data, &Bar::new())?;
-        let report = experiment::evaluate(model.as_ref(), &data, kind.name(), fit_s, &Bar::new())?;
+        let report = experiment::evaluate(model.as_ref(), &data, fit_s, &Bar::new())?;
         let peak = peak_rss_mb().unwrap_or(f64::NAN);
         let acc = |s: &str| report.accuracy(s).unwrap_or(f64::NAN);
         let history = report.history.as_ref();
@@ -341,11 +332,11 @@ fn bench(kinds: Vec<Kind>, json: bool) -> AnyResult<()> {
 
 fn train(kinds: Vec<Kind>, dir: Option<PathBuf>) -> AnyResult<()> {
     let split = Split::load()?;
-    let dir = dir.unwrap_or_else(models::models_dir);
+    let store = Store::new(dir.unwrap_or_else(models::models_dir)).retraining(true);
     for kind in all_if_empty(kinds) {
         eprintln!("train: {}", kind.title());
         let mut model = kind.default_model()?;
-        let report = experiment::run(model.as_mut(), &split, kind.name(), &dir, &Bar::new())?;
+        let report = store.run(model.as_mut(), &split, &Bar::new())?;
         print!("{}", report.accuracy_table());
         if let Some(p) = &report.model_path {
             println!("saved {}\n", p.display());
@@ -364,19 +355,13 @@ fn tempfile_dir() -> AnyResult<PathBuf> {
 /// Steps 4.1–4.7 for all seven models: scale, train (or reuse an up-to-date
 /// saved model unless `retrain`), evaluate, save; then the summary.
 fn run_all(dir: PathBuf, retrain: bool) -> AnyResult<()> {
-    if retrain {
-        std::env::set_var(experiment::RETRAIN_ENV, "1");
-    }
+    let store = Store::new(&dir).retraining(retrain);
     let split = Split::load()?;
     let t = std::time::Instant::now();
     for (i, &kind) in Kind::ALL.iter().enumerate() {
         eprintln!("[{}/{}] {}", i + 1, Kind::ALL.len(), kind.title());
         let mut model = kind.default_model()?;
-        let data = Scaled::new(&split, model.scaling())?;
-        let fit_s = experiment::fit_or_load(model.as_mut(), &data, kind.name(), &dir, &Bar::new())?;
-        let mut report =
-            experiment::evaluate(model.as_ref(), &data, kind.name(), fit_s, &Bar::new())?;
-        experiment::save(model.as_ref(), &mut report, &data.checksums, &dir)?;
+        let report = store.run(model.as_mut(), &split, &Bar::new())?;
         print!("{}", report.accuracy_table());
         println!();
     }
