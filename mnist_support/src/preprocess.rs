@@ -64,7 +64,7 @@ pub const WORK_LIMIT: u32 = 1024;
 /// MNIST's stroke width as a fraction of the digit's longer side: the median
 /// over the training digits of [`stroke_width`] on their 20-pixel box brought
 /// to [`WORK`] pixels (`cargo run --release --example stroke_ratio` measures
-/// it; `tests/serve.rs` checks it against the real files).
+/// it; `tests/it/serve.rs` checks it against the real files).
 pub const MNIST_STROKE: f32 = 0.124;
 /// Ink components smaller than this fraction of the largest are noise.
 pub const MIN_PART: f32 = 0.08;

@@ -115,7 +115,7 @@ impl Estimator for ForestParams {
         Ok(cart::write_trees(trees, first.n_features()))
     }
 
-    fn from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<Vec<Tree>> {
+    fn fitted_from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<Vec<Tree>> {
         Ok(cart::read_trees(payload, "random forest parameters")?.0)
     }
 }

@@ -576,7 +576,7 @@ impl Estimator for KnnParams {
         Ok(out)
     }
 
-    fn from_bytes(&self, scaler: &Scaler, payload: &[u8]) -> Result<FittedKnn> {
+    fn fitted_from_bytes(&self, scaler: &Scaler, payload: &[u8]) -> Result<FittedKnn> {
         let mut r = codec::Reader::new(payload, "kNN parameters");
         let n = r.count(10_000_000, "training rows")?;
         let d = r.count(1 << 16, "columns")?;

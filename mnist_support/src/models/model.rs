@@ -70,7 +70,7 @@ pub trait Estimator:
 
     /// Inverse of [`to_bytes`](Estimator::to_bytes) for a model saved with
     /// these hyperparameters and `scaler`; every byte is checked.
-    fn from_bytes(&self, scaler: &Scaler, bytes: &[u8]) -> Result<Self::Fitted>;
+    fn fitted_from_bytes(&self, scaler: &Scaler, bytes: &[u8]) -> Result<Self::Fitted>;
 }
 
 /// A model: hyperparameters, and once fitted, its scaler and learned state.
@@ -116,7 +116,7 @@ impl<E: Estimator> Model<E> {
     /// The fitted model saved as `payload` with these hyperparameters and `scaler`.
     pub fn restore(params: E, scaler: Scaler, payload: &[u8]) -> Result<Self> {
         params.check()?;
-        let fitted = params.from_bytes(&scaler, payload)?;
+        let fitted = params.fitted_from_bytes(&scaler, payload)?;
         Ok(Model {
             params,
             scaler,
@@ -208,7 +208,7 @@ impl<E: Estimator> Classifier for Model<E> {
 
     fn restore(&mut self, scaler: Scaler, payload: &[u8], history: Option<History>) -> Result<()> {
         self.params.check()?;
-        self.fitted = Some(self.params.from_bytes(&scaler, payload)?);
+        self.fitted = Some(self.params.fitted_from_bytes(&scaler, payload)?);
         self.scaler = scaler;
         self.history = history;
         Ok(())

@@ -551,7 +551,7 @@ impl Estimator for NetParams {
     }
 
     /// Rebuild a trained network from its hyperparameters and saved weights (safetensors).
-    fn from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<FittedNetwork> {
+    fn fitted_from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<FittedNetwork> {
         let kind = self.kind();
         let state = {
             let _rng = torch_rng();

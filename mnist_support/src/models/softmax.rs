@@ -229,7 +229,7 @@ impl Estimator for SoftmaxParams {
                 format!("must be ≥ 0, got {}", self.alpha),
             ));
         }
-        if !(self.tol >= 0.0) {
+        if self.tol.is_nan() || self.tol < 0.0 {
             return Err(invalid(
                 Kind::Softmax,
                 "tol",
@@ -273,7 +273,7 @@ impl Estimator for SoftmaxParams {
         Ok(out)
     }
 
-    fn from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<FittedSoftmax> {
+    fn fitted_from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<FittedSoftmax> {
         let mut r = codec::Reader::new(payload, "softmax parameters");
         let d = r.count(1 << 20, "inputs")?;
         let k = r.count(CLASSES, "classes")?;

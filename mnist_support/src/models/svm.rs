@@ -553,7 +553,7 @@ impl Estimator for SvmParams {
         Ok(out)
     }
 
-    fn from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<FittedSvm> {
+    fn fitted_from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<FittedSvm> {
         let mut r = codec::Reader::new(payload, "SVM parameters");
         let nsv = r.count(10_000_000, "support vectors")?;
         let d = r.count(1 << 16, "inputs")?;

@@ -91,7 +91,7 @@ impl Estimator for DecisionTreeParams {
         ))
     }
 
-    fn from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<Tree> {
+    fn fitted_from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<Tree> {
         let (mut trees, _) = cart::read_trees(payload, "decision tree parameters")?;
         match (trees.pop(), trees.is_empty()) {
             (Some(tree), true) => Ok(tree),

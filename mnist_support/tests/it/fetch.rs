@@ -1,7 +1,7 @@
 //! `fetch-data`'s download path against mirrors on loopback: a mirror that
 //! answers 404, one that serves corrupt bytes, one that serves the real files.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

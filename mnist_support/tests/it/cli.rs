@@ -1,6 +1,6 @@
 //! The `mnist` binary: `data --json` on the real files, clear errors without them.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

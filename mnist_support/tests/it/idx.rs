@@ -1,6 +1,6 @@
 //! IDX parsing of good and bad files, locating data, and the split rule on fixtures.
 
-mod common;
+use crate::common;
 
 use common::*;
 use mnist_support::data::{self, RawMnist, Split};

@@ -2,7 +2,7 @@
 //! (`mnist notebooks`) and checks their outputs. Needs `mnist setup` done
 //! (the README's test command does it) and the real data in `MNIST_DIR`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

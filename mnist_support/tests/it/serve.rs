@@ -1,7 +1,7 @@
 //! The prediction server, started the way a user starts it (`mnist serve`),
 //! on an ephemeral port, over models trained on a small real subset.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use mnist_support::data::Split;

@@ -1,7 +1,7 @@
 //! kNN's matrix-product search against brute force, and the SVM solver on
 //! small problems whose answer is known.
 
-mod common;
+use crate::common;
 
 use mnist_support::experiment::{self, Scaled};
 use mnist_support::models::knn::{self, Index, Weighting};

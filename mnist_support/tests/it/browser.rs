@@ -6,7 +6,7 @@
 //! screenshot to `target/test-artifacts/browser.png`, and checks the phone
 //! layout.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! shapes, probabilities, save → load → identical predictions, bad input and
 //! corrupt model files give errors.
 
-mod common;
+use crate::common;
 
 use mnist_support::data::Split;
 use mnist_support::experiment::{self, Scaled};

@@ -1,11 +1,11 @@
-//! The DNN and CNN (tch) beyond the contract every model meets (tests/models.rs):
+//! The DNN and CNN (tch) beyond the contract every model meets (tests/it/models.rs):
 //! per-epoch history and best-epoch selection on validation, seeded runs,
 //! saved weights that reload with identical logits, mismatched and corrupt
 //! weight files, the training-curve figure in the report. Small data, few epochs.
 
 #![cfg(feature = "torch")]
 
-mod common;
+use crate::common;
 
 use mnist_support::data::Split;
 use mnist_support::display::Rich;

@@ -1,7 +1,7 @@
 //! Step 4.7: the summary is built from saved reports and matches them; its
 //! CSV and Markdown files, charts, DataFrame and error gallery.
 
-mod common;
+use crate::common;
 
 use mnist_support::display::Rich;
 use mnist_support::experiment::Report;

@@ -1,6 +1,6 @@
 //! Figures are written, decode as PNG and have the expected size; tables render.
 
-mod common;
+use crate::common;
 
 use mnist_support::data::{ClassFrequency, RawMnist, Split};
 use mnist_support::display::{evcxr_payload, Rich, Table};

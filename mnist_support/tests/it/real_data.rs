@@ -1,6 +1,6 @@
 //! The split of the real MNIST files (`MNIST_DIR`) equals the seed's exactly.
 
-mod common;
+use crate::common;
 
 use mnist_support::data::Split;
 

@@ -1,0 +1,117 @@
+//! `mnist bench`: train each model on the full split and print fit and
+//! predict times, peak memory and accuracies; `--run-all` times the whole
+//! pipeline. Nothing is saved.
+
+use mnist_support::data::Split;
+use mnist_support::experiment::{self, Scaled};
+use mnist_support::models::Kind;
+
+use crate::progress_bar::Bar;
+use crate::train::{all_if_empty, run_all, tempfile_dir};
+use crate::AnyResult;
+
+/// Peak resident memory of this process in MB since the last reset (Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Reset the peak-memory counter (Linux: write 5 to /proc/self/clear_refs).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+pub fn bench(kinds: Vec<Kind>, json: bool) -> AnyResult<()> {
+    let split = Split::load()?;
+    if !json {
+        println!(
+            "{:<10} {:>9} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "model", "fit s", "epochs", "s/epoch", "predict s", "peak MB", "train", "valid", "test"
+        );
+    }
+    let mut torch_threads = None;
+    for kind in all_if_empty(kinds) {
+        reset_peak_rss();
+        let mut model = kind.default_model()?;
+        let data = Scaled::new(&split, model.scaling())?;
+        let fit_s = experiment::fit(model.as_mut(), &data, &Bar::new())?;
+        let report = experiment::evaluate(model.as_ref(), &data, fit_s, &Bar::new())?;
+        let peak = peak_rss_mb().unwrap_or(f64::NAN);
+        let acc = |s: &str| report.accuracy(s).unwrap_or(f64::NAN);
+        let history = report.history.as_ref();
+        if let Some(h) = history {
+            torch_threads = Some((h.threads, h.device.clone()));
+        }
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "model": kind.name(),
+                    "fit_s": report.fit_seconds,
+                    "epochs": history.map(|h| h.epochs.len()),
+                    "best_epoch": history.map(|h| h.best_epoch),
+                    "s_per_epoch": history.map(|h| h.seconds_per_epoch()),
+                    "predict_s": report.predict_seconds,
+                    "peak_rss_mb": peak,
+                    "train_acc": acc("train"),
+                    "valid_acc": acc("valid"),
+                    "test_acc": acc("test"),
+                    "threads": history.map(|h| h.threads).unwrap_or(rayon::current_num_threads()),
+                    "device": history.map(|h| h.device.as_str()).unwrap_or("cpu"),
+                })
+            );
+        } else {
+            let (epochs, per_epoch) = match history {
+                Some(h) => (
+                    format!("{} ({})", h.epochs.len(), h.best_epoch),
+                    format!("{:.2}", h.seconds_per_epoch()),
+                ),
+                None => ("-".into(), "-".into()),
+            };
+            println!(
+                "{:<10} {:>9.2} {:>7} {:>8} {:>10.2} {:>9.0} {:>8.2}% {:>8.2}% {:>8.2}%",
+                kind.name(),
+                report.fit_seconds,
+                epochs,
+                per_epoch,
+                report.predict_seconds,
+                peak,
+                100.0 * acc("train"),
+                100.0 * acc("valid"),
+                100.0 * acc("test")
+            );
+        }
+    }
+    if !json {
+        println!(
+            "(threads: {} for the classical models{}; epochs: run (kept); predict = all 65,000 images; \
+             peak MB = whole process, data included)",
+            rayon::current_num_threads(),
+            torch_threads
+                .map(|(t, d)| format!(", {t} libtorch threads on {d} for the networks"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// The whole `run-all --retrain` in a temporary directory, timed.
+pub fn bench_run_all() -> AnyResult<()> {
+    let dir = tempfile_dir()?;
+    reset_peak_rss();
+    let t = std::time::Instant::now();
+    let result = run_all(dir.clone(), true);
+    let wall = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    println!(
+            "run-all: {wall:.1} s wall time ({:.1} min) for all seven models (training + evaluation on 65,000 images each), peak memory {:.0} MB, {} threads",
+            wall / 60.0,
+            peak_rss_mb().unwrap_or(f64::NAN),
+            rayon::current_num_threads()
+        );
+
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! `mnist figures`: the exploration figures as PNG; with `--readme`, every
+//! figure the README shows, made by the code that makes them in the
+//! notebooks, so the README's figures cannot drift from the code.
+
+use std::path::Path;
+
+use mnist_support::data::Split;
+use mnist_support::plot;
+use mnist_support::real_inputs::Set;
+use mnist_support::server_process::ServerProcess;
+use mnist_support::store::Store;
+use mnist_support::summary::Summary;
+
+use crate::AnyResult;
+
+pub fn figures(out: &Path, seed: u64) -> AnyResult<()> {
+    let split = Split::load()?;
+    let grid = plot::digit_grid(&split.x_train, &split.y_train, seed)?;
+    println!("{}", grid.save(out.join("digits_3x3.png"))?.display());
+    let freq = plot::class_frequency(&split.class_frequency())?;
+    println!("{}", freq.save(out.join("class_frequency.png"))?.display());
+
+    Ok(())
+}
+
+/// The README's figures beyond [`figures`], from the data and the models
+/// saved in `models` (train them first: `mnist train`).
+pub fn readme_figures(out: &Path, models: &Path) -> AnyResult<()> {
+    let save = |fig: mnist_support::display::Figure, name: &str| -> AnyResult<()> {
+        println!("{}", fig.save(out.join(name))?.display());
+        Ok(())
+    };
+    let split = Split::load()?;
+    save(
+        plot::class_means(&split.x_train, &split.y_train)?,
+        "class_means.png",
+    )?;
+    save(
+        Summary::load(models)?.accuracy_chart()?,
+        "summary_accuracy.png",
+    )?;
+    let store = Store::new(models);
+    let cnn = store.card("cnn")?;
+    let curves = cnn
+        .report
+        .training_curves()
+        .ok_or("the saved CNN has no training history")??;
+    save(curves, "cnn_curves.png")?;
+    save(
+        store.card("svm")?.report.confusion_figure()?,
+        "svm_confusion.png",
+    )?;
+    crate::bench_inputs::bench_inputs(
+        Set::Heldout,
+        400,
+        Some(models.to_path_buf()),
+        false,
+        None,
+        Some(out.join("real_inputs_gallery.png")),
+        Some(out.join("preprocessing_steps.png")),
+        false,
+    )?;
+    let server = ServerProcess::start(0, models)?;
+    save(server.screenshot("/?demo=pad", 1200, 900)?, "web_page.png")?;
+    server.stop()?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! The integration tests, in one binary so that libtorch, polars and axum
+//! are linked once. Each module tests one part, the way a user meets it.
+
+mod common;
+
+mod browser;
+mod cart;
+mod cli;
+mod fetch;
+mod figures;
+mod idx;
+mod knn_svm;
+mod metrics;
+mod models;
+mod nets;
+mod notebooks;
+mod real_data;
+mod scale;
+mod serve;
+mod summary;
