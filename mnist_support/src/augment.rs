@@ -132,7 +132,7 @@ impl Distort {
                     py += ey;
                 }
                 let (qx, qy) = (ia * px + ib * py + centre, ic * px + id * py + centre);
-                dst[y * SIDE + x] = sample(src, qx, qy);
+                dst[y * SIDE + x] = crate::scale::sample(src, qx, qy);
             }
         }
         if self.thickness > 0.0 {
@@ -347,23 +347,6 @@ fn bilinear_field(field: &[[f32; 2]; 16], x: f32, y: f32) -> [f32; 2] {
         *o = top * (1.0 - fy) + bottom * fy;
     }
     out
-}
-
-/// Bilinear sample of a 28×28 image at (x, y), zero outside.
-pub(crate) fn sample(src: &[f32], x: f32, y: f32) -> f32 {
-    let (x0, y0) = (x.floor(), y.floor());
-    let (fx, fy) = (x - x0, y - y0);
-    let px = |xx: i64, yy: i64| {
-        if xx < 0 || yy < 0 || xx >= SIDE as i64 || yy >= SIDE as i64 {
-            0.0
-        } else {
-            src[yy as usize * SIDE + xx as usize]
-        }
-    };
-    let (x0, y0) = (x0 as i64, y0 as i64);
-    let top = px(x0, y0) * (1.0 - fx) + px(x0 + 1, y0) * fx;
-    let bottom = px(x0, y0 + 1) * (1.0 - fx) + px(x0 + 1, y0 + 1) * fx;
-    top * (1.0 - fy) + bottom * fy
 }
 
 /// Blend each pixel with `op` over itself and its 4 neighbours (max: thicker

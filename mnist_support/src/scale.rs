@@ -188,7 +188,7 @@ pub fn deskew(pixels: &[f32]) -> Vec<f32> {
         for x in 0..side {
             let sy = y as f32 - c + cy;
             let sx = x as f32 - c + cx + alpha * (y as f32 - c);
-            out[y * side + x] = crate::augment::sample(pixels, sx, sy).round();
+            out[y * side + x] = sample(pixels, sx, sy).round();
         }
     }
     out
@@ -316,6 +316,23 @@ impl Scaler {
             reason: e.to_string(),
         })
     }
+}
+
+/// Bilinear sample of a 28×28 image at (x, y), zero outside.
+pub(crate) fn sample(src: &[f32], x: f32, y: f32) -> f32 {
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let px = |xx: i64, yy: i64| {
+        if xx < 0 || yy < 0 || xx >= crate::data::SIDE as i64 || yy >= crate::data::SIDE as i64 {
+            0.0
+        } else {
+            src[yy as usize * crate::data::SIDE + xx as usize]
+        }
+    };
+    let (x0, y0) = (x0 as i64, y0 as i64);
+    let top = px(x0, y0) * (1.0 - fx) + px(x0 + 1, y0) * fx;
+    let bottom = px(x0, y0 + 1) * (1.0 - fx) + px(x0 + 1, y0 + 1) * fx;
+    top * (1.0 - fy) + bottom * fy
 }
 
 #[cfg(test)]
