@@ -186,3 +186,21 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_of_another_kind_or_format_is_an_error() {
+        let path = Path::new("models/tree.bin");
+        let file = encode_file(Kind::Svm, b"parameters");
+        assert_eq!(decode_file(path, Kind::Svm, &file).unwrap(), b"parameters");
+        let err = decode_file(path, Kind::Tree, &file)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("svm"), "{err}");
+        assert!(decode_file(path, Kind::Tree, b"PK\x03\x04 not a model").is_err());
+        assert!(decode_file(path, Kind::Svm, &file[..file.len() - 1]).is_err());
+    }
+}

@@ -79,7 +79,7 @@ pub struct Neighbours {
 
 /// A searchable training set (features already scaled).
 #[derive(Debug, Clone)]
-pub struct Index {
+pub(crate) struct Index {
     /// Training rows restricted to the columns that are not always 0.
     train: Array2<f32>,
     /// Squared norms of the training rows.
@@ -169,10 +169,6 @@ impl Index {
 
     pub fn len(&self) -> usize {
         self.train.nrows()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.train.nrows() == 0
     }
 
     /// The `kmax` nearest training rows of every query row. `on_block(rows)`
@@ -275,7 +271,12 @@ impl Index {
 
 /// Class probabilities from the first `k` neighbours: vote shares (uniform) or
 /// shares of 1/distance (distance; exact matches take all the weight).
-pub fn vote(nb: &Neighbours, labels: &[u8], k: usize, weighting: Weighting) -> Result<Array2<f32>> {
+pub(crate) fn vote(
+    nb: &Neighbours,
+    labels: &[u8],
+    k: usize,
+    weighting: Weighting,
+) -> Result<Array2<f32>> {
     if k == 0 || k > nb.index.ncols() {
         return Err(invalid(
             Kind::Knn,
@@ -312,7 +313,7 @@ pub fn vote(nb: &Neighbours, labels: &[u8], k: usize, weighting: Weighting) -> R
 
 /// Labels from vote shares; ties go to the class of the nearest neighbour
 /// among the tied classes.
-pub fn decide(p: &Array2<f32>, nb: &Neighbours, labels: &[u8]) -> Array1<u8> {
+pub(crate) fn decide(p: &Array2<f32>, nb: &Neighbours, labels: &[u8]) -> Array1<u8> {
     Array1::from_iter(p.rows().into_iter().zip(nb.index.rows()).map(|(p, idx)| {
         let top = p.fold(0.0f32, |a, &v| a.max(v));
         idx.iter()
@@ -394,11 +395,6 @@ pub struct FittedKnn {
 }
 
 impl FittedKnn {
-    /// The searchable training set.
-    pub fn index(&self) -> &Index {
-        &self.index
-    }
-
     /// The labels of the training rows.
     pub fn labels(&self) -> &[u8] {
         &self.labels
@@ -630,3 +626,84 @@ impl Estimator for KnnParams {
 }
 
 super::linfa_fit!(KnnParams);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random(n: usize, d: usize, seed: u64) -> Array2<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        // Some columns always zero in the training set, as with MNIST's border.
+        Array2::from_shape_fn((n, d), |(_, j)| {
+            if j % 7 == 0 {
+                0.0
+            } else {
+                rng.gen_range(0.0..1.0)
+            }
+        })
+    }
+
+    #[test]
+    fn matrix_product_distances_equal_naive_distances() {
+        // More rows than one block and one chunk, so block edges are crossed.
+        let train = random(5000, 40, 1);
+        let queries = random(700, 40, 2);
+        let index = Index::new(train.view());
+        let nb = index.search(queries.view(), 5, &|_| {}).unwrap();
+        for (qi, q) in queries.rows().into_iter().enumerate() {
+            let mut naive: Vec<(f32, usize)> = train
+                .rows()
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    (
+                        q.iter().zip(t).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(),
+                        i,
+                    )
+                })
+                .collect();
+            naive.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            for k in 0..5 {
+                let (d_naive, _) = naive[k];
+                let d = nb.dist2[[qi, k]];
+                assert!(
+                    (d - d_naive).abs() <= 1e-3 * d_naive.max(1.0),
+                    "query {qi}, neighbour {k}: {d} vs {d_naive}"
+                );
+                // The index found is at the naive distance (ties may permute equal distances).
+                let i = nb.index[[qi, k]] as usize;
+                let di: f32 = q
+                    .iter()
+                    .zip(train.row(i))
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum();
+                assert!((di - d_naive).abs() <= 1e-3 * d_naive.max(1.0));
+            }
+        }
+        assert!(index.search(queries.view(), 0, &|_| {}).is_err());
+        assert!(index.search(random(3, 39, 3).view(), 1, &|_| {}).is_err());
+    }
+
+    #[test]
+    fn knn_votes_and_ties() {
+        // 1-D: training points at 0, 1, 2, 10 with labels 0, 1, 1, 2.
+        let mut x = Array2::<f32>::zeros((4, 2));
+        for (i, v) in [0.0, 1.0, 2.0, 10.0].iter().enumerate() {
+            x[[i, 0]] = *v;
+        }
+        let labels = [0u8, 1, 1, 2];
+        let index = Index::new(x.view());
+        let q = Array2::from_shape_vec((2, 2), vec![0.4, 0.0, 9.0, 0.0]).unwrap();
+        let nb = index.search(q.view(), 2, &|_| {}).unwrap();
+        assert_eq!(nb.index.row(0).to_vec(), vec![0, 1]);
+        // k = 2 at 0.4: one vote each for 0 and 1 → tie, the nearest (label 0) wins.
+        let p = vote(&nb, &labels, 2, Weighting::Uniform).unwrap();
+        assert_eq!(p.row(0).to_vec()[..2], [0.5, 0.5]);
+        assert_eq!(decide(&p, &nb, &labels)[0], 0);
+        // Distance weighting: 1/0.4 for label 0 beats 1/0.6 for label 1.
+        let p = vote(&nb, &labels, 2, Weighting::Distance).unwrap();
+        assert!(p[[0, 0]] > p[[0, 1]]);
+        assert!((p.row(1).sum() - 1.0).abs() < 1e-6);
+    }
+}

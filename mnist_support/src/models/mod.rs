@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
 
 pub mod cart;
-pub mod codec;
+pub(crate) mod codec;
 pub mod forest;
 pub mod knn;
 mod model;

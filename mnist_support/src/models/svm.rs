@@ -113,7 +113,7 @@ pub struct Binary {
 }
 
 /// SMO on a precomputed kernel `k` (n×n) with labels ±1. Returns (α, rho, iterations).
-pub fn smo(
+pub(crate) fn smo(
     k: &Array2<f32>,
     y: &[f32],
     c: f32,
@@ -374,7 +374,7 @@ impl FittedSvm {
 }
 
 /// Train the 45 one-vs-one machines (two at a time) on scaled features.
-pub fn train(
+pub(crate) fn train(
     x: ArrayView2<f32>,
     y: ArrayView1<u8>,
     params: &SvmParams,
@@ -597,3 +597,48 @@ impl Estimator for SvmParams {
 }
 
 super::linfa_fit!(SvmParams);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn smo_solves_a_small_problem_and_meets_the_kkt_conditions() {
+        // Two Gaussian blobs in 2-D, RBF kernel.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let n = 200;
+        let pts: Vec<[f32; 2]> = (0..n)
+            .map(|i| {
+                let c = if i % 2 == 0 { 1.0 } else { -1.0 };
+                [c + rng.gen_range(-0.8..0.8), c + rng.gen_range(-0.8..0.8)]
+            })
+            .collect();
+        let y: Vec<f32> = (0..n)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let gamma = 0.5;
+        let k = Array2::from_shape_fn((n, n), |(i, j)| {
+            let d = (pts[i][0] - pts[j][0]).powi(2) + (pts[i][1] - pts[j][1]).powi(2);
+            (-gamma * d).exp()
+        });
+        let c = 1.0;
+        let (alpha, rho, iterations) = smo(&k, &y, c, 1e-4, 100_000);
+        assert!(iterations > 0);
+        assert!(alpha.iter().all(|&a| (0.0..=c).contains(&a)));
+        let balance: f32 = alpha.iter().zip(&y).map(|(a, y)| a * y).sum();
+        assert!(balance.abs() < 1e-3, "Σ α y = {balance}");
+        // KKT: y f(x) ≥ 1 where α = 0, = 1 for free vectors, ≤ 1 at C (within tolerance).
+        for i in 0..n {
+            let f: f32 = (0..n).map(|j| alpha[j] * y[j] * k[[i, j]]).sum::<f32>() - rho;
+            let m = y[i] * f;
+            if alpha[i] == 0.0 {
+                assert!(m >= 1.0 - 1e-2, "{i}: margin {m} with α = 0");
+            } else if alpha[i] < c {
+                assert!((m - 1.0).abs() < 1e-2, "{i}: margin {m} for a free vector");
+            } else {
+                assert!(m <= 1.0 + 1e-2, "{i}: margin {m} at C");
+            }
+        }
+    }
+}
