@@ -430,28 +430,3 @@ macro_rules! inherent_rich {
 pub(crate) use inherent_rich;
 
 inherent_rich!(Figure, Table, Panel);
-
-impl Rich for crate::data::SplitSummary {
-    fn bundle(&self) -> Bundle {
-        vec![
-            ("text/html", self.table().to_html()),
-            ("text/plain", self.to_string()),
-        ]
-    }
-}
-
-impl Rich for crate::data::ClassFrequency {
-    fn bundle(&self) -> Bundle {
-        let mut panel = Panel::new().table(&self.table());
-        match crate::plot::class_frequency(self) {
-            Ok(fig) => panel = panel.figure(&fig),
-            Err(e) => panel = panel.paragraph(format!("(chart unavailable: {e})")),
-        }
-        for v in self.verdicts() {
-            panel = panel.paragraph(v);
-        }
-        panel.bundle()
-    }
-}
-
-inherent_rich!(crate::data::SplitSummary, crate::data::ClassFrequency);

@@ -1,0 +1,36 @@
+//! MNIST data: IDX reading (raw or gzip), checksums, locating and fetching the
+//! four canonical files, and the train/valid/test split.
+//!
+//! The split is the seed's own rule:
+//! * valid = training images whose 1-based position is a multiple of 12 (5,000),
+//! * train = the other 55,000, in their original order,
+//! * test  = official test images with an even 0-based index (5,000).
+//!
+//! The code is split by concern: `idx` reads the IDX format, `files` locates,
+//! verifies and downloads the four files, `split` applies the split rule, and
+//! `summary` presents a split (shapes, class frequencies); everything is
+//! re-exported here.
+
+/// Side of an MNIST image.
+pub const SIDE: usize = 28;
+/// Pixels per image.
+pub const PIXELS: usize = SIDE * SIDE;
+/// Number of classes.
+pub const CLASSES: usize = 10;
+
+pub use crate::config::{project_root, SUBSET_ENV};
+
+mod files;
+mod idx;
+mod split;
+mod summary;
+
+pub use files::{
+    data_dir, default_data_dir, locate, locate_all, md5_file, missing_help, verify, MnistFile,
+    RawMnist, FILES, MIRRORS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
+};
+#[cfg(feature = "download")]
+pub use files::{fetch, fetch_from};
+pub use idx::{read_images, read_labels, read_maybe_gz, read_pair, Images};
+pub use split::{class_counts, is_test_index, is_valid_index, official_test, quick_mode, Split};
+pub use summary::{ClassFrequency, PartSummary, SplitSummary, BALANCE_THRESHOLD};
