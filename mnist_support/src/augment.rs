@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::SIDE;
+use crate::consts::SIDE;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 

@@ -20,6 +20,7 @@
 
 pub mod augment;
 pub mod config;
+pub mod consts;
 pub mod data;
 pub mod display;
 pub mod error;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::CLASSES;
+use crate::consts::CLASSES;
 use crate::error::{Error, Result};
 
 fn check(y_true: &[u8], y_pred: &[u8]) -> Result<()> {

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 use rand::SeedableRng;
 
-use crate::data::{ClassFrequency, CLASSES, PIXELS, SIDE};
+use crate::consts::{CLASSES, PIXELS, SIDE};
 use crate::display::Figure;
 use crate::error::{Error, Result};
 
@@ -176,15 +176,16 @@ pub fn class_frequency_size(n: usize) -> (u32, u32) {
     (n.max(1) as u32 * 400, 380)
 }
 
-/// Bar charts of the class counts, one panel per split, side by side.
-pub fn class_frequency(freq: &ClassFrequency) -> Result<Figure> {
-    if freq.splits.is_empty() {
+/// Bar charts of the class counts of named splits, one panel per split,
+/// side by side (what `data::ClassFrequency::chart` draws).
+pub fn class_frequency(splits: &[(String, [usize; CLASSES])]) -> Result<Figure> {
+    if splits.is_empty() {
         return Err(Error::Plot("no splits to plot".into()));
     }
-    let (w, h) = class_frequency_size(freq.splits.len());
+    let (w, h) = class_frequency_size(splits.len());
     render("class frequency", w, h, |root| {
-        let panels = root.split_evenly((1, freq.splits.len()));
-        for (area, (name, counts)) in panels.iter().zip(&freq.splits) {
+        let panels = root.split_evenly((1, splits.len()));
+        for (area, (name, counts)) in panels.iter().zip(splits) {
             let total: usize = counts.iter().sum();
             let ymax = (*counts.iter().max().unwrap_or(&1)).max(1) as f64 * 1.15;
             let mut chart = ChartBuilder::on(area)

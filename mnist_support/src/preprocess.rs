@@ -44,7 +44,7 @@ use imageproc::distance_transform::euclidean_squared_distance_transform;
 use imageproc::morphology::{grayscale_dilate, grayscale_erode, Mask};
 use imageproc::region_labelling::{connected_components, Connectivity};
 
-use crate::data::{PIXELS, SIDE};
+use crate::consts::{PIXELS, SIDE};
 use crate::error::{Error, Result};
 
 /// A grayscale image: `pixels[y * width + x]`, 0 = black, 255 = white.

@@ -158,7 +158,7 @@ impl Scaling {
 /// and move its centre of mass to the centre; bilinear, rounded to whole
 /// values. An empty image stays as it is.
 pub fn deskew(pixels: &[f32]) -> Vec<f32> {
-    let side = crate::data::SIDE;
+    let side = crate::consts::SIDE;
     let (mut m, mut cx, mut cy) = (0f64, 0f64, 0f64);
     for (i, &v) in pixels.iter().enumerate() {
         let v = v as f64;
@@ -287,7 +287,7 @@ impl Scaler {
     /// Scale `x` (any number of rows, the fitted number of columns).
     pub fn transform(&self, x: &ArrayView2<f32>) -> Result<Array2<f32>> {
         if let Scaler::Deskew { then } = self {
-            if x.ncols() != crate::data::PIXELS {
+            if x.ncols() != crate::consts::PIXELS {
                 return Err(Error::Shape(format!(
                     "deskewing needs 784 pixels per image, got {}",
                     x.ncols()
@@ -323,10 +323,11 @@ pub(crate) fn sample(src: &[f32], x: f32, y: f32) -> f32 {
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = (x - x0, y - y0);
     let px = |xx: i64, yy: i64| {
-        if xx < 0 || yy < 0 || xx >= crate::data::SIDE as i64 || yy >= crate::data::SIDE as i64 {
+        if xx < 0 || yy < 0 || xx >= crate::consts::SIDE as i64 || yy >= crate::consts::SIDE as i64
+        {
             0.0
         } else {
-            src[yy as usize * crate::data::SIDE + xx as usize]
+            src[yy as usize * crate::consts::SIDE + xx as usize]
         }
     };
     let (x0, y0) = (x0 as i64, y0 as i64);
@@ -338,7 +339,7 @@ pub(crate) fn sample(src: &[f32], x: f32, y: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::SIDE;
+    use crate::consts::SIDE;
 
     /// A bar from (x0, 4) to (x1, 23), two pixels wide.
     fn bar(x0: f32, x1: f32) -> Vec<f32> {

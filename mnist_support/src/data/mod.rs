@@ -11,12 +11,7 @@
 //! `summary` presents a split (shapes, class frequencies); everything is
 //! re-exported here.
 
-/// Side of an MNIST image.
-pub const SIDE: usize = 28;
-/// Pixels per image.
-pub const PIXELS: usize = SIDE * SIDE;
-/// Number of classes.
-pub const CLASSES: usize = 10;
+pub use crate::consts::{CLASSES, PIXELS, SIDE};
 
 pub use crate::config::{project_root, SUBSET_ENV};
 

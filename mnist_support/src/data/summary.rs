@@ -142,6 +142,11 @@ impl ClassFrequency {
             .collect()
     }
 
+    /// Bar charts of the class counts, one panel per split, side by side.
+    pub fn chart(&self) -> crate::error::Result<crate::display::Figure> {
+        crate::plot::class_frequency(&self.splits)
+    }
+
     /// Digit rows; per split the count and its share.
     pub fn table(&self) -> crate::display::Table {
         let mut header = vec!["digit".to_string()];
@@ -195,7 +200,7 @@ impl fmt::Display for ClassFrequency {
 impl Rich for ClassFrequency {
     fn bundle(&self) -> Bundle {
         let mut panel = Panel::new().table(&self.table());
-        match crate::plot::class_frequency(self) {
+        match self.chart() {
             Ok(fig) => panel = panel.figure(&fig),
             Err(e) => panel = panel.paragraph(format!("(chart unavailable: {e})")),
         }

@@ -43,7 +43,7 @@ fn digit_grid_is_written_and_has_the_expected_size() {
 fn class_frequency_and_means_figures() {
     let s = fixture_split();
     let out = tempfile::tempdir().unwrap();
-    let f = plot::class_frequency(&s.class_frequency()).unwrap();
+    let f = s.class_frequency().chart().unwrap();
     assert_eq!(
         png_size(&f.save(out.path().join("freq.png")).unwrap()),
         plot::class_frequency_size(3)
@@ -64,7 +64,7 @@ fn bad_figure_inputs_are_errors_not_panics() {
     let narrow = ndarray::Array2::<f32>::zeros((20, 10));
     assert!(plot::digits("x", &narrow, &[0], &["a".into()], 1, 1).is_err());
     assert!(plot::digits("x", &s.x_train, &[999], &["a".into()], 1, 1).is_err());
-    assert!(plot::class_frequency(&ClassFrequency::new(vec![])).is_err());
+    assert!(ClassFrequency::new(vec![]).chart().is_err());
 }
 
 #[test]

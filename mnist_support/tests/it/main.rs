@@ -4,7 +4,6 @@
 mod common;
 
 mod browser;
-mod cart;
 mod cli;
 mod fetch;
 mod figures;

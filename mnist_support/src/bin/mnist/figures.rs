@@ -17,7 +17,7 @@ pub fn figures(out: &Path, seed: u64) -> AnyResult<()> {
     let split = Split::load()?;
     let grid = plot::digit_grid(&split.x_train, &split.y_train, seed)?;
     println!("{}", grid.save(out.join("digits_3x3.png"))?.display());
-    let freq = plot::class_frequency(&split.class_frequency())?;
+    let freq = split.class_frequency().chart()?;
     println!("{}", freq.save(out.join("class_frequency.png"))?.display());
 
     Ok(())

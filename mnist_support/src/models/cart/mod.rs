@@ -66,10 +66,12 @@ mod binned;
 mod format;
 mod grow;
 mod hist;
+#[cfg(test)]
+mod tests;
 
-pub use binned::{quantize, Binned};
+pub(crate) use binned::{quantize, Binned};
 pub(crate) use format::{read_trees, write_trees};
-pub use grow::grow_forest;
+pub(crate) use grow::grow_forest;
 use grow::{check_data, check_weights, Grower};
 
 /// Class counts live in 16 lanes (the first [`CLASSES`] used, the rest 0) so
@@ -257,7 +259,7 @@ impl Tree {
 /// Average class distribution over `trees` for every row of `x` (raw feature
 /// values, quantized with [`quantize`]): an `n × 10` matrix whose rows sum to 1.
 /// One tree gives its own leaf distributions. Parallel over row chunks.
-pub fn predict_proba(trees: &[Tree], x: ArrayView2<f32>) -> Result<Array2<f32>> {
+pub(crate) fn predict_proba(trees: &[Tree], x: ArrayView2<f32>) -> Result<Array2<f32>> {
     if trees.is_empty() {
         return Err(Error::InvalidData(
             "predict_proba needs at least one tree".into(),

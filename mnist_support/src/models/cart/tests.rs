@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use mnist_support::models::cart::{self, quantize, Binned, Criterion, Tree, TreeParams};
-use mnist_support::Error;
+use super::{self as cart, quantize, Binned, Criterion, Tree, TreeParams};
+use crate::Error;
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
