@@ -11,16 +11,16 @@
 
 use std::time::Instant;
 
-use mnist_support::experiment::{self, Scaled};
+use mnist_support::experiment::{self, ScaledSplit};
 use mnist_support::models::cart::Criterion;
 use mnist_support::prelude::*;
 
 fn score(model: &mut dyn Classifier, split: &Split, label: &str) -> Result<()> {
-    let data = Scaled::new(split, model.scaling())?;
+    let data = ScaledSplit::new(split, model.scaling())?;
     let t = Instant::now();
     if model.kind().needs_torch() {
         println!("{label}");
-        experiment::fit(model, &data, &Lines::new())?;
+        experiment::fit(model, &data, &PrintProgress::new())?;
     } else {
         experiment::fit(model, &data, &Silent)?;
     }

@@ -14,12 +14,12 @@ use crate::data::{Split, CLASSES};
 use crate::display::{Bundle, Figure, Panel, Rich, Table};
 use crate::error::{Error, Result};
 use crate::metrics::{percent, ConfusionMatrix};
-use crate::models::{Classifier, History, Kind, Progress};
+use crate::models::{Classifier, History, ModelKind, Progress};
 use crate::scale::{Scaler, Scaling};
 
 /// Step 4.1: the split with a scaler fit on the training images and applied
 /// to all three parts.
-pub struct Scaled {
+pub struct ScaledSplit {
     pub scaler: Scaler,
     pub x_train: Array2<f32>,
     pub x_valid: Array2<f32>,
@@ -31,10 +31,10 @@ pub struct Scaled {
     pub checksums: Vec<(String, String)>,
 }
 
-impl Scaled {
-    pub fn new(split: &Split, scaling: Scaling) -> Result<Scaled> {
+impl ScaledSplit {
+    pub fn new(split: &Split, scaling: Scaling) -> Result<ScaledSplit> {
         let scaler = Scaler::fit(scaling, &split.x_train.view())?;
-        Ok(Scaled {
+        Ok(ScaledSplit {
             x_train: scaler.transform(&split.x_train.view())?,
             x_valid: scaler.transform(&split.x_valid.view())?,
             x_test: scaler.transform(&split.x_test.view())?,
@@ -107,7 +107,7 @@ pub fn describe(scaler: &Scaler) -> String {
     }
 }
 
-impl Rich for Scaled {
+impl Rich for ScaledSplit {
     fn bundle(&self) -> Bundle {
         self.table().bundle()
     }
@@ -116,7 +116,7 @@ impl Rich for Scaled {
 /// Step 4.2: fit on the scaled training split; returns wall-clock seconds.
 /// Networks also score the validation split after every epoch and keep the
 /// best epoch's weights (the test split is never looked at).
-pub fn fit(model: &mut dyn Classifier, data: &Scaled, progress: &dyn Progress) -> Result<f64> {
+pub fn fit(model: &mut dyn Classifier, data: &ScaledSplit, progress: &dyn Progress) -> Result<f64> {
     if model.scaling() != data.scaler.scaling() {
         return Err(Error::ScalingMismatch {
             model: model.kind().name(),
@@ -170,7 +170,7 @@ pub struct PartResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub name: String,
-    pub kind: Kind,
+    pub kind: ModelKind,
     pub hyperparameters: serde_json::Value,
     pub scaling: Scaling,
     pub fit_seconds: f64,
@@ -188,7 +188,7 @@ pub struct Report {
 /// Steps 4.3–4.5: predict the three parts and measure.
 pub fn evaluate(
     model: &dyn Classifier,
-    data: &Scaled,
+    data: &ScaledSplit,
     fit_seconds: f64,
     progress: &dyn Progress,
 ) -> Result<Report> {
@@ -357,4 +357,4 @@ impl Rich for Report {
     }
 }
 
-crate::display::inherent_rich!(Scaled, Report);
+crate::display::inherent_rich!(ScaledSplit, Report);

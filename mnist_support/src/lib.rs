@@ -53,8 +53,8 @@ pub mod prelude {
     pub use crate::data::{ClassFrequency, Split, SplitSummary, CLASSES, PIXELS, SIDE};
     pub use crate::display::{Figure, Panel, Rich, Table};
     pub use crate::error::{Error, Result};
-    pub use crate::experiment::{self, Report, Scaled};
-    pub use crate::models::{self, Classifier, Kind, Lines, Silent};
+    pub use crate::experiment::{self, Report, ScaledSplit};
+    pub use crate::models::{self, Classifier, ModelKind, PrintProgress, Silent};
     pub use crate::models::{
         DecisionTree, DecisionTreeParams, Forest, ForestParams, Knn, KnnParams, Softmax,
         SoftmaxParams, Svm, SvmParams,

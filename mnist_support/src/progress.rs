@@ -25,13 +25,13 @@ impl Progress for Silent {}
 /// Plain printed lines — what a notebook shows: the task, every `note`, and
 /// the progress at each tenth of the way with the time so far.
 #[derive(Debug, Default)]
-pub struct Lines {
+pub struct PrintProgress {
     total: AtomicU64,
     done: AtomicU64,
     start: Mutex<Option<Instant>>,
 }
 
-impl Lines {
+impl PrintProgress {
     pub fn new() -> Self {
         Self::default()
     }
@@ -42,7 +42,7 @@ impl Lines {
     }
 }
 
-impl Progress for Lines {
+impl Progress for PrintProgress {
     fn begin(&self, task: &str, total: u64) {
         self.total.store(total, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, RETRAIN_ENV};
 use crate::display::{write_atomic, Bundle, Rich, Table};
 use crate::error::{Error, Result};
-use crate::experiment::{evaluate, fit, Report, Scaled};
-use crate::models::{codec, model_paths, Classifier, Kind, Progress};
+use crate::experiment::{evaluate, fit, Report, ScaledSplit};
+use crate::models::{codec, model_paths, Classifier, ModelKind, Progress};
 use crate::scale::Scaler;
 
 /// A directory of saved models, and whether to train again when it holds an
@@ -96,7 +96,7 @@ impl Store {
 
     /// Whether the model saved under `model`'s name can stand in for training
     /// `model` on `data` now.
-    pub fn freshness(&self, model: &dyn Classifier, data: &Scaled) -> Freshness {
+    pub fn freshness(&self, model: &dyn Classifier, data: &ScaledSplit) -> Freshness {
         match current_card(model, data, &self.dir) {
             Err(e) => Freshness::Missing(format!("no usable saved model ({e})")),
             Ok(Err(why)) => Freshness::Stale(why),
@@ -113,7 +113,7 @@ impl Store {
     pub fn fit_or_load(
         &self,
         model: &mut dyn Classifier,
-        data: &Scaled,
+        data: &ScaledSplit,
         progress: &dyn Progress,
     ) -> Result<f64> {
         if self.retrain {
@@ -147,7 +147,7 @@ impl Store {
         split: &crate::data::Split,
         progress: &dyn Progress,
     ) -> Result<Report> {
-        let data = Scaled::new(split, model.scaling())?;
+        let data = ScaledSplit::new(split, model.scaling())?;
         let seconds = self.fit_or_load(model, &data, progress)?;
         let mut report = evaluate(model, &data, seconds, progress)?;
         self.save(model, &mut report, &data.checksums)?;
@@ -169,7 +169,7 @@ impl Store {
 /// no readable card.
 fn current_card(
     model: &dyn Classifier,
-    data: &Scaled,
+    data: &ScaledSplit,
     dir: &Path,
 ) -> Result<std::result::Result<ModelCard, String>> {
     let card = load_card(dir, model.name())?;
@@ -200,7 +200,7 @@ fn current_card(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelCard {
     pub name: String,
-    pub kind: Kind,
+    pub kind: ModelKind,
     pub crate_version: String,
     pub hyperparameters: serde_json::Value,
     pub scaler: Scaler,

@@ -14,7 +14,7 @@ use crate::display::{write_atomic, Bundle, Figure, Panel, Rich, Table};
 use crate::error::{Error, Result};
 use crate::experiment::Report;
 use crate::metrics::{accuracy, percent};
-use crate::models::{Classifier, Kind};
+use crate::models::{Classifier, ModelKind};
 use crate::plot::{render, FONT};
 use crate::store::Store;
 
@@ -22,7 +22,7 @@ use crate::store::Store;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
     pub name: String,
-    pub kind: Kind,
+    pub kind: ModelKind,
     pub fit_seconds: f64,
     pub train_accuracy: f64,
     pub valid_accuracy: f64,
@@ -70,7 +70,7 @@ impl Summary {
     pub fn load(dir: &Path) -> Result<Summary> {
         let mut rows = Vec::new();
         let mut missing = Vec::new();
-        for &kind in Kind::ALL {
+        for &kind in ModelKind::ALL {
             let path = dir.join(format!("{}.json", kind.name()));
             if !path.exists() {
                 missing.push(kind.name().to_string());

@@ -10,12 +10,12 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-use super::Kind;
+use super::ModelKind;
 
 const MAGIC: &[u8; 8] = b"MNISTRS\x01";
 
 /// Wrap a model's parameter bytes into a model file.
-pub fn encode_file(kind: Kind, payload: &[u8]) -> Vec<u8> {
+pub fn encode_file(kind: ModelKind, payload: &[u8]) -> Vec<u8> {
     let name = kind.name().as_bytes();
     let mut out = Vec::with_capacity(payload.len() + 64);
     out.extend_from_slice(MAGIC);
@@ -29,7 +29,7 @@ pub fn encode_file(kind: Kind, payload: &[u8]) -> Vec<u8> {
 
 /// Check a model file's header and checksum and return its payload (the
 /// file's tail: nothing may follow it).
-pub fn decode_file<'a>(path: &Path, expected: Kind, bytes: &'a [u8]) -> Result<&'a [u8]> {
+pub fn decode_file<'a>(path: &Path, expected: ModelKind, bytes: &'a [u8]) -> Result<&'a [u8]> {
     let bad = |reason: String| Error::Decode {
         what: path.display().to_string(),
         reason,
@@ -194,13 +194,16 @@ mod tests {
     #[test]
     fn a_file_of_another_kind_or_format_is_an_error() {
         let path = Path::new("models/tree.bin");
-        let file = encode_file(Kind::Svm, b"parameters");
-        assert_eq!(decode_file(path, Kind::Svm, &file).unwrap(), b"parameters");
-        let err = decode_file(path, Kind::Tree, &file)
+        let file = encode_file(ModelKind::Svm, b"parameters");
+        assert_eq!(
+            decode_file(path, ModelKind::Svm, &file).unwrap(),
+            b"parameters"
+        );
+        let err = decode_file(path, ModelKind::Tree, &file)
             .unwrap_err()
             .to_string();
         assert!(err.contains("svm"), "{err}");
-        assert!(decode_file(path, Kind::Tree, b"PK\x03\x04 not a model").is_err());
-        assert!(decode_file(path, Kind::Svm, &file[..file.len() - 1]).is_err());
+        assert!(decode_file(path, ModelKind::Tree, b"PK\x03\x04 not a model").is_err());
+        assert!(decode_file(path, ModelKind::Svm, &file[..file.len() - 1]).is_err());
     }
 }

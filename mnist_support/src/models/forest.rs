@@ -12,7 +12,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::cart::{self, Binned, Criterion, Tree, TreeParams};
-use super::{invalid, Estimator, Kind, Progress, Training};
+use super::{invalid, Estimator, ModelKind, Progress, Training};
 use crate::error::Result;
 use crate::scale::{Scaler, Scaling};
 
@@ -53,8 +53,8 @@ impl Default for ForestParams {
 impl Estimator for ForestParams {
     type Fitted = Vec<Tree>;
 
-    fn kind(&self) -> Kind {
-        Kind::Forest
+    fn kind(&self) -> ModelKind {
+        ModelKind::Forest
     }
 
     /// Trees compare raw pixel values with thresholds: no scaling.
@@ -68,9 +68,9 @@ impl Estimator for ForestParams {
 
     fn check(&self) -> Result<()> {
         if self.n_trees == 0 {
-            return Err(invalid(Kind::Forest, "n_trees", "must be at least 1"));
+            return Err(invalid(ModelKind::Forest, "n_trees", "must be at least 1"));
         }
-        self.tree.check(Kind::Forest)
+        self.tree.check(ModelKind::Forest)
     }
 
     fn fit(

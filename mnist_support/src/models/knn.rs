@@ -18,7 +18,7 @@ use ndarray::{linalg::general_mat_mul, s, Array1, Array2, ArrayView1, ArrayView2
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{codec, invalid, Estimator, Kind, Model, Progress, Training};
+use super::{codec, invalid, Estimator, Model, ModelKind, Progress, Training};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -188,7 +188,7 @@ impl Index {
         }
         if kmax == 0 || kmax > self.len() {
             return Err(invalid(
-                Kind::Knn,
+                ModelKind::Knn,
                 "k",
                 format!(
                     "k = {kmax} must be between 1 and the {} training rows",
@@ -279,7 +279,7 @@ pub(crate) fn vote(
 ) -> Result<Array2<f32>> {
     if k == 0 || k > nb.index.ncols() {
         return Err(invalid(
-            Kind::Knn,
+            ModelKind::Knn,
             "k",
             format!("k = {k} but {} neighbours were searched", nb.index.ncols()),
         ));
@@ -460,8 +460,8 @@ impl Model<KnnParams> {
 impl Estimator for KnnParams {
     type Fitted = FittedKnn;
 
-    fn kind(&self) -> Kind {
-        Kind::Knn
+    fn kind(&self) -> ModelKind {
+        ModelKind::Knn
     }
 
     fn scaling(&self) -> Scaling {
@@ -474,14 +474,14 @@ impl Estimator for KnnParams {
 
     fn check(&self) -> Result<()> {
         if self.k == 0 {
-            return Err(invalid(Kind::Knn, "k", "must be at least 1"));
+            return Err(invalid(ModelKind::Knn, "k", "must be at least 1"));
         }
         if !matches!(
             self.scaling,
             Scaling::Unit | Scaling::None | Scaling::DeskewUnit | Scaling::Deskew
         ) {
             return Err(invalid(
-                Kind::Knn,
+                ModelKind::Knn,
                 "scaling",
                 "kNN stores its training set as bytes: use unit or no scaling, deskewed or not",
             ));
@@ -508,7 +508,7 @@ impl Estimator for KnnParams {
         }
         if self.k > data.x.nrows() {
             return Err(invalid(
-                Kind::Knn,
+                ModelKind::Knn,
                 "k",
                 format!(
                     "k = {} must be between 1 and the {} training rows",

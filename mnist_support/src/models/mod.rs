@@ -4,7 +4,7 @@
 //! class probabilities, serialize its parameters. Models take **raw pixels**
 //! (0–255) at their public entry points and apply their own fitted [`Scaler`],
 //! so the experiment runner, the CLI and the web server treat all of them
-//! alike. [`Kind`] names the models and is the one place that knows how to
+//! alike. [`ModelKind`] names the models and is the one place that knows how to
 //! build or load each of them.
 
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ pub mod svm;
 pub mod tree;
 
 pub use crate::metrics::{Epoch, History};
-pub use crate::progress::{Lines, Progress, Silent};
+pub use crate::progress::{PrintProgress, Progress, Silent};
 pub use forest::ForestParams;
 pub use knn::KnnParams;
 pub(crate) use model::{invalid, linfa_fit};
@@ -56,7 +56,7 @@ pub type Network = Model<NetParams>;
 /// The seven models of the assignment, in the seed's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub enum ModelKind {
     Softmax,
     Knn,
     Dnn,
@@ -66,62 +66,62 @@ pub enum Kind {
     Cnn,
 }
 
-impl Kind {
-    pub const ALL: &'static [Kind] = &[
-        Kind::Softmax,
-        Kind::Knn,
-        Kind::Dnn,
-        Kind::Svm,
-        Kind::Tree,
-        Kind::Forest,
-        Kind::Cnn,
+impl ModelKind {
+    pub const ALL: &'static [ModelKind] = &[
+        ModelKind::Softmax,
+        ModelKind::Knn,
+        ModelKind::Dnn,
+        ModelKind::Svm,
+        ModelKind::Tree,
+        ModelKind::Forest,
+        ModelKind::Cnn,
     ];
 
     /// The networks need libtorch (the `torch` feature).
     pub fn needs_torch(self) -> bool {
-        matches!(self, Kind::Dnn | Kind::Cnn)
+        matches!(self, ModelKind::Dnn | ModelKind::Cnn)
     }
 
     /// Short name: CLI argument, default model file name.
     pub fn name(self) -> &'static str {
         match self {
-            Kind::Softmax => "softmax",
-            Kind::Knn => "knn",
-            Kind::Dnn => "dnn",
-            Kind::Svm => "svm",
-            Kind::Tree => "tree",
-            Kind::Forest => "forest",
-            Kind::Cnn => "cnn",
+            ModelKind::Softmax => "softmax",
+            ModelKind::Knn => "knn",
+            ModelKind::Dnn => "dnn",
+            ModelKind::Svm => "svm",
+            ModelKind::Tree => "tree",
+            ModelKind::Forest => "forest",
+            ModelKind::Cnn => "cnn",
         }
     }
 
     /// Name for tables and titles.
     pub fn title(self) -> &'static str {
         match self {
-            Kind::Softmax => "Softmax regression",
-            Kind::Knn => "k-nearest neighbours",
-            Kind::Dnn => "Deep neural network (fully connected)",
-            Kind::Svm => "SVM (RBF kernel)",
-            Kind::Tree => "Decision tree",
-            Kind::Forest => "Random forest",
-            Kind::Cnn => "Convolutional neural network",
+            ModelKind::Softmax => "Softmax regression",
+            ModelKind::Knn => "k-nearest neighbours",
+            ModelKind::Dnn => "Deep neural network (fully connected)",
+            ModelKind::Svm => "SVM (RBF kernel)",
+            ModelKind::Tree => "Decision tree",
+            ModelKind::Forest => "Random forest",
+            ModelKind::Cnn => "Convolutional neural network",
         }
     }
 
     /// The model with its default (validation-chosen) hyperparameters.
     pub fn default_model(self) -> Result<Box<dyn Classifier>> {
         Ok(match self {
-            Kind::Softmax => Box::new(Softmax::new(SoftmaxParams::default())),
-            Kind::Knn => Box::new(Knn::new(KnnParams::default())),
-            Kind::Svm => Box::new(Svm::new(SvmParams::default())),
-            Kind::Tree => Box::new(DecisionTree::new(DecisionTreeParams::default())),
-            Kind::Forest => Box::new(Forest::new(ForestParams::default())),
+            ModelKind::Softmax => Box::new(Softmax::new(SoftmaxParams::default())),
+            ModelKind::Knn => Box::new(Knn::new(KnnParams::default())),
+            ModelKind::Svm => Box::new(Svm::new(SvmParams::default())),
+            ModelKind::Tree => Box::new(DecisionTree::new(DecisionTreeParams::default())),
+            ModelKind::Forest => Box::new(Forest::new(ForestParams::default())),
             #[cfg(feature = "torch")]
-            Kind::Dnn => Box::new(Network::new(NetParams::dnn())),
+            ModelKind::Dnn => Box::new(Network::new(NetParams::dnn())),
             #[cfg(feature = "torch")]
-            Kind::Cnn => Box::new(Network::new(NetParams::cnn())),
+            ModelKind::Cnn => Box::new(Network::new(NetParams::cnn())),
             #[cfg(not(feature = "torch"))]
-            Kind::Dnn | Kind::Cnn => return Err(no_torch(self)),
+            ModelKind::Dnn | ModelKind::Cnn => return Err(no_torch(self)),
         })
     }
 
@@ -133,7 +133,7 @@ impl Kind {
         payload: &[u8],
     ) -> Result<Box<dyn Classifier>> {
         fn restore<E: Estimator>(
-            kind: Kind,
+            kind: ModelKind,
             v: &serde_json::Value,
             scaler: Scaler,
             payload: &[u8],
@@ -152,21 +152,21 @@ impl Kind {
         }
         let v = hyperparameters;
         match self {
-            Kind::Softmax => restore::<SoftmaxParams>(self, v, scaler, payload),
-            Kind::Knn => restore::<KnnParams>(self, v, scaler, payload),
-            Kind::Svm => restore::<SvmParams>(self, v, scaler, payload),
-            Kind::Tree => restore::<DecisionTreeParams>(self, v, scaler, payload),
-            Kind::Forest => restore::<ForestParams>(self, v, scaler, payload),
+            ModelKind::Softmax => restore::<SoftmaxParams>(self, v, scaler, payload),
+            ModelKind::Knn => restore::<KnnParams>(self, v, scaler, payload),
+            ModelKind::Svm => restore::<SvmParams>(self, v, scaler, payload),
+            ModelKind::Tree => restore::<DecisionTreeParams>(self, v, scaler, payload),
+            ModelKind::Forest => restore::<ForestParams>(self, v, scaler, payload),
             #[cfg(feature = "torch")]
-            Kind::Dnn | Kind::Cnn => restore::<NetParams>(self, v, scaler, payload),
+            ModelKind::Dnn | ModelKind::Cnn => restore::<NetParams>(self, v, scaler, payload),
             #[cfg(not(feature = "torch"))]
-            Kind::Dnn | Kind::Cnn => Err(no_torch(self)),
+            ModelKind::Dnn | ModelKind::Cnn => Err(no_torch(self)),
         }
     }
 }
 
 #[cfg(not(feature = "torch"))]
-fn no_torch(kind: Kind) -> Error {
+fn no_torch(kind: ModelKind) -> Error {
     Error::MissingFeature {
         what: format!("the {kind} model (libtorch)"),
         feature: "torch",
@@ -174,21 +174,21 @@ fn no_torch(kind: Kind) -> Error {
     }
 }
 
-impl std::fmt::Display for Kind {
+impl std::fmt::Display for ModelKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl std::str::FromStr for Kind {
+impl std::str::FromStr for ModelKind {
     type Err = Error;
-    fn from_str(s: &str) -> Result<Kind> {
-        Kind::ALL
+    fn from_str(s: &str) -> Result<ModelKind> {
+        ModelKind::ALL
             .iter()
             .copied()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
                 Error::UnknownModel {
                     name: s.to_string(),
                     available: names.join(", "),
@@ -202,7 +202,7 @@ impl std::str::FromStr for Kind {
 /// `_scaled` methods take features already passed through
 /// [`scaler`](Classifier::scaler).
 pub trait Classifier: Send + Sync + std::fmt::Debug {
-    fn kind(&self) -> Kind;
+    fn kind(&self) -> ModelKind;
 
     /// Short name: model file name, CLI argument.
     fn name(&self) -> &'static str {

@@ -11,7 +11,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{argmax_rows, check_xy, Classifier, History, Kind, Progress};
+use super::{argmax_rows, check_xy, Classifier, History, ModelKind, Progress};
 use crate::augment::Augment;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -35,7 +35,7 @@ pub trait Estimator:
     /// The learned parameters.
     type Fitted: Send + Sync;
 
-    fn kind(&self) -> Kind;
+    fn kind(&self) -> ModelKind;
 
     /// The pixel scaling the model trains and predicts with (step 4.1).
     fn scaling(&self) -> Scaling;
@@ -137,7 +137,7 @@ impl<E: Estimator> Model<E> {
 }
 
 impl<E: Estimator> Classifier for Model<E> {
-    fn kind(&self) -> Kind {
+    fn kind(&self) -> ModelKind {
         self.params.kind()
     }
 
@@ -278,7 +278,7 @@ macro_rules! linfa_fit {
 pub(crate) use linfa_fit;
 
 /// [`Error::InvalidHyperparameter`] of `model`.
-pub(crate) fn invalid(model: Kind, name: &'static str, reason: impl Into<String>) -> Error {
+pub(crate) fn invalid(model: ModelKind, name: &'static str, reason: impl Into<String>) -> Error {
     Error::InvalidHyperparameter {
         model: model.name(),
         name,

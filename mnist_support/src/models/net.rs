@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Tensor};
 
-use super::{invalid, Epoch, Estimator, History, Kind, Model, Progress, Training};
+use super::{invalid, Epoch, Estimator, History, Model, ModelKind, Progress, Training};
 use crate::augment::Distort;
 use crate::data::{CLASSES, PIXELS, SIDE};
 use crate::error::{Error, Result};
@@ -301,11 +301,11 @@ impl Estimator for NetParams {
     type Fitted = FittedNetwork;
 
     /// DNN without conv stages, CNN with them.
-    fn kind(&self) -> Kind {
+    fn kind(&self) -> ModelKind {
         if self.conv.is_empty() {
-            Kind::Dnn
+            ModelKind::Dnn
         } else {
-            Kind::Cnn
+            ModelKind::Cnn
         }
     }
 

@@ -13,7 +13,7 @@
 use ndarray::{s, Array1, Array2, ArrayBase, ArrayView1, ArrayView2, Axis, Data, Ix2, Zip};
 use serde::{Deserialize, Serialize};
 
-use super::{codec, invalid, Estimator, Kind, Progress, Training};
+use super::{codec, invalid, Estimator, ModelKind, Progress, Training};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -209,8 +209,8 @@ fn train(
 impl Estimator for SoftmaxParams {
     type Fitted = FittedSoftmax;
 
-    fn kind(&self) -> Kind {
-        Kind::Softmax
+    fn kind(&self) -> ModelKind {
+        ModelKind::Softmax
     }
 
     fn scaling(&self) -> Scaling {
@@ -224,14 +224,14 @@ impl Estimator for SoftmaxParams {
     fn check(&self) -> Result<()> {
         if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
             return Err(invalid(
-                Kind::Softmax,
+                ModelKind::Softmax,
                 "alpha",
                 format!("must be ≥ 0, got {}", self.alpha),
             ));
         }
         if self.tol.is_nan() || self.tol < 0.0 {
             return Err(invalid(
-                Kind::Softmax,
+                ModelKind::Softmax,
                 "tol",
                 format!("must be ≥ 0, got {}", self.tol),
             ));

@@ -25,7 +25,7 @@ use ndarray::{linalg::general_mat_mul, s, Array1, Array2, ArrayView1, ArrayView2
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{check_xy, codec, invalid, Estimator, Kind, Progress, Training};
+use super::{check_xy, codec, invalid, Estimator, ModelKind, Progress, Training};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -491,8 +491,8 @@ pub(crate) fn train(
 impl Estimator for SvmParams {
     type Fitted = FittedSvm;
 
-    fn kind(&self) -> Kind {
-        Kind::Svm
+    fn kind(&self) -> ModelKind {
+        ModelKind::Svm
     }
 
     fn scaling(&self) -> Scaling {
@@ -509,7 +509,7 @@ impl Estimator for SvmParams {
                 Ok(())
             } else {
                 Err(invalid(
-                    Kind::Svm,
+                    ModelKind::Svm,
                     name,
                     format!("must be a positive number, got {v}"),
                 ))

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::cart::{self, Binned, Criterion, Tree, TreeParams};
-use super::{Estimator, Kind, Progress, Training};
+use super::{Estimator, ModelKind, Progress, Training};
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
 
@@ -43,8 +43,8 @@ impl Default for DecisionTreeParams {
 impl Estimator for DecisionTreeParams {
     type Fitted = Tree;
 
-    fn kind(&self) -> Kind {
-        Kind::Tree
+    fn kind(&self) -> ModelKind {
+        ModelKind::Tree
     }
 
     /// Trees compare raw pixel values with thresholds: no scaling.
@@ -57,7 +57,7 @@ impl Estimator for DecisionTreeParams {
     }
 
     fn check(&self) -> Result<()> {
-        self.tree.check(Kind::Tree)
+        self.tree.check(ModelKind::Tree)
     }
 
     fn fit(

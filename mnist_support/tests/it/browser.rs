@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use mnist_support::data::Split;
-use mnist_support::models::Kind;
+use mnist_support::models::ModelKind;
 use serde_json::{json, Value};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -147,7 +147,7 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     );
     // The model list is filled from /api/models.
     let options = wait_for(&d, &sid, "return document.querySelectorAll('#model option').length > 1 ? document.querySelectorAll('#model option').length : 0;");
-    assert_eq!(options, json!(Kind::ALL.len() + 1));
+    assert_eq!(options, json!(ModelKind::ALL.len() + 1));
 
     let script = |js: &str| -> Value {
         d.call(
@@ -187,7 +187,7 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     let answered = |digit: u8, what: &str| -> Vec<Value> {
         let results = wait_for(&d, &sid, RESULTS);
         let results = results.as_array().unwrap().clone();
-        assert_eq!(results.len(), Kind::ALL.len(), "{what}: {results:?}");
+        assert_eq!(results.len(), ModelKind::ALL.len(), "{what}: {results:?}");
         assert!(results.iter().all(|r| r["bars"] == 3), "{results:?}");
         let right = results.iter().filter(|r| r["digit"] == digit).count();
         assert!(right >= 3, "{what} should read as {digit}: {results:?}");
@@ -282,7 +282,7 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     clear_answer();
     script("[...document.querySelectorAll('#examples button')].find(b => b.dataset.name.startsWith('pad')).click();");
     let results = wait_for(&d, &sid, RESULTS);
-    assert_eq!(results.as_array().unwrap().len(), Kind::ALL.len());
+    assert_eq!(results.as_array().unwrap().len(), ModelKind::ALL.len());
     let inked_pad = script(
         "const c = document.getElementById('pad').getContext('2d');
         const p = c.getImageData(0, 0, 280, 280).data; let dark = 0;

@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use mnist_support::experiment::{self, Scaled};
+use mnist_support::experiment::{self, ScaledSplit};
 use mnist_support::models::{Classifier, Knn, KnnParams, Silent, Svm, SvmParams};
 use ndarray::Array1;
 
@@ -12,7 +12,7 @@ use ndarray::Array1;
 fn knn_chooses_k_on_validation_and_rejects_non_byte_pixels() {
     let split = common::synthetic_split(400, 100, 9);
     let mut model = Knn::new(KnnParams::default());
-    let data = Scaled::new(&split, model.scaling()).unwrap();
+    let data = ScaledSplit::new(&split, model.scaling()).unwrap();
     experiment::fit(&mut model, &data, &Silent).unwrap();
     let choice = model
         .choose_k(data.x_valid.view(), data.y_valid.view(), &[1, 3, 5])

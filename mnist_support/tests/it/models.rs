@@ -5,20 +5,20 @@
 use crate::common;
 
 use mnist_support::data::Split;
-use mnist_support::experiment::{self, Scaled};
-use mnist_support::models::{Classifier, Kind, Silent};
+use mnist_support::experiment::{self, ScaledSplit};
+use mnist_support::models::{Classifier, ModelKind, Silent};
 use mnist_support::store::{Freshness, Store};
 use ndarray::Array2;
 
-fn small_model(kind: Kind) -> Box<dyn Classifier> {
+fn small_model(kind: ModelKind) -> Box<dyn Classifier> {
     // Default hyperparameters, except where they only make sense at full
     // scale or on real digits (no distortions of the random patterns).
     common::quick_model_with(kind, false)
 }
 
-fn trained(kind: Kind, split: &Split) -> (Box<dyn Classifier>, Scaled) {
+fn trained(kind: ModelKind, split: &Split) -> (Box<dyn Classifier>, ScaledSplit) {
     let mut model = small_model(kind);
-    let data = Scaled::new(split, model.scaling()).unwrap();
+    let data = ScaledSplit::new(split, model.scaling()).unwrap();
     experiment::fit(model.as_mut(), &data, &Silent).unwrap();
     (model, data)
 }
@@ -26,7 +26,7 @@ fn trained(kind: Kind, split: &Split) -> (Box<dyn Classifier>, Scaled) {
 #[test]
 fn every_model_meets_the_contract() {
     let split = common::synthetic_split(600, 200, 7);
-    for &kind in Kind::ALL {
+    for &kind in ModelKind::ALL {
         let (model, data) = trained(kind, &split);
         assert!(model.is_fitted(), "{kind}");
         // Shapes, probabilities, argmax.
@@ -84,7 +84,7 @@ fn every_model_meets_the_contract() {
     }
 }
 
-fn corrupt_files_are_errors(kind: Kind, dir: &std::path::Path) {
+fn corrupt_files_are_errors(kind: ModelKind, dir: &std::path::Path) {
     let name = kind.name();
     let card_path = dir.join(format!("{name}.json"));
     let card_text = std::fs::read_to_string(&card_path).unwrap();
@@ -129,7 +129,7 @@ fn corrupt_files_are_errors(kind: Kind, dir: &std::path::Path) {
 }
 
 /// The parameter decoder itself rejects every truncation (and never panics).
-fn truncated_payloads_are_errors(kind: Kind, model: &dyn Classifier) {
+fn truncated_payloads_are_errors(kind: ModelKind, model: &dyn Classifier) {
     let payload = model.to_bytes().unwrap();
     let step = (payload.len() / 97).max(1);
     for cut in (0..payload.len()).step_by(step) {
@@ -154,7 +154,7 @@ fn truncated_payloads_are_errors(kind: Kind, model: &dyn Classifier) {
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
     let split = common::synthetic_split(100, 20, 3);
-    for &kind in Kind::ALL {
+    for &kind in ModelKind::ALL {
         let mut model = small_model(kind);
         assert!(
             model.predict(split.x_test.view()).is_err(),
@@ -202,10 +202,10 @@ fn bad_input_is_an_error_not_a_panic() {
 
 #[test]
 fn names_and_kinds() {
-    for &kind in Kind::ALL {
-        assert_eq!(kind.name().parse::<Kind>().unwrap(), kind);
+    for &kind in ModelKind::ALL {
+        assert_eq!(kind.name().parse::<ModelKind>().unwrap(), kind);
     }
-    let err = "perceptron".parse::<Kind>().unwrap_err().to_string();
+    let err = "perceptron".parse::<ModelKind>().unwrap_err().to_string();
     assert!(err.contains("softmax"), "{err}");
     assert!(mnist_support::store::check_name("../etc").is_err());
     assert!(mnist_support::store::check_name("").is_err());
@@ -215,7 +215,7 @@ fn names_and_kinds() {
 #[test]
 fn report_renders_and_serializes() {
     let split = common::synthetic_split(300, 100, 11);
-    let (model, data) = trained(Kind::Softmax, &split);
+    let (model, data) = trained(ModelKind::Softmax, &split);
     let report = experiment::evaluate(model.as_ref(), &data, 1.5, &Silent).unwrap();
     let acc = report.accuracy_table();
     assert_eq!(acc.rows.len(), 1);
@@ -248,8 +248,8 @@ fn report_renders_and_serializes() {
 #[test]
 fn scaling_must_match_the_model() {
     let split = common::synthetic_split(100, 20, 5);
-    let mut model = Kind::Softmax.default_model().unwrap();
-    let wrong = Scaled::new(&split, mnist_support::scale::Scaling::None).unwrap();
+    let mut model = ModelKind::Softmax.default_model().unwrap();
+    let wrong = ScaledSplit::new(&split, mnist_support::scale::Scaling::None).unwrap();
     let err = experiment::fit(model.as_mut(), &wrong, &Silent)
         .unwrap_err()
         .to_string();
@@ -327,7 +327,7 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
     let split = common::synthetic_split(300, 60, 17);
     let dir = tempfile::tempdir().unwrap();
     let mut first = Softmax::new(SoftmaxParams::default());
-    let data = Scaled::new(&split, first.scaling()).unwrap();
+    let data = ScaledSplit::new(&split, first.scaling()).unwrap();
     let t = Store::new(dir.path())
         .fit_or_load(&mut first, &data, &Silent)
         .unwrap();
@@ -340,7 +340,7 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
         store.freshness(&first, &data),
         Freshness::Fresh(_)
     ));
-    let stale = |m: &dyn Classifier, d: &Scaled| match store.freshness(m, d) {
+    let stale = |m: &dyn Classifier, d: &ScaledSplit| match store.freshness(m, d) {
         Freshness::Stale(why) => why,
         other => panic!("{other:?}"),
     };
@@ -363,7 +363,7 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
     });
     let why = stale(&other, &data);
     assert!(why.contains("hyperparameters"), "{why}");
-    let smaller = Scaled::new(&split.head(200, 60), first.scaling()).unwrap();
+    let smaller = ScaledSplit::new(&split.head(200, 60), first.scaling()).unwrap();
     let why = stale(&first, &smaller);
     assert!(why.contains("other data"), "{why}");
     let empty = tempfile::tempdir().unwrap();
@@ -398,7 +398,7 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
         ..NetParams::dnn()
     };
     let mut net = Network::new(params.clone());
-    let data = Scaled::new(&split, net.scaling()).unwrap();
+    let data = ScaledSplit::new(&split, net.scaling()).unwrap();
     let t = Store::new(dir.path())
         .fit_or_load(&mut net, &data, &Silent)
         .unwrap();

@@ -9,8 +9,8 @@ use crate::common;
 
 use mnist_support::data::Split;
 use mnist_support::display::Rich;
-use mnist_support::experiment::{self, Scaled};
-use mnist_support::models::{Classifier, Kind, NetParams, Network, Silent};
+use mnist_support::experiment::{self, ScaledSplit};
+use mnist_support::models::{Classifier, ModelKind, NetParams, Network, Silent};
 use mnist_support::store::Store;
 
 /// Small and quick: 2 epochs, batches of 32.
@@ -22,9 +22,9 @@ fn small(base: NetParams) -> NetParams {
     }
 }
 
-fn train(params: NetParams, split: &Split) -> (Network, Scaled) {
+fn train(params: NetParams, split: &Split) -> (Network, ScaledSplit) {
     let mut model = Network::new(params);
-    let data = Scaled::new(split, model.scaling()).unwrap();
+    let data = ScaledSplit::new(split, model.scaling()).unwrap();
     experiment::fit(&mut model, &data, &Silent).unwrap();
     (model, data)
 }
@@ -183,7 +183,7 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
     assert!(err.contains("the network needs F32 [300"), "{err}");
     // Hyperparameters of the other kind.
     let dnn_params = serde_json::to_value(NetParams::dnn()).unwrap();
-    let err = Kind::Cnn
+    let err = ModelKind::Cnn
         .restore(&dnn_params, scaler.clone(), &payload)
         .unwrap_err()
         .to_string();

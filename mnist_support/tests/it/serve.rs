@@ -5,7 +5,7 @@ use crate::common;
 
 use base64::Engine;
 use mnist_support::data::Split;
-use mnist_support::models::{Kind, Silent};
+use mnist_support::models::{ModelKind, Silent};
 use mnist_support::preprocess::{self, mnist_to_gray};
 
 fn post(url: &str, body: &[u8]) -> (u16, serde_json::Value) {
@@ -35,13 +35,16 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
         .unwrap()
         .into_json()
         .unwrap();
-    assert_eq!(health["models"], Kind::ALL.len());
+    assert_eq!(health["models"], ModelKind::ALL.len());
     let list: serde_json::Value = ureq::get(&format!("{url}/api/models"))
         .call()
         .unwrap()
         .into_json()
         .unwrap();
-    assert_eq!(list["models"].as_array().unwrap().len(), Kind::ALL.len());
+    assert_eq!(
+        list["models"].as_array().unwrap().len(),
+        ModelKind::ALL.len()
+    );
     let page = ureq::get(&format!("{url}/"))
         .call()
         .unwrap()
@@ -76,8 +79,8 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
     let body = serde_json::json!({ "model": "all", "pixels": pixels }).to_string();
     let (code, r) = post(url, body.as_bytes());
     assert_eq!(code, 200, "{r}");
-    assert_eq!(r["results"].as_array().unwrap().len(), Kind::ALL.len());
-    for kind in Kind::ALL {
+    assert_eq!(r["results"].as_array().unwrap().len(), ModelKind::ALL.len());
+    for kind in ModelKind::ALL {
         let body = serde_json::json!({ "model": kind.name(), "pixels": pixels }).to_string();
         let (code, r) = post(url, body.as_bytes());
         assert_eq!(code, 200, "{kind}: {r}");
@@ -239,7 +242,7 @@ fn preprocessing_recovers_shifted_scaled_inverted_digits() {
     };
     let split = Split::load_from(&data).unwrap();
     let small = split.head(3000, 500);
-    let mut model = Kind::Softmax.default_model().unwrap();
+    let mut model = ModelKind::Softmax.default_model().unwrap();
     model
         .fit(small.x_train.view(), small.y_train.view(), &Silent)
         .unwrap();
@@ -251,7 +254,7 @@ fn preprocessing_recovers_shifted_scaled_inverted_digits() {
     let mut processed = ndarray::Array2::<f32>::zeros((n, 784));
     for i in 0..n {
         let px = split.x_test.row(i).to_vec();
-        // Scaled ×3 or ×5, off-centre, on a light 200×180 canvas.
+        // ScaledSplit ×3 or ×5, off-centre, on a light 200×180 canvas.
         let scale = 3 + 2 * (i % 2);
         let gray = mnist_to_gray(&px, scale, 5 + (i % 7) * 3, 3 + (i % 5) * 4, 200, 180).unwrap();
         // And through PNG, the way uploads arrive.

@@ -5,14 +5,14 @@ use crate::common;
 
 use mnist_support::display::Rich;
 use mnist_support::experiment::Report;
-use mnist_support::models::{Kind, Silent};
+use mnist_support::models::{ModelKind, Silent};
 use mnist_support::store::Store;
 use mnist_support::summary::{self, Summary};
 
 /// Three models trained on synthetic digits and saved (the fixtures).
 fn saved(dir: &std::path::Path) -> (mnist_support::data::Split, Vec<Report>) {
     let split = common::synthetic_split(300, 80, 31);
-    let reports = [Kind::Softmax, Kind::Tree, Kind::Dnn]
+    let reports = [ModelKind::Softmax, ModelKind::Tree, ModelKind::Dnn]
         .iter()
         .map(|&k| {
             let mut model = common::quick_model(k);

@@ -3,8 +3,8 @@
 //! pipeline. Nothing is saved.
 
 use mnist_support::data::Split;
-use mnist_support::experiment::{self, Scaled};
-use mnist_support::models::Kind;
+use mnist_support::experiment::{self, ScaledSplit};
+use mnist_support::models::ModelKind;
 
 use crate::progress_bar::Bar;
 use crate::train::{all_if_empty, run_all, tempfile_dir};
@@ -23,7 +23,7 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-pub fn bench(kinds: Vec<Kind>, json: bool) -> AnyResult<()> {
+pub fn bench(kinds: Vec<ModelKind>, json: bool) -> AnyResult<()> {
     let split = Split::load()?;
     if !json {
         println!(
@@ -35,7 +35,7 @@ pub fn bench(kinds: Vec<Kind>, json: bool) -> AnyResult<()> {
     for kind in all_if_empty(kinds) {
         reset_peak_rss();
         let mut model = kind.default_model()?;
-        let data = Scaled::new(&split, model.scaling())?;
+        let data = ScaledSplit::new(&split, model.scaling())?;
         let fit_s = experiment::fit(model.as_mut(), &data, &Bar::new())?;
         let report = experiment::evaluate(model.as_ref(), &data, fit_s, &Bar::new())?;
         let peak = peak_rss_mb().unwrap_or(f64::NAN);

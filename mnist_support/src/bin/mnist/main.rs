@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mnist_support::models::{self, Kind};
+use mnist_support::models::{self, ModelKind};
 
 #[derive(Parser)]
 #[command(
@@ -50,7 +50,7 @@ enum Cmd {
     /// Train models on the full split and save them (models/<name>.bin + .json + .confusion.png).
     Train {
         /// Models to train (default: all seven).
-        models: Vec<Kind>,
+        models: Vec<ModelKind>,
         /// Directory to save into (default: models/, or $MNIST_MODELS_DIR).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -60,7 +60,7 @@ enum Cmd {
     /// images), peak memory and the three accuracies. Nothing is saved.
     Bench {
         /// Models to benchmark (default: all seven).
-        models: Vec<Kind>,
+        models: Vec<ModelKind>,
         /// One JSON object per model and line: model, fit_s, epochs, best_epoch,
         /// s_per_epoch, predict_s, peak_rss_mb, train_acc, valid_acc, test_acc, threads, device.
         #[arg(long)]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use mnist_support::data::Split;
-use mnist_support::models::{self, Kind};
+use mnist_support::models::{self, ModelKind};
 
 use crate::fetch::ensure_data;
 use crate::train::train;
@@ -13,7 +13,7 @@ use crate::AnyResult;
 pub fn serve(port: u16, dir: Option<PathBuf>, train_missing: bool) -> AnyResult<()> {
     let dir = dir.unwrap_or_else(models::models_dir);
     if train_missing {
-        let missing: Vec<Kind> = Kind::ALL
+        let missing: Vec<ModelKind> = ModelKind::ALL
             .iter()
             .copied()
             .filter(|k| !dir.join(format!("{}.json", k.name())).exists())

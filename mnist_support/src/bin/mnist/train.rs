@@ -4,21 +4,21 @@
 use std::path::PathBuf;
 
 use mnist_support::data::Split;
-use mnist_support::models::{self, Kind};
+use mnist_support::models::{self, ModelKind};
 use mnist_support::store::Store;
 
 use crate::progress_bar::Bar;
 use crate::AnyResult;
 
-pub fn all_if_empty(kinds: Vec<Kind>) -> Vec<Kind> {
+pub fn all_if_empty(kinds: Vec<ModelKind>) -> Vec<ModelKind> {
     if kinds.is_empty() {
-        Kind::ALL.to_vec()
+        ModelKind::ALL.to_vec()
     } else {
         kinds
     }
 }
 
-pub fn train(kinds: Vec<Kind>, dir: Option<PathBuf>) -> AnyResult<()> {
+pub fn train(kinds: Vec<ModelKind>, dir: Option<PathBuf>) -> AnyResult<()> {
     let split = Split::load()?;
     let store = Store::new(dir.unwrap_or_else(models::models_dir)).retraining(true);
     for kind in all_if_empty(kinds) {
@@ -46,8 +46,8 @@ pub fn run_all(dir: PathBuf, retrain: bool) -> AnyResult<()> {
     let store = Store::new(&dir).retraining(retrain);
     let split = Split::load()?;
     let t = std::time::Instant::now();
-    for (i, &kind) in Kind::ALL.iter().enumerate() {
-        eprintln!("[{}/{}] {}", i + 1, Kind::ALL.len(), kind.title());
+    for (i, &kind) in ModelKind::ALL.iter().enumerate() {
+        eprintln!("[{}/{}] {}", i + 1, ModelKind::ALL.len(), kind.title());
         let mut model = kind.default_model()?;
         let report = store.run(model.as_mut(), &split, &Bar::new())?;
         print!("{}", report.accuracy_table());

@@ -50,7 +50,7 @@ pub fn grow_forest(
     check_data(data, y, params)?;
     if n_trees == 0 {
         return Err(crate::models::invalid(
-            crate::models::Kind::Forest,
+            crate::models::ModelKind::Forest,
             "n_trees",
             "must be at least 1",
         ));

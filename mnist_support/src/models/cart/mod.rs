@@ -126,7 +126,7 @@ impl Default for TreeParams {
 impl TreeParams {
     /// The checks that do not depend on the data, for the `model` these
     /// parameters grow trees of.
-    pub(crate) fn check(&self, model: crate::models::Kind) -> Result<()> {
+    pub(crate) fn check(&self, model: crate::models::ModelKind) -> Result<()> {
         let invalid = |name, reason: &str| Err(crate::models::invalid(model, name, reason));
         if self.min_samples_split == 0 {
             return invalid("min_samples_split", "must be at least 1");
@@ -141,7 +141,7 @@ impl TreeParams {
     }
 
     fn validate(&self, d: usize) -> Result<()> {
-        self.check(crate::models::Kind::Tree)?;
+        self.check(crate::models::ModelKind::Tree)?;
         match self.max_features {
             Some(k) if k > d => Err(Error::InvalidHyperparameter {
                 model: "tree",

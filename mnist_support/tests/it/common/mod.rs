@@ -169,7 +169,7 @@ pub fn start_server(models: &Path) -> Server {
 /// A model with its default hyperparameters, except that networks train for
 /// one epoch, in batches of 16 so that the small data still gives them steps.
 pub fn quick_model(
-    kind: mnist_support::models::Kind,
+    kind: mnist_support::models::ModelKind,
 ) -> Box<dyn mnist_support::models::Classifier> {
     quick_model_with(kind, true)
 }
@@ -178,18 +178,18 @@ pub fn quick_model(
 /// the training distortions and deskewing (the synthetic digits are random
 /// patterns, which shifts, rotations and shears do not preserve).
 pub fn quick_model_with(
-    kind: mnist_support::models::Kind,
+    kind: mnist_support::models::ModelKind,
     real_digits: bool,
 ) -> Box<dyn mnist_support::models::Classifier> {
     use mnist_support::augment::{Augment, Distort};
     use mnist_support::models::{
-        DecisionTree, DecisionTreeParams, Forest, ForestParams, Kind, Knn, KnnParams, NetParams,
-        Network, Softmax, SoftmaxParams, Svm, SvmParams,
+        DecisionTree, DecisionTreeParams, Forest, ForestParams, Knn, KnnParams, ModelKind,
+        NetParams, Network, Softmax, SoftmaxParams, Svm, SvmParams,
     };
     use mnist_support::scale::Scaling;
     match kind {
-        Kind::Dnn | Kind::Cnn => {
-            let base = if kind == Kind::Dnn {
+        ModelKind::Dnn | ModelKind::Cnn => {
+            let base = if kind == ModelKind::Dnn {
                 NetParams::dnn()
             } else {
                 NetParams::cnn()
@@ -207,25 +207,25 @@ pub fn quick_model_with(
             }))
         }
         _ if real_digits => kind.default_model().unwrap(),
-        Kind::Tree => Box::new(DecisionTree::new(DecisionTreeParams {
+        ModelKind::Tree => Box::new(DecisionTree::new(DecisionTreeParams {
             augment: Augment::NONE,
             ..Default::default()
         })),
-        Kind::Forest => Box::new(Forest::new(ForestParams {
+        ModelKind::Forest => Box::new(Forest::new(ForestParams {
             augment: Augment::NONE,
             ..Default::default()
         })),
-        Kind::Softmax => Box::new(Softmax::new(SoftmaxParams {
+        ModelKind::Softmax => Box::new(Softmax::new(SoftmaxParams {
             scaling: Scaling::Standard,
             augment: Augment::NONE,
             ..Default::default()
         })),
-        Kind::Knn => Box::new(Knn::new(KnnParams {
+        ModelKind::Knn => Box::new(Knn::new(KnnParams {
             scaling: Scaling::Unit,
             augment: Augment::NONE,
             ..Default::default()
         })),
-        Kind::Svm => Box::new(Svm::new(SvmParams {
+        ModelKind::Svm => Box::new(Svm::new(SvmParams {
             scaling: Scaling::MinMax,
             augment: Augment::NONE,
             ..Default::default()
@@ -235,10 +235,10 @@ pub fn quick_model_with(
 
 /// Every model trained on the first 3,000 training images (quick), saved to a temp dir.
 pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
-    use mnist_support::models::{Kind, Silent};
+    use mnist_support::models::{ModelKind, Silent};
     let dir = tempfile::tempdir().unwrap();
     let small = split.head(3000, 500);
-    for &kind in Kind::ALL {
+    for &kind in ModelKind::ALL {
         let mut model = quick_model(kind);
         mnist_support::store::Store::new(dir.path())
             .retraining(true)
