@@ -117,7 +117,9 @@ impl Store {
         progress: &dyn Progress,
     ) -> Result<f64> {
         if self.retrain {
-            progress.note("retraining: training again");
+            progress.note(&format!(
+                "retraining ({RETRAIN_ENV}=1 or --retrain): training again"
+            ));
             return fit(model, data, progress);
         }
         match self.freshness(model, data) {

@@ -326,7 +326,7 @@ fn the_model_notebooks_execute_in_quick_mode() {
     assert!(text.contains("using the saved model"), "forest retrained");
     let text = rerun("1");
     assert!(
-        text.contains("MNIST_RETRAIN is set: training again"),
+        text.contains("retraining (MNIST_RETRAIN=1 or --retrain): training again"),
         "forest not retrained"
     );
 }
