@@ -1,16 +1,19 @@
 //! Support crate for the mnist-rs notebooks.
 //!
-//! Everything the notebooks call lives here, so `cargo test` covers it:
-//! * [`data`]: IDX reading (raw or gzip), checksums, fetching, the train/valid/test split;
-//! * [`scale`]: standardization and min-max scaling, fit on train only, serializable;
-//! * [`plot`]: figures (digit grid, class-frequency bars) drawn with plotters;
+//! Everything the notebooks call lives here, so `cargo test` covers it. In
+//! layers, each using only the ones below (the README draws them):
+//! * [`error`], [`config`] (the environment, read once), [`progress`], [`consts`];
 //! * [`display`]: rich inline output for evcxr and saving, for every figure and table;
-//! * [`metrics`]: accuracy, per-class accuracy, confusion matrices;
-//! * [`models`]: the [`models::Classifier`] trait and the models;
-//! * [`experiment`]: scale → fit → evaluate → save, as one [`experiment::Report`];
-//! * [`summary`]: all seven reports side by side (step 4.7);
+//! * [`metrics`], [`scale`], [`plot`]: accuracy and confusion matrices; scalers and
+//!   deskewing; figures drawn with plotters;
+//! * [`data`]: IDX reading (raw or gzip), checksums, fetching, the train/valid/test split;
 //! * [`preprocess`] (feature `inputs`): any picture of a digit to an MNIST-like 28×28;
-//! * [`real_inputs`]: the real-inputs benchmark (pad drawings, scans, photos, typed digits).
+//! * [`real_inputs`]: the real-inputs benchmark and the typed training digits;
+//! * [`augment`]: distortions, typed digits and distorted copies for training;
+//! * [`models`]: `Estimator`, `Model<E>` and the [`models::Classifier`] trait, one file per algorithm;
+//! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]), [`store`]
+//!   (save, load, fresh or stale, the whole pipeline), [`summary`] (step 4.7);
+//! * `serve` (feature `serve`), [`server_process`], `jupyter` (feature `setup`).
 //!
 //! Notebooks start with
 //! ```text

@@ -1,11 +1,14 @@
 //! The classifiers and the one trait they share.
 //!
-//! Every model implements [`Classifier`]: fit on (x, y), predict labels and
-//! class probabilities, serialize its parameters. Models take **raw pixels**
-//! (0–255) at their public entry points and apply their own fitted [`Scaler`],
-//! so the experiment runner, the CLI and the web server treat all of them
-//! alike. [`ModelKind`] names the models and is the one place that knows how to
-//! build or load each of them.
+//! Each algorithm's file holds its hyperparameters (an [`Estimator`]: checked,
+//! fitted into the algorithm's fitted state, which predicts and becomes bytes)
+//! and nothing else; [`Model<E>`] adds the fitted scaler and implements
+//! [`Classifier`] once for all of them: fit on (x, y), predict labels and class
+//! probabilities, serialize the parameters. Models take **raw pixels** (0–255)
+//! at their public entry points and apply their own fitted [`Scaler`], so the
+//! runner, the store, the CLI and the web server treat all of them alike.
+//! [`ModelKind`] names the models and is the one place that knows how to build
+//! or load each of them.
 
 use std::path::{Path, PathBuf};
 
