@@ -142,6 +142,36 @@ pub fn ensure_venv(p: &Paths) -> SetupResult<()> {
     std::fs::write(&stamp, want).map_err(io(stamp.display()))
 }
 
+/// Install scikit-learn for `mnist compare` into the venv (pinned in
+/// `scripts/compare-requirements.txt`; skipped when that file has not changed
+/// since the last install). Returns the comparison script.
+pub fn ensure_compare_packages(p: &Paths) -> SetupResult<PathBuf> {
+    ensure_venv(p)?;
+    let scripts = p.root.join("mnist_support").join("scripts");
+    let req_path = scripts.join("compare-requirements.txt");
+    let req = std::fs::read(&req_path).map_err(io(req_path.display()))?;
+    let stamp = p.venv.join(".mnist-compare-requirements.md5");
+    let want = format!("{:x}", md5::compute(&req));
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
+        eprintln!("compare: installing scikit-learn into the venv");
+        run(
+            Command::new(&p.python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(&req_path),
+            "pip could not install scikit-learn; check access to PyPI.",
+        )?;
+        std::fs::write(&stamp, want).map_err(io(stamp.display()))?;
+    }
+    Ok(scripts.join("compare.py"))
+}
+
 /// Path of an `evcxr_jupyter` of the pinned version, if cargo installed one.
 /// (evcxr_jupyter has no `--version`; `cargo install --list` knows.)
 pub fn find_evcxr() -> Option<PathBuf> {
@@ -192,7 +222,9 @@ pub fn ensure_evcxr() -> SetupResult<PathBuf> {
 /// debug assertions and overflow checks on, which makes the numeric code of
 /// `mnist_support` (ndarray, matrixmultiply, the training loops) about 3×
 /// slower than a release build (softmax training: 27.5 s instead of 8.2 s).
-/// The kernel's environment turns both off through Cargo's profile variables.
+/// The kernel's environment turns both off through Cargo's profile variables
+/// (which override the profile evcxr writes) and raises `opt-level` to 3, as
+/// in the release profile the CLI and the tests build with.
 pub fn kernel_json(evcxr: &Path, libtorch: &Path) -> serde_json::Value {
     serde_json::json!({
         "argv": [evcxr.to_string_lossy(), "--control_file", "{connection_file}"],
@@ -202,6 +234,7 @@ pub fn kernel_json(evcxr: &Path, libtorch: &Path) -> serde_json::Value {
         "env": {
             "CARGO_PROFILE_DEV_DEBUG_ASSERTIONS": "false",
             "CARGO_PROFILE_DEV_OVERFLOW_CHECKS": "false",
+            "CARGO_PROFILE_DEV_OPT_LEVEL": "3",
             // tch's build finds libtorch through LIBTORCH; the loaded code needs its libraries.
             "LIBTORCH": libtorch.to_string_lossy(),
             "LD_LIBRARY_PATH": libtorch.join("lib").to_string_lossy(),

@@ -1,4 +1,4 @@
-//! The `mnist` binary: `data --json` on the real files, clear errors without them.
+//! The `mnist` binary: `data --json` on the real files, clear errors without them, `compare` on a subset.
 
 use crate::common;
 
@@ -84,4 +84,47 @@ fn data_with_a_corrupt_file_fails_cleanly() {
         err.contains("train-labels-idx1-ubyte.gz") && err.contains("checksum"),
         "{err}"
     );
+}
+
+/// `mnist compare` runs both sides on the same exported split (the tree and
+/// kNN on 1,000 images: a check that it works, not a measurement).
+#[test]
+fn compare_runs_both_sides_on_the_same_split() {
+    let Some(dir) = common::real_data_dir() else {
+        return;
+    };
+    let out = mnist()
+        .args(["compare", "tree", "knn", "--subset", "1000", "--json"])
+        .env("MNIST_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for (row, name) in rows.iter().zip(["tree", "knn"]) {
+        for side in ["ours", "theirs"] {
+            assert_eq!(row[side]["model"], name, "{row}");
+            let acc = row[side]["test_acc"].as_f64().unwrap();
+            assert!((0.6..=1.0).contains(&acc), "{side} {name}: {acc}");
+            assert!(row[side]["fit_s"].as_f64().unwrap() >= 0.0);
+        }
+        assert!(row["theirs"]["tool"]
+            .as_str()
+            .unwrap()
+            .starts_with("scikit-learn 1.9.1"));
+    }
+    // The same images on both sides: kNN with the same k agrees closely.
+    let (a, b) = (
+        rows[1]["ours"]["test_acc"].as_f64().unwrap(),
+        rows[1]["theirs"]["test_acc"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 0.02, "kNN: ours {a}, scikit-learn {b}");
 }

@@ -136,6 +136,21 @@ enum Cmd {
         #[arg(long)]
         verbose: bool,
     },
+    /// Our models beside scikit-learn's in one run on this machine: the same
+    /// split and the same configuration on both sides (scikit-learn 1.9.1 from
+    /// the project venv, installed on first use); prints accuracy, fit and
+    /// predict seconds and their ratios.
+    Compare {
+        /// Models to compare (default: softmax knn tree forest; svm takes
+        /// scikit-learn about half an hour here).
+        models: Vec<ModelKind>,
+        /// Only the first N training images (and N/5 valid and test), for a quick check.
+        #[arg(long)]
+        subset: Option<usize>,
+        /// One JSON object per model.
+        #[arg(long)]
+        json: bool,
+    },
     /// Set up the notebook toolchain: project-local venv with Jupyter and
     /// nbconvert, the evcxr Rust kernel (installed once with cargo) registered in it.
     Setup,
@@ -167,6 +182,7 @@ fn main() -> ExitCode {
 
 mod bench;
 mod bench_inputs;
+mod compare;
 mod data;
 mod fetch;
 mod figures;
@@ -230,6 +246,14 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
         } => {
             fetch::ensure_data()?;
             bench_inputs::bench_inputs(set, per_source, dir, json, write, gallery, steps, verbose)?
+        }
+        Cmd::Compare {
+            models,
+            subset,
+            json,
+        } => {
+            fetch::ensure_data()?;
+            compare::compare(models, subset, json)?
         }
         Cmd::Setup => notebooks::setup()?,
         Cmd::Notebooks { names, out } => return notebooks::notebooks(names, out),
