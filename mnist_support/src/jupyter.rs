@@ -119,13 +119,31 @@ pub fn ensure_venv(p: &Paths) -> SetupResult<()> {
             "Python 3 with the venv module is required (Debian/Ubuntu: apt-get install python3-venv).",
         )?;
     }
-    let req = std::fs::read(&p.requirements).map_err(io(p.requirements.display()))?;
-    let stamp = p.venv.join(".mnist-requirements.md5");
+    pip_install(
+        p,
+        &p.requirements,
+        ".mnist-requirements.md5",
+        "setup: installing Jupyter, nbclient and nbconvert into the venv",
+        "pip could not install the notebook tools; check access to PyPI.",
+    )
+}
+
+/// `pip install -r requirements` into the venv, unless the file is unchanged
+/// since the last install (its MD5 is kept in `<venv>/<stamp>`).
+fn pip_install(
+    p: &Paths,
+    requirements: &Path,
+    stamp: &str,
+    note: &str,
+    hint: &'static str,
+) -> SetupResult<()> {
+    let req = std::fs::read(requirements).map_err(io(requirements.display()))?;
+    let stamp = p.venv.join(stamp);
     let want = format!("{:x}", md5::compute(&req));
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
         return Ok(());
     }
-    eprintln!("setup: installing Jupyter, nbclient and nbconvert into the venv");
+    eprintln!("{note}");
     run(
         Command::new(&p.python)
             .args([
@@ -136,8 +154,8 @@ pub fn ensure_venv(p: &Paths) -> SetupResult<()> {
                 "--disable-pip-version-check",
                 "-r",
             ])
-            .arg(&p.requirements),
-        "pip could not install the notebook tools; check access to PyPI.",
+            .arg(requirements),
+        hint,
     )?;
     std::fs::write(&stamp, want).map_err(io(stamp.display()))
 }
@@ -148,27 +166,13 @@ pub fn ensure_venv(p: &Paths) -> SetupResult<()> {
 pub fn ensure_compare_packages(p: &Paths) -> SetupResult<PathBuf> {
     ensure_venv(p)?;
     let scripts = p.root.join("mnist_support").join("scripts");
-    let req_path = scripts.join("compare-requirements.txt");
-    let req = std::fs::read(&req_path).map_err(io(req_path.display()))?;
-    let stamp = p.venv.join(".mnist-compare-requirements.md5");
-    let want = format!("{:x}", md5::compute(&req));
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
-        eprintln!("compare: installing scikit-learn into the venv");
-        run(
-            Command::new(&p.python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
-                .arg(&req_path),
-            "pip could not install scikit-learn; check access to PyPI.",
-        )?;
-        std::fs::write(&stamp, want).map_err(io(stamp.display()))?;
-    }
+    pip_install(
+        p,
+        &scripts.join("compare-requirements.txt"),
+        ".mnist-compare-requirements.md5",
+        "compare: installing scikit-learn into the venv",
+        "pip could not install scikit-learn; check access to PyPI.",
+    )?;
     Ok(scripts.join("compare.py"))
 }
 
