@@ -60,24 +60,81 @@ impl Store {
         &self.dir
     }
 
-    /// Step 4.6: save a fitted model and its report under the model's name.
+    /// Step 4.6: save a fitted model and its report under the model's name:
+    /// `<name>.bin` (parameters), `<name>.json` (card with the report),
+    /// `<name>.confusion.png` and, for networks, `<name>.curves.png`, each
+    /// atomically; the card is written last, so a card always describes a
+    /// complete model file.
     pub fn save(
         &self,
         model: &dyn Classifier,
         report: &mut Report,
         data_checksums: &[(String, String)],
     ) -> Result<Saved> {
-        save(model, report, data_checksums, &self.dir)
+        if !model.is_fitted() {
+            return Err(Error::NotFitted {
+                model: model.kind().name(),
+            });
+        }
+        check_name(&report.name)?;
+        let (model_path, card_path) = model_paths(&self.dir, &report.name, "bin");
+        let payload = model.to_bytes()?;
+        let file = codec::encode_file(model.kind(), &payload);
+        write_atomic(&model_path, &file)?;
+        report.model_path = Some(model_path.clone());
+        let confusion = self.dir.join(format!("{}.confusion.png", report.name));
+        report.confusion_figure()?.save(&confusion)?;
+        let curves = match report.training_curves() {
+            Some(fig) => {
+                let path = self.dir.join(format!("{}.curves.png", report.name));
+                fig?.save(&path)?;
+                Some(path)
+            }
+            None => None,
+        };
+        let card = ModelCard {
+            name: report.name.clone(),
+            kind: model.kind(),
+            crate_version: env!("CARGO_PKG_VERSION").into(),
+            hyperparameters: model.hyperparameters(),
+            scaler: model.scaler().clone(),
+            model_file: model_path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            model_md5: format!("{:x}", md5::compute(&file)),
+            data_checksums: data_checksums.to_vec(),
+            report: report.clone(),
+        };
+        let json = serde_json::to_string_pretty(&card).expect("plain data serializes");
+        write_atomic(&card_path, json.as_bytes())?;
+        Ok(Saved {
+            model: model_path,
+            card: card_path,
+            confusion,
+            curves,
+        })
     }
 
     /// The model saved as `name`, with its card.
     pub fn load(&self, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> {
-        load(&self.dir, name)
+        let card = self.card(name)?;
+        let file = ModelFile::read(&self.dir, name, &card)?;
+        let model =
+            card.kind
+                .restore(&card.hyperparameters, card.scaler.clone(), file.payload())?;
+        Ok((model, card))
     }
 
     /// The card saved as `name.json`.
     pub fn card(&self, name: &str) -> Result<ModelCard> {
-        load_card(&self.dir, name)
+        check_name(name)?;
+        let path = self.dir.join(format!("{name}.json"));
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Decode {
+            what: path.display().to_string(),
+            reason: e.to_string(),
+        })
     }
 
     /// The names of the saved models (their cards), sorted.
@@ -97,7 +154,7 @@ impl Store {
     /// Whether the model saved under `model`'s name can stand in for training
     /// `model` on `data` now.
     pub fn freshness(&self, model: &dyn Classifier, data: &ScaledSplit) -> Freshness {
-        match current_card(model, data, &self.dir) {
+        match self.current_card(model, data) {
             Err(e) => Freshness::Missing(format!("no usable saved model ({e})")),
             Ok(Err(why)) => Freshness::Stale(why),
             Ok(Ok(card)) => Freshness::Fresh(Box::new(card)),
@@ -156,6 +213,38 @@ impl Store {
         Ok(report)
     }
 
+    /// The card of the model saved as `<name>` when it is up to date for
+    /// `model` and `data`, or why it is not (`Ok(Err(..))`); `Err` when there is
+    /// no readable card.
+    fn current_card(
+        &self,
+        model: &dyn Classifier,
+        data: &ScaledSplit,
+    ) -> Result<std::result::Result<ModelCard, String>> {
+        let card = self.card(model.name())?;
+        let sizes: Vec<usize> = data.parts().iter().map(|(_, x, _)| x.nrows()).collect();
+        let saved_sizes: Vec<usize> = card.report.parts.iter().map(|p| p.images).collect();
+        Ok(if card.kind != model.kind() {
+            Err(format!("the saved model is a {}", card.kind))
+        } else if card.hyperparameters != model.hyperparameters() {
+            Err("the saved model has other hyperparameters".into())
+        } else if card.scaler.scaling() != data.scaler.scaling() {
+            Err("the saved model uses another scaling".into())
+        } else if card.data_checksums != data.checksums || saved_sizes != sizes {
+            Err(format!(
+                "the saved model was trained on other data ({} images)",
+                saved_sizes.first().copied().unwrap_or(0)
+            ))
+        } else if card.crate_version != env!("CARGO_PKG_VERSION") {
+            Err(format!(
+                "the saved model is from mnist_support {}",
+                card.crate_version
+            ))
+        } else {
+            Ok(card)
+        })
+    }
+
     fn restore(&self, model: &mut dyn Classifier, card: &ModelCard) -> Result<()> {
         let file = ModelFile::read(&self.dir, &card.name, card)?;
         model.restore(
@@ -164,38 +253,6 @@ impl Store {
             card.report.history.clone(),
         )
     }
-}
-
-/// The card of the model saved as `dir/<name>` when it is up to date for
-/// `model` and `data`, or why it is not (`Ok(Err(..))`); `Err` when there is
-/// no readable card.
-fn current_card(
-    model: &dyn Classifier,
-    data: &ScaledSplit,
-    dir: &Path,
-) -> Result<std::result::Result<ModelCard, String>> {
-    let card = load_card(dir, model.name())?;
-    let sizes: Vec<usize> = data.parts().iter().map(|(_, x, _)| x.nrows()).collect();
-    let saved_sizes: Vec<usize> = card.report.parts.iter().map(|p| p.images).collect();
-    Ok(if card.kind != model.kind() {
-        Err(format!("the saved model is a {}", card.kind))
-    } else if card.hyperparameters != model.hyperparameters() {
-        Err("the saved model has other hyperparameters".into())
-    } else if card.scaler.scaling() != data.scaler.scaling() {
-        Err("the saved model uses another scaling".into())
-    } else if card.data_checksums != data.checksums || saved_sizes != sizes {
-        Err(format!(
-            "the saved model was trained on other data ({} images)",
-            saved_sizes.first().copied().unwrap_or(0)
-        ))
-    } else if card.crate_version != env!("CARGO_PKG_VERSION") {
-        Err(format!(
-            "the saved model is from mnist_support {}",
-            card.crate_version
-        ))
-    } else {
-        Ok(card)
-    })
 }
 
 /// `models/<name>.json`: what a saved model is and how it did.
@@ -241,61 +298,6 @@ impl Rich for Saved {
     }
 }
 
-/// Write `dir/<name>.bin` (parameters), `dir/<name>.json` (card with the
-/// report), `dir/<name>.confusion.png` and, for networks,
-/// `dir/<name>.curves.png`, each atomically; the card is written last, so a
-/// card always describes a complete model file.
-fn save(
-    model: &dyn Classifier,
-    report: &mut Report,
-    data_checksums: &[(String, String)],
-    dir: &Path,
-) -> Result<Saved> {
-    if !model.is_fitted() {
-        return Err(Error::NotFitted {
-            model: model.kind().name(),
-        });
-    }
-    check_name(&report.name)?;
-    let (model_path, card_path) = model_paths(dir, &report.name, "bin");
-    let payload = model.to_bytes()?;
-    let file = codec::encode_file(model.kind(), &payload);
-    write_atomic(&model_path, &file)?;
-    report.model_path = Some(model_path.clone());
-    let confusion = dir.join(format!("{}.confusion.png", report.name));
-    report.confusion_figure()?.save(&confusion)?;
-    let curves = match report.training_curves() {
-        Some(fig) => {
-            let path = dir.join(format!("{}.curves.png", report.name));
-            fig?.save(&path)?;
-            Some(path)
-        }
-        None => None,
-    };
-    let card = ModelCard {
-        name: report.name.clone(),
-        kind: model.kind(),
-        crate_version: env!("CARGO_PKG_VERSION").into(),
-        hyperparameters: model.hyperparameters(),
-        scaler: model.scaler().clone(),
-        model_file: model_path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        model_md5: format!("{:x}", md5::compute(&file)),
-        data_checksums: data_checksums.to_vec(),
-        report: report.clone(),
-    };
-    let json = serde_json::to_string_pretty(&card).expect("plain data serializes");
-    write_atomic(&card_path, json.as_bytes())?;
-    Ok(Saved {
-        model: model_path,
-        card: card_path,
-        confusion,
-        curves,
-    })
-}
-
 /// Model names become file names: letters, digits, `-`, `_` only.
 pub fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
@@ -311,27 +313,6 @@ pub fn check_name(name: &str) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Read `dir/<name>.json`.
-fn load_card(dir: &Path, name: &str) -> Result<ModelCard> {
-    check_name(name)?;
-    let path = dir.join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Decode {
-        what: path.display().to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// Load the model saved as `dir/<name>.*` with its card.
-fn load(dir: &Path, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> {
-    let card = load_card(dir, name)?;
-    let file = ModelFile::read(dir, name, &card)?;
-    let model = card
-        .kind
-        .restore(&card.hyperparameters, card.scaler.clone(), file.payload())?;
-    Ok((model, card))
 }
 
 /// The model file a card names, read whole with its checksum and kind checked.
