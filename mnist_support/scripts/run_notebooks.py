@@ -22,7 +22,6 @@ Exit status: 0 when every notebook ran clean, 1 when a cell failed, 2 on usage e
 
 import argparse
 import json
-import os
 import queue
 import re
 import sys
@@ -173,18 +172,12 @@ def main():
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--kernel", default="rust")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
-    ap.add_argument("--evcxr-tmpdir", type=Path, default=None,
-                    help="evcxr build dir shared by the notebooks (run one after another)")
     args = ap.parse_args()
 
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
-    if args.evcxr_tmpdir is not None:
-        args.evcxr_tmpdir.mkdir(parents=True, exist_ok=True)
-        os.environ["EVCXR_TMPDIR"] = str(args.evcxr_tmpdir.resolve())
-
     results = []
     for path in args.notebooks:
         r = run_notebook(path, args.out, args.kernel, args.timeout)

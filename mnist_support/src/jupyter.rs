@@ -48,8 +48,9 @@ pub struct Paths {
     pub kernel_dir: PathBuf,
     pub runner: PathBuf,
     pub requirements: PathBuf,
-    /// evcxr's build directory for headless runs (kept warm between runs).
-    pub evcxr_cache: PathBuf,
+    /// The kernels' persistent evcxr build directories (`scripts/kernel_launcher.py`).
+    pub kernel_pool: PathBuf,
+    pub launcher: PathBuf,
     pub notebooks: PathBuf,
     /// Executed notebooks and their HTML exports.
     pub executed: PathBuf,
@@ -73,7 +74,11 @@ impl Paths {
                 .join("mnist_support")
                 .join("scripts")
                 .join("requirements.txt"),
-            evcxr_cache: root.join("target").join("evcxr"),
+            kernel_pool: root.join("target").join("evcxr-pool"),
+            launcher: root
+                .join("mnist_support")
+                .join("scripts")
+                .join("kernel_launcher.py"),
             notebooks: root.join("notebooks"),
             executed: root.join("notebooks").join("executed"),
             root,
@@ -220,7 +225,13 @@ pub fn ensure_evcxr() -> SetupResult<PathBuf> {
     })
 }
 
-/// The kernel spec evcxr would write, plus an `env` block for the kernel.
+/// The kernel spec evcxr would write, started through the pool launcher,
+/// plus an `env` block for the kernel.
+///
+/// Jupyter runs `python kernel_launcher.py POOL evcxr_jupyter ...`: the
+/// launcher gives the kernel a persistent build directory of its own from the
+/// pool (see `scripts/kernel_launcher.py`), so a notebook opened or restarted
+/// reuses the crates an earlier kernel built instead of compiling them again.
 ///
 /// evcxr compiles cells and their dependencies with `opt-level = 2` but with
 /// debug assertions and overflow checks on, which makes the numeric code of
@@ -229,9 +240,16 @@ pub fn ensure_evcxr() -> SetupResult<PathBuf> {
 /// The kernel's environment turns both off through Cargo's profile variables
 /// (which override the profile evcxr writes) and raises `opt-level` to 3, as
 /// in the release profile the CLI and the tests build with.
-pub fn kernel_json(evcxr: &Path, libtorch: &Path) -> serde_json::Value {
+pub fn kernel_json(p: &Paths, evcxr: &Path, libtorch: &Path) -> serde_json::Value {
     serde_json::json!({
-        "argv": [evcxr.to_string_lossy(), "--control_file", "{connection_file}"],
+        "argv": [
+            p.python.to_string_lossy(),
+            p.launcher.to_string_lossy(),
+            p.kernel_pool.to_string_lossy(),
+            evcxr.to_string_lossy(),
+            "--control_file",
+            "{connection_file}",
+        ],
         "display_name": "Rust",
         "language": "rust",
         "interrupt_mode": "message",
@@ -246,11 +264,12 @@ pub fn kernel_json(evcxr: &Path, libtorch: &Path) -> serde_json::Value {
     })
 }
 
-/// Register the Rust kernel inside the venv's Jupyter data directory.
+/// Register the Rust kernel inside the venv's Jupyter data directory. A
+/// build directory from before the pool (`target/evcxr`) becomes slot 0.
 pub fn ensure_kernel(p: &Paths, evcxr: &Path) -> SetupResult<()> {
     let libtorch = libtorch_dir(p);
     std::fs::create_dir_all(&p.kernel_dir).map_err(io(p.kernel_dir.display()))?;
-    let spec = serde_json::to_string_pretty(&kernel_json(evcxr, &libtorch)).expect("json");
+    let spec = serde_json::to_string_pretty(&kernel_json(p, evcxr, &libtorch)).expect("json");
     let path = p.kernel_dir.join("kernel.json");
     if std::fs::read_to_string(&path).ok().as_deref() != Some(spec.as_str()) {
         std::fs::write(&path, spec).map_err(io(path.display()))?;
@@ -258,6 +277,13 @@ pub fn ensure_kernel(p: &Paths, evcxr: &Path) -> SetupResult<()> {
             "setup: registered the Rust kernel in {}",
             p.kernel_dir.display()
         );
+    }
+    let old = p.root.join("target").join("evcxr");
+    let slot0 = p.kernel_pool.join("0");
+    if old.join("target").is_dir() && !slot0.exists() {
+        std::fs::create_dir_all(&p.kernel_pool).map_err(io(p.kernel_pool.display()))?;
+        std::fs::rename(&old, &slot0).map_err(io(old.display()))?;
+        eprintln!("setup: moved {} to {}", old.display(), slot0.display());
     }
     Ok(())
 }
@@ -393,8 +419,6 @@ pub fn runner_command(p: &Paths, notebooks: &[PathBuf], out: &Path) -> Command {
         .arg(out)
         .arg("--kernel")
         .arg(KERNEL_NAME)
-        .arg("--evcxr-tmpdir")
-        .arg(&p.evcxr_cache)
         .args(notebooks)
         .env("JUPYTER_PLATFORM_DIRS", "1");
     // The kernels run in notebooks/: a relative MNIST_DIR goes on absolute.

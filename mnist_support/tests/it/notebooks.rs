@@ -13,7 +13,8 @@ fn mnist() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mnist"))
 }
 
-/// The runs share evcxr's build directory, so they take turns.
+/// The runs take turns, so that each kernel gets build slot 0 of the pool
+/// (warm after the first run) and they do not compete for the two cores.
 static KERNEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn require_setup() -> Option<Paths> {
@@ -333,4 +334,103 @@ fn the_model_notebooks_execute_in_quick_mode() {
 
 fn experiment_card(dir: &Path, name: &str) -> serde_json::Value {
     load(&dir.join(format!("{name}.json")))
+}
+
+/// A notebook file with the given code cells.
+fn notebook(path: &Path, cells: &[&str]) {
+    let cells: Vec<serde_json::Value> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, src)| {
+            serde_json::json!({"cell_type": "code", "execution_count": null, "id": format!("c{i}"),
+                "metadata": {}, "outputs": [], "source": src})
+        })
+        .collect();
+    let nb = serde_json::json!({"cells": cells, "metadata": {"kernelspec":
+        {"name": "rust", "display_name": "Rust", "language": "rust"}}, "nbformat": 4, "nbformat_minor": 5});
+    std::fs::write(path, nb.to_string()).unwrap();
+}
+
+/// `mnist first-cell` starts kernels the way Jupyter Lab does: two notebooks
+/// opened at once get two different build slots of the pool, and opening
+/// them again reuses the same two slots (what keeps their builds warm).
+#[test]
+fn kernels_opened_together_get_their_own_build_slots_and_keep_them() {
+    let Some(_) = require_setup() else { return };
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let cell = r#"println!("slot dir {}", std::env::var("EVCXR_TMPDIR").unwrap());"#;
+    let (a, b) = (dir.path().join("a.ipynb"), dir.path().join("b.ipynb"));
+    notebook(&a, &[cell]);
+    notebook(&b, &[cell]);
+    let out = mnist()
+        .args(["first-cell", "--cold", "--together", "--rounds", "2", "--cells", "1"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("JSON "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    for round in [1, 2] {
+        let mut slots: Vec<&str> = rows
+            .iter()
+            .filter(|r| r["round"] == round)
+            .map(|r| r["slot"].as_str().unwrap())
+            .collect();
+        slots.sort();
+        assert_eq!(slots, ["0", "1"], "round {round}: {text}");
+    }
+    assert!(rows.iter().all(|r| r["ok"] == true && r["cells_s"].as_array().unwrap().len() == 1));
+}
+
+/// The launcher alone: the first free slot is taken, a slot held by a running
+/// kernel is skipped, and an empty slot is seeded with a copy of a built one.
+#[test]
+fn the_kernel_launcher_skips_held_slots_and_seeds_new_ones() {
+    let Some(p) = require_setup() else { return };
+    let pool = tempfile::tempdir().unwrap();
+    let built = pool.path().join("0").join("target");
+    std::fs::create_dir_all(&built).unwrap();
+    std::fs::write(built.join("artifact"), "built in slot 0").unwrap();
+    let launcher = |cmd: &str| {
+        let mut c = Command::new(&p.python);
+        c.arg(&p.launcher)
+            .arg(pool.path())
+            .args(["sh", "-c", cmd])
+            .env_remove("MNIST_KERNEL_POOL");
+        c
+    };
+    // A first kernel holds slot 0 ...
+    let mut first = launcher("echo $EVCXR_TMPDIR; sleep 30")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(first.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.trim().ends_with("/0"), "{line}");
+    // ... so the second gets slot 1, seeded from slot 0.
+    let second = launcher("echo $EVCXR_TMPDIR; cat $EVCXR_TMPDIR/target/artifact; exit 3")
+        .output()
+        .unwrap();
+    // Jupyter stops a kernel with SIGTERM: the launcher passes it on and exits.
+    let stopped = Command::new("kill").arg(first.id().to_string()).status().unwrap();
+    assert!(stopped.success());
+    first.wait().unwrap();
+    let text = String::from_utf8_lossy(&second.stdout);
+    assert_eq!(second.status.code(), Some(3), "the kernel's exit status is passed on");
+    assert!(text.lines().next().unwrap().ends_with("/1"), "{text}");
+    assert!(text.contains("built in slot 0"), "{text}");
+    // With slot 0 free again, the next kernel takes it.
+    let third = launcher("echo $EVCXR_TMPDIR").output().unwrap();
+    assert!(String::from_utf8_lossy(&third.stdout).trim().ends_with("/0"));
 }

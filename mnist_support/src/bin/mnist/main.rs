@@ -162,6 +162,26 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Benchmark of interactive kernels: start kernels the way Jupyter Lab
+    /// does (the registered spec, through the build-slot launcher) and print
+    /// how long each takes to start and to run the notebook's first cells.
+    FirstCell {
+        /// Notebooks, by path or name; default: all, in order.
+        names: Vec<String>,
+        /// Start all their kernels at once (notebooks open side by side).
+        #[arg(long)]
+        together: bool,
+        /// Start from an empty temporary pool: round 1 is the cold start, and
+        /// later rounds reuse it (deleted at the end).
+        #[arg(long)]
+        cold: bool,
+        /// How many times to run the whole set.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Code cells to run and time in each notebook.
+        #[arg(long, default_value_t = 2)]
+        cells: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -257,6 +277,13 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
         }
         Cmd::Setup => notebooks::setup()?,
         Cmd::Notebooks { names, out } => return notebooks::notebooks(names, out),
+        Cmd::FirstCell {
+            names,
+            together,
+            cold,
+            rounds,
+            cells,
+        } => return notebooks::first_cell(names, together, cold, rounds, cells),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -21,9 +21,8 @@ pub fn setup() -> AnyResult<()> {
     Ok(())
 }
 
-pub fn notebooks(names: Vec<String>, out: Option<PathBuf>) -> AnyResult<ExitCode> {
-    let p = jupyter::setup()?;
-    ensure_data()?;
+/// The notebooks named (paths or names like `01`), or all of them in order.
+fn resolve(p: &jupyter::Paths, names: &[String]) -> AnyResult<Vec<PathBuf>> {
     let notebooks = if names.is_empty() {
         jupyter::all_notebooks(&p)
     } else {
@@ -37,6 +36,13 @@ pub fn notebooks(names: Vec<String>, out: Option<PathBuf>) -> AnyResult<ExitCode
     if notebooks.is_empty() {
         return Err(format!("no notebooks found in {}", p.notebooks.display()).into());
     }
+    Ok(notebooks)
+}
+
+pub fn notebooks(names: Vec<String>, out: Option<PathBuf>) -> AnyResult<ExitCode> {
+    let p = jupyter::setup()?;
+    ensure_data()?;
+    let notebooks = resolve(&p, &names)?;
     let out = out.unwrap_or_else(|| p.executed.clone());
     eprintln!(
         "notebooks: executing {} notebook(s); output in {}",
@@ -57,4 +63,37 @@ pub fn notebooks(names: Vec<String>, out: Option<PathBuf>) -> AnyResult<ExitCode
     );
 
     Ok(ExitCode::SUCCESS)
+}
+
+/// `mnist first-cell`: `scripts/first_cell.py` over the registered kernel.
+pub fn first_cell(
+    names: Vec<String>,
+    together: bool,
+    cold: bool,
+    rounds: usize,
+    cells: usize,
+) -> AnyResult<ExitCode> {
+    let p = jupyter::setup()?;
+    let notebooks = resolve(&p, &names)?;
+    let script = p.root.join("mnist_support/scripts/first_cell.py");
+    let mut cmd = std::process::Command::new(&p.python);
+    cmd.arg(&script)
+        .args(["--rounds", &rounds.to_string(), "--cells", &cells.to_string()])
+        .args(together.then_some("--together"))
+        .args(&notebooks)
+        .env("JUPYTER_PLATFORM_DIRS", "1");
+    let pool = std::env::temp_dir().join(format!("mnist-kernel-pool-{}", std::process::id()));
+    if cold {
+        eprintln!("first-cell: cold start in an empty pool {}", pool.display());
+        cmd.env("MNIST_KERNEL_POOL", &pool);
+    }
+    let status = cmd.status();
+    if cold {
+        let _ = std::fs::remove_dir_all(&pool);
+    }
+    Ok(if status?.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
