@@ -165,10 +165,11 @@ fn pip_install(
     std::fs::write(&stamp, want).map_err(io(stamp.display()))
 }
 
-/// Install scikit-learn for `mnist compare` into the venv (pinned in
-/// `scripts/compare-requirements.txt`; skipped when that file has not changed
+/// Install scikit-learn for `mnist compare` into the venv, and PyTorch too
+/// when `torch` (pinned in `scripts/compare-requirements.txt` and
+/// `compare-torch-requirements.txt`; skipped when the file has not changed
 /// since the last install). Returns the comparison script.
-pub fn ensure_compare_packages(p: &Paths) -> SetupResult<PathBuf> {
+pub fn ensure_compare_packages(p: &Paths, torch: bool) -> SetupResult<PathBuf> {
     ensure_venv(p)?;
     let scripts = p.root.join("mnist_support").join("scripts");
     pip_install(
@@ -178,6 +179,15 @@ pub fn ensure_compare_packages(p: &Paths) -> SetupResult<PathBuf> {
         "compare: installing scikit-learn into the venv",
         "pip could not install scikit-learn; check access to PyPI.",
     )?;
+    if torch {
+        pip_install(
+            p,
+            &scripts.join("compare-torch-requirements.txt"),
+            ".mnist-compare-torch-requirements.md5",
+            "compare: installing PyTorch into the venv (once; about 4.7 GB with its CUDA libraries)",
+            "pip could not install PyTorch; check access to PyPI.",
+        )?;
+    }
     Ok(scripts.join("compare.py"))
 }
 

@@ -128,3 +128,40 @@ fn compare_runs_both_sides_on_the_same_split() {
     );
     assert!((a - b).abs() < 0.02, "kNN: ours {a}, scikit-learn {b}");
 }
+
+/// `mnist compare dnn`: PyTorch (installed into the venv on first use)
+/// trains the same network in the same way on the same images, so the two
+/// land close together (2,000 images, 2 epochs: a check, not a measurement).
+#[test]
+fn compare_trains_the_same_network_in_pytorch() {
+    let Some(dir) = common::real_data_dir() else {
+        return;
+    };
+    let out = mnist()
+        .args(["compare", "dnn", "--subset", "2000", "--epochs", "2", "--json"])
+        .env("MNIST_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let row: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(row["theirs"]["tool"]
+        .as_str()
+        .unwrap()
+        .starts_with("PyTorch 2.13.0"));
+    let acc = |side: &str| row[side]["test_acc"].as_f64().unwrap();
+    for side in ["ours", "theirs"] {
+        assert_eq!(row[side]["model"], "dnn");
+        assert!(acc(side) > 0.75, "{side}: {}", acc(side));
+    }
+    assert!(
+        (acc("ours") - acc("theirs")).abs() < 0.08,
+        "ours {}, PyTorch {}",
+        acc("ours"),
+        acc("theirs")
+    );
+}

@@ -3,7 +3,8 @@
 //! pipeline. Nothing is saved.
 
 use mnist_support::data::Split;
-use mnist_support::experiment::{self, ScaledSplit};
+use mnist_support::experiment::{self, Report, ScaledSplit};
+use mnist_support::store::Store;
 use mnist_support::models::ModelKind;
 
 use crate::progress_bar::Bar;
@@ -113,5 +114,63 @@ pub fn bench_run_all() -> AnyResult<()> {
             rayon::current_num_threads()
         );
 
+    Ok(())
+}
+
+/// `bench --notebooks`: each model trained by the CLI's pipeline and by its
+/// notebook (the real Jupyter + evcxr kernel, headless), one after the
+/// other on this machine, each into a temporary directory; prints both
+/// training times (`fit_seconds` of the saved report: scaling, added
+/// training images and fitting) and the test accuracies.
+pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
+    let p = mnist_support::jupyter::setup()?;
+    let split = Split::load()?;
+    let root = tempfile_dir()?;
+    let result = (|| -> AnyResult<Vec<(ModelKind, Report, Report)>> {
+        let mut rows = Vec::new();
+        for kind in all_if_empty(kinds) {
+            let index = ModelKind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
+            let notebook = mnist_support::jupyter::resolve_notebook(&p, &format!("04_{}", index + 1))
+                .ok_or_else(|| format!("no notebook 04_{}_* for {kind}", index + 1))?;
+            eprintln!("bench: {kind}: the CLI's pipeline");
+            let cli = Store::new(root.join("cli")).retraining(true);
+            let mut model = kind.default_model()?;
+            let a = cli.run(model.as_mut(), &split, &Bar::new())?;
+            eprintln!("bench: {kind}: {}", notebook.display());
+            let nb_dir = root.join("notebook");
+            let status = mnist_support::jupyter::runner_command(&p, &[notebook], &root.join("out"))
+                .env(mnist_support::config::MODELS_ENV, &nb_dir)
+                .env(mnist_support::config::RETRAIN_ENV, "1")
+                .status()?;
+            if !status.success() {
+                return Err(format!("the {kind} notebook failed").into());
+            }
+            let b = Store::new(&nb_dir).card(kind.name())?.report;
+            rows.push((kind, a, b));
+        }
+        Ok(rows)
+    })();
+    let _ = std::fs::remove_dir_all(&root);
+    let rows = result?;
+    println!(
+        "{:<8} {:>10} {:>12} {:>7} {:>9} {:>13}",
+        "model", "CLI fit s", "notebook s", "ratio", "CLI test", "notebook test"
+    );
+    for (kind, a, b) in rows {
+        let pct = |r: &Report| 100.0 * r.accuracy("test").unwrap_or(f64::NAN);
+        println!(
+            "{:<8} {:>10.1} {:>12.1} {:>7.2} {:>8.2}% {:>12.2}%",
+            kind.name(),
+            a.fit_seconds,
+            b.fit_seconds,
+            b.fit_seconds / a.fit_seconds,
+            pct(&a),
+            pct(&b)
+        );
+    }
+    println!(
+        "(training only, as each saved report records it; ratio = notebook / CLI; {} threads)",
+        rayon::current_num_threads()
+    );
     Ok(())
 }

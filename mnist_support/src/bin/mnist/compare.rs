@@ -1,11 +1,13 @@
-//! `mnist compare`: our models beside scikit-learn's, in one run on this
-//! machine, on the same split and in the same configuration (the same
-//! hyperparameters, scaling and training images: no deskewing, typed digits
-//! or distorted copies on either side), with the ratios of the times.
+//! `mnist compare`: our models beside scikit-learn's and PyTorch's, in one
+//! run on this machine, on the same split and in the same configuration (the
+//! same hyperparameters, scaling and training images: no deskewing, typed
+//! digits or distorted copies on either side), with the ratios of the times.
 //!
 //! The split is written to a temporary directory as `.npy` files and
-//! `scripts/compare.py` (scikit-learn from the project venv, installed on
-//! first use) trains on exactly those images. Both sides get two threads.
+//! `scripts/compare.py` (scikit-learn or PyTorch from the project venv,
+//! installed on first use) trains on exactly those images. The networks'
+//! hyperparameters go to the script as JSON, and it builds the same layers
+//! and training loop in PyTorch. Both sides get the same number of threads.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,14 +16,16 @@ use std::time::Instant;
 
 use mnist_support::augment::Augment;
 use mnist_support::data::Split;
+use mnist_support::experiment::{self, ScaledSplit};
 use mnist_support::jupyter;
 use mnist_support::models::cart::{Criterion, TreeParams};
 use mnist_support::models::knn::Weighting;
+use mnist_support::augment::Distort;
 use mnist_support::models::{
     Classifier, DecisionTree, DecisionTreeParams, Forest, ForestParams, Knn, KnnParams, ModelKind,
-    Softmax, SoftmaxParams, Svm, SvmParams,
+    NetParams, Network, Softmax, SoftmaxParams, Svm, SvmParams,
 };
-use mnist_support::scale::Scaling;
+use mnist_support::scale::{Scaler, Scaling};
 use ndarray::{Array1, Array2};
 
 use crate::progress_bar::Bar;
@@ -36,10 +40,26 @@ pub const DEFAULT: [ModelKind; 4] = [
     ModelKind::Forest,
 ];
 
+/// The networks as our models define them, less what PyTorch's side would
+/// not do: no distortions, no typed digits; `epochs` when given.
+fn net_config(kind: ModelKind, epochs: Option<usize>) -> NetParams {
+    let p = if kind == ModelKind::Dnn {
+        NetParams::dnn()
+    } else {
+        NetParams::cnn()
+    };
+    NetParams {
+        distort: Distort::NONE,
+        typed: 0,
+        epochs: epochs.unwrap_or(p.epochs),
+        ..p
+    }
+}
+
 /// Our side of a comparison, in the configuration `compare.py` gives
-/// scikit-learn.
-fn same_config(kind: ModelKind) -> AnyResult<Box<dyn Classifier>> {
-    Ok(match kind {
+/// scikit-learn and PyTorch.
+fn same_config(kind: ModelKind, epochs: Option<usize>) -> Box<dyn Classifier> {
+    match kind {
         ModelKind::Softmax => Box::new(Softmax::new(SoftmaxParams {
             alpha: 300.0,
             max_iter: 300,
@@ -78,13 +98,8 @@ fn same_config(kind: ModelKind) -> AnyResult<Box<dyn Classifier>> {
             augment: Augment::NONE,
             ..SvmParams::default()
         })),
-        ModelKind::Dnn | ModelKind::Cnn => {
-            return Err(format!(
-                "{kind}: the PyTorch side of the comparison is not built yet; compare softmax, knn, tree, forest or svm"
-            )
-            .into())
-        }
-    })
+        ModelKind::Dnn | ModelKind::Cnn => Box::new(Network::new(net_config(kind, epochs))),
+    }
 }
 
 /// One side's figures for one model.
@@ -96,6 +111,33 @@ pub struct Side {
     /// Seconds to predict all train, valid and test images.
     pub predict_s: f64,
     pub test_acc: f64,
+    /// The networks' validation accuracy after each epoch, with its seconds.
+    #[serde(default)]
+    pub epochs: Vec<EpochTime>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct EpochTime {
+    pub epoch: usize,
+    pub valid_acc: f64,
+    pub seconds: f64,
+}
+
+impl Side {
+    /// Seconds from the start of fitting until the end of the first epoch
+    /// whose validation accuracy reaches `target` (what comes before the
+    /// first epoch, like making the typed digits, counted), if one does.
+    fn time_to(&self, target: f64) -> Option<(usize, f64)> {
+        let before: f64 = self.fit_s - self.epochs.iter().map(|e| e.seconds).sum::<f64>();
+        let mut t = before.max(0.0);
+        for e in &self.epochs {
+            t += e.seconds;
+            if e.valid_acc >= target {
+                return Some((e.epoch, t));
+            }
+        }
+        None
+    }
 }
 
 /// `x` (raw pixels, whole numbers 0–255) as an `.npy` file of bytes.
@@ -143,11 +185,23 @@ pub fn export(split: &Split, dir: &Path) -> AnyResult<()> {
     Ok(())
 }
 
-/// Fit our model in the shared configuration and time it as `compare.py` does.
-fn ours(kind: ModelKind, split: &Split) -> AnyResult<Side> {
-    let mut model = same_config(kind)?;
+/// Fit our model in the shared configuration and time it as `compare.py`
+/// does: scaling included, and for the networks the validation split scored
+/// after every epoch (the best epoch's weights are kept, on both sides).
+fn ours(kind: ModelKind, split: &Split, epochs: Option<usize>) -> AnyResult<Side> {
+    let mut model = same_config(kind, epochs);
+    debug_assert!(model.augmentation().is_none());
     let t = Instant::now();
-    model.fit(split.x_train.view(), split.y_train.view(), &Bar::new())?;
+    let scaler = Scaler::fit(model.scaling(), &split.x_train.view())?;
+    let xs = scaler.transform(&split.x_train.view())?;
+    let vs = scaler.transform(&split.x_valid.view())?;
+    model.fit_scaled(
+        scaler,
+        xs.view(),
+        split.y_train.view(),
+        Some((vs.view(), split.y_valid.view())),
+        &Bar::new(),
+    )?;
     let fit_s = t.elapsed().as_secs_f64();
     // All three parts are predicted (and timed), as `mnist bench` and
     // `compare.py` do; the table shows the test accuracy.
@@ -162,19 +216,61 @@ fn ours(kind: ModelKind, split: &Split) -> AnyResult<Side> {
         fit_s,
         predict_s: t.elapsed().as_secs_f64(),
         test_acc,
+        epochs: epoch_times(model.as_ref()),
     })
 }
 
-/// scikit-learn's side, from `compare.py` in the project venv.
-fn theirs(kind: ModelKind, dir: &Path) -> AnyResult<Side> {
+fn epoch_times(model: &dyn Classifier) -> Vec<EpochTime> {
+    model
+        .history()
+        .map(|h| {
+            h.epochs
+                .iter()
+                .map(|e| EpochTime {
+                    epoch: e.epoch,
+                    valid_acc: e.valid_accuracy.unwrap_or(f64::NAN),
+                    seconds: e.seconds,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Form (b): our model as the project trains it (its defaults: deskewing,
+/// typed digits, distortions, all of it), timed from raw pixels.
+fn ours_best(kind: ModelKind, split: &Split) -> AnyResult<Side> {
+    let mut model = kind.default_model()?;
+    let t = Instant::now();
+    let data = ScaledSplit::new(split, model.scaling())?;
+    experiment::fit(model.as_mut(), &data, &Bar::new())?;
+    let fit_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let report = experiment::evaluate(model.as_ref(), &data, fit_s, &Bar::new())?;
+    Ok(Side {
+        model: kind.name().into(),
+        tool: format!("mnist_support {}", env!("CARGO_PKG_VERSION")),
+        fit_s,
+        predict_s: t.elapsed().as_secs_f64(),
+        test_acc: report.accuracy("test").unwrap_or(f64::NAN),
+        epochs: epoch_times(model.as_ref()),
+    })
+}
+
+/// The other side, from `compare.py` in the project venv: scikit-learn, or
+/// PyTorch for the networks.
+fn theirs(kind: ModelKind, dir: &Path, epochs: Option<usize>, best: bool) -> AnyResult<Side> {
     let p = jupyter::Paths::new();
-    let script = jupyter::ensure_compare_packages(&p)?;
+    let net = matches!(kind, ModelKind::Dnn | ModelKind::Cnn);
+    let script = jupyter::ensure_compare_packages(&p, net)?;
     let threads = rayon::current_num_threads().to_string();
-    let out = Command::new(&p.python)
-        .arg(&script)
-        .arg(dir)
-        .arg(kind.name())
-        .arg(&threads)
+    let mut cmd = Command::new(&p.python);
+    cmd.arg(&script).arg(dir).arg(kind.name()).arg(&threads);
+    if best {
+        cmd.arg("best");
+    } else if net {
+        cmd.arg(serde_json::to_string(&net_config(kind, epochs))?);
+    }
+    let out = cmd
         .env("OMP_NUM_THREADS", &threads)
         .env("OPENBLAS_NUM_THREADS", &threads)
         .output()?;
@@ -189,7 +285,13 @@ fn theirs(kind: ModelKind, dir: &Path) -> AnyResult<Side> {
     Ok(serde_json::from_str(line.trim())?)
 }
 
-pub fn compare(kinds: Vec<ModelKind>, subset: Option<usize>, json: bool) -> AnyResult<()> {
+pub fn compare(
+    kinds: Vec<ModelKind>,
+    subset: Option<usize>,
+    epochs: Option<usize>,
+    best: bool,
+    json: bool,
+) -> AnyResult<()> {
     let kinds = if kinds.is_empty() {
         DEFAULT.to_vec()
     } else {
@@ -207,9 +309,13 @@ pub fn compare(kinds: Vec<ModelKind>, subset: Option<usize>, json: bool) -> AnyR
         let mut rows = Vec::new();
         for &kind in &kinds {
             eprintln!("compare: {kind}: ours");
-            let a = ours(kind, &split)?;
-            eprintln!("compare: {kind}: scikit-learn");
-            let b = theirs(kind, &dir)?;
+            let a = if best {
+                ours_best(kind, &split)?
+            } else {
+                ours(kind, &split, epochs)?
+            };
+            eprintln!("compare: {kind}: the Python side");
+            let b = theirs(kind, &dir, epochs, best)?;
             if json {
                 println!("{}", serde_json::json!({ "ours": a, "theirs": b }));
             }
@@ -226,7 +332,7 @@ pub fn compare(kinds: Vec<ModelKind>, subset: Option<usize>, json: bool) -> AnyR
             "ours test",
             "fit s",
             "predict s",
-            "sklearn test",
+            "Python test",
             "fit s",
             "predict s",
             "fit ratio",
@@ -246,13 +352,41 @@ pub fn compare(kinds: Vec<ModelKind>, subset: Option<usize>, json: bool) -> AnyR
                 a.predict_s / b.predict_s
             );
         }
-        if let Some((_, b)) = rows.first() {
-            println!(
-                "(same split, same configuration on both sides, {} threads; predict = all {} images; ratio = ours / {})",
-                rayon::current_num_threads(),
-                split.x_train.nrows() + split.x_valid.nrows() + split.x_test.nrows(),
-                b.tool
-            );
+        let mut tools: Vec<&str> = rows.iter().map(|(_, b)| b.tool.as_str()).collect();
+        tools.dedup();
+        println!(
+            "(same split, {} on both sides, {} threads; predict = all {} images; ratio = ours / {})",
+            if best {
+                "each side's own recipe"
+            } else {
+                "the same configuration"
+            },
+            rayon::current_num_threads(),
+            split.x_train.nrows() + split.x_valid.nrows() + split.x_test.nrows(),
+            tools.join(", ")
+        );
+        // The networks: how long our run takes to reach the validation
+        // accuracy the other side ends with.
+        for (a, b) in rows.iter().filter(|(_, b)| !b.epochs.is_empty()) {
+            let Some(last) = b.epochs.last() else { continue };
+            let target = last.valid_acc;
+            match a.time_to(target) {
+                Some((epoch, t)) => println!(
+                    "{}: {} reaches {:.2}% on validation after {} epochs, {:.1} s; ours after epoch {epoch}, {t:.1} s (ratio {:.2})",
+                    a.model,
+                    b.tool,
+                    100.0 * target,
+                    last.epoch,
+                    b.fit_s,
+                    t / b.fit_s
+                ),
+                None => println!(
+                    "{}: ours never reaches {}'s {:.2}% on validation",
+                    a.model,
+                    b.tool,
+                    100.0 * target
+                ),
+            }
         }
     }
     Ok(())

@@ -69,6 +69,10 @@ enum Cmd {
         /// directory) and print its wall time and peak memory.
         #[arg(long, conflicts_with_all = ["models", "json"])]
         run_all: bool,
+        /// Instead: train each model (default: all) by the CLI's pipeline and by
+        /// its notebook in a headless kernel, and print both training times.
+        #[arg(long, conflicts_with_all = ["json", "run_all"])]
+        notebooks: bool,
     },
     /// The whole assignment without Jupyter: train (or reuse) all seven models
     /// with progress bars, save models and reports, print and save the summary.
@@ -136,17 +140,28 @@ enum Cmd {
         #[arg(long)]
         verbose: bool,
     },
-    /// Our models beside scikit-learn's in one run on this machine: the same
-    /// split and the same configuration on both sides (scikit-learn 1.9.1 from
-    /// the project venv, installed on first use); prints accuracy, fit and
-    /// predict seconds and their ratios.
+    /// Our models beside scikit-learn's and PyTorch's in one run on this
+    /// machine: the same split and the same configuration on both sides
+    /// (scikit-learn 1.9.1 or PyTorch 2.13.0 from the project venv, installed
+    /// on first use); prints accuracy, fit and predict seconds and their ratios.
     Compare {
         /// Models to compare (default: softmax knn tree forest; svm takes
-        /// scikit-learn about half an hour here).
+        /// scikit-learn about half an hour here; dnn and cnn need PyTorch,
+        /// about 4.7 GB with its CUDA libraries).
         models: Vec<ModelKind>,
         /// Only the first N training images (and N/5 valid and test), for a quick check.
         #[arg(long)]
         subset: Option<usize>,
+        /// Epochs for the networks (default: the models' own, DNN 20, CNN 10).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Form (b): each side's own recipe instead of the same configuration:
+        /// our models as the project trains them, against the usual
+        /// scikit-learn and PyTorch solutions (see scripts/compare.py); for
+        /// the networks, also how long ours take to reach the other side's
+        /// validation accuracy.
+        #[arg(long, conflicts_with = "epochs")]
+        best: bool,
         /// One JSON object per model.
         #[arg(long)]
         json: bool,
@@ -240,6 +255,14 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             fetch::ensure_data()?;
             bench::bench_run_all()?
         }
+        Cmd::Bench {
+            models,
+            notebooks: true,
+            ..
+        } => {
+            fetch::ensure_data()?;
+            bench::bench_notebooks(models)?
+        }
         Cmd::Bench { models, json, .. } => {
             fetch::ensure_data()?;
             bench::bench(models, json)?
@@ -270,10 +293,12 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
         Cmd::Compare {
             models,
             subset,
+            epochs,
+            best,
             json,
         } => {
             fetch::ensure_data()?;
-            compare::compare(models, subset, json)?
+            compare::compare(models, subset, epochs, best, json)?
         }
         Cmd::Setup => notebooks::setup()?,
         Cmd::Notebooks { names, out } => return notebooks::notebooks(names, out),
