@@ -128,6 +128,64 @@ impl ModelKind {
         })
     }
 
+    /// The model with its default hyperparameters changed by `changes`, a JSON
+    /// object holding only the keys to change; nested objects merge, so
+    /// `{"n_trees": 100, "tree": {"max_features": 40}}` changes two values of
+    /// the forest. A key the model does not have, a value of the wrong type
+    /// or out of range is an error, before any work is done.
+    pub fn model_with(self, changes: &serde_json::Value) -> Result<Box<dyn Classifier>> {
+        fn build<E: Estimator>(kind: ModelKind, v: serde_json::Value) -> Result<Box<dyn Classifier>> {
+            let params: E = serde_json::from_value(v).map_err(|e| Error::Decode {
+                what: format!("{kind} hyperparameters"),
+                reason: e.to_string(),
+            })?;
+            if params.kind() != kind {
+                return Err(Error::Decode {
+                    what: format!("{kind} hyperparameters"),
+                    reason: format!("they describe a {} model", params.kind()),
+                });
+            }
+            params.check()?;
+            Ok(Box::new(Model::new(params)))
+        }
+        fn merge(base: &mut serde_json::Value, changes: &serde_json::Value, path: &str) -> Result<()> {
+            let (Some(base), Some(changes)) = (base.as_object_mut(), changes.as_object()) else {
+                return Err(Error::Decode {
+                    what: format!("hyperparameters {path}"),
+                    reason: "expected a JSON object of the values to change".into(),
+                });
+            };
+            for (key, value) in changes {
+                let name = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let choices = base.keys().cloned().collect::<Vec<_>>().join(", ");
+                let slot = base.get_mut(key).ok_or_else(|| Error::UnknownName {
+                    what: "hyperparameter",
+                    name: name.clone(),
+                    choices: format!("the model has {choices}"),
+                })?;
+                if slot.is_object() && value.is_object() {
+                    merge(slot, value, &name)?;
+                } else {
+                    *slot = value.clone();
+                }
+            }
+            Ok(())
+        }
+        let mut v = self.default_model()?.hyperparameters();
+        merge(&mut v, changes, "")?;
+        match self {
+            ModelKind::Softmax => build::<SoftmaxParams>(self, v),
+            ModelKind::Knn => build::<KnnParams>(self, v),
+            ModelKind::Svm => build::<SvmParams>(self, v),
+            ModelKind::Tree => build::<DecisionTreeParams>(self, v),
+            ModelKind::Forest => build::<ForestParams>(self, v),
+            #[cfg(feature = "torch")]
+            ModelKind::Dnn | ModelKind::Cnn => build::<NetParams>(self, v),
+            #[cfg(not(feature = "torch"))]
+            ModelKind::Dnn | ModelKind::Cnn => Err(no_torch(self)),
+        }
+    }
+
     /// Rebuild a fitted model from its saved hyperparameters, scaler and parameter bytes.
     pub fn restore(
         self,

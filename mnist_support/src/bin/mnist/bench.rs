@@ -24,7 +24,19 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-pub fn bench(kinds: Vec<ModelKind>, json: bool) -> AnyResult<()> {
+pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResult<()> {
+    let changes: Option<serde_json::Value> = match params {
+        Some(text) => {
+            if kinds.len() != 1 {
+                return Err("--params changes one model's hyperparameters: name exactly one model".into());
+            }
+            let v = serde_json::from_str(text).map_err(|e| format!("--params is not JSON: {e}"))?;
+            // Checked before the data is loaded: a typo fails at once.
+            kinds[0].model_with(&v)?;
+            Some(v)
+        }
+        None => None,
+    };
     let split = Split::load()?;
     if !json {
         println!(
@@ -35,7 +47,13 @@ pub fn bench(kinds: Vec<ModelKind>, json: bool) -> AnyResult<()> {
     let mut torch_threads = None;
     for kind in all_if_empty(kinds) {
         reset_peak_rss();
-        let mut model = kind.default_model()?;
+        let mut model = match &changes {
+            Some(v) => kind.model_with(v)?,
+            None => kind.default_model()?,
+        };
+        if changes.is_some() {
+            eprintln!("bench: {kind} with {}", model.hyperparameters());
+        }
         let data = ScaledSplit::new(&split, model.scaling())?;
         let fit_s = experiment::fit(model.as_mut(), &data, &Bar::new())?;
         let report = experiment::evaluate(model.as_ref(), &data, fit_s, &Bar::new())?;
@@ -156,7 +174,7 @@ pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
         "{:<8} {:>10} {:>12} {:>7} {:>9} {:>13}",
         "model", "CLI fit s", "notebook s", "ratio", "CLI test", "notebook test"
     );
-    for (kind, a, b) in rows {
+    for (kind, a, b) in &rows {
         let pct = |r: &Report| 100.0 * r.accuracy("test").unwrap_or(f64::NAN);
         println!(
             "{:<8} {:>10.1} {:>12.1} {:>7.2} {:>8.2}% {:>12.2}%",
@@ -172,5 +190,17 @@ pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
         "(training only, as each saved report records it; ratio = notebook / CLI; {} threads)",
         rayon::current_num_threads()
     );
+    for (kind, a, b) in &rows {
+        if let (Some(ha), Some(hb)) = (&a.history, &b.history) {
+            let secs = |h: &mnist_support::metrics::History| {
+                h.epochs
+                    .iter()
+                    .map(|e| format!("{:.1}", e.seconds))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            println!("{kind} seconds per epoch: CLI {}; notebook {}", secs(ha), secs(hb));
+        }
+    }
     Ok(())
 }

@@ -65,13 +65,18 @@ enum Cmd {
         /// s_per_epoch, predict_s, peak_rss_mb, train_acc, valid_acc, test_acc, threads, device.
         #[arg(long)]
         json: bool,
+        /// Any configuration of one model: a JSON object of the hyperparameters
+        /// to change from its defaults, e.g. '{"n_trees": 100}' for the forest
+        /// (nested objects merge: '{"tree": {"max_features": 40}}').
+        #[arg(long)]
+        params: Option<String>,
         /// Instead: time the whole pipeline (`run-all --retrain` into a temporary
         /// directory) and print its wall time and peak memory.
-        #[arg(long, conflicts_with_all = ["models", "json"])]
+        #[arg(long, conflicts_with_all = ["models", "json", "params"])]
         run_all: bool,
         /// Instead: train each model (default: all) by the CLI's pipeline and by
         /// its notebook in a headless kernel, and print both training times.
-        #[arg(long, conflicts_with_all = ["json", "run_all"])]
+        #[arg(long, conflicts_with_all = ["json", "run_all", "params"])]
         notebooks: bool,
     },
     /// The whole assignment without Jupyter: train (or reuse) all seven models
@@ -263,9 +268,14 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             fetch::ensure_data()?;
             bench::bench_notebooks(models)?
         }
-        Cmd::Bench { models, json, .. } => {
+        Cmd::Bench {
+            models,
+            json,
+            params,
+            ..
+        } => {
             fetch::ensure_data()?;
-            bench::bench(models, json)?
+            bench::bench(models, json, params.as_deref())?
         }
         Cmd::RunAll { dir, retrain } => {
             fetch::ensure_data()?;
