@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -91,6 +92,9 @@ async def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     args = ap.parse_args()
+    # Stopped (SIGTERM; Ctrl-C is handled by asyncio.run): cancel, so every
+    # kernel started is shut down by its `finally` rather than left running.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     print(f"kernel pool: {pool_dir()}", flush=True)
     print(f"{'round':>5} {'notebook':<22} {'slot':>4} {'start s':>8} {'cell 1 s':>9} {'cell 2 s':>9}", flush=True)
     ok = True
@@ -112,4 +116,7 @@ async def main():
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    try:
+        sys.exit(asyncio.run(main()))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sys.exit(130)

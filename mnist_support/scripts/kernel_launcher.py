@@ -90,21 +90,28 @@ def seed(pool, n, slot_dir):
     partial = slot_dir + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     say(f"seeding build slot {n} from {os.path.basename(src)} (once)")
-    ok = subprocess.run(["cp", "-a", "--reflink=auto", src, partial]).returncode == 0
-    for f in locks:
-        f.close()
-    if ok:
-        shutil.rmtree(slot_dir, ignore_errors=True)
-        os.rename(partial, slot_dir)
-        say(f"seeded slot {n} in {time.monotonic() - t:.1f} s")
-    else:
+    try:
+        ok = subprocess.run(["cp", "-a", "--reflink=auto", src, partial]).returncode == 0
+        if ok:
+            shutil.rmtree(slot_dir, ignore_errors=True)
+            os.rename(partial, slot_dir)
+            say(f"seeded slot {n} in {time.monotonic() - t:.1f} s")
+        else:
+            say(f"could not copy {src}; slot {n} builds from scratch")
+    finally:
+        # Also when stopped half-way (subprocess.run kills cp on the way out).
         shutil.rmtree(partial, ignore_errors=True)
-        say(f"could not copy {src}; slot {n} builds from scratch")
+        for f in locks:
+            f.close()
 
 
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
+    # Stopped before evcxr runs (say, while seeding): unwind, so the
+    # cleanup above runs and the slot's lock goes with the process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(128 + signal.SIGHUP))
     pool = os.path.abspath(os.environ.get("MNIST_KERNEL_POOL") or sys.argv[1])
     os.makedirs(pool, exist_ok=True)
     n, lock = take_slot(pool)
@@ -112,6 +119,19 @@ def main():
     pid_file = os.path.join(pool, f"{n}.pid")
     with open(pid_file, "w") as f:
         f.write(f"{os.getpid()}\n")
+    try:
+        code = run_kernel(pool, n, slot_dir)
+    finally:
+        try:
+            os.remove(pid_file)
+        except OSError:
+            pass
+        lock.close()
+    sys.exit(code if code >= 0 else 128 - code)
+
+
+def run_kernel(pool, n, slot_dir):
+    """Seed the slot if it is new, then run evcxr in it; its exit status."""
     if not built(slot_dir):
         seed(pool, n, slot_dir)
     os.makedirs(slot_dir, exist_ok=True)
@@ -127,13 +147,7 @@ def main():
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, forward)
-    code = child.wait()
-    try:
-        os.remove(pid_file)
-    except OSError:
-        pass
-    lock.close()
-    sys.exit(code if code >= 0 else 128 - code)
+    return child.wait()
 
 
 if __name__ == "__main__":
