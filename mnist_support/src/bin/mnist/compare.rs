@@ -14,18 +14,17 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use mnist_support::augment::Augment;
+use mnist_support::augment::{Augment, Distort};
 use mnist_support::data::Split;
 use mnist_support::experiment::{self, ScaledSplit};
 use mnist_support::jupyter;
 use mnist_support::models::cart::{Criterion, TreeParams};
 use mnist_support::models::knn::Weighting;
-use mnist_support::augment::Distort;
 use mnist_support::models::{
     Classifier, DecisionTree, DecisionTreeParams, Forest, ForestParams, Knn, KnnParams, ModelKind,
     NetParams, Network, Softmax, SoftmaxParams, Svm, SvmParams,
 };
-use mnist_support::scale::{Scaler, Scaling};
+use mnist_support::scale::Scaling;
 use ndarray::{Array1, Array2};
 
 use crate::progress_bar::Bar;
@@ -185,43 +184,24 @@ pub fn export(split: &Split, dir: &Path) -> AnyResult<()> {
     Ok(())
 }
 
-/// Fit our model in the shared configuration and time it as `compare.py`
-/// does: scaling included, and for the networks the validation split scored
-/// after every epoch (the best epoch's weights are kept, on both sides).
-fn ours(kind: ModelKind, split: &Split, epochs: Option<usize>) -> AnyResult<Side> {
-    let mut model = same_config(kind, epochs);
-    debug_assert!(model.augmentation().is_none());
+/// Fit our `model` from raw pixels and time it as `compare.py` times its
+/// side: the fit covers scaling, any added training images and fitting (the
+/// networks score the validation split after every epoch and keep the best
+/// epoch's weights, on both sides); the prediction covers scaling and
+/// predicting all three parts.
+fn ours(mut model: Box<dyn Classifier>, split: &Split) -> AnyResult<Side> {
+    let kind = model.kind();
     let t = Instant::now();
-    let scaler = Scaler::fit(model.scaling(), &split.x_train.view())?;
-    let xs = scaler.transform(&split.x_train.view())?;
-    let vs = scaler.transform(&split.x_valid.view())?;
-    model.fit_scaled(
-        scaler,
-        xs.view(),
-        split.y_train.view(),
-        Some((vs.view(), split.y_valid.view())),
-        &Bar::new(),
-    )?;
+    let data = ScaledSplit::new(split, model.scaling())?;
+    experiment::fit(model.as_mut(), &data, &Bar::new())?;
     let fit_s = t.elapsed().as_secs_f64();
-    // All three parts are predicted (and timed), as `mnist bench` and
-    // `compare.py` do; the table shows the test accuracy.
     let t = Instant::now();
     model.predict(split.x_train.view())?;
     model.predict(split.x_valid.view())?;
     let pred = model.predict(split.x_test.view())?;
+    let predict_s = t.elapsed().as_secs_f64();
     let test_acc = mnist_support::metrics::accuracy(&split.y_test.to_vec(), &pred.to_vec())?;
-    Ok(Side {
-        model: kind.name().into(),
-        tool: format!("mnist_support {}", env!("CARGO_PKG_VERSION")),
-        fit_s,
-        predict_s: t.elapsed().as_secs_f64(),
-        test_acc,
-        epochs: epoch_times(model.as_ref()),
-    })
-}
-
-fn epoch_times(model: &dyn Classifier) -> Vec<EpochTime> {
-    model
+    let epochs = model
         .history()
         .map(|h| {
             h.epochs
@@ -233,26 +213,14 @@ fn epoch_times(model: &dyn Classifier) -> Vec<EpochTime> {
                 })
                 .collect()
         })
-        .unwrap_or_default()
-}
-
-/// Form (b): our model as the project trains it (its defaults: deskewing,
-/// typed digits, distortions, all of it), timed from raw pixels.
-fn ours_best(kind: ModelKind, split: &Split) -> AnyResult<Side> {
-    let mut model = kind.default_model()?;
-    let t = Instant::now();
-    let data = ScaledSplit::new(split, model.scaling())?;
-    experiment::fit(model.as_mut(), &data, &Bar::new())?;
-    let fit_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let report = experiment::evaluate(model.as_ref(), &data, fit_s, &Bar::new())?;
+        .unwrap_or_default();
     Ok(Side {
         model: kind.name().into(),
         tool: format!("mnist_support {}", env!("CARGO_PKG_VERSION")),
         fit_s,
-        predict_s: t.elapsed().as_secs_f64(),
-        test_acc: report.accuracy("test").unwrap_or(f64::NAN),
-        epochs: epoch_times(model.as_ref()),
+        predict_s,
+        test_acc,
+        epochs,
     })
 }
 
@@ -309,11 +277,14 @@ pub fn compare(
         let mut rows = Vec::new();
         for &kind in &kinds {
             eprintln!("compare: {kind}: ours");
-            let a = if best {
-                ours_best(kind, &split)?
+            // Form (b): our model as the project trains it (deskewing, typed
+            // digits, distortions, all of it); form (a): the shared configuration.
+            let model = if best {
+                kind.default_model()?
             } else {
-                ours(kind, &split, epochs)?
+                same_config(kind, epochs)
             };
+            let a = ours(model, &split)?;
             eprintln!("compare: {kind}: the Python side");
             let b = theirs(kind, &dir, epochs, best)?;
             if json {
