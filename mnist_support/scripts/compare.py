@@ -251,16 +251,22 @@ def compare_net(name, parts, jobs, params):
     t = time.perf_counter()
     acc = {part: accuracy_net(model, parts[part], prep) for part in ["train", "valid", "test"]}
     predict_s = time.perf_counter() - t
+    tool = f"PyTorch {torch.__version__.split('+')[0]}"
+    return result(name, tool, model, fit_s, predict_s, acc, epochs=history)
+
+
+def result(name, tool, model, fit_s, predict_s, acc, **extra):
+    """One JSON line's object (what `mnist compare` reads)."""
     return {
         "model": name,
-        "tool": f"PyTorch {torch.__version__.split('+')[0]}",
+        "tool": tool,
         "recipe": repr(model),
         "fit_s": fit_s,
         "predict_s": predict_s,
         "train_acc": acc["train"],
         "valid_acc": acc["valid"],
         "test_acc": acc["test"],
-        "epochs": history,
+        **extra,
     }
 
 
@@ -293,21 +299,8 @@ def main():
             xp, yp = parts[part]
             acc[part] = float((model.predict(prep(xp)) == yp).mean())
         predict_s = time.perf_counter() - t
-        print(
-            json.dumps(
-                {
-                    "model": name,
-                    "tool": f"scikit-learn {sklearn.__version__}",
-                    "recipe": repr(model),
-                    "fit_s": fit_s,
-                    "predict_s": predict_s,
-                    "train_acc": acc["train"],
-                    "valid_acc": acc["valid"],
-                    "test_acc": acc["test"],
-                }
-            ),
-            flush=True,
-        )
+        tool = f"scikit-learn {sklearn.__version__}"
+        print(json.dumps(result(name, tool, model, fit_s, predict_s, acc)), flush=True)
 
 
 if __name__ == "__main__":

@@ -134,7 +134,10 @@ impl ModelKind {
     /// the forest. A key the model does not have, a value of the wrong type
     /// or out of range is an error, before any work is done.
     pub fn model_with(self, changes: &serde_json::Value) -> Result<Box<dyn Classifier>> {
-        fn build<E: Estimator>(kind: ModelKind, v: serde_json::Value) -> Result<Box<dyn Classifier>> {
+        fn build<E: Estimator>(
+            kind: ModelKind,
+            v: serde_json::Value,
+        ) -> Result<Box<dyn Classifier>> {
             let params: E = serde_json::from_value(v).map_err(|e| Error::Decode {
                 what: format!("{kind} hyperparameters"),
                 reason: e.to_string(),
@@ -148,7 +151,11 @@ impl ModelKind {
             params.check()?;
             Ok(Box::new(Model::new(params)))
         }
-        fn merge(base: &mut serde_json::Value, changes: &serde_json::Value, path: &str) -> Result<()> {
+        fn merge(
+            base: &mut serde_json::Value,
+            changes: &serde_json::Value,
+            path: &str,
+        ) -> Result<()> {
             let (Some(base), Some(changes)) = (base.as_object_mut(), changes.as_object()) else {
                 return Err(Error::Decode {
                     what: format!("hyperparameters {path}"),
@@ -156,7 +163,11 @@ impl ModelKind {
                 });
             };
             for (key, value) in changes {
-                let name = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let name = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 let choices = base.keys().cloned().collect::<Vec<_>>().join(", ");
                 let slot = base.get_mut(key).ok_or_else(|| Error::UnknownName {
                     what: "hyperparameter",

@@ -8,22 +8,23 @@ fn mnist() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mnist"))
 }
 
-#[test]
-fn data_json_on_real_files() {
-    let Some(dir) = common::real_data_dir() else {
-        return;
-    };
-    let out = mnist()
-        .args(["data", "--json"])
-        .env("MNIST_DIR", &dir)
-        .output()
-        .unwrap();
+/// `mnist ARGS` on the data in `dir`, which must succeed: its stdout.
+fn mnist_ok(args: &[&str], dir: &std::path::Path) -> String {
+    let out = mnist().args(args).env("MNIST_DIR", dir).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn data_json_on_real_files() {
+    let Some(dir) = common::real_data_dir() else {
+        return;
+    };
+    let stdout = mnist_ok(&["data", "--json"], &dir);
     assert_eq!(stdout.lines().count(), 1, "one JSON object on one line");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["train"]["rows"], 55_000);
@@ -93,17 +94,10 @@ fn compare_runs_both_sides_on_the_same_split() {
     let Some(dir) = common::real_data_dir() else {
         return;
     };
-    let out = mnist()
-        .args(["compare", "tree", "knn", "--subset", "1000", "--json"])
-        .env("MNIST_DIR", &dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = mnist_ok(
+        &["compare", "tree", "knn", "--subset", "1000", "--json"],
+        &dir,
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -137,17 +131,10 @@ fn compare_trains_the_same_network_in_pytorch() {
     let Some(dir) = common::real_data_dir() else {
         return;
     };
-    let out = mnist()
-        .args(["compare", "dnn", "--subset", "2000", "--epochs", "2", "--json"])
-        .env("MNIST_DIR", &dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let args = [
+        "compare", "dnn", "--subset", "2000", "--epochs", "2", "--json",
+    ];
+    let stdout = mnist_ok(&args, &dir);
     let row: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert!(row["theirs"]["tool"]
         .as_str()
@@ -182,7 +169,11 @@ fn bench_trains_the_configuration_given_as_json() {
             .unwrap()
     };
     let out = bench(r#"{"tree": {"max_depth": 3}}"#);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let row: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
     // Eight leaves at most cannot tell ten digits apart; the default tree gets 88%.
@@ -191,11 +182,17 @@ fn bench_trains_the_configuration_given_as_json() {
     let err = bench(r#"{"tree": {"max_dept": 3}}"#);
     assert!(!err.status.success());
     let text = String::from_utf8_lossy(&err.stderr);
-    assert!(text.contains(r#"unknown hyperparameter "tree.max_dept""#), "{text}");
+    assert!(
+        text.contains(r#"unknown hyperparameter "tree.max_dept""#),
+        "{text}"
+    );
     let err = bench(r#"{"tree": {"min_samples_leaf": 0}}"#);
     assert!(!err.status.success());
     let text = String::from_utf8_lossy(&err.stderr);
-    assert!(text.contains("invalid hyperparameter min_samples_leaf"), "{text}");
+    assert!(
+        text.contains("invalid hyperparameter min_samples_leaf"),
+        "{text}"
+    );
     let err = bench("[3]");
     assert!(String::from_utf8_lossy(&err.stderr).contains("expected a JSON object"));
 }

@@ -364,13 +364,25 @@ fn kernels_opened_together_get_their_own_build_slots_and_keep_them() {
     notebook(&a, &[cell]);
     notebook(&b, &[cell]);
     let out = mnist()
-        .args(["first-cell", "--cold", "--together", "--rounds", "2", "--cells", "1"])
+        .args([
+            "first-cell",
+            "--cold",
+            "--together",
+            "--rounds",
+            "2",
+            "--cells",
+            "1",
+        ])
         .arg(&a)
         .arg(&b)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<serde_json::Value> = text
         .lines()
         .filter_map(|l| l.strip_prefix("JSON "))
@@ -386,7 +398,9 @@ fn kernels_opened_together_get_their_own_build_slots_and_keep_them() {
         slots.sort();
         assert_eq!(slots, ["0", "1"], "round {round}: {text}");
     }
-    assert!(rows.iter().all(|r| r["ok"] == true && r["cells_s"].as_array().unwrap().len() == 1));
+    assert!(rows
+        .iter()
+        .all(|r| r["ok"] == true && r["cells_s"].as_array().unwrap().len() == 1));
 }
 
 /// The launcher alone: the first free slot is taken, a slot held by a running
@@ -423,14 +437,23 @@ fn the_kernel_launcher_skips_held_slots_and_seeds_new_ones() {
         .output()
         .unwrap();
     // Jupyter stops a kernel with SIGTERM: the launcher passes it on and exits.
-    let stopped = Command::new("kill").arg(first.id().to_string()).status().unwrap();
+    let stopped = Command::new("kill")
+        .arg(first.id().to_string())
+        .status()
+        .unwrap();
     assert!(stopped.success());
     first.wait().unwrap();
     let text = String::from_utf8_lossy(&second.stdout);
-    assert_eq!(second.status.code(), Some(3), "the kernel's exit status is passed on");
+    assert_eq!(
+        second.status.code(),
+        Some(3),
+        "the kernel's exit status is passed on"
+    );
     assert!(text.lines().next().unwrap().ends_with("/1"), "{text}");
     assert!(text.contains("built in slot 0"), "{text}");
     // With slot 0 free again, the next kernel takes it.
     let third = launcher("echo $EVCXR_TMPDIR").output().unwrap();
-    assert!(String::from_utf8_lossy(&third.stdout).trim().ends_with("/0"));
+    assert!(String::from_utf8_lossy(&third.stdout)
+        .trim()
+        .ends_with("/0"));
 }

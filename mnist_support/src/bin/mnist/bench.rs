@@ -4,8 +4,8 @@
 
 use mnist_support::data::Split;
 use mnist_support::experiment::{self, Report, ScaledSplit};
-use mnist_support::store::Store;
 use mnist_support::models::ModelKind;
+use mnist_support::store::Store;
 
 use crate::progress_bar::Bar;
 use crate::train::{all_if_empty, run_all, tempfile_dir};
@@ -28,7 +28,9 @@ pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResu
     let changes: Option<serde_json::Value> = match params {
         Some(text) => {
             if kinds.len() != 1 {
-                return Err("--params changes one model's hyperparameters: name exactly one model".into());
+                return Err(
+                    "--params changes one model's hyperparameters: name exactly one model".into(),
+                );
             }
             let v = serde_json::from_str(text).map_err(|e| format!("--params is not JSON: {e}"))?;
             // Checked before the data is loaded: a typo fails at once.
@@ -148,8 +150,9 @@ pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
         let mut rows = Vec::new();
         for kind in all_if_empty(kinds) {
             let index = ModelKind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
-            let notebook = mnist_support::jupyter::resolve_notebook(&p, &format!("04_{}", index + 1))
-                .ok_or_else(|| format!("no notebook 04_{}_* for {kind}", index + 1))?;
+            let notebook =
+                mnist_support::jupyter::resolve_notebook(&p, &format!("04_{}", index + 1))
+                    .ok_or_else(|| format!("no notebook 04_{}_* for {kind}", index + 1))?;
             eprintln!("bench: {kind}: the CLI's pipeline");
             let cli = Store::new(root.join("cli")).retraining(true);
             let mut model = kind.default_model()?;
@@ -199,7 +202,11 @@ pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
                     .collect::<Vec<_>>()
                     .join(" ")
             };
-            println!("{kind} seconds per epoch: CLI {}; notebook {}", secs(ha), secs(hb));
+            println!(
+                "{kind} seconds per epoch: CLI {}; notebook {}",
+                secs(ha),
+                secs(hb)
+            );
         }
     }
     Ok(())

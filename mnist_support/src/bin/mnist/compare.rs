@@ -339,7 +339,9 @@ pub fn compare(
         // The networks: how long our run takes to reach the validation
         // accuracy the other side ends with.
         for (a, b) in rows.iter().filter(|(_, b)| !b.epochs.is_empty()) {
-            let Some(last) = b.epochs.last() else { continue };
+            let Some(last) = b.epochs.last() else {
+                continue;
+            };
             let target = last.valid_acc;
             match a.time_to(target) {
                 Some((epoch, t)) => println!(

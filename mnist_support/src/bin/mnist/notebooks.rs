@@ -78,7 +78,12 @@ pub fn first_cell(
     let script = p.root.join("mnist_support/scripts/first_cell.py");
     let mut cmd = std::process::Command::new(&p.python);
     cmd.arg(&script)
-        .args(["--rounds", &rounds.to_string(), "--cells", &cells.to_string()])
+        .args([
+            "--rounds",
+            &rounds.to_string(),
+            "--cells",
+            &cells.to_string(),
+        ])
         .args(together.then_some("--together"))
         .args(&notebooks)
         .env("JUPYTER_PLATFORM_DIRS", "1");
