@@ -138,16 +138,7 @@ impl ModelKind {
             kind: ModelKind,
             v: serde_json::Value,
         ) -> Result<Box<dyn Classifier>> {
-            let params: E = serde_json::from_value(v).map_err(|e| Error::Decode {
-                what: format!("{kind} hyperparameters"),
-                reason: e.to_string(),
-            })?;
-            if params.kind() != kind {
-                return Err(Error::Decode {
-                    what: format!("{kind} hyperparameters"),
-                    reason: format!("they describe a {} model", params.kind()),
-                });
-            }
+            let params: E = params_of(kind, v)?;
             params.check()?;
             Ok(Box::new(Model::new(params)))
         }
@@ -210,16 +201,7 @@ impl ModelKind {
             scaler: Scaler,
             payload: &[u8],
         ) -> Result<Box<dyn Classifier>> {
-            let params: E = serde_json::from_value(v.clone()).map_err(|e| Error::Decode {
-                what: format!("{} hyperparameters", kind.name()),
-                reason: e.to_string(),
-            })?;
-            if params.kind() != kind {
-                return Err(Error::Decode {
-                    what: format!("{kind} model"),
-                    reason: format!("its hyperparameters describe a {} model", params.kind()),
-                });
-            }
+            let params: E = params_of(kind, v.clone())?;
             Ok(Box::new(Model::restore(params, scaler, payload)?))
         }
         let v = hyperparameters;
@@ -235,6 +217,22 @@ impl ModelKind {
             ModelKind::Dnn | ModelKind::Cnn => Err(no_torch(self)),
         }
     }
+}
+
+/// `v` decoded as the hyperparameters of a `kind` model (for
+/// [`ModelKind::model_with`] and [`ModelKind::restore`]).
+fn params_of<E: Estimator>(kind: ModelKind, v: serde_json::Value) -> Result<E> {
+    let params: E = serde_json::from_value(v).map_err(|e| Error::Decode {
+        what: format!("{} hyperparameters", kind.name()),
+        reason: e.to_string(),
+    })?;
+    if params.kind() != kind {
+        return Err(Error::Decode {
+            what: format!("{kind} model"),
+            reason: format!("its hyperparameters describe a {} model", params.kind()),
+        });
+    }
+    Ok(params)
 }
 
 #[cfg(not(feature = "torch"))]
