@@ -4,12 +4,13 @@ forest, svm) or PyTorch (dnn, cnn) on the split `mnist` exported
 accuracy on the test split, fit seconds, and seconds to predict all train +
 valid + test images, as `mnist bench` times its own models.
 
-Usage: compare.py DIR MODEL[,MODEL...] [THREADS [NET_PARAMS_JSON | best]]
+Usage: compare.py DIR MODEL[,MODEL...] [THREADS [PARAMS_JSON | best]]
 
 Form (a), the default: the same configuration as our side. For dnn and cnn,
 NET_PARAMS_JSON is our network's hyperparameters (`NetParams` as JSON): the
 same layers and training are built here in PyTorch, so both sides train the
-same network in the same way.
+same network in the same way. For scikit-learn, PARAMS_JSON is {"seed": N},
+the forest's random_state (default 42).
 
 Form (b), `best`: the usual Python recipe for each model (`best_recipes`),
 which our side meets with its own defaults.
@@ -33,8 +34,9 @@ def load(d):
     return parts
 
 
-def models(jobs):
-    """The same configuration as `mnist compare` gives our side (form (a))."""
+def models(jobs, seed):
+    """The same configuration as `mnist compare` gives our side (form (a));
+    `seed` for the forest."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
@@ -54,7 +56,7 @@ def models(jobs):
         "forest": (
             None,
             RandomForestClassifier(
-                n_estimators=100, max_features=40, n_jobs=jobs, random_state=42
+                n_estimators=100, max_features=40, n_jobs=jobs, random_state=seed
             ),
         ),
         "svm": (MinMaxScaler(), SVC(C=5, gamma=0.05)),
@@ -142,7 +144,7 @@ def network(p):
     2x2 max-pooling after each stage; linear + batch norm + ReLU + dropout
     per hidden layer; a linear layer to the 10 logits. Weights start as tch
     starts them (Kaiming-uniform with the ReLU gain; linear biases uniform
-    in ±1/sqrt(fan-in), PyTorch's default)."""
+    in ±1/sqrt(fan-in) and batch norm scale 1, shift 0: PyTorch's defaults)."""
     import torch.nn as nn
 
     layers, channels, side = [], 1, 28
@@ -275,15 +277,16 @@ def main():
     jobs = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     extra = sys.argv[4] if len(sys.argv) > 4 else None
     best = extra == "best"
-    net_params = "best" if best else (json.loads(extra) if extra else None)
+    params = "best" if best else (json.loads(extra) if extra else {})
     parts = load(d)
     for name in wanted:
         if name in ("dnn", "cnn"):
-            print(json.dumps(compare_net(name, parts, jobs, net_params)), flush=True)
+            print(json.dumps(compare_net(name, parts, jobs, params)), flush=True)
             continue
         import sklearn
 
-        scaler, model = (best_recipes(jobs) if best else models(jobs))[name]
+        recipes = best_recipes(jobs) if best else models(jobs, params.get("seed", 42))
+        scaler, model = recipes[name]
         if name == "knn":
             prep = lambda a: a / 255.0
         elif scaler is not None:

@@ -111,7 +111,7 @@ pub struct History {
     pub best_epoch: usize,
     /// libtorch's intra-op threads during training.
     pub threads: usize,
-    /// `cpu` or `cuda:N`.
+    /// `cpu` or `cuda:N`, with ` (bfloat16 convolutions)` under mixed precision.
     pub device: String,
 }
 

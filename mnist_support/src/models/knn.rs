@@ -8,6 +8,17 @@
 //! adds `‖q‖²` back at the end. Pixels that are 0 in every training image
 //! add nothing to any `q·t` and are left out of the products.
 //!
+//! Blocks of queries against a large training set first go through a lower
+//! bound ([`Bound`]): the distance in the training set's 80 principal
+//! directions plus the difference of the norms of what lies outside them.
+//! The bound comes from a matrix product in 80 dimensions instead of ~750;
+//! each query's 128 smallest bounds get exact distances (over the byte copy
+//! of the rows), and when the largest bound kept is at least the k-th exact
+//! distance no other row can be nearer, so the search stays exact. The ~4%
+//! of queries where that does not hold are searched in full. On the 65,000
+//! images against the 56,500 training rows: about 10 s instead of about 40 s
+//! (`mnist bench knn`), the same neighbours.
+//!
 //! Why not linfa-nn: its linear search handles one query at a time with scalar
 //! distances, and its ball/KD trees do not prune at 784 dimensions; see the
 //! README's dependency table.
@@ -15,6 +26,7 @@
 use std::io::{Read, Write};
 
 use ndarray::{linalg::general_mat_mul, s, Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
+use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +104,111 @@ pub(crate) struct Index {
     /// when the features are scaled whole pixel values: a quarter of the
     /// memory traffic for single queries.
     bytes: Option<(Array2<u8>, f32)>,
+    /// Lower bounds on the distances, for blocks of queries (large training sets).
+    bound: Option<Bound>,
+}
+
+/// Principal directions of the training rows: dimensions kept for the bound.
+const BOUND_DIMS: usize = 80;
+/// Candidates per query whose exact distances are computed.
+const CANDIDATES: usize = 128;
+/// Below this many training rows the bound is not built (the product is cheap).
+const BOUND_MIN_ROWS: usize = 4096;
+
+/// A cheap lower bound on `‖q − t‖²` from the `BOUND_DIMS` principal
+/// directions `P` of the training rows (about the mean `μ`):
+/// `‖q − t‖² = ‖P(q − t)‖² + ‖r_q − r_t‖² ≥ ‖P(q − t)‖² + (‖r_q‖ − ‖r_t‖)²`,
+/// with `r` the part of `x − μ` outside the directions. `P` only has to be
+/// orthonormal for the bound to hold; being the principal directions makes
+/// it tight.
+#[derive(Debug, Clone)]
+struct Bound {
+    mean: Array1<f32>,
+    /// Columns × `BOUND_DIMS`, orthonormal columns.
+    basis: Array2<f32>,
+    /// `P(t − μ)` of every training row, its squared norm and `‖r_t‖`.
+    proj: Array2<f32>,
+    proj_norms: Array1<f32>,
+    resid: Array1<f32>,
+}
+
+impl Bound {
+    /// The directions by subspace iteration on the covariance (six products
+    /// with it, each followed by Gram–Schmidt in f64), from a seeded start.
+    fn new(train: &Array2<f32>) -> Option<Bound> {
+        let (n, c) = train.dim();
+        let d = BOUND_DIMS;
+        if n < BOUND_MIN_ROWS || c <= 2 * d {
+            return None;
+        }
+        let mean = train.mean_axis(Axis(0))?;
+        // Covariance (up to the factor n): XᵀX − n μμᵀ.
+        let mut cov = train.t().dot(train);
+        for i in 0..c {
+            for j in 0..c {
+                cov[[i, j]] -= n as f32 * mean[i] * mean[j];
+            }
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let mut q = Array2::from_shape_fn((c, d), |_| rng.gen_range(-1.0f32..1.0));
+        for _ in 0..6 {
+            q = orthonormal(&cov.dot(&q));
+        }
+        let mq = mean.dot(&q);
+        let mut proj = train.dot(&q);
+        proj -= &mq;
+        let proj_norms = proj.map_axis(Axis(1), |r| r.dot(&r));
+        let mm = mean.dot(&mean);
+        let resid = Zip::from(train.rows())
+            .and(&proj_norms)
+            .map_collect(|t, &pn| (t.dot(&t) - 2.0 * t.dot(&mean) + mm - pn).max(0.0).sqrt());
+        Some(Bound {
+            mean,
+            basis: q,
+            proj,
+            proj_norms,
+            resid,
+        })
+    }
+}
+
+/// Orthonormal columns spanning those of `z` (modified Gram–Schmidt in f64).
+fn orthonormal(z: &Array2<f32>) -> Array2<f32> {
+    let mut q = z.mapv(f64::from);
+    for j in 0..q.ncols() {
+        for i in 0..j {
+            let r = q.column(i).dot(&q.column(j));
+            let qi = q.column(i).to_owned();
+            q.column_mut(j).scaled_add(-r, &qi);
+        }
+        let norm = q.column(j).dot(&q.column(j)).sqrt();
+        // A degenerate column (rank below d) becomes zero: still a valid bound.
+        q.column_mut(j)
+            .mapv_inplace(|v| if norm > 1e-12 { v / norm } else { 0.0 });
+    }
+    q.mapv(|v| v as f32)
+}
+
+/// Keep the `m` smallest `(bound, index)` of `b` (in any order) and return
+/// the largest of them (the new cut).
+fn prune(b: &mut Vec<(f32, u32)>, m: usize) -> f32 {
+    if b.len() > m {
+        b.select_nth_unstable_by(m - 1, |x, y| {
+            x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal)
+        });
+        b.truncate(m);
+    }
+    b.iter().fold(f32::NEG_INFINITY, |x, &(lb, _)| x.max(lb))
+}
+
+/// Keep the `kmax` smallest `(score, index)` of `b` (sorted ascending) with `item`.
+#[inline]
+fn keep(b: &mut Vec<(f32, u32)>, kmax: usize, item: (f32, u32)) {
+    if b.len() < kmax || item.0 < b[kmax - 1].0 {
+        let pos = b.partition_point(|&(s, _)| s <= item.0);
+        b.insert(pos, item);
+        b.truncate(kmax);
+    }
 }
 
 /// `Σ q_j b_j` with eight independent sums, which the compiler vectorizes.
@@ -158,12 +275,14 @@ impl Index {
             .as_standard_layout()
             .into_owned();
         let norms = train.map_axis(Axis(1), |r| r.dot(&r));
+        let bound = Bound::new(&train);
         Index {
             train,
             norms,
             columns,
             width: x.ncols(),
             bytes: None,
+            bound,
         }
     }
 
@@ -196,6 +315,139 @@ impl Index {
                 ),
             ));
         }
+        match &self.bound {
+            Some(bound) if q.nrows() >= FEW_QUERIES && kmax <= CANDIDATES => {
+                self.bounded(bound, q, kmax, on_block)
+            }
+            _ => Ok(self.brute(q, kmax, on_block)),
+        }
+    }
+
+    /// Blocks of queries with the bound: each query's `CANDIDATES` smallest
+    /// bounds from a matrix product in `BOUND_DIMS` dimensions, then their
+    /// exact distances. When the largest bound kept is at least the `kmax`-th
+    /// exact distance, no other training row can be nearer, so these are the
+    /// exact neighbours; the queries where it is not are searched in full.
+    fn bounded(
+        &self,
+        bound: &Bound,
+        q: ArrayView2<f32>,
+        kmax: usize,
+        on_block: &(dyn Fn(usize) + Sync),
+    ) -> Result<Neighbours> {
+        let n = q.nrows();
+        let mut index = Array2::<u32>::zeros((n, kmax));
+        let mut dist2 = Array2::<f32>::zeros((n, kmax));
+        let m = CANDIDATES;
+        let mut g = Array2::<f32>::zeros((QUERY_BLOCK.min(n), TRAIN_CHUNK));
+        let mut unsure: Vec<usize> = Vec::new();
+        for start in (0..n).step_by(QUERY_BLOCK) {
+            let end = (start + QUERY_BLOCK).min(n);
+            let rows = end - start;
+            let qb = q.slice(s![start..end, ..]).select(Axis(1), &self.columns);
+            let mut pq = qb.dot(&bound.basis);
+            pq -= &bound.mean.dot(&bound.basis);
+            let pqn = pq.map_axis(Axis(1), |r| r.dot(&r));
+            let mm = bound.mean.dot(&bound.mean);
+            let rq: Vec<f32> = qb
+                .rows()
+                .into_iter()
+                .zip(&pqn)
+                .map(|(r, &pn)| {
+                    (r.dot(&r) - 2.0 * r.dot(&bound.mean) + mm - pn)
+                        .max(0.0)
+                        .sqrt()
+                })
+                .collect();
+            // Per query: candidates whose bound is below the cut, and the cut
+            // (the m-th smallest bound kept so far).
+            let mut cands: Vec<(Vec<(f32, u32)>, f32)> =
+                vec![(Vec::with_capacity(2 * m), f32::INFINITY); rows];
+            for c0 in (0..self.len()).step_by(TRAIN_CHUNK) {
+                let c1 = (c0 + TRAIN_CHUNK).min(self.len());
+                let mut gb = g.slice_mut(s![..rows, ..c1 - c0]);
+                let chunk = bound.proj.slice(s![c0..c1, ..]);
+                general_mat_mul(1.0, &pq, &chunk.t(), 0.0, &mut gb);
+                let pn = &bound.proj_norms.as_slice().expect("contiguous")[c0..c1];
+                let rt = &bound.resid.as_slice().expect("contiguous")[c0..c1];
+                cands
+                    .par_iter_mut()
+                    .zip(gb.axis_iter(Axis(0)).into_par_iter())
+                    .zip(pqn.as_slice().expect("contiguous").par_iter().zip(&rq))
+                    .for_each(|(((b, cut), dots), (&qn, &r))| {
+                        let dots = dots.to_slice().expect("rows of a standard-layout matrix");
+                        for (j, ((&dot, &tn), &t)) in dots.iter().zip(pn).zip(rt).enumerate() {
+                            let lb = qn + tn - 2.0 * dot + (r - t) * (r - t);
+                            if lb < *cut {
+                                b.push((lb, (c0 + j) as u32));
+                                if b.len() == 2 * m {
+                                    *cut = prune(b, m);
+                                }
+                            }
+                        }
+                    });
+            }
+            // Exact distances of the candidates, and whether they are sure.
+            let exact: Vec<(Vec<(f32, u32)>, bool)> = cands
+                .par_iter()
+                .zip(qb.axis_iter(Axis(0)).into_par_iter())
+                .map(|((b, _), qr)| {
+                    let mut b = b.clone();
+                    prune(&mut b, m);
+                    let qv = qr.to_vec();
+                    let qn: f32 = qv.iter().map(|v| v * v).sum();
+                    let mut best = Vec::with_capacity(kmax + 1);
+                    for &(_, i) in &b {
+                        let i = i as usize;
+                        let dot = match &self.bytes {
+                            Some((bytes, unit)) => match bytes.row(i).as_slice() {
+                                Some(row) => unit * dot_bytes(&qv, row),
+                                None => self.train.row(i).dot(&qr),
+                            },
+                            None => self.train.row(i).dot(&qr),
+                        };
+                        keep(
+                            &mut best,
+                            kmax,
+                            ((qn + self.norms[i] - 2.0 * dot).max(0.0), i as u32),
+                        );
+                    }
+                    // No training row outside the candidates has a bound below
+                    // the largest kept. Bounds carry f32 rounding: a margin
+                    // well above it.
+                    let last = b.iter().fold(0f32, |x, &(lb, _)| x.max(lb));
+                    let sure = b.len() < m || last * (1.0 - 1e-4) - 1e-4 >= best[kmax - 1].0;
+                    (best, sure)
+                })
+                .collect();
+            for (r, (best, sure)) in exact.into_iter().enumerate() {
+                if !sure {
+                    unsure.push(start + r);
+                }
+                for (k, (d, i)) in best.into_iter().enumerate() {
+                    index[[start + r, k]] = i;
+                    dist2[[start + r, k]] = d;
+                }
+            }
+            on_block(rows);
+        }
+        if !unsure.is_empty() {
+            let nb = self.brute(q.select(Axis(0), &unsure).view(), kmax, &|_| {});
+            for (r, &qi) in unsure.iter().enumerate() {
+                index.row_mut(qi).assign(&nb.index.row(r));
+                dist2.row_mut(qi).assign(&nb.dist2.row(r));
+            }
+        }
+        Ok(Neighbours { index, dist2 })
+    }
+
+    /// Every query against every training row, by blocks of matrix products.
+    fn brute(
+        &self,
+        q: ArrayView2<f32>,
+        kmax: usize,
+        on_block: &(dyn Fn(usize) + Sync),
+    ) -> Neighbours {
         let n = q.nrows();
         let mut index = Array2::<u32>::zeros((n, kmax));
         let mut dist2 = Array2::<f32>::zeros((n, kmax));
@@ -236,13 +488,7 @@ impl Index {
                 let norms = self.norms.slice(s![c0..c1]);
                 let select = |b: &mut Vec<(f32, u32)>, dots: ndarray::ArrayView1<f32>| {
                     for (j, (&dot, &nt)) in dots.iter().zip(norms.iter()).enumerate() {
-                        let score = nt - 2.0 * dot;
-                        if b.len() < kmax || score < b[kmax - 1].0 {
-                            let item = (score, (c0 + j) as u32);
-                            let pos = b.partition_point(|&(s, _)| s <= score);
-                            b.insert(pos, item);
-                            b.truncate(kmax);
-                        }
+                        keep(b, kmax, (nt - 2.0 * dot, (c0 + j) as u32));
                     }
                 };
                 if rows < FEW_QUERIES {
@@ -265,7 +511,7 @@ impl Index {
             }
             on_block(rows);
         }
-        Ok(Neighbours { index, dist2 })
+        Neighbours { index, dist2 }
     }
 }
 
@@ -683,6 +929,51 @@ mod tests {
         }
         assert!(index.search(queries.view(), 0, &|_| {}).is_err());
         assert!(index.search(random(3, 39, 3).view(), 1, &|_| {}).is_err());
+    }
+
+    /// Rows near a 12-dimensional subspace plus noise, in 200 columns (as
+    /// digits lie near a low-dimensional set): enough rows for the bound.
+    fn clustered(n: usize, seed: u64) -> Array2<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut base = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+        let factors = Array2::from_shape_fn((12, 200), |_| base.gen_range(-1.0f32..1.0));
+        let w = Array2::from_shape_fn((n, 12), |_| rng.gen_range(-1.0f32..1.0));
+        let mut x = w.dot(&factors);
+        x.mapv_inplace(|v| v + rng.gen_range(-0.3f32..0.3));
+        x
+    }
+
+    #[test]
+    fn the_bounded_search_finds_exactly_the_brute_force_neighbours() {
+        let train = clustered(6000, 1);
+        let index = Index::new(train.view());
+        let bound = index
+            .bound
+            .as_ref()
+            .expect("6000 rows × 200 columns get a bound");
+        // The basis is orthonormal, so the bound holds.
+        let gram = bound.basis.t().dot(&bound.basis);
+        let eye = Array2::<f32>::eye(BOUND_DIMS);
+        assert!(gram.iter().zip(&eye).all(|(a, b)| (a - b).abs() < 1e-4));
+        // Queries from the same distribution, and some far from it (where
+        // the bound is loose and the full search takes over).
+        let mut queries = clustered(900, 2);
+        queries
+            .slice_mut(s![..50, ..])
+            .mapv_inplace(|v| v * 3.0 + 1.0);
+        for kmax in [1, 4, 10] {
+            let fast = index.search(queries.view(), kmax, &|_| {}).unwrap();
+            let slow = index.brute(queries.view(), kmax, &|_| {});
+            assert_eq!(fast.index, slow.index, "k = {kmax}");
+            assert!(fast
+                .dist2
+                .iter()
+                .zip(&slow.dist2)
+                .all(|(a, b)| (a - b).abs() <= 1e-3 * b.max(1.0)));
+        }
+        // Small training sets and few columns search in full.
+        assert!(Index::new(train.slice(s![..1000, ..])).bound.is_none());
+        assert!(Index::new(random(5000, 40, 1).view()).bound.is_none());
     }
 
     #[test]

@@ -123,6 +123,43 @@ fn compare_runs_both_sides_on_the_same_split() {
     assert!((a - b).abs() < 0.02, "kNN: ours {a}, scikit-learn {b}");
 }
 
+/// `mnist compare forest --seeds 2`: both sides run with seeds 42 and 43,
+/// and the table ends with the means of the two runs.
+#[test]
+fn compare_repeats_seeded_models_and_prints_the_means() {
+    let Some(dir) = common::real_data_dir() else {
+        return;
+    };
+    let stdout = mnist_ok(
+        &[
+            "compare", "forest", "tree", "--subset", "1000", "--seeds", "2",
+        ],
+        &dir,
+    );
+    // name, our test accuracy, their test accuracy (percent).
+    let row = |name: &str| -> (f64, f64) {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row {name:?} in:\n{stdout}"));
+        let pct: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|w| w.strip_suffix('%')?.parse().ok())
+            .collect();
+        assert_eq!(pct.len(), 2, "{line}");
+        (pct[0], pct[1])
+    };
+    let (r42, r43, mean) = (row("forest 42"), row("forest 43"), row("forest mean"));
+    assert!(((r42.0 + r43.0) / 2.0 - mean.0).abs() < 0.011, "{stdout}");
+    assert!(((r42.1 + r43.1) / 2.0 - mean.1).abs() < 0.011, "{stdout}");
+    // The tree has no seed: one run, no mean.
+    row("tree");
+    assert!(
+        !stdout.contains("tree 42") && !stdout.contains("tree mean"),
+        "{stdout}"
+    );
+}
+
 /// `mnist compare dnn`: PyTorch (installed into the venv on first use)
 /// trains the same network in the same way on the same images, so the two
 /// land close together (2,000 images, 2 epochs: a check, not a measurement).

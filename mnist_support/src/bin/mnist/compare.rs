@@ -41,7 +41,7 @@ pub const DEFAULT: [ModelKind; 4] = [
 
 /// The networks as our models define them, less what PyTorch's side would
 /// not do: no distortions, no typed digits; `epochs` when given.
-fn net_config(kind: ModelKind, epochs: Option<usize>) -> NetParams {
+fn net_config(kind: ModelKind, epochs: Option<usize>, seed: u64) -> NetParams {
     let p = if kind == ModelKind::Dnn {
         NetParams::dnn()
     } else {
@@ -51,13 +51,14 @@ fn net_config(kind: ModelKind, epochs: Option<usize>) -> NetParams {
         distort: Distort::NONE,
         typed: 0,
         epochs: epochs.unwrap_or(p.epochs),
+        seed,
         ..p
     }
 }
 
 /// Our side of a comparison, in the configuration `compare.py` gives
 /// scikit-learn and PyTorch.
-fn same_config(kind: ModelKind, epochs: Option<usize>) -> Box<dyn Classifier> {
+fn same_config(kind: ModelKind, epochs: Option<usize>, seed: u64) -> Box<dyn Classifier> {
     match kind {
         ModelKind::Softmax => Box::new(Softmax::new(SoftmaxParams {
             alpha: 300.0,
@@ -82,7 +83,7 @@ fn same_config(kind: ModelKind, epochs: Option<usize>) -> Box<dyn Classifier> {
         ModelKind::Forest => Box::new(Forest::new(ForestParams {
             n_trees: 100,
             bootstrap: true,
-            seed: 42,
+            seed,
             tree: TreeParams {
                 criterion: Criterion::Gini,
                 max_features: Some(40),
@@ -97,7 +98,7 @@ fn same_config(kind: ModelKind, epochs: Option<usize>) -> Box<dyn Classifier> {
             augment: Augment::NONE,
             ..SvmParams::default()
         })),
-        ModelKind::Dnn | ModelKind::Cnn => Box::new(Network::new(net_config(kind, epochs))),
+        ModelKind::Dnn | ModelKind::Cnn => Box::new(Network::new(net_config(kind, epochs, seed))),
     }
 }
 
@@ -105,6 +106,9 @@ fn same_config(kind: ModelKind, epochs: Option<usize>) -> Box<dyn Classifier> {
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 pub struct Side {
     pub model: String,
+    /// The seed of a seeded model's run (the forest, the networks).
+    #[serde(default)]
+    pub seed: Option<u64>,
     pub tool: String,
     pub fit_s: f64,
     /// Seconds to predict all train, valid and test images.
@@ -122,7 +126,27 @@ pub struct EpochTime {
     pub seconds: f64,
 }
 
+/// The models whose runs depend on a seed (bootstrap and feature draws,
+/// initial weights, shuffles, dropout): `--seeds` repeats them.
+const SEEDED: [ModelKind; 3] = [ModelKind::Forest, ModelKind::Dnn, ModelKind::Cnn];
+
 impl Side {
+    /// The mean accuracy and times of several runs.
+    fn mean<'a>(runs: impl Iterator<Item = &'a Side>) -> Side {
+        let runs: Vec<&Side> = runs.collect();
+        let n = runs.len().max(1) as f64;
+        let mean = |f: fn(&Side) -> f64| runs.iter().map(|s| f(s)).sum::<f64>() / n;
+        Side {
+            model: runs.first().map(|s| s.model.clone()).unwrap_or_default(),
+            tool: runs.first().map(|s| s.tool.clone()).unwrap_or_default(),
+            seed: None,
+            fit_s: mean(|s| s.fit_s),
+            predict_s: mean(|s| s.predict_s),
+            test_acc: mean(|s| s.test_acc),
+            epochs: vec![],
+        }
+    }
+
     /// Seconds from the start of fitting until the end of the first epoch
     /// whose validation accuracy reaches `target` (what comes before the
     /// first epoch, like making the typed digits, counted), if one does.
@@ -216,6 +240,7 @@ fn ours(mut model: Box<dyn Classifier>, split: &Split) -> AnyResult<Side> {
         .unwrap_or_default();
     Ok(Side {
         model: kind.name().into(),
+        seed: None,
         tool: format!("mnist_support {}", env!("CARGO_PKG_VERSION")),
         fit_s,
         predict_s,
@@ -226,7 +251,13 @@ fn ours(mut model: Box<dyn Classifier>, split: &Split) -> AnyResult<Side> {
 
 /// The other side, from `compare.py` in the project venv: scikit-learn, or
 /// PyTorch for the networks.
-fn theirs(kind: ModelKind, dir: &Path, epochs: Option<usize>, best: bool) -> AnyResult<Side> {
+fn theirs(
+    kind: ModelKind,
+    dir: &Path,
+    epochs: Option<usize>,
+    best: bool,
+    seed: u64,
+) -> AnyResult<Side> {
     let p = jupyter::Paths::new();
     let net = matches!(kind, ModelKind::Dnn | ModelKind::Cnn);
     let script = jupyter::ensure_compare_packages(&p, net)?;
@@ -236,7 +267,9 @@ fn theirs(kind: ModelKind, dir: &Path, epochs: Option<usize>, best: bool) -> Any
     if best {
         cmd.arg("best");
     } else if net {
-        cmd.arg(serde_json::to_string(&net_config(kind, epochs))?);
+        cmd.arg(serde_json::to_string(&net_config(kind, epochs, seed))?);
+    } else {
+        cmd.arg(serde_json::json!({ "seed": seed }).to_string());
     }
     let out = cmd
         .env("OMP_NUM_THREADS", &threads)
@@ -258,6 +291,7 @@ pub fn compare(
     subset: Option<usize>,
     epochs: Option<usize>,
     best: bool,
+    seeds: u64,
     json: bool,
 ) -> AnyResult<()> {
     let kinds = if kinds.is_empty() {
@@ -276,21 +310,33 @@ pub fn compare(
         export(&split, &dir)?;
         let mut rows = Vec::new();
         for &kind in &kinds {
-            eprintln!("compare: {kind}: ours");
-            // Form (b): our model as the project trains it (deskewing, typed
-            // digits, distortions, all of it); form (a): the shared configuration.
-            let model = if best {
-                kind.default_model()?
-            } else {
-                same_config(kind, epochs)
-            };
-            let a = ours(model, &split)?;
-            eprintln!("compare: {kind}: the Python side");
-            let b = theirs(kind, &dir, epochs, best)?;
-            if json {
-                println!("{}", serde_json::json!({ "ours": a, "theirs": b }));
+            let seeded = !best && SEEDED.contains(&kind);
+            let runs = if seeded { seeds } else { 1 };
+            for seed in (42..).take(runs as usize) {
+                let which = if seeded {
+                    format!("{kind}, seed {seed}")
+                } else {
+                    kind.to_string()
+                };
+                eprintln!("compare: {which}: ours");
+                // Form (b): our model as the project trains it (deskewing, typed
+                // digits, distortions, all of it); form (a): the shared configuration.
+                let model = if best {
+                    kind.default_model()?
+                } else {
+                    same_config(kind, epochs, seed)
+                };
+                let mut a = ours(model, &split)?;
+                eprintln!("compare: {which}: the Python side");
+                let mut b = theirs(kind, &dir, epochs, best, seed)?;
+                if seeded {
+                    (a.seed, b.seed) = (Some(seed), Some(seed));
+                }
+                if json {
+                    println!("{}", serde_json::json!({ "ours": a, "theirs": b }));
+                }
+                rows.push((a, b));
             }
-            rows.push((a, b));
         }
         Ok(rows)
     })();
@@ -309,10 +355,10 @@ pub fn compare(
             "fit ratio",
             "predict ratio"
         );
-        for (a, b) in &rows {
+        let line = |name: &str, a: &Side, b: &Side| {
             println!(
                 "{:<8} {:>8.2}% {:>8.2} {:>10.2} {:>11.2}% {:>8.2} {:>10.2} {:>9.2} {:>13.2}",
-                a.model,
+                name,
                 100.0 * a.test_acc,
                 a.fit_s,
                 a.predict_s,
@@ -321,7 +367,26 @@ pub fn compare(
                 b.predict_s,
                 a.fit_s / b.fit_s,
                 a.predict_s / b.predict_s
-            );
+            )
+        };
+        for (i, (a, b)) in rows.iter().enumerate() {
+            match a.seed {
+                Some(seed) => line(&format!("{} {seed}", a.model), a, b),
+                None => line(&a.model, a, b),
+            }
+            // After a seeded model's last run: the means of its runs.
+            let last = rows
+                .get(i + 1)
+                .is_none_or(|(next, _)| next.model != a.model);
+            let runs: Vec<&(Side, Side)> =
+                rows.iter().filter(|(r, _)| r.model == a.model).collect();
+            if last && runs.len() > 1 {
+                line(
+                    &format!("{} mean", a.model),
+                    &Side::mean(runs.iter().map(|(a, _)| a)),
+                    &Side::mean(runs.iter().map(|(_, b)| b)),
+                );
+            }
         }
         let mut tools: Vec<&str> = rows.iter().map(|(_, b)| b.tool.as_str()).collect();
         tools.dedup();

@@ -167,6 +167,12 @@ enum Cmd {
         /// validation accuracy.
         #[arg(long, conflicts_with = "epochs")]
         best: bool,
+        /// Form (a): train the seeded models (forest, dnn, cnn) with N seeds
+        /// on each side (42, 43, ...) and print each run and the means: one
+        /// run's accuracy is partly the luck of its seed.
+        #[arg(long, default_value_t = 1, conflicts_with = "best",
+              value_parser = clap::value_parser!(u64).range(1..=20))]
+        seeds: u64,
         /// One JSON object per model.
         #[arg(long)]
         json: bool,
@@ -305,10 +311,11 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             subset,
             epochs,
             best,
+            seeds,
             json,
         } => {
             fetch::ensure_data()?;
-            compare::compare(models, subset, epochs, best, json)?
+            compare::compare(models, subset, epochs, best, seeds, json)?
         }
         Cmd::Setup => notebooks::setup()?,
         Cmd::Notebooks { names, out } => return notebooks::notebooks(names, out),
