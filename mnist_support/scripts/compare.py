@@ -7,7 +7,7 @@ valid + test images, as `mnist bench` times its own models.
 Usage: compare.py DIR MODEL[,MODEL...] [THREADS [PARAMS_JSON | best]]
 
 Form (a), the default: the same configuration as our side. For dnn and cnn,
-NET_PARAMS_JSON is our network's hyperparameters (`NetParams` as JSON): the
+PARAMS_JSON is our network's hyperparameters (`NetParams` as JSON): the
 same layers and training are built here in PyTorch, so both sides train the
 same network in the same way. For scikit-learn, PARAMS_JSON is {"seed": N},
 the forest's random_state (default 42).

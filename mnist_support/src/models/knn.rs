@@ -123,12 +123,28 @@ const BOUND_MIN_ROWS: usize = 4096;
 /// it tight.
 #[derive(Debug, Clone)]
 struct Bound {
+    directions: Directions,
+    /// The training rows, projected.
+    train: Projected,
+}
+
+/// The mean `μ` and the directions `P` of a [`Bound`].
+#[derive(Debug, Clone)]
+struct Directions {
     mean: Array1<f32>,
+    /// `‖μ‖²` and `Pμ`.
+    mean_norm: f32,
+    mean_proj: Array1<f32>,
     /// Columns × `BOUND_DIMS`, orthonormal columns.
     basis: Array2<f32>,
-    /// `P(t − μ)` of every training row, its squared norm and `‖r_t‖`.
+}
+
+/// Rows `x` seen through a [`Bound`]: `P(x − μ)`, its squared norm, and
+/// `‖r_x‖`, the norm of the rest of `x − μ`.
+#[derive(Debug, Clone)]
+struct Projected {
     proj: Array2<f32>,
-    proj_norms: Array1<f32>,
+    norms: Array1<f32>,
     resid: Array1<f32>,
 }
 
@@ -154,21 +170,29 @@ impl Bound {
         for _ in 0..6 {
             q = orthonormal(&cov.dot(&q));
         }
-        let mq = mean.dot(&q);
-        let mut proj = train.dot(&q);
-        proj -= &mq;
-        let proj_norms = proj.map_axis(Axis(1), |r| r.dot(&r));
-        let mm = mean.dot(&mean);
-        let resid = Zip::from(train.rows())
-            .and(&proj_norms)
-            .map_collect(|t, &pn| (t.dot(&t) - 2.0 * t.dot(&mean) + mm - pn).max(0.0).sqrt());
-        Some(Bound {
+        let directions = Directions {
+            mean_norm: mean.dot(&mean),
+            mean_proj: mean.dot(&q),
             mean,
             basis: q,
-            proj,
-            proj_norms,
-            resid,
-        })
+        };
+        let train = directions.project(train.view());
+        Some(Bound { directions, train })
+    }
+}
+
+impl Directions {
+    /// Rows (over the index's columns) seen through the bound.
+    fn project(&self, x: ArrayView2<f32>) -> Projected {
+        let mut proj = x.dot(&self.basis);
+        proj -= &self.mean_proj;
+        let norms = proj.map_axis(Axis(1), |r| r.dot(&r));
+        let resid = Zip::from(x.rows()).and(&norms).map_collect(|r, &pn| {
+            (r.dot(&r) - 2.0 * r.dot(&self.mean) + self.mean_norm - pn)
+                .max(0.0)
+                .sqrt()
+        });
+        Projected { proj, norms, resid }
     }
 }
 
@@ -345,20 +369,7 @@ impl Index {
             let end = (start + QUERY_BLOCK).min(n);
             let rows = end - start;
             let qb = q.slice(s![start..end, ..]).select(Axis(1), &self.columns);
-            let mut pq = qb.dot(&bound.basis);
-            pq -= &bound.mean.dot(&bound.basis);
-            let pqn = pq.map_axis(Axis(1), |r| r.dot(&r));
-            let mm = bound.mean.dot(&bound.mean);
-            let rq: Vec<f32> = qb
-                .rows()
-                .into_iter()
-                .zip(&pqn)
-                .map(|(r, &pn)| {
-                    (r.dot(&r) - 2.0 * r.dot(&bound.mean) + mm - pn)
-                        .max(0.0)
-                        .sqrt()
-                })
-                .collect();
+            let pq = bound.directions.project(qb.view());
             // Per query: candidates whose bound is below the cut, and the cut
             // (the m-th smallest bound kept so far).
             let mut cands: Vec<(Vec<(f32, u32)>, f32)> =
@@ -366,14 +377,19 @@ impl Index {
             for c0 in (0..self.len()).step_by(TRAIN_CHUNK) {
                 let c1 = (c0 + TRAIN_CHUNK).min(self.len());
                 let mut gb = g.slice_mut(s![..rows, ..c1 - c0]);
-                let chunk = bound.proj.slice(s![c0..c1, ..]);
-                general_mat_mul(1.0, &pq, &chunk.t(), 0.0, &mut gb);
-                let pn = &bound.proj_norms.as_slice().expect("contiguous")[c0..c1];
-                let rt = &bound.resid.as_slice().expect("contiguous")[c0..c1];
+                let chunk = bound.train.proj.slice(s![c0..c1, ..]);
+                general_mat_mul(1.0, &pq.proj, &chunk.t(), 0.0, &mut gb);
+                let pn = &bound.train.norms.as_slice().expect("contiguous")[c0..c1];
+                let rt = &bound.train.resid.as_slice().expect("contiguous")[c0..c1];
+                let (qn, rq) = (pq.norms.as_slice(), pq.resid.as_slice());
                 cands
                     .par_iter_mut()
                     .zip(gb.axis_iter(Axis(0)).into_par_iter())
-                    .zip(pqn.as_slice().expect("contiguous").par_iter().zip(&rq))
+                    .zip(
+                        qn.expect("contiguous")
+                            .par_iter()
+                            .zip(rq.expect("contiguous")),
+                    )
                     .for_each(|(((b, cut), dots), (&qn, &r))| {
                         let dots = dots.to_slice().expect("rows of a standard-layout matrix");
                         for (j, ((&dot, &tn), &t)) in dots.iter().zip(pn).zip(rt).enumerate() {
@@ -389,10 +405,9 @@ impl Index {
             }
             // Exact distances of the candidates, and whether they are sure.
             let exact: Vec<(Vec<(f32, u32)>, bool)> = cands
-                .par_iter()
+                .into_par_iter()
                 .zip(qb.axis_iter(Axis(0)).into_par_iter())
-                .map(|((b, _), qr)| {
-                    let mut b = b.clone();
+                .map(|((mut b, _), qr)| {
                     prune(&mut b, m);
                     let qv = qr.to_vec();
                     let qn: f32 = qv.iter().map(|v| v * v).sum();
@@ -952,7 +967,7 @@ mod tests {
             .as_ref()
             .expect("6000 rows × 200 columns get a bound");
         // The basis is orthonormal, so the bound holds.
-        let gram = bound.basis.t().dot(&bound.basis);
+        let gram = bound.directions.basis.t().dot(&bound.directions.basis);
         let eye = Array2::<f32>::eye(BOUND_DIMS);
         assert!(gram.iter().zip(&eye).all(|(a, b)| (a - b).abs() < 1e-4));
         // Queries from the same distribution, and some far from it (where

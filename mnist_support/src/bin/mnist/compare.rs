@@ -369,20 +369,17 @@ pub fn compare(
                 a.predict_s / b.predict_s
             )
         };
-        for (i, (a, b)) in rows.iter().enumerate() {
-            match a.seed {
-                Some(seed) => line(&format!("{} {seed}", a.model), a, b),
-                None => line(&a.model, a, b),
+        // One group of rows per model: its runs, then the means of several.
+        for runs in rows.chunk_by(|(a, _), (b, _)| a.model == b.model) {
+            for (a, b) in runs {
+                match a.seed {
+                    Some(seed) => line(&format!("{} {seed}", a.model), a, b),
+                    None => line(&a.model, a, b),
+                }
             }
-            // After a seeded model's last run: the means of its runs.
-            let last = rows
-                .get(i + 1)
-                .is_none_or(|(next, _)| next.model != a.model);
-            let runs: Vec<&(Side, Side)> =
-                rows.iter().filter(|(r, _)| r.model == a.model).collect();
-            if last && runs.len() > 1 {
+            if runs.len() > 1 {
                 line(
-                    &format!("{} mean", a.model),
+                    &format!("{} mean", runs[0].0.model),
                     &Side::mean(runs.iter().map(|(a, _)| a)),
                     &Side::mean(runs.iter().map(|(_, b)| b)),
                 );
