@@ -10,6 +10,7 @@
 //! | `MNIST_MODELS_DIR` | where models are saved and loaded | `models/` in the project |
 //! | `MNIST_SUBSET` | quick test runs: train on this many images, networks for one epoch | unset: the full split |
 //! | `MNIST_RETRAIN` | train again even when an up-to-date saved model exists (anything but `0` or empty) | unset |
+//! | `MNIST_SPACE_URL` | the deployed Hugging Face Space (`https://USER-NAME.hf.space`): notebook 05's page frame shows it | unset: the local server, with its screenshot in exports |
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub const DATA_ENV: &str = "MNIST_DIR";
 pub const MODELS_ENV: &str = "MNIST_MODELS_DIR";
 pub const SUBSET_ENV: &str = "MNIST_SUBSET";
 pub const RETRAIN_ENV: &str = "MNIST_RETRAIN";
+pub const SPACE_URL_ENV: &str = "MNIST_SPACE_URL";
 
 /// The settings of this process.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +37,8 @@ pub struct Config {
     subset: Option<String>,
     /// Train again even when an up-to-date saved model exists.
     pub retrain: bool,
+    /// The deployed Space's address, for the notebook's page frame.
+    pub space_url: Option<String>,
     /// The directories of `PATH`, to find programs (Chromium).
     pub path: Vec<PathBuf>,
     /// Where cargo installs programs (`CARGO_HOME`, else `~/.cargo`).
@@ -73,6 +77,8 @@ impl Config {
                 .unwrap_or_else(|| project_root().join("models")),
             subset: set(SUBSET_ENV).map(|v| v.to_string_lossy().into_owned()),
             retrain: set(RETRAIN_ENV).is_some_and(|v| v != "0"),
+            space_url: set(SPACE_URL_ENV)
+                .map(|v| v.to_string_lossy().trim_end_matches('/').to_string()),
             path: var("PATH")
                 .map(|p| std::env::split_paths(&p).collect())
                 .unwrap_or_default(),

@@ -120,6 +120,12 @@ pub fn decode_image(bytes: &[u8]) -> Result<Gray> {
     if reader.format().is_none() {
         return Err(err("it is not a PNG or JPEG image".into()));
     }
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
+        // The decoder would fill the missing rows with grey and answer.
+        return Err(err(
+            "the JPEG is truncated (no end-of-image marker after its image data)".into(),
+        ));
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -142,6 +148,32 @@ pub fn decode_image(bytes: &[u8]) -> Result<Gray> {
         })
         .collect();
     Gray::new(w as usize, h as usize, pixels)
+}
+
+/// Whether a JPEG's image data ends: walking its header segments by their
+/// lengths (so an EXIF thumbnail inside them is skipped) to the first
+/// start-of-scan, then an end-of-image marker (FF D9) after it. Inside the
+/// scans a data byte FF is always followed by 00 or a restart marker, so FF D9
+/// there is the real end; bytes after it (some phones append data) do not matter.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut i = 2; // after SOI (FF D8)
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return false;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xFF {
+            i += 1; // fill byte
+            continue;
+        }
+        let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+        if marker == 0xDA {
+            let scan = (i + 2 + len).min(bytes.len());
+            return bytes[scan..].windows(2).any(|w| w == [0xFF, 0xD9]);
+        }
+        i += 2 + len;
+    }
+    false
 }
 
 /// Every stage of [`to_mnist`], as light-background pictures except the last.

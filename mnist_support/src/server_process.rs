@@ -223,20 +223,173 @@ impl Drop for ServerProcess {
     }
 }
 
-impl Rich for ServerProcess {
+impl ServerProcess {
+    /// The page in a frame: the deployed Space when `MNIST_SPACE_URL` is set
+    /// (graders can try the models from the HTML export itself), else this
+    /// server, with `screenshot` shown in its place wherever the server cannot
+    /// be reached (an HTML export opened later, after the server stopped).
+    pub fn page(&self, screenshot: &Figure) -> PageFrame {
+        PageFrame {
+            local: self.url.clone(),
+            space: crate::config::Config::get().space_url.clone(),
+            screenshot: screenshot.img_tag(),
+        }
+    }
+}
+
+/// The server's page in a frame (see [`ServerProcess::page`]).
+#[derive(Debug, Clone)]
+pub struct PageFrame {
+    pub local: String,
+    pub space: Option<String>,
+    screenshot: String,
+}
+
+impl Rich for PageFrame {
     fn bundle(&self) -> Bundle {
-        let url = html_escape(&self.url);
-        vec![
-            (
-                "text/html",
+        let local = html_escape(&self.local);
+        let html = match &self.space {
+            Some(space) => {
+                let space = html_escape(space);
                 format!(
-                    "<p>Server running at <a href=\"{url}/\" target=\"_blank\">{url}/</a></p>\
-                     <iframe src=\"{url}/\" width=\"100%\" height=\"560\" style=\"border:1px solid #ccc\"></iframe>"
+                    "<p>The deployed Space: <a href=\"{space}/\" target=\"_blank\">{space}/</a> \
+                     (this notebook's server: <a href=\"{local}/\" target=\"_blank\">{local}/</a>)</p>\
+                     <iframe src=\"{space}/\" width=\"100%\" height=\"640\" style=\"border:1px solid #ccc\"></iframe>"
+                )
+            }
+            None => {
+                let id = format!("page{}", std::process::id());
+                format!(
+                    "<p>Server running at <a href=\"{local}/\" target=\"_blank\">{local}/</a></p>\
+                     <div id=\"{id}\"><iframe src=\"{local}/\" width=\"100%\" height=\"640\" style=\"border:1px solid #ccc\"></iframe></div>\
+                     <template id=\"{id}-shot\"><p><i>The server of this notebook is not running now, so here is \
+                     its page as it was (set MNIST_SPACE_URL to show a deployed Space here instead):</i></p>{shot}</template>\
+                     <script>fetch('{local}/healthz', {{mode: 'no-cors'}}).catch(() => {{\
+                     const d = document.getElementById('{id}'); \
+                     d.replaceChildren(document.getElementById('{id}-shot').content.cloneNode(true)); }});</script>",
+                    shot = self.screenshot
+                )
+            }
+        };
+        vec![
+            ("text/html", html),
+            (
+                "text/plain",
+                format!(
+                    "page at {}/{}",
+                    self.local,
+                    self.space
+                        .as_ref()
+                        .map(|s| format!(", deployed at {s}/"))
+                        .unwrap_or_default()
                 ),
             ),
-            ("text/plain", format!("server running at {}/", self.url)),
         ]
     }
 }
+
+crate::display::inherent_rich!(PageFrame);
+
+impl Rich for ServerProcess {
+    fn bundle(&self) -> Bundle {
+        vec![
+            ("text/plain", format!("server running at {}/", self.url)),
+            (
+                "text/html",
+                format!(
+                    "<p>Server running at <a href=\"{0}/\" target=\"_blank\">{0}/</a></p>",
+                    html_escape(&self.url)
+                ),
+            ),
+        ]
+    }
+}
+
+/// What `mnist space` wrote (see [`write_space`]).
+#[derive(Debug, Clone)]
+pub struct SpaceListing {
+    pub dir: std::path::PathBuf,
+    /// The command's report: the files with their sizes, and the total.
+    pub listing: String,
+    /// The README's front matter.
+    pub front_matter: String,
+}
+
+/// `mnist space DIR` over the models in `models` (as its own process, like
+/// the server; it builds the server binary without libtorch). `any_models`
+/// ships the saved models even when they are not the seven up-to-date ones
+/// (quick runs).
+pub fn write_space(
+    dir: &std::path::Path,
+    models: &std::path::Path,
+    any_models: bool,
+) -> Result<SpaceListing> {
+    let root = crate::data::project_root();
+    let mut cmd = mnist_command(&root);
+    cmd.arg("space").arg(dir).arg("--dir").arg(models);
+    if any_models {
+        cmd.arg("--any-models");
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::io("cargo", e))?;
+    if !out.status.success() {
+        return Err(Error::Process {
+            what: "mnist space failed".into(),
+            reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    let readme = dir.join("README.md");
+    let text = std::fs::read_to_string(&readme).map_err(|e| Error::io(&readme, e))?;
+    let front_matter = text
+        .split("---")
+        .nth(1)
+        .map(|f| format!("---{f}---"))
+        .unwrap_or_default();
+    Ok(SpaceListing {
+        dir: dir.to_path_buf(),
+        listing: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        front_matter,
+    })
+}
+
+impl SpaceListing {
+    /// The commands that put the directory on Hugging Face.
+    pub fn push_commands(&self) -> String {
+        format!(
+            "cd {}\ngit init -b main && git lfs install --local\ngit add . && git commit -m \"MNIST demo\"\n\
+             git push --force https://huggingface.co/spaces/USER/SPACE main",
+            self.dir.display()
+        )
+    }
+}
+
+impl Rich for SpaceListing {
+    fn bundle(&self) -> Bundle {
+        let pre = |s: &str| format!("<pre>{}</pre>", html_escape(s));
+        let text = format!(
+            "{}\n\nREADME.md front matter:\n{}\n\nTo publish it (after creating a blank Docker Space on huggingface.co):\n{}",
+            self.listing,
+            self.front_matter,
+            self.push_commands()
+        );
+        vec![
+            ("text/plain", text),
+            (
+                "text/html",
+                format!(
+                    "{}<p><b>README.md</b> front matter:</p>{}<p>To publish it, after creating a blank \
+                     Docker Space on huggingface.co:</p>{}",
+                    pre(&self.listing),
+                    pre(&self.front_matter),
+                    pre(&self.push_commands())
+                ),
+            ),
+        ]
+    }
+}
+
+crate::display::inherent_rich!(SpaceListing);
 
 crate::display::inherent_rich!(ServerProcess);

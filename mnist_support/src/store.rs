@@ -118,11 +118,28 @@ impl Store {
 
     /// The model saved as `name`, with its card.
     pub fn load(&self, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> {
+        self.load_with(name, ModelKind::restore)
+    }
+
+    /// [`load`](Store::load) for the prediction server: the networks run on
+    /// candle where it is built in ([`ModelKind::restore_for_serving`]).
+    pub fn load_for_serving(&self, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> {
+        self.load_with(name, ModelKind::restore_for_serving)
+    }
+
+    fn load_with(
+        &self,
+        name: &str,
+        restore: fn(ModelKind, &serde_json::Value, Scaler, &[u8]) -> Result<Box<dyn Classifier>>,
+    ) -> Result<(Box<dyn Classifier>, ModelCard)> {
         let card = self.card(name)?;
         let file = ModelFile::read(&self.dir, name, &card)?;
-        let model =
-            card.kind
-                .restore(&card.hyperparameters, card.scaler.clone(), file.payload())?;
+        let model = restore(
+            card.kind,
+            &card.hyperparameters,
+            card.scaler.clone(),
+            file.payload(),
+        )?;
         Ok((model, card))
     }
 

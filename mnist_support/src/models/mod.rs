@@ -24,7 +24,7 @@ pub(crate) mod codec;
 pub mod forest;
 pub mod knn;
 mod model;
-#[cfg(feature = "torch")]
+#[cfg(any(feature = "torch", feature = "candle"))]
 pub mod net;
 pub mod softmax;
 pub mod svm;
@@ -36,7 +36,7 @@ pub use forest::ForestParams;
 pub use knn::KnnParams;
 pub(crate) use model::{invalid, linfa_fit};
 pub use model::{Estimator, Model, Training};
-#[cfg(feature = "torch")]
+#[cfg(any(feature = "torch", feature = "candle"))]
 pub use net::NetParams;
 pub use softmax::SoftmaxParams;
 pub use svm::SvmParams;
@@ -53,7 +53,7 @@ pub type DecisionTree = Model<DecisionTreeParams>;
 /// The random forest ([`forest`]).
 pub type Forest = Model<ForestParams>;
 /// The DNN or the CNN ([`net`]).
-#[cfg(feature = "torch")]
+#[cfg(any(feature = "torch", feature = "candle"))]
 pub type Network = Model<NetParams>;
 
 /// The seven models of the assignment, in the seed's order.
@@ -211,10 +211,33 @@ impl ModelKind {
             ModelKind::Svm => restore::<SvmParams>(self, v, scaler, payload),
             ModelKind::Tree => restore::<DecisionTreeParams>(self, v, scaler, payload),
             ModelKind::Forest => restore::<ForestParams>(self, v, scaler, payload),
-            #[cfg(feature = "torch")]
+            #[cfg(any(feature = "torch", feature = "candle"))]
             ModelKind::Dnn | ModelKind::Cnn => restore::<NetParams>(self, v, scaler, payload),
-            #[cfg(not(feature = "torch"))]
+            #[cfg(not(any(feature = "torch", feature = "candle")))]
             ModelKind::Dnn | ModelKind::Cnn => Err(no_torch(self)),
+        }
+    }
+}
+
+impl ModelKind {
+    /// [`restore`](ModelKind::restore) for the prediction server: the same,
+    /// except that the networks run on candle where it is built in, even
+    /// beside libtorch (so every server runs the same arithmetic).
+    pub fn restore_for_serving(
+        self,
+        hyperparameters: &serde_json::Value,
+        scaler: Scaler,
+        payload: &[u8],
+    ) -> Result<Box<dyn Classifier>> {
+        match self {
+            #[cfg(feature = "candle")]
+            ModelKind::Dnn | ModelKind::Cnn => {
+                let params: NetParams = params_of(self, hyperparameters.clone())?;
+                Ok(Box::new(Network::restore_on_candle(
+                    params, scaler, payload,
+                )?))
+            }
+            _ => self.restore(hyperparameters, scaler, payload),
         }
     }
 }
@@ -292,6 +315,10 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
     fn scaler(&self) -> &Scaler;
 
     fn is_fitted(&self) -> bool;
+
+    /// The library that runs the fitted model: "rust" (this crate), or for
+    /// the networks "libtorch" or "candle".
+    fn runtime(&self) -> &'static str;
 
     /// Per-epoch training record (networks only).
     fn history(&self) -> Option<&History>;

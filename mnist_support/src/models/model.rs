@@ -71,6 +71,12 @@ pub trait Estimator:
     /// Inverse of [`to_bytes`](Estimator::to_bytes) for a model saved with
     /// these hyperparameters and `scaler`; every byte is checked.
     fn fitted_from_bytes(&self, scaler: &Scaler, bytes: &[u8]) -> Result<Self::Fitted>;
+
+    /// The library that runs the fitted model: this crate's own code unless
+    /// it says otherwise.
+    fn runtime(&self, _fitted: &Self::Fitted) -> &'static str {
+        "rust"
+    }
 }
 
 /// A model: hyperparameters, and once fitted, its scaler and learned state.
@@ -117,12 +123,17 @@ impl<E: Estimator> Model<E> {
     pub fn restore(params: E, scaler: Scaler, payload: &[u8]) -> Result<Self> {
         params.check()?;
         let fitted = params.fitted_from_bytes(&scaler, payload)?;
-        Ok(Model {
+        Ok(Model::with_fitted(params, scaler, fitted))
+    }
+
+    /// A fitted model from its parts.
+    pub(crate) fn with_fitted(params: E, scaler: Scaler, fitted: E::Fitted) -> Self {
+        Model {
             params,
             scaler,
             fitted: Some(fitted),
             history: None,
-        })
+        }
     }
 
     /// Replace hyperparameters that fitting does not depend on (kNN's vote);
@@ -159,6 +170,12 @@ impl<E: Estimator> Classifier for Model<E> {
 
     fn is_fitted(&self) -> bool {
         self.fitted.is_some()
+    }
+
+    fn runtime(&self) -> &'static str {
+        self.fitted
+            .as_ref()
+            .map_or("rust", |f| self.params.runtime(f))
     }
 
     fn history(&self) -> Option<&History> {

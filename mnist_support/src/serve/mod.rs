@@ -1,51 +1,125 @@
 //! The prediction server (Part II, the role Gradio plays in Python): a web
-//! page to draw or upload a digit and a JSON API, over every model saved in
-//! `models/`. axum + tokio; the page is embedded in the binary.
+//! page to draw or upload a digit and a JSON API, over every model saved in a
+//! directory. axum + tokio; the page is embedded in the binary. The networks
+//! run on candle, so the server alone (`mnist-serve`, built with
+//! `--no-default-features --features serve`) needs no libtorch.
 //!
 //! * `GET /` — the page;
-//! * `GET /healthz` — `{"status": "ok", "models": N}`;
-//! * `GET /api/models` — name, kind, title and test accuracy of each model;
-//! * `GET /api/examples` — example inputs for the page (pad drawings, scans,
-//!   photos, typed digits from [`crate::real_inputs`]), as data URLs;
-//! * `POST /api/predict` — JSON `{"model": "svm" | "all", "image": "<base64 PNG/JPEG or data: URL>"}`
-//!   or `{"model": ..., "pixels": [784 values 0–255]}`; answers
-//!   `{"input": [784 values the models saw], "results": [{"model", "prediction",
-//!   "top3": [{"digit", "probability"}], "ms"}]}`. Bad input is a 4xx
-//!   `{"error": "..."}`.
+//! * `GET /healthz` — [`api::Health`];
+//! * `GET /api/models` — [`api::ModelsResponse`];
+//! * `GET /api/examples` — [`api::ExamplesResponse`]: example inputs for the
+//!   page, from `examples.json` beside the models when there is one (a Space
+//!   ships it), else made from the validation digits;
+//! * `POST /api/predict` — [`api::PredictRequest`] → [`api::PredictResponse`].
+//!   Bad input is a 4xx [`api::ErrorBody`]; a picture with no digit is a 422.
 //!
-//! Images go through [`crate::preprocess`] (background removal, cleaning,
-//! stroke-width normalisation, MNIST's 20×20 box and centre of mass); 784
-//! pixel values are taken as an MNIST image as they are. A picture with no
-//! digit in it is a 422. Request bodies are limited to 2 MB and decoded
-//! images to 4096×4096 pixels and 256 MB of decoding memory.
+//! Fit for a public URL ([`Options`]): predictions run in a bounded pool
+//! ([`pool`]: one worker per core, a bounded queue, 503 with `Retry-After`
+//! past it, concurrent requests batched per model); a per-client rate limit
+//! on predictions (429, `tower_governor`); a client has [`Options::read_timeout`]
+//! to send its headers and then its body; a prediction gets
+//! [`Options::answer_timeout`]; bodies are limited to [`MAX_BODY`] and decoded
+//! pictures to [`MAX_SIDE`] a side; one log line per request (method, path,
+//! status, milliseconds), never the picture. The page and `/healthz` do not
+//! wait for the pool.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::extract::{rejection::JsonRejection, DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
-use ndarray::Array2;
-use serde::{Deserialize, Serialize};
 
-use crate::data::PIXELS;
 use crate::error::{Error, Result};
 use crate::models::Classifier;
-use crate::preprocess;
-use crate::real_inputs::Sample;
 use crate::store::{ModelCard, Store};
+
+pub mod api;
+mod http;
+mod input;
+pub mod pool;
+
+use api::{ErrorBody, Example, ExamplesResponse, Health, ModelInfo, ModelsResponse};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 /// Largest decoded image side.
 pub use crate::preprocess::MAX_SIDE;
 
+/// The examples file a Space ships beside its models.
+pub const EXAMPLES_FILE: &str = "examples.json";
+
 const PAGE: &str = include_str!("index.html");
+
+/// How the server listens and what it allows.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct Options {
+    /// Address to listen on: 127.0.0.1 is this machine only; 0.0.0.0 is
+    /// every network it is on (a classroom, a container).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Inference threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Predictions that may wait for a worker; past it the answer is 503
+    /// with Retry-After.
+    #[arg(long, default_value_t = 48)]
+    pub queue: usize,
+    /// Predictions per second one client may ask for, with bursts of three
+    /// times as many; 0 turns the limit off.
+    #[arg(long, default_value_t = 10)]
+    pub rate_limit: u32,
+    /// Take the client's address from X-Forwarded-For / Forwarded (behind a
+    /// proxy, as on Hugging Face Spaces); otherwise the peer's address.
+    #[arg(long)]
+    pub behind_proxy: bool,
+    /// Seconds a client has to send a request's headers, and again its body.
+    #[arg(long, default_value_t = 10)]
+    pub read_timeout: u64,
+    /// Seconds a prediction may take, waiting included (then 503).
+    #[arg(long, default_value_t = 30)]
+    pub answer_timeout: u64,
+    /// No log line per request.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8000,
+            workers: None,
+            queue: 48,
+            rate_limit: 10,
+            behind_proxy: false,
+            read_timeout: 10,
+            answer_timeout: 30,
+            quiet: false,
+        }
+    }
+}
+
+impl Options {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    fn workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+    }
+}
 
 /// A loaded model and its card.
 pub struct Loaded {
@@ -54,13 +128,28 @@ pub struct Loaded {
     pub card: ModelCard,
 }
 
-/// Load every model saved in `dir` (each `<name>.json` with its model file).
-/// Models that fail to load are reported in the second list, not fatal.
-pub fn load_models(dir: &Path) -> Result<(Vec<Loaded>, Vec<String>)> {
+/// Which library runs the networks in the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Networks {
+    /// candle: what `mnist-serve` and every server runs by default.
+    #[default]
+    Candle,
+    /// libtorch, where it is built in (to compare the two).
+    Libtorch,
+}
+
+/// Load every model saved in `dir` (each `<name>.json` with its model file),
+/// the networks on `networks`. Models that fail to load are reported in the
+/// second list, not fatal.
+pub fn load_models(dir: &Path, networks: Networks) -> Result<(Vec<Loaded>, Vec<String>)> {
     let store = Store::new(dir);
     let (mut loaded, mut failed) = (Vec::new(), Vec::new());
     for name in store.names()? {
-        match store.load(&name) {
+        let model = match networks {
+            Networks::Candle => store.load_for_serving(&name),
+            Networks::Libtorch => store.load(&name),
+        };
+        match model {
             Ok((model, card)) => loaded.push(Loaded { name, model, card }),
             Err(e) => failed.push(format!("{name}: {e}")),
         }
@@ -71,114 +160,102 @@ pub fn load_models(dir: &Path) -> Result<(Vec<Loaded>, Vec<String>)> {
 }
 
 /// Makes the page's example inputs (once, off the start-up path).
-pub type MakeExamples = Box<dyn Fn() -> Vec<Sample> + Send + Sync>;
+pub type MakeExamples = Box<dyn Fn() -> Vec<Example> + Send + Sync>;
+
+/// The page's examples for the models in `dir`: its [`EXAMPLES_FILE`] when
+/// there is one, else two inputs of each real-inputs source made from the
+/// validation digits (none when the MNIST files cannot be loaded).
+pub fn examples_for(dir: &Path) -> MakeExamples {
+    let file = dir.join(EXAMPLES_FILE);
+    Box::new(move || {
+        if file.exists() {
+            return match read_examples(&file) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("serve: no examples: {e}");
+                    Vec::new()
+                }
+            };
+        }
+        crate::data::Split::load()
+            .ok()
+            .map(|split| example_inputs(&split))
+            .unwrap_or_default()
+    })
+}
+
+/// Two inputs of each real-inputs source, from the dev set (validation
+/// digits, never the test split).
+pub fn example_inputs(split: &crate::data::Split) -> Vec<Example> {
+    crate::real_inputs::generate(split, crate::real_inputs::Set::Dev, 2)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| Example {
+            name: format!("{} of a {}", e.source.name(), e.label),
+            source: e.source.name().into(),
+            label: e.label,
+            image: e.data_url(),
+        })
+        .collect()
+}
+
+/// An [`EXAMPLES_FILE`].
+pub fn read_examples(path: &Path) -> Result<Vec<Example>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let list: ExamplesResponse = serde_json::from_str(&text).map_err(|e| Error::Decode {
+        what: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(list.examples)
+}
 
 struct AppState {
-    models: Vec<Loaded>,
-    examples: std::sync::OnceLock<Vec<Sample>>,
+    models: Arc<Vec<Loaded>>,
+    pool: pool::Pool,
+    examples: std::sync::OnceLock<Vec<Example>>,
     make_examples: MakeExamples,
+    answer_timeout: Duration,
 }
 
 impl AppState {
-    fn examples(&self) -> &[Sample] {
+    fn examples(&self) -> &[Example] {
         self.examples.get_or_init(|| (self.make_examples)())
     }
 }
 
-#[derive(Debug)]
-struct ApiError(StatusCode, String);
+/// A 4xx/5xx answer with its message.
+#[derive(Debug, Clone)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl ApiError {
+    fn bad(msg: impl Into<String>) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, msg.into())
+    }
+
+    /// 503 with `Retry-After: 1`.
+    fn busy(msg: impl Into<String>) -> ApiError {
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, msg.into())
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        let mut r = (self.0, Json(ErrorBody { error: self.1 })).into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, msg.into())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PredictRequest {
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    image: Option<String>,
-    #[serde(default)]
-    pixels: Option<Vec<f32>>,
-}
-
-#[derive(Serialize)]
-struct Top {
-    digit: u8,
-    probability: f32,
-}
-
-#[derive(Serialize)]
-struct ModelResult {
-    model: String,
-    kind: String,
-    prediction: u8,
-    top3: Vec<Top>,
-    ms: f64,
-}
-
-#[derive(Serialize)]
-struct PredictResponse {
-    input: Vec<u8>,
-    results: Vec<ModelResult>,
-}
-
-fn input_pixels(req: &PredictRequest) -> std::result::Result<Vec<f32>, ApiError> {
-    match (&req.image, &req.pixels) {
-        (Some(_), Some(_)) => Err(bad("send either \"image\" or \"pixels\", not both")),
-        (None, None) => Err(bad(
-            "send \"image\" (base64 PNG/JPEG) or \"pixels\" (784 values 0-255)",
-        )),
-        (None, Some(p)) => {
-            if p.len() != PIXELS {
-                return Err(bad(format!(
-                    "\"pixels\" must hold 784 values (28×28), got {}",
-                    p.len()
-                )));
-            }
-            if p.iter().any(|v| !v.is_finite() || *v < 0.0 || *v > 255.0) {
-                return Err(bad("\"pixels\" values must be numbers from 0 to 255"));
-            }
-            if p.iter().all(|&v| v == 0.0) {
-                return Err(bad("the image is empty: all 784 pixels are 0"));
-            }
-            Ok(p.clone())
-        }
-        (Some(text), None) => {
-            let b64 = match text.split_once(',') {
-                Some((head, rest)) if head.starts_with("data:") => rest,
-                _ => text.as_str(),
-            };
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|e| bad(format!("\"image\" is not valid base64: {e}")))?;
-            let gray = preprocess::decode_image(&bytes)
-                .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-            preprocess::to_mnist(&gray)
-                .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
-        }
-    }
-}
-
-fn predict_all(
-    state: &AppState,
-    which: &str,
-    pixels: &[f32],
-) -> std::result::Result<Vec<ModelResult>, ApiError> {
-    let chosen: Vec<&Loaded> = if which == "all" {
-        state.models.iter().collect()
-    } else {
-        state.models.iter().filter(|m| m.name == which).collect()
-    };
-    if chosen.is_empty() {
-        let names: Vec<&str> = state.models.iter().map(|m| m.name.as_str()).collect();
+/// Indices of the models `which` names ("all" or one name), or 404.
+fn chosen(models: &[Loaded], which: &str) -> std::result::Result<Vec<usize>, ApiError> {
+    let idx: Vec<usize> = (0..models.len())
+        .filter(|&i| which == "all" || models[i].name == which)
+        .collect();
+    if idx.is_empty() {
+        let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!(
@@ -187,173 +264,116 @@ fn predict_all(
             ),
         ));
     }
-    let x = Array2::from_shape_vec((1, PIXELS), pixels.to_vec()).map_err(|e| bad(e.to_string()))?;
-    chosen
-        .into_iter()
-        .map(|m| {
-            let t = Instant::now();
-            let p = m.model.predict_proba(x.view()).map_err(|e| {
-                ApiError(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("{}: {e}", m.name),
-                )
-            })?;
-            let ms = t.elapsed().as_secs_f64() * 1e3;
-            let mut order: Vec<(u8, f32)> = p
-                .row(0)
-                .iter()
-                .enumerate()
-                .map(|(d, &v)| (d as u8, v))
-                .collect();
-            order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            Ok(ModelResult {
-                model: m.name.clone(),
-                kind: m.card.kind.title().into(),
-                prediction: order[0].0,
-                top3: order
-                    .iter()
-                    .take(3)
-                    .map(|&(digit, probability)| Top { digit, probability })
-                    .collect(),
-                ms,
-            })
-        })
-        .collect()
+    Ok(idx)
 }
 
 async fn predict(
     State(state): State<Arc<AppState>>,
-    body: std::result::Result<Json<PredictRequest>, JsonRejection>,
-) -> std::result::Result<Json<PredictResponse>, ApiError> {
+    body: std::result::Result<Json<api::PredictRequest>, JsonRejection>,
+) -> std::result::Result<Json<api::PredictResponse>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
-    let which = req.model.clone().unwrap_or_else(|| "all".into());
-    let task = tokio::task::spawn_blocking(move || {
-        let pixels = input_pixels(&req)?;
-        let results = predict_all(&state, &which, &pixels)?;
-        Ok(PredictResponse {
-            input: pixels
-                .iter()
-                .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-                .collect(),
-            results,
-        })
-    });
-    match task.await {
-        Ok(r) => r.map(Json),
-        Err(e) => Err(ApiError(
+    let models = chosen(&state.models, req.model.as_deref().unwrap_or("all"))?;
+    let answer = state.pool.submit(req, models)?;
+    match tokio::time::timeout(state.answer_timeout, answer).await {
+        Ok(Ok(r)) => r.map(Json),
+        Ok(Err(_)) => Err(ApiError(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("prediction failed: {e}"),
+            "the prediction failed".into(),
         )),
+        Err(_) => Err(ApiError::busy(format!(
+            "the prediction took longer than {} s",
+            state.answer_timeout.as_secs()
+        ))),
     }
 }
 
-async fn list_models(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "models": state.models.iter().map(|m| serde_json::json!({
-            "name": m.name,
-            "kind": m.card.kind.name(),
-            "title": m.card.kind.title(),
-            "test_accuracy": m.card.report.accuracy("test"),
-            "train_images": m.card.report.parts.first().map(|p| p.images),
-        })).collect::<Vec<_>>()
-    }))
-}
-
-async fn list_examples(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    // Made on first use (or by the warm-up at start), off the async threads.
-    let list = tokio::task::spawn_blocking(move || {
-        state
-            .examples()
+async fn list_models(State(state): State<Arc<AppState>>) -> Json<ModelsResponse> {
+    Json(ModelsResponse {
+        models: state
+            .models
             .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "name": format!("{} of a {}", e.source.name(), e.label),
-                    "source": e.source.name(),
-                    "label": e.label,
-                    "image": e.data_url(),
-                })
+            .map(|m| ModelInfo {
+                name: m.name.clone(),
+                kind: m.card.kind.name().into(),
+                title: m.card.kind.title().into(),
+                test_accuracy: m.card.report.accuracy("test"),
+                train_images: m.card.report.parts.first().map(|p| p.images),
+                runtime: m.model.runtime().into(),
             })
-            .collect::<Vec<_>>()
+            .collect(),
     })
-    .await
-    .unwrap_or_default();
-    Json(serde_json::json!({ "examples": list }))
 }
 
-async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "models": state.models.len() }))
+async fn list_examples(State(state): State<Arc<AppState>>) -> Json<ExamplesResponse> {
+    // Made on first use (or by the warm-up at start), off the async threads.
+    let examples = tokio::task::spawn_blocking(move || state.examples().to_vec())
+        .await
+        .unwrap_or_default();
+    Json(ExamplesResponse { examples })
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        models: state.models.len(),
+        queued: state.pool.queued(),
+        queue_limit: state.pool.limit(),
+    })
 }
 
 async fn page() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-cache")], Html(PAGE))
 }
 
-/// A body announced as larger than [`MAX_BODY`] is refused at once, before
-/// any of it is read (chunked bodies are cut at the limit while reading).
-async fn refuse_large_bodies(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let announced = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match announced {
-        Some(n) if n > MAX_BODY as u64 => ApiError(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is {n} bytes; at most {MAX_BODY} are accepted"),
-        )
-        .into_response(),
-        _ => next.run(req).await,
-    }
-}
-
 async fn not_found() -> ApiError {
     ApiError(
         StatusCode::NOT_FOUND,
-        "no such page: see GET /, /healthz, /api/models, POST /api/predict".into(),
+        "no such page: see GET /, /healthz, /api/models, /api/examples, POST /api/predict".into(),
     )
-}
-
-/// Two inputs of each real-inputs source for the page's examples (from the
-/// dev set, never the test split); none when the MNIST files are missing.
-pub fn example_inputs(split: Option<&crate::data::Split>) -> Vec<Sample> {
-    let Some(split) = split else {
-        return Vec::new();
-    };
-    crate::real_inputs::generate(split, crate::real_inputs::Set::Dev, 2).unwrap_or_default()
 }
 
 /// The app over loaded models; `make_examples` gives the page's example
 /// inputs, made once in the background from start-up on.
-pub fn router(models: Vec<Loaded>, make_examples: MakeExamples) -> Router {
+pub fn router(models: Vec<Loaded>, make_examples: MakeExamples, options: &Options) -> Router {
+    let models = Arc::new(models);
     let state = Arc::new(AppState {
+        pool: pool::Pool::new(models.clone(), options.workers(), options.queue),
         models,
         examples: std::sync::OnceLock::new(),
         make_examples,
+        answer_timeout: Duration::from_secs(options.answer_timeout.max(1)),
     });
     let warm = state.clone();
     std::thread::spawn(move || {
         warm.examples();
     });
-    Router::new()
+    let predict_route = http::rate_limited(post(predict), options);
+    let app = Router::new()
         .route("/", get(page))
         .route("/healthz", get(healthz))
         .route("/api/models", get(list_models))
         .route("/api/examples", get(list_examples))
-        .route("/api/predict", post(predict))
+        .route("/api/predict", predict_route)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(refuse_large_bodies))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(http::refuse_large_bodies))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            Duration::from_secs(options.read_timeout.max(1)),
+        ))
+        .with_state(state);
+    if options.quiet {
+        app
+    } else {
+        app.layer(axum::middleware::from_fn(http::log_request))
+    }
 }
 
-/// Serve on `addr` until Ctrl-C; `on_ready` gets the bound address (port 0 picks a free one).
+/// Serve on `options.addr()` until Ctrl-C or SIGTERM; `on_ready` gets the
+/// bound address (port 0 picks a free one).
 pub fn serve(
     models: Vec<Loaded>,
     make_examples: MakeExamples,
-    addr: SocketAddr,
+    options: &Options,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -363,26 +383,105 @@ pub fn serve(
             what: "cannot start the async runtime".into(),
             reason: e.to_string(),
         })?;
+    let addr = options.addr();
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| Error::Process {
-                what: format!("cannot listen on {addr}"),
-                reason: e.to_string(),
-            })?;
-        let bound = listener.local_addr().map_err(|e| Error::Process {
+        let listen_error = |e: std::io::Error| Error::Process {
             what: format!("cannot listen on {addr}"),
             reason: e.to_string(),
-        })?;
-        on_ready(bound);
-        axum::serve(listener, router(models, make_examples))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| Error::Process {
-                what: "server error".into(),
-                reason: e.to_string(),
-            })
+            .map_err(listen_error)?;
+        let bound = listener.local_addr().map_err(listen_error)?;
+        let app = router(models, make_examples, options);
+        on_ready(bound);
+        http::run(
+            listener,
+            app,
+            Duration::from_secs(options.read_timeout.max(1)),
+            shutdown_signal(),
+        )
+        .await;
+        Ok(())
     })
+}
+
+/// Load every model in `dir` (skipping, with a line, those that fail; none
+/// at all is an error) and serve them with their examples
+/// ([`examples_for`]), printing `listening on http://ADDR/` on stdout once
+/// bound, then the [`banner`] on stderr.
+pub fn serve_dir(dir: &Path, options: &Options, networks: Networks) -> Result<()> {
+    let (loaded, failed) = load_models(dir, networks)?;
+    for f in &failed {
+        eprintln!("serve: skipping {f}");
+    }
+    if loaded.is_empty() {
+        return Err(Error::InvalidData(format!(
+            "no models could be loaded from {}; train them with `cargo run --release -- train`",
+            dir.display()
+        )));
+    }
+    let names: Vec<String> = loaded
+        .iter()
+        .map(|m| format!("{} ({})", m.name, m.model.runtime()))
+        .collect();
+    eprintln!(
+        "serve: {} model(s) from {}: {}",
+        loaded.len(),
+        dir.display(),
+        names.join(", ")
+    );
+    serve(loaded, examples_for(dir), options, |bound| {
+        println!("listening on http://{bound}/");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        for line in banner(bound) {
+            eprintln!("{line}");
+        }
+    })
+}
+
+/// Ctrl-C, or SIGTERM (how containers are stopped).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// What a server bound to `addr` prints: the URLs to open and, beyond
+/// loopback, who can reach it.
+pub fn banner(addr: SocketAddr) -> Vec<String> {
+    let mut lines = Vec::new();
+    if addr.ip().is_unspecified() {
+        lines.push(format!(
+            "open http://127.0.0.1:{}/ here, or http://<this machine's address>:{}/ from another machine",
+            addr.port(),
+            addr.port()
+        ));
+    } else {
+        lines.push(format!("open http://{addr}/"));
+    }
+    if !addr.ip().is_loopback() {
+        lines.push(format!(
+            "warning: listening on {} — anyone who can reach this machine can use the server",
+            addr.ip()
+        ));
+    }
+    lines
 }

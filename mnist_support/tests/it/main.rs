@@ -16,4 +16,5 @@ mod notebooks;
 mod real_data;
 mod scale;
 mod serve;
+mod space;
 mod summary;

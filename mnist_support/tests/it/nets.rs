@@ -262,3 +262,71 @@ fn quick_mode_trains_one_epoch() {
     assert_eq!(NetParams::cnn().quick(false), NetParams::cnn());
     assert_eq!(NetParams::cnn().quick(true).epochs, 1);
 }
+
+/// Every image's class probabilities from candle and from libtorch, for the
+/// same network: the same digit for every image, probabilities within 1e-4.
+fn assert_candle_matches(tch: &Network, x: ndarray::ArrayView2<f32>, what: &str) {
+    let bytes = tch.to_bytes().unwrap();
+    let candle =
+        Network::restore_on_candle(tch.params().clone(), tch.scaler().clone(), &bytes).unwrap();
+    assert_eq!(tch.runtime(), "libtorch");
+    assert_eq!(candle.runtime(), "candle");
+    let (a, b) = (
+        tch.predict_proba(x).unwrap(),
+        candle.predict_proba(x).unwrap(),
+    );
+    let diff = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (u, v)| m.max((u - v).abs()));
+    assert!(diff <= 1e-4, "{what}: probabilities differ by {diff}");
+    let (pa, pb) = (
+        mnist_support::models::argmax_rows(&a),
+        mnist_support::models::argmax_rows(&b),
+    );
+    let differ = pa.iter().zip(&pb).filter(|(u, v)| u != v).count();
+    assert_eq!(differ, 0, "{what}: {differ} of {} digits differ", x.nrows());
+}
+
+/// candle runs the networks libtorch trained exactly: on all 5,000 test
+/// images and on the held-out real inputs (preprocessed as the server does),
+/// for a DNN and a CNN trained briefly here, and for the project's saved
+/// DNN and CNN when `models/` holds them.
+#[test]
+fn candle_predicts_what_libtorch_predicts() {
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
+    let split = Split::load_from(&data).unwrap();
+    let real: Vec<f32> =
+        mnist_support::real_inputs::generate(&split, mnist_support::real_inputs::Set::Heldout, 25)
+            .unwrap()
+            .iter()
+            .filter_map(|s| {
+                let g = mnist_support::preprocess::decode_image(&s.bytes).ok()?;
+                mnist_support::preprocess::to_mnist(&g).ok()
+            })
+            .flatten()
+            .collect();
+    let real = ndarray::Array2::from_shape_vec((real.len() / 784, 784), real).unwrap();
+    assert!(real.nrows() >= 90, "{} real inputs", real.nrows());
+    let small_split = split.head(3000, 500);
+    let mut nets: Vec<(String, Network)> = Vec::new();
+    for base in [NetParams::dnn(), NetParams::cnn()] {
+        let (model, _) = train(small(base), &small_split);
+        nets.push((format!("{} trained here", model.kind()), model));
+    }
+    let store = Store::new(mnist_support::models::models_dir());
+    for kind in [ModelKind::Dnn, ModelKind::Cnn] {
+        if let Ok(card) = store.card(kind.name()) {
+            let (saved, _) = store.load(kind.name()).unwrap();
+            let params: NetParams = serde_json::from_value(card.hyperparameters).unwrap();
+            let model = Network::restore(params, card.scaler, &saved.to_bytes().unwrap()).unwrap();
+            nets.push((format!("saved {kind}"), model));
+        }
+    }
+    for (what, net) in &nets {
+        assert_candle_matches(net, split.x_test.view(), &format!("{what}, test split"));
+        assert_candle_matches(net, real.view(), &format!("{what}, real inputs"));
+    }
+}

@@ -306,6 +306,18 @@ fn the_model_notebooks_execute_in_quick_mode() {
         "05_serve: {images} images, {errors} errors"
     );
     assert!(text.contains("server stopped"));
+    // Share it: the Space written, listed with sizes, its front matter and the push commands.
+    for shown in [
+        "sdk: docker",
+        "app_port: 7860",
+        "mnist-serve",
+        " MB in all",
+        "git push",
+    ] {
+        assert!(text.contains(shown), "05_serve: no {shown:?} in Share it");
+    }
+    // The page frame falls back to the screenshot where the server is gone.
+    assert!(text.contains("is not running now"), "05_serve: no fallback");
 
     // Running a model notebook again reuses its up-to-date saved model (a quick
     // re-export for graders) unless MNIST_RETRAIN is set.

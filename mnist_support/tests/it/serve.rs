@@ -427,3 +427,245 @@ fn blank_pictures_are_rejected_and_specks_dropped() {
         .count();
     assert!(differ <= 8, "{differ} pixels changed by specks");
 }
+
+/// Status, Retry-After and JSON body of one POST /api/predict.
+fn post_full(url: &str, body: &str) -> (u16, Option<String>, serde_json::Value) {
+    let resp = ureq::post(&format!("{url}/api/predict"))
+        .set("Content-Type", "application/json")
+        .send_string(body);
+    let r = match resp {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let (code, retry) = (r.status(), r.header("Retry-After").map(String::from));
+    (
+        code,
+        retry,
+        r.into_json().unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A large photo of a digit (slow to preprocess) as a predict body for every model.
+fn heavy_body(split: &Split) -> String {
+    let px = split.x_test.row(3).to_vec();
+    let gray = mnist_to_gray(&px, 60, 40, 40, 1800, 1800).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(common::png_gray(&gray));
+    serde_json::json!({ "model": "all", "image": b64 }).to_string()
+}
+
+/// A public server's limits: a full queue is a quick 503 with Retry-After
+/// while /healthz still answers; one client over its rate is a 429 with
+/// Retry-After; a client that sends its headers or body too slowly is cut
+/// off; every request is one log line without the picture; and each time the
+/// next good request is answered.
+#[test]
+fn the_server_bounds_its_queue_rate_and_slow_clients() {
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
+    let split = Split::load_from(&data).unwrap();
+    let models = common::small_models(&split);
+    let pixels: Vec<f32> = split.x_test.row(0).to_vec();
+    let good = serde_json::json!({ "model": "all", "pixels": pixels }).to_string();
+
+    // Queue: one worker, one waiting place, sixteen clients at once.
+    let server = common::start_server_with(
+        models.path(),
+        &[
+            "--rate-limit",
+            "0",
+            "--workers",
+            "1",
+            "--queue",
+            "1",
+            "--read-timeout",
+            "2",
+        ],
+        true,
+    );
+    let url = &server.url;
+    let heavy = heavy_body(&split);
+    let answers: Vec<(u16, Option<String>, f64)> = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    let t = std::time::Instant::now();
+                    let (code, retry, _) = post_full(url, &heavy);
+                    (code, retry, t.elapsed().as_secs_f64())
+                })
+            })
+            .collect();
+        // While they wait, /healthz answers and reports the queue.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let health: mnist_support::serve::api::Health = ureq::get(&format!("{url}/healthz"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        assert_eq!(health.queue_limit, 1);
+        clients.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let ok = answers.iter().filter(|a| a.0 == 200).count();
+    let busy: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    assert!(ok >= 1, "{answers:?}");
+    assert!(!busy.is_empty(), "no 503 with a queue of 1: {answers:?}");
+    assert!(ok + busy.len() == 16, "{answers:?}");
+    assert!(
+        busy.iter().all(|a| a.1.as_deref() == Some("1")),
+        "{answers:?}"
+    );
+    let slowest_ok = answers
+        .iter()
+        .filter(|a| a.0 == 200)
+        .map(|a| a.2)
+        .fold(0.0, f64::max);
+    let fastest_busy = busy.iter().map(|a| a.2).fold(f64::MAX, f64::min);
+    assert!(
+        fastest_busy < slowest_ok,
+        "a 503 should come at once, not after the work: {answers:?}"
+    );
+    assert_eq!(post_full(url, &good).0, 200);
+
+    // Slow clients: headers one byte at a time, then a body that never comes.
+    {
+        use std::io::{Read, Write};
+        let host = url.trim_start_matches("http://");
+        let start = std::time::Instant::now();
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(1)))
+            .unwrap();
+        let mut closed = false;
+        for b in b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: appl".iter() {
+            if s.write_all(&[*b]).is_err() {
+                closed = true;
+                break;
+            }
+            let mut buf = [0u8; 256];
+            match s.read(&mut buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(_) => {
+                    closed = true;
+                    break;
+                }
+                Err(_) => {}
+            }
+            if start.elapsed() > std::time::Duration::from_secs(8) {
+                break;
+            }
+        }
+        assert!(closed, "a client sending a byte a second was not cut off");
+        assert!(start.elapsed() < std::time::Duration::from_secs(6));
+
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            s,
+            "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"pix"
+        )
+        .unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(8)))
+            .unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+            "a body that never comes: {answer}"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(14));
+    }
+    assert_eq!(post_full(url, &good).0, 200);
+
+    // One log line per request: method, path, status, milliseconds; never the picture.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = server.log_text();
+    assert!(log.contains("GET /healthz 200 "), "{log}");
+    assert!(log.contains("POST /api/predict 503 "), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("POST /api/predict 200 "))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.ends_with(" ms"), "{line}");
+    assert!(
+        !log.contains(&heavy[40..80]) && log.len() < 20_000,
+        "the log holds request bodies"
+    );
+    drop(server);
+
+    // Rate limit: one request a second per client (bursts of three).
+    let server = common::start_server_with(models.path(), &["--rate-limit", "1"], false);
+    let codes: Vec<(u16, Option<String>)> = (0..8)
+        .map(|_| {
+            let (c, r, _) = post_full(&server.url, &good);
+            (c, r)
+        })
+        .collect();
+    assert_eq!(codes[0].0, 200, "{codes:?}");
+    let limited: Vec<_> = codes.iter().filter(|c| c.0 == 429).collect();
+    assert!(limited.len() >= 4, "{codes:?}");
+    assert!(limited.iter().all(|c| c.1.is_some()), "{codes:?}");
+    // The page and /healthz are not rate limited.
+    for _ in 0..10 {
+        ureq::get(&format!("{}/healthz", server.url))
+            .call()
+            .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(post_full(&server.url, &good).0, 200);
+}
+
+/// More bad input a public server meets, each a 4xx, each followed by a good answer.
+#[test]
+fn malformed_requests_are_4xx() {
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
+    let split = Split::load_from(&data).unwrap();
+    let models = common::small_models(&split);
+    let server = common::start_server(models.path());
+    let url = &server.url;
+    let pixels: Vec<f32> = split.x_test.row(0).to_vec();
+    let good = serde_json::json!({ "model": "all", "pixels": pixels }).to_string();
+    // A real photo of a digit, cut off part way.
+    let photo =
+        mnist_support::real_inputs::generate(&split, mnist_support::real_inputs::Set::Dev, 2)
+            .unwrap()
+            .into_iter()
+            .find(|s| {
+                s.source == mnist_support::real_inputs::Source::Photo
+                    && s.bytes[..2] == [0xFF, 0xD8]
+            })
+            .unwrap();
+    let whole = serde_json::json!({ "image": base64::engine::general_purpose::STANDARD.encode(&photo.bytes) }).to_string();
+    assert_eq!(post_full(url, &whole).0, 200);
+    let cut = &photo.bytes[..photo.bytes.len() * 6 / 10];
+    let truncated =
+        serde_json::json!({ "image": base64::engine::general_purpose::STANDARD.encode(cut) })
+            .to_string();
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let many = serde_json::json!({ "pixels": vec![1.0; 200_000] }).to_string();
+    for (what, body, content_type) in [
+        (
+            "truncated JPEG of a digit",
+            truncated.as_str(),
+            "application/json",
+        ),
+        ("deeply nested JSON", nested.as_str(), "application/json"),
+        ("oversized pixels array", many.as_str(), "application/json"),
+        ("malformed JSON", "{\"pixels\": [1, 2,", "application/json"),
+        ("wrong content type", good.as_str(), "text/plain"),
+    ] {
+        let resp = ureq::post(&format!("{url}/api/predict"))
+            .set("Content-Type", content_type)
+            .send_string(body);
+        let code = match resp {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(c, _)) => c,
+            Err(e) => panic!("{what}: {e}"),
+        };
+        assert!((400..500).contains(&code), "{what}: status {code}");
+        assert_eq!(post_full(url, &good).0, 200, "after {what}");
+    }
+}

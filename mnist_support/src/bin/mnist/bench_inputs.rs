@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use mnist_support::data::Split;
 use mnist_support::plot::{self, Picture};
 use mnist_support::real_inputs::{self, InputsReport, Sample, Set, Source, SourceRow};
+use mnist_support::serve::api::{ErrorBody, PredictRequest, PredictResponse};
+use mnist_support::serve::{Loaded, Options};
 
 use crate::AnyResult;
 
@@ -14,6 +16,19 @@ pub struct Answer {
     pub input: Vec<f32>,
     /// (model, prediction) in the server's order.
     pub predictions: Vec<(String, u8)>,
+}
+
+impl From<PredictResponse> for Answer {
+    fn from(r: PredictResponse) -> Answer {
+        Answer {
+            input: r.input.iter().map(|&v| v as f32).collect(),
+            predictions: r
+                .results
+                .into_iter()
+                .map(|m| (m.model, m.prediction))
+                .collect(),
+        }
+    }
 }
 
 /// POST every sample with `model: "all"`; an error answer (e.g. no digit
@@ -32,20 +47,22 @@ pub fn ask_all(url: &str, samples: &[Sample]) -> Vec<Result<Answer, String>> {
                     let Some(sample) = samples.get(i) else {
                         break;
                     };
-                    let body = serde_json::json!({"model": "all", "image": sample.data_url()});
-                    let answer = match agent
-                        .post(url)
-                        .set("Content-Type", "application/json")
-                        .send_string(&body.to_string())
-                    {
+                    let request = PredictRequest {
+                        model: Some("all".into()),
+                        image: Some(sample.data_url()),
+                        pixels: None,
+                    };
+                    let answer = match agent.post(url).send_json(&request) {
                         Ok(r) => r
-                            .into_string()
-                            .map_err(|e| e.to_string())
-                            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-                            .and_then(|v| parse(&v)),
-                        Err(ureq::Error::Status(code, r)) => {
-                            Err(format!("{code}: {}", r.into_string().unwrap_or_default()))
-                        }
+                            .into_json::<PredictResponse>()
+                            .map(Answer::from)
+                            .map_err(|e| e.to_string()),
+                        Err(ureq::Error::Status(code, r)) => Err(format!(
+                            "{code}: {}",
+                            r.into_json::<ErrorBody>()
+                                .map(|e| e.error)
+                                .unwrap_or_default()
+                        )),
                         Err(e) => Err(e.to_string()),
                     };
                     answers.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(answer);
@@ -61,25 +78,44 @@ pub fn ask_all(url: &str, samples: &[Sample]) -> Vec<Result<Answer, String>> {
         .collect()
 }
 
-fn parse(v: &serde_json::Value) -> Result<Answer, String> {
-    let input = v["input"]
-        .as_array()
-        .ok_or("no input in the answer")?
-        .iter()
-        .map(|p| p.as_f64().unwrap_or(0.0) as f32)
-        .collect();
-    let predictions = v["results"]
-        .as_array()
-        .ok_or("no results in the answer")?
-        .iter()
-        .map(|r| {
-            (
-                r["model"].as_str().unwrap_or("?").to_string(),
-                r["prediction"].as_u64().unwrap_or(255) as u8,
-            )
-        })
-        .collect();
-    Ok(Answer { input, predictions })
+/// The models saved in `dir` (default: models/) as the server loads them;
+/// those that fail to load are named and skipped, none at all is an error.
+pub fn load_saved(dir: Option<PathBuf>, who: &str) -> AnyResult<Vec<Loaded>> {
+    let dir = dir.unwrap_or_else(mnist_support::models::models_dir);
+    let (loaded, failed) =
+        mnist_support::serve::load_models(&dir, mnist_support::serve::Networks::Candle)?;
+    for f in failed {
+        eprintln!("{who}: skipping {f}");
+    }
+    if loaded.is_empty() {
+        return Err(format!(
+            "no models in {}; train some with `cargo run --release -- train`",
+            dir.display()
+        )
+        .into());
+    }
+    Ok(loaded)
+}
+
+/// Start the prediction server in this process on a free loopback port,
+/// without a rate limit or a log line per request.
+pub fn start_in_process(loaded: Vec<Loaded>, who: &'static str) -> AnyResult<std::net::SocketAddr> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let options = Options {
+        port: 0,
+        rate_limit: 0,
+        quiet: true,
+        ..Options::default()
+    };
+    std::thread::spawn(move || {
+        let r = mnist_support::serve::serve(loaded, Box::new(Vec::new), &options, |a| {
+            let _ = tx.send(a);
+        });
+        if let Err(e) = r {
+            eprintln!("{who}: server failed: {e}");
+        }
+    });
+    Ok(rx.recv_timeout(std::time::Duration::from_secs(30))?)
 }
 
 pub fn bench_inputs(
@@ -95,7 +131,7 @@ pub fn bench_inputs(
     if per_source == 0 {
         return Err("--per-source must be positive".into());
     }
-    let loaded = crate::serve_bench::load_saved(dir, "bench-inputs")?;
+    let loaded = load_saved(dir, "bench-inputs")?;
     let models: Vec<String> = loaded.iter().map(|m| m.name.clone()).collect();
     let mnist_test = loaded
         .iter()
@@ -127,7 +163,7 @@ pub fn bench_inputs(
         }
         eprintln!("bench-inputs: inputs written to {}", out.display());
     }
-    let addr = crate::serve_bench::start_in_process(loaded, Box::new(Vec::new), "bench-inputs")?;
+    let addr = start_in_process(loaded, "bench-inputs")?;
     let t = std::time::Instant::now();
     let answers = ask_all(&format!("http://{addr}/api/predict"), &samples);
     eprintln!(

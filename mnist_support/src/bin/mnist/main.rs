@@ -92,28 +92,63 @@ enum Cmd {
     /// The prediction server: a page to draw or upload a digit and a JSON API,
     /// over every model saved in models/ (or --dir).
     Serve {
-        /// Port on 127.0.0.1 (0 picks a free one).
-        #[arg(long, default_value_t = 8000)]
-        port: u16,
+        #[command(flatten)]
+        options: mnist_support::serve::Options,
         /// Directory of saved models (default: models/, or $MNIST_MODELS_DIR).
         #[arg(long)]
         dir: Option<PathBuf>,
         /// First train (on the full split) every model that is not saved yet.
         #[arg(long)]
         train: bool,
+        /// Run the networks on libtorch instead of candle (to compare the two).
+        #[arg(long)]
+        libtorch: bool,
     },
-    /// Load benchmark of the prediction server on loopback: CLIENTS concurrent
-    /// clients send REQUESTS predictions per model (and for "all"); prints
-    /// throughput and p50/p99 latency.
+    /// Load benchmark of the prediction server, on loopback: the server in its
+    /// own process (the Space's mnist-serve when built), CLIENTS concurrent
+    /// clients sending one picture to every model for SECONDS; prints answered
+    /// requests per second, p50/p99 latency, counts per status, /healthz
+    /// latency under load and the server's peak memory.
     ServeBench {
-        #[arg(long, default_value_t = 8)]
-        clients: usize,
-        /// Requests per model, shared by the clients.
-        #[arg(long, default_value_t = 400)]
-        requests: usize,
+        /// Concurrent clients; several values run one after another.
+        #[arg(long, num_args = 1.., default_values_t = [1, 16, 256])]
+        clients: Vec<usize>,
+        /// Seconds each run lasts.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// The server's queue bound (default: the server's own).
+        #[arg(long)]
+        queue: Option<usize>,
+        /// Also start `mnist serve --libtorch` (the networks on libtorch) and
+        /// compare its size, start time, memory and per-image times.
+        #[arg(long)]
+        vs_libtorch: bool,
         /// Directory of saved models (default: models/, or $MNIST_MODELS_DIR).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Write a Hugging Face Docker Space into DIR, ready to `git push`: the
+    /// server without libtorch, the seven models (trained and up to date),
+    /// the page's examples, a README with the Space's front matter, a
+    /// Dockerfile and a .gitattributes for Git LFS.
+    Space {
+        /// The directory to write (new, empty, or written by `mnist space` before).
+        out: PathBuf,
+        /// Directory of saved models (default: models/, or $MNIST_MODELS_DIR).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Ship this mnist-serve binary instead of building it.
+        #[arg(long)]
+        server_binary: Option<PathBuf>,
+        /// Ship the saved models as they are, stale or not (tests, experiments).
+        #[arg(long)]
+        any_models: bool,
+        /// The Space's title.
+        #[arg(long, default_value = "MNIST digits in Rust")]
+        title: String,
+        /// Link from the Space's page back to the project.
+        #[arg(long)]
+        project_url: Option<String>,
     },
     /// Real-inputs benchmark: generate pad drawings, scans, phone photos and
     /// typed digits (from validation digits and the machine's fonts, never the
@@ -236,6 +271,7 @@ mod notebooks;
 mod progress_bar;
 mod serve;
 mod serve_bench;
+mod space;
 mod train;
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -287,12 +323,34 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             fetch::ensure_data()?;
             train::run_all(dir.unwrap_or_else(models::models_dir), retrain)?
         }
-        Cmd::Serve { port, dir, train } => serve::serve(port, dir, train)?,
+        Cmd::Serve {
+            options,
+            dir,
+            train,
+            libtorch,
+        } => serve::serve(&options, dir, train, libtorch)?,
         Cmd::ServeBench {
             clients,
-            requests,
+            seconds,
+            queue,
+            vs_libtorch,
             dir,
-        } => serve_bench::serve_bench(clients, requests, dir)?,
+        } => serve_bench::serve_bench(clients, seconds, queue, vs_libtorch, dir)?,
+        Cmd::Space {
+            out,
+            dir,
+            server_binary,
+            any_models,
+            title,
+            project_url,
+        } => space::space(space::SpaceArgs {
+            out,
+            dir,
+            server_binary,
+            any_models,
+            title,
+            project_url,
+        })?,
         Cmd::BenchInputs {
             set,
             per_source,

@@ -1,130 +1,382 @@
-//! `mnist serve-bench`: load benchmark of the prediction server on loopback.
+//! `mnist serve-bench`: load benchmark of the prediction server, on loopback
+//! only, bounded in time and count. The server runs as its own process (the
+//! Space's `mnist-serve` when it is built, else `mnist serve`), so its memory
+//! is its own; CLIENTS threads each send one picture of a digit to every
+//! model ("all") over a kept-alive connection, one request after another,
+//! for SECONDS; a client told 503 waits the Retry-After it is given, as a
+//! browser would. A prober asks /healthz ten times a second meanwhile.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use mnist_support::data::Split;
+use mnist_support::display::Table;
 use mnist_support::models;
+use mnist_support::serve::api::{Health, ModelsResponse, PredictRequest, PredictResponse};
 
 use crate::AnyResult;
 
-/// The models saved in `dir` (default: models/); those that fail to load are
-/// named and skipped, none at all is an error.
-pub fn load_saved(dir: Option<PathBuf>, who: &str) -> AnyResult<Vec<mnist_support::serve::Loaded>> {
-    let dir = dir.unwrap_or_else(models::models_dir);
-    let (loaded, failed) = mnist_support::serve::load_models(&dir)?;
-    for f in failed {
-        eprintln!("{who}: skipping {f}");
+/// Requests one run sends at most, all clients together.
+const MAX_REQUESTS: usize = 200_000;
+
+/// A server child process, killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
-    if loaded.is_empty() {
-        return Err(format!(
-            "no models in {}; train some with `cargo run --release -- train`",
-            dir.display()
+}
+
+/// The server binary to measure: `mnist-serve` beside this executable
+/// (what a Space runs), else this executable's `serve`; with `libtorch`,
+/// `mnist serve --libtorch`. Also the megabytes of the binary and the
+/// shared libraries it brings (libtorch's).
+fn server_command(libtorch: bool) -> AnyResult<(Command, String, f64)> {
+    let me = std::env::current_exe()?;
+    let alone = me.with_file_name("mnist-serve");
+    let mb = |p: &std::path::Path| std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 / 1e6);
+    Ok(if alone.exists() && !libtorch {
+        (
+            Command::new(&alone),
+            "mnist-serve (candle)".into(),
+            mb(&alone),
         )
-        .into());
-    }
-    Ok(loaded)
-}
-
-/// Start the prediction server in this process on a free loopback port.
-pub fn start_in_process(
-    loaded: Vec<mnist_support::serve::Loaded>,
-    examples: mnist_support::serve::MakeExamples,
-    who: &'static str,
-) -> AnyResult<std::net::SocketAddr> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let r = mnist_support::serve::serve(
-            loaded,
-            examples,
-            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            |a| {
-                let _ = tx.send(a);
-            },
-        );
-        if let Err(e) = r {
-            eprintln!("{who}: server failed: {e}");
+    } else {
+        let mut c = Command::new(&me);
+        c.arg("serve");
+        if libtorch {
+            c.arg("--libtorch");
         }
-    });
-    Ok(rx.recv_timeout(std::time::Duration::from_secs(30))?)
+        let libs = mnist_support::data::project_root().join(".venv/libtorch/lib");
+        let libs_mb: f64 = std::fs::read_dir(&libs)
+            .map(|d| d.flatten().map(|e| mb(&e.path())).sum())
+            .unwrap_or(0.0);
+        let name = if libtorch {
+            "mnist serve --libtorch"
+        } else {
+            "mnist serve (candle)"
+        };
+        (c, name.into(), mb(&me) + libs_mb)
+    })
 }
 
-pub fn serve_bench(clients: usize, requests: usize, dir: Option<PathBuf>) -> AnyResult<()> {
-    if clients == 0 || requests == 0 {
-        return Err("--clients and --requests must be positive".into());
+/// A server started for the benchmark.
+struct Started {
+    _child: Child,
+    pid: u32,
+    base: String,
+    start_s: f64,
+    name: String,
+    binary_mb: f64,
+}
+
+fn start(libtorch: bool, dir: &std::path::Path, queue: Option<usize>) -> AnyResult<Started> {
+    let (mut cmd, name, binary_mb) = server_command(libtorch)?;
+    cmd.args(["--port", "0", "--rate-limit", "0", "--quiet", "--dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(q) = queue {
+        cmd.args(["--queue", &q.to_string()]);
     }
-    let loaded = load_saved(dir, "serve-bench")?;
-    let mut names: Vec<String> = loaded.iter().map(|m| m.name.clone()).collect();
-    names.push("all".into());
-    let split = Split::load()?;
-    // Request bodies: the first 100 test digits as pixels.
-    let bodies: Vec<String> = (0..100)
-        .map(|i| serde_json::json!({ "pixels": split.x_test.row(i).to_vec() }).to_string())
+    let started = Instant::now();
+    let mut child = Child(cmd.spawn()?);
+    let pid = child.0.id();
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().ok_or("no server output")?).read_line(&mut line)?;
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("{name} did not start: {line:?}"))?
+        .trim_end_matches('/')
+        .to_string();
+    Ok(Started {
+        _child: child,
+        pid,
+        base,
+        start_s: started.elapsed().as_secs_f64(),
+        name,
+        binary_mb,
+    })
+}
+
+/// Per model (and "all"), the median of the server's own milliseconds per
+/// image over 40 single requests, one at a time, with test digits as pixels.
+fn per_image_ms(base: &str, split: &mnist_support::data::Split) -> AnyResult<Vec<(String, f64)>> {
+    let models: ModelsResponse = ureq::get(&format!("{base}/api/models"))
+        .call()?
+        .into_json()?;
+    let mut out = Vec::new();
+    for m in &models.models {
+        let mut ms = Vec::new();
+        for i in 0..40 {
+            let req = PredictRequest {
+                model: Some(m.name.clone()),
+                image: None,
+                pixels: Some(split.x_test.row(i).to_vec()),
+            };
+            let r: PredictResponse = ureq::post(&format!("{base}/api/predict"))
+                .send_json(&req)?
+                .into_json()?;
+            ms.push(r.results.first().map_or(f64::NAN, |r| r.ms));
+        }
+        ms.sort_by(f64::total_cmp);
+        out.push((m.name.clone(), percentile(&ms, 0.5)));
+    }
+    Ok(out)
+}
+
+/// Kilobytes of `field` (VmRSS, VmHWM) in /proc/PID/status.
+fn proc_kb(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[derive(Default)]
+struct Tally {
+    /// Latencies (ms) of answered predictions (200).
+    ok: Vec<f64>,
+    /// Latencies (ms) of 503 answers.
+    busy: Vec<f64>,
+    /// Count per other status.
+    other: std::collections::BTreeMap<u16, usize>,
+    /// Connection errors and timeouts.
+    failed: usize,
+}
+
+pub fn serve_bench(
+    clients: Vec<usize>,
+    seconds: f64,
+    queue: Option<usize>,
+    vs_libtorch: bool,
+    dir: Option<PathBuf>,
+) -> AnyResult<()> {
+    if clients.is_empty() || clients.iter().any(|&c| c == 0 || c > 1024) {
+        return Err("--clients takes counts from 1 to 1024".into());
+    }
+    if !(seconds > 0.0 && seconds <= 120.0) {
+        return Err("--seconds must be in (0, 120]".into());
+    }
+    let dir = dir.unwrap_or_else(models::models_dir);
+    crate::fetch::ensure_data()?;
+    // One picture: a pad drawing of a validation digit, through preprocessing each time.
+    let split = mnist_support::data::Split::load()?;
+    let examples = mnist_support::serve::example_inputs(&split);
+    let picture = examples
+        .iter()
+        .find(|e| e.source == "pad")
+        .ok_or("no pad example could be made")?;
+    let body = serde_json::to_string(&PredictRequest {
+        model: Some("all".into()),
+        image: Some(picture.image.clone()),
+        pixels: None,
+    })?;
+
+    let server = start(false, &dir, queue)?;
+    let base = server.base.clone();
+    let pid = server.pid;
+    let health: Health = ureq::get(&format!("{base}/healthz")).call()?.into_json()?;
+    let mut servers = vec![(
+        server.name.clone(),
+        server.binary_mb,
+        server.start_s,
+        proc_kb(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0,
+        per_image_ms(&base, &split)?,
+    )];
+    if vs_libtorch {
+        let other = start(true, &dir, queue)?;
+        let rss = proc_kb(other.pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0;
+        servers.push((
+            other.name.clone(),
+            other.binary_mb,
+            other.start_s,
+            rss,
+            per_image_ms(&other.base, &split)?,
+        ));
+    }
+    let mut header = vec![
+        "server".to_string(),
+        "binary + libraries".into(),
+        "start to listening".into(),
+        "resident, models loaded".into(),
+    ];
+    header.extend(servers[0].4.iter().map(|(m, _)| format!("{m} ms/image")));
+    let rows = servers
+        .iter()
+        .map(|(name, mb, start_s, rss, ms)| {
+            let mut row = vec![
+                name.clone(),
+                format!("{mb:.0} MB"),
+                format!("{start_s:.2} s"),
+                format!("{rss:.0} MB"),
+            ];
+            row.extend(ms.iter().map(|(_, v)| format!("{v:.2}")));
+            row
+        })
         .collect();
-    let addr = start_in_process(loaded, Box::new(Vec::new), "serve-bench")?;
-    let url = format!("http://{addr}/api/predict");
     println!(
-        "{clients} clients, {requests} requests per model, loopback, {} threads",
-        rayon::current_num_threads()
+        "{}",
+        Table::new(header, rows)
+            .with_caption(format!(
+                "Servers over the {} models in {} (per image: the server's own time for one 28×28 sent as pixels, median of 40)",
+                health.models,
+                dir.display()
+            ))
+            .to_text()
     );
     println!(
-        "{:<10} {:>10} {:>9} {:>9} {:>9}",
-        "model", "req/s", "p50 ms", "p99 ms", "errors"
+        "load: {}, queue {}, model \"all\", one pad drawing ({} bytes as JSON), {seconds} s per run, loopback",
+        server.name,
+        health.queue_limit,
+        body.len()
     );
-    for name in names {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let latencies = std::sync::Mutex::new(Vec::with_capacity(requests));
-        let errors = std::sync::atomic::AtomicUsize::new(0);
-        let start = std::time::Instant::now();
+
+    let url = format!("{base}/api/predict");
+    let mut rows = Vec::new();
+    for &n in &clients {
+        let tally = Mutex::new(Tally::default());
+        let health_ms = Mutex::new(Vec::new());
+        let sent = std::sync::atomic::AtomicUsize::new(0);
+        let done = AtomicBool::new(false);
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs_f64(seconds);
         std::thread::scope(|s| {
-            for _ in 0..clients {
-                s.spawn(|| {
-                    let agent = ureq::AgentBuilder::new()
-                        .timeout(std::time::Duration::from_secs(30))
-                        .build();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= requests {
-                            break;
-                        }
-                        let body = bodies[i % bodies.len()].replacen(
-                            '{',
-                            &format!("{{\"model\":\"{name}\","),
-                            1,
-                        );
-                        let t = std::time::Instant::now();
-                        let ok = agent
-                            .post(&url)
-                            .set("Content-Type", "application/json")
-                            .send_string(&body)
-                            .is_ok();
-                        let ms = t.elapsed().as_secs_f64() * 1e3;
-                        if ok {
-                            latencies.lock().unwrap_or_else(|e| e.into_inner()).push(ms);
-                        } else {
-                            errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
+            s.spawn(|| {
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(5))
+                    .build();
+                while !done.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if agent.get(&format!("{base}/healthz")).call().is_ok() {
+                        health_ms
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(t.elapsed().as_secs_f64() * 1e3);
                     }
-                });
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+            let workers: Vec<_> = (0..n)
+                .map(|_| {
+                    s.spawn(|| {
+                        let agent = ureq::AgentBuilder::new()
+                            .timeout(Duration::from_secs(30))
+                            .build();
+                        let mut mine = Tally::default();
+                        while Instant::now() < deadline
+                            && sent.fetch_add(1, Ordering::Relaxed) < MAX_REQUESTS
+                        {
+                            let t = Instant::now();
+                            let r = agent
+                                .post(&url)
+                                .set("Content-Type", "application/json")
+                                .send_string(&body);
+                            let ms = t.elapsed().as_secs_f64() * 1e3;
+                            match r {
+                                Ok(resp) => {
+                                    let _ = resp.into_string();
+                                    mine.ok.push(ms);
+                                }
+                                Err(ureq::Error::Status(503, resp)) => {
+                                    mine.busy.push(ms);
+                                    let wait: f64 = resp
+                                        .header("Retry-After")
+                                        .and_then(|v| v.parse().ok())
+                                        .unwrap_or(1.0);
+                                    let _ = resp.into_string();
+                                    let left = deadline.saturating_duration_since(Instant::now());
+                                    std::thread::sleep(Duration::from_secs_f64(wait).min(left));
+                                }
+                                Err(ureq::Error::Status(code, resp)) => {
+                                    let _ = resp.into_string();
+                                    *mine.other.entry(code).or_default() += 1;
+                                }
+                                Err(_) => mine.failed += 1,
+                            }
+                        }
+                        let mut all = tally.lock().unwrap_or_else(|e| e.into_inner());
+                        all.ok.extend(mine.ok);
+                        all.busy.extend(mine.busy);
+                        for (k, v) in mine.other {
+                            *all.other.entry(k).or_default() += v;
+                        }
+                        all.failed += mine.failed;
+                    })
+                })
+                .collect();
+            for w in workers {
+                let _ = w.join();
             }
+            done.store(true, Ordering::Relaxed);
         });
-        let secs = start.elapsed().as_secs_f64();
-        let mut l = latencies.into_inner().unwrap_or_else(|e| e.into_inner());
-        l.sort_by(f64::total_cmp);
-        let pct = |p: f64| {
-            if l.is_empty() {
-                f64::NAN
+        let secs = t0.elapsed().as_secs_f64();
+        let mut t = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+        t.ok.sort_by(f64::total_cmp);
+        t.busy.sort_by(f64::total_cmp);
+        let mut h = health_ms.into_inner().unwrap_or_else(|e| e.into_inner());
+        h.sort_by(f64::total_cmp);
+        let others: Vec<String> = t.other.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        rows.push(vec![
+            n.to_string(),
+            format!("{:.1}", t.ok.len() as f64 / secs),
+            format!("{:.1}", percentile(&t.ok, 0.5)),
+            format!("{:.1}", percentile(&t.ok, 0.99)),
+            t.ok.len().to_string(),
+            format!(
+                "{}{}",
+                t.busy.len(),
+                if t.busy.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (p99 {:.1} ms)", percentile(&t.busy, 0.99))
+                }
+            ),
+            if others.is_empty() {
+                "0".into()
             } else {
-                l[((l.len() - 1) as f64 * p).round() as usize]
-            }
-        };
-        println!(
-            "{:<10} {:>10.1} {:>9.1} {:>9.1} {:>9}",
-            name,
-            l.len() as f64 / secs,
-            pct(0.5),
-            pct(0.99),
-            errors.load(std::sync::atomic::Ordering::Relaxed)
-        );
+                others.join(", ")
+            },
+            t.failed.to_string(),
+            format!("{:.1}", percentile(&h, 0.99)),
+        ]);
     }
+    let peak = proc_kb(pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0;
+    let table = Table::new(
+        [
+            "clients",
+            "answered/s",
+            "p50 ms",
+            "p99 ms",
+            "200",
+            "503",
+            "other 4xx/5xx",
+            "connection errors",
+            "healthz p99 ms",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    )
+    .with_caption(format!(
+        "Prediction server under load (latency of answered predictions; server peak resident memory {peak:.0} MB)"
+    ));
+    println!("{}", table.to_text());
     Ok(())
 }

@@ -138,32 +138,63 @@ impl Drop for Kill {
 pub struct Server {
     _process: Kill,
     pub url: String,
+    /// The server's stderr (its log lines), when captured.
+    pub log: Option<tempfile::NamedTempFile>,
+}
+
+impl Server {
+    /// What the server has logged so far.
+    pub fn log_text(&self) -> String {
+        self.log
+            .as_ref()
+            .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
+            .unwrap_or_default()
+    }
 }
 
 pub fn start_server(models: &Path) -> Server {
-    use std::io::{BufRead, BufReader};
+    // No per-client rate limit: the tests send many requests from one address.
+    start_server_with(models, &["--rate-limit", "0", "--quiet"], false)
+}
+
+/// `mnist serve --port 0 ARGS --dir MODELS`, its stderr kept when `capture_log`.
+pub fn start_server_with(models: &Path, args: &[&str], capture_log: bool) -> Server {
     use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mnist"))
-        .args(["serve", "--port", "0", "--dir"])
-        .arg(models)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mnist"));
+    cmd.args(["serve", "--port", "0"])
+        .args(args)
+        .arg("--dir")
+        .arg(models);
+    let log = capture_log.then(|| tempfile::NamedTempFile::new().unwrap());
+    match &log {
+        Some(f) => cmd.stderr(f.reopen().unwrap()),
+        None => cmd.stderr(Stdio::inherit()),
+    };
+    let (process, url) = spawn_listening(cmd);
+    Server {
+        _process: process,
+        url,
+        log,
+    }
+}
+
+/// Spawn a server command and wait for its `listening on http://ADDR/` line;
+/// the process and `http://127.0.0.1:PORT` (an unspecified address is reached on loopback).
+pub fn spawn_listening(mut cmd: std::process::Command) -> (Kill, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line
+    let process = Kill(child);
+    let addr = line
         .trim()
-        .strip_prefix("listening on ")
-        .expect(&line)
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("the server did not start: {line:?}"))
         .trim_end_matches('/')
-        .to_string();
-    Server {
-        _process: Kill(child),
-        url,
-    }
+        .replace("0.0.0.0", "127.0.0.1");
+    (process, format!("http://{addr}"))
 }
 
 /// A model with its default hyperparameters, except that networks train for

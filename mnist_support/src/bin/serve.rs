@@ -1,0 +1,39 @@
+//! `mnist-serve`: the prediction server alone, over a directory of saved
+//! models; what a Hugging Face Space runs (`mnist space` ships it). Built
+//! with `cargo build --release --no-default-features --features serve --bin
+//! mnist-serve`: no libtorch, no polars; the networks run on candle.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use mnist_support::serve::{self, Options};
+
+#[derive(Parser)]
+#[command(
+    name = "mnist-serve",
+    version,
+    about = "The MNIST prediction server: a page to draw or upload a digit, and a JSON API"
+)]
+struct Cli {
+    /// Directory of saved models (each <name>.json with its model file).
+    #[arg(long, default_value = "models")]
+    dir: PathBuf,
+    #[command(flatten)]
+    options: Options,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> mnist_support::Result<()> {
+    serve::serve_dir(&cli.dir, &cli.options, serve::Networks::Candle)
+}

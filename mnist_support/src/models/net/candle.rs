@@ -1,0 +1,143 @@
+//! The networks on candle (Hugging Face's pure-Rust ML framework), for
+//! inference only: the same layers as [`torch`](super) builds, from the same
+//! safetensors weights, in eval mode (batch norm from its running
+//! statistics, no dropout) and in f32. This is what the prediction server
+//! runs, so it builds and ships without libtorch.
+
+use candle_core::{DType, Device, Module, ModuleT, Tensor};
+use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, VarBuilder};
+use ndarray::{Array2, ArrayView2};
+
+use super::{bad_weights, check_weights, NetParams, PADDING};
+use crate::data::{CLASSES, PIXELS, SIDE};
+use crate::error::{Error, Result};
+use crate::models::Estimator;
+
+/// libtorch's batch-norm epsilon (tch's default).
+const BN_EPS: f64 = 1e-5;
+
+/// Images per forward pass (as the libtorch side does).
+const CHUNK: usize = 128;
+
+/// A trained network on candle, and the weight file it was built from.
+#[derive(Clone)]
+pub struct Net {
+    convs: Vec<Vec<(Conv2d, BatchNorm)>>,
+    hidden: Vec<(Linear, BatchNorm)>,
+    out: Linear,
+    weights: std::sync::Arc<Vec<u8>>,
+}
+
+fn candle_error(e: candle_core::Error) -> Error {
+    Error::Process {
+        what: "candle".into(),
+        reason: e.to_string(),
+    }
+}
+
+impl Net {
+    /// The network `p` describes, with the weights of `payload` (safetensors,
+    /// checked by [`check_weights`] first).
+    pub fn new(p: &NetParams, payload: &[u8]) -> Result<Net> {
+        check_weights(p, payload)?;
+        let kind = p.kind();
+        let build = || -> candle_core::Result<Net> {
+            let vb = VarBuilder::from_slice_safetensors(payload, DType::F32, &Device::Cpu)?;
+            let mut channels = 1;
+            let mut convs = Vec::new();
+            for (s, stage) in p.conv.iter().enumerate() {
+                let mut layers = Vec::new();
+                for (i, &out) in stage.iter().enumerate() {
+                    let out = out as usize;
+                    let cfg = Conv2dConfig {
+                        padding: PADDING,
+                        ..Default::default()
+                    };
+                    let conv = candle_nn::conv2d_no_bias(
+                        channels,
+                        out,
+                        3,
+                        cfg,
+                        vb.pp(format!("conv{s}_{i}")),
+                    )?;
+                    let bn = candle_nn::batch_norm(out, BN_EPS, vb.pp(format!("bn_conv{s}_{i}")))?;
+                    layers.push((conv, bn));
+                    channels = out;
+                }
+                convs.push(layers);
+            }
+            let side = SIDE >> p.conv.len();
+            let mut width = if p.conv.is_empty() {
+                PIXELS
+            } else {
+                channels * side * side
+            };
+            let mut hidden = Vec::new();
+            for (i, &out) in p.hidden.iter().enumerate() {
+                let out = out as usize;
+                let lin = candle_nn::linear(width, out, vb.pp(format!("fc{i}")))?;
+                let bn = candle_nn::batch_norm(out, BN_EPS, vb.pp(format!("bn_fc{i}")))?;
+                hidden.push((lin, bn));
+                width = out;
+            }
+            let out = candle_nn::linear(width, CLASSES, vb.pp("out"))?;
+            Ok(Net {
+                convs,
+                hidden,
+                out,
+                weights: std::sync::Arc::new(payload.to_vec()),
+            })
+        };
+        build().map_err(|e| bad_weights(kind, e.to_string()))
+    }
+
+    /// The weight file (safetensors) the network was built from.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.weights.to_vec()
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut h = if self.convs.is_empty() {
+            x.clone()
+        } else {
+            x.reshape(((), 1, SIDE, SIDE))?
+        };
+        for stage in &self.convs {
+            for (conv, bn) in stage {
+                h = bn.forward_t(&conv.forward(&h)?, false)?.relu()?;
+            }
+            h = h.max_pool2d(2)?;
+        }
+        if !self.convs.is_empty() {
+            h = h.flatten_from(1)?;
+        }
+        for (lin, bn) in &self.hidden {
+            h = bn.forward_t(&lin.forward(&h)?, false)?.relu()?;
+        }
+        self.out.forward(&h)
+    }
+
+    /// Logits (n×10) of scaled features.
+    pub fn logits(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        if x.ncols() != PIXELS {
+            return Err(Error::Shape(format!(
+                "the network takes 784 pixels per image, got {}",
+                x.ncols()
+            )));
+        }
+        let x = x.as_standard_layout();
+        let flat = x.as_slice().expect("standard layout");
+        let mut out = Vec::with_capacity(x.nrows() * CLASSES);
+        for chunk in flat.chunks(CHUNK * PIXELS) {
+            let n = chunk.len() / PIXELS;
+            let xb = Tensor::from_slice(chunk, (n, PIXELS), &Device::Cpu).map_err(candle_error)?;
+            let logits = self
+                .forward(&xb)
+                .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+                .map_err(candle_error)?;
+            out.extend(logits);
+        }
+        Array2::from_shape_vec((x.nrows(), CLASSES), out)
+            .map_err(|e| Error::Shape(format!("network output: {e}")))
+    }
+}

@@ -1,0 +1,381 @@
+//! Neural networks: the deep fully connected network (model 3) and the
+//! convolutional network (model 7), one type for both.
+//!
+//! A network is `conv` stages (each: 3×3 convolutions, each followed by
+//! batch norm and ReLU, then 2×2 max-pooling), then `hidden` fully connected
+//! layers (each: linear, batch norm, ReLU, dropout), then a linear layer to
+//! the 10 logits. With no conv stages it is the DNN on the 784 pixels.
+//!
+//! Two libraries run the same saved weights (safetensors, tensor names like
+//! `conv0_0.weight`, `bn_fc0.running_mean`, `out.bias`):
+//! * [`torch`] (feature `torch`, libtorch through tch) trains them, and runs
+//!   them wherever it is built in;
+//! * [`candle`] (feature `candle`, Hugging Face's pure-Rust framework) runs
+//!   them for inference only, so the prediction server builds and ships
+//!   without libtorch. The two agree on every test image (a test holds them
+//!   to 1e-4 in probability).
+
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+use super::{invalid, Estimator, History, Model, ModelKind, Progress, Training};
+use crate::augment::Distort;
+use crate::error::{Error, Result};
+use crate::scale::{Scaler, Scaling};
+
+#[cfg(feature = "candle")]
+pub mod candle;
+#[cfg(feature = "torch")]
+pub mod torch;
+
+/// Hyperparameters of a network: its layers and how it is trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetParams {
+    /// Convolution stages: the output channels of each 3×3 convolution in
+    /// the stage; every stage ends with 2×2 max-pooling. Empty for the DNN.
+    pub conv: Vec<Vec<i64>>,
+    /// Widths of the fully connected hidden layers.
+    pub hidden: Vec<i64>,
+    /// Dropout after each hidden layer.
+    pub dropout: f64,
+    /// Passes over the training split at most.
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate of the one-cycle schedule (Adam).
+    pub learning_rate: f64,
+    /// Adam's L2 weight decay.
+    pub weight_decay: f64,
+    /// Augmentation: each training image is distorted anew in every epoch
+    /// (shift, rotation, scale, shear, elastic, stroke thickness; see [`Distort`]).
+    #[serde(default)]
+    pub distort: Distort,
+    /// Typed digits per class added to the training images (see
+    /// [`Augment::typed`](crate::augment::Augment::typed)).
+    #[serde(default)]
+    pub typed: usize,
+    /// Stop after this many epochs without a better validation accuracy (0 = never).
+    pub patience: usize,
+    /// Mixed precision: run the convolution stages in bfloat16 (weights,
+    /// optimizer state, the fully connected layers and the loss stay f32),
+    /// where the CPU has native bfloat16 instructions (AVX512-BF16: AMD
+    /// Zen 4+, Intel Cooper Lake, Sapphire Rapids+). Elsewhere, and on CUDA,
+    /// everything is f32. No effect on the DNN, which has no convolutions.
+    #[serde(default)]
+    pub mixed_precision: bool,
+    pub seed: u64,
+    pub scaling: Scaling,
+}
+
+impl NetParams {
+    /// Model 3: 784-512-256-10 with batch norm and dropout, handwriting distortions.
+    pub fn dnn() -> Self {
+        NetParams {
+            conv: vec![],
+            hidden: vec![512, 256],
+            dropout: 0.25,
+            epochs: 20,
+            batch_size: 128,
+            learning_rate: 2e-3,
+            weight_decay: 0.0,
+            distort: Distort::handwriting(),
+            typed: crate::augment::TYPED_PER_CLASS,
+            patience: 0,
+            mixed_precision: false,
+            seed: 42,
+            scaling: Scaling::Unit,
+        }
+    }
+
+    /// Model 7: conv32-pool-conv64-pool-conv128-pool, fc 128, handwriting distortions.
+    pub fn cnn() -> Self {
+        NetParams {
+            conv: vec![vec![32], vec![64], vec![128]],
+            hidden: vec![128],
+            dropout: 0.3,
+            epochs: 10,
+            batch_size: 128,
+            learning_rate: 3e-3,
+            weight_decay: 0.0,
+            distort: Distort::handwriting(),
+            typed: crate::augment::TYPED_PER_CLASS,
+            patience: 0,
+            mixed_precision: true,
+            seed: 42,
+            scaling: Scaling::Unit,
+        }
+    }
+
+    /// In the tests' quick mode (`MNIST_SUBSET` set; see
+    /// [`Split::limit_from_env`](crate::data::Split::limit_from_env)): one
+    /// epoch, announced loudly. Otherwise unchanged.
+    pub fn quick_from_env(self) -> Self {
+        self.quick(crate::config::Config::get().quick())
+    }
+
+    /// One epoch when `quick`, announced loudly; otherwise unchanged.
+    pub fn quick(self, quick: bool) -> Self {
+        if !quick {
+            return self;
+        }
+        println!(
+            "QUICK MODE ({}): training for 1 epoch instead of {}. Unset it for the full run.",
+            crate::config::SUBSET_ENV,
+            self.epochs
+        );
+        NetParams { epochs: 1, ..self }
+    }
+}
+
+/// Padding of the 3×3 convolutions: the image keeps its size.
+pub(crate) const PADDING: usize = 1;
+
+/// A trained network, run by libtorch or by candle.
+pub struct FittedNetwork(Backend);
+
+enum Backend {
+    #[cfg(feature = "torch")]
+    Torch(torch::Net),
+    #[cfg(feature = "candle")]
+    Candle(candle::Net),
+}
+
+impl FittedNetwork {
+    /// The library that runs it: `"libtorch"` or `"candle"`.
+    pub fn backend(&self) -> &'static str {
+        match &self.0 {
+            #[cfg(feature = "torch")]
+            Backend::Torch(_) => "libtorch",
+            #[cfg(feature = "candle")]
+            Backend::Candle(_) => "candle",
+        }
+    }
+
+    fn logits(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        match &self.0 {
+            #[cfg(feature = "torch")]
+            Backend::Torch(n) => n.logits(x),
+            #[cfg(feature = "candle")]
+            Backend::Candle(n) => n.logits(x),
+        }
+    }
+}
+
+impl Model<NetParams> {
+    /// Logits (n×10) of scaled features, in eval mode.
+    pub fn logits(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.fitted()?.logits(x)
+    }
+
+    /// The network saved as `payload` (safetensors) with these
+    /// hyperparameters and `scaler`, run by candle whether or not libtorch is
+    /// built in: what the prediction server runs.
+    #[cfg(feature = "candle")]
+    pub fn restore_on_candle(params: NetParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
+        params.check()?;
+        let net = candle::Net::new(&params, payload)?;
+        Ok(Model::with_fitted(
+            params,
+            scaler,
+            FittedNetwork(Backend::Candle(net)),
+        ))
+    }
+}
+
+impl Estimator for NetParams {
+    type Fitted = FittedNetwork;
+
+    /// DNN without conv stages, CNN with them.
+    fn kind(&self) -> ModelKind {
+        if self.conv.is_empty() {
+            ModelKind::Dnn
+        } else {
+            ModelKind::Cnn
+        }
+    }
+
+    fn scaling(&self) -> Scaling {
+        self.scaling
+    }
+
+    fn augmentation(&self) -> crate::augment::Augment {
+        crate::augment::Augment::NONE.with_typed(self.typed)
+    }
+
+    fn check(&self) -> Result<()> {
+        let kind = self.kind();
+        let bad = |name, reason: &str| Err(invalid(kind, name, reason));
+        if self.epochs == 0 {
+            return bad("epochs", "must be at least 1");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", "must be a positive number");
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad("weight_decay", "must be ≥ 0");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout", "must be in [0, 1)");
+        }
+        self.distort.check()?;
+        if self.conv.len() > 4 || self.conv.iter().any(|s| s.is_empty()) {
+            return bad(
+                "conv",
+                "must have 1 to 4 non-empty stages (28 → 14 → 7 → 3 → 1 pixels)",
+            );
+        }
+        let widths = self.conv.iter().flatten().chain(&self.hidden);
+        if widths.clone().any(|&w| !(1..=8192).contains(&w)) {
+            return bad("hidden", "layer widths must be 1-8192");
+        }
+        Ok(())
+    }
+
+    #[allow(unused_variables)]
+    fn fit(
+        &self,
+        data: Training<'_>,
+        progress: &dyn Progress,
+    ) -> Result<(FittedNetwork, Option<History>)> {
+        #[cfg(feature = "torch")]
+        {
+            let (net, history) = torch::fit(self, data, progress)?;
+            Ok((FittedNetwork(Backend::Torch(net)), history))
+        }
+        #[cfg(not(feature = "torch"))]
+        Err(Error::MissingFeature {
+            what: format!("training the {} (libtorch)", self.kind()),
+            feature: "torch",
+            hint: " (this build only runs saved networks, with candle)".into(),
+        })
+    }
+
+    fn predict_proba(&self, fitted: &FittedNetwork, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let mut p = fitted.logits(x)?;
+        super::softmax::softmax_rows(&mut p);
+        Ok(p)
+    }
+
+    fn to_bytes(&self, fitted: &FittedNetwork) -> Result<Vec<u8>> {
+        match &fitted.0 {
+            #[cfg(feature = "torch")]
+            Backend::Torch(n) => n.to_bytes(self.kind()),
+            #[cfg(feature = "candle")]
+            Backend::Candle(n) => Ok(n.to_bytes()),
+        }
+    }
+
+    fn runtime(&self, fitted: &FittedNetwork) -> &'static str {
+        fitted.backend()
+    }
+
+    /// Rebuild a trained network from its hyperparameters and saved weights
+    /// (safetensors): with libtorch when it is built in, else with candle.
+    fn fitted_from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<FittedNetwork> {
+        #[cfg(feature = "torch")]
+        return Ok(FittedNetwork(Backend::Torch(torch::Net::from_bytes(
+            self, payload,
+        )?)));
+        #[cfg(not(feature = "torch"))]
+        Ok(FittedNetwork(Backend::Candle(candle::Net::new(
+            self, payload,
+        )?)))
+    }
+}
+
+/// The error for weights that do not fit the network built from the metadata.
+fn bad_weights(kind: ModelKind, reason: String) -> Error {
+    Error::Decode {
+        what: format!("{kind} weights"),
+        reason,
+    }
+}
+
+/// The tensors a network of these hyperparameters holds: name and shape,
+/// sorted by name (what both libraries build and the weight file must hold).
+pub(crate) fn tensor_shapes(p: &NetParams) -> Vec<(String, Vec<usize>)> {
+    let mut out = Vec::new();
+    let mut channels = 1usize;
+    let mut side = crate::data::SIDE;
+    for (s, stage) in p.conv.iter().enumerate() {
+        for (i, &c) in stage.iter().enumerate() {
+            let c = c as usize;
+            out.push((format!("conv{s}_{i}.weight"), vec![c, channels, 3, 3]));
+            for t in ["weight", "bias", "running_mean", "running_var"] {
+                out.push((format!("bn_conv{s}_{i}.{t}"), vec![c]));
+            }
+            channels = c;
+        }
+        side /= 2;
+    }
+    let mut width = if p.conv.is_empty() {
+        crate::data::PIXELS
+    } else {
+        channels * side * side
+    };
+    for (i, &h) in p.hidden.iter().enumerate() {
+        let h = h as usize;
+        out.push((format!("fc{i}.weight"), vec![h, width]));
+        out.push((format!("fc{i}.bias"), vec![h]));
+        for t in ["weight", "bias", "running_mean", "running_var"] {
+            out.push((format!("bn_fc{i}.{t}"), vec![h]));
+        }
+        width = h;
+    }
+    out.push(("out.weight".into(), vec![crate::data::CLASSES, width]));
+    out.push(("out.bias".into(), vec![crate::data::CLASSES]));
+    out.sort();
+    out
+}
+
+/// Check a safetensors file against the network `p` describes: the same
+/// tensor names, every one F32 of the right shape with finite values.
+pub(crate) fn check_weights(p: &NetParams, payload: &[u8]) -> Result<()> {
+    let kind = p.kind();
+    let file = safetensors::SafeTensors::deserialize(payload)
+        .map_err(|e| bad_weights(kind, format!("not a safetensors file: {e}")))?;
+    let expected = tensor_shapes(p);
+    let mut names: Vec<String> = file.names().into_iter().cloned().collect();
+    names.sort();
+    let wanted: Vec<&String> = expected.iter().map(|(n, _)| n).collect();
+    if names.iter().collect::<Vec<_>>() != wanted {
+        return Err(bad_weights(
+            kind,
+            format!(
+                "the file holds tensors {names:?}, the network built from the metadata has {wanted:?} \
+                 (weights of another architecture?)"
+            ),
+        ));
+    }
+    for (name, shape) in &expected {
+        let view = file
+            .tensor(name)
+            .map_err(|e| bad_weights(kind, format!("{name}: {e}")))?;
+        if view.dtype() != safetensors::Dtype::F32 || view.shape() != shape.as_slice() {
+            return Err(bad_weights(
+                kind,
+                format!(
+                    "{name} is {:?} {:?}, the network needs F32 {:?}",
+                    view.dtype(),
+                    view.shape(),
+                    shape
+                ),
+            ));
+        }
+        if view
+            .data()
+            .chunks_exact(4)
+            .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+        {
+            return Err(bad_weights(
+                kind,
+                format!("{name} holds NaN or infinite values"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+super::linfa_fit!(NetParams);

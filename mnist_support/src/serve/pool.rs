@@ -1,0 +1,181 @@
+//! The inference pool: a fixed set of worker threads (one per core) behind
+//! a bounded queue. A prediction that finds the queue full is refused at once
+//! (the handler answers 503 with `Retry-After`), so memory and threads stay
+//! bounded however many clients come. A worker takes every request waiting
+//! (up to [`MAX_BATCH`]) and runs each model once on all of their images:
+//! concurrent requests share one forward pass instead of queueing for one each.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::StatusCode;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use ndarray::Array2;
+use tokio::sync::oneshot;
+
+use super::api::{ModelResult, PredictRequest, PredictResponse, Top};
+use super::{input, ApiError, Loaded};
+use crate::data::PIXELS;
+
+/// Requests one worker runs together at most.
+pub const MAX_BATCH: usize = 32;
+
+/// One prediction waiting for a worker.
+struct Job {
+    request: PredictRequest,
+    /// Indices of the models to run, in the server's order.
+    models: Vec<usize>,
+    reply: oneshot::Sender<Result<PredictResponse, ApiError>>,
+}
+
+/// The workers and their queue.
+pub struct Pool {
+    tx: Sender<Job>,
+    limit: usize,
+}
+
+impl Pool {
+    /// `workers` threads over `models`, at most `queue` requests waiting.
+    pub fn new(models: Arc<Vec<Loaded>>, workers: usize, queue: usize) -> Pool {
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(queue.max(1));
+        for i in 0..workers.max(1) {
+            let (rx, models) = (rx.clone(), models.clone());
+            std::thread::Builder::new()
+                .name(format!("inference-{i}"))
+                .spawn(move || work(&rx, &models))
+                .expect("a thread can be started at start-up");
+        }
+        Pool {
+            tx,
+            limit: queue.max(1),
+        }
+    }
+
+    /// Requests waiting now.
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Queue a prediction; `Err` at once when the queue is full.
+    pub fn submit(
+        &self,
+        request: PredictRequest,
+        models: Vec<usize>,
+    ) -> Result<oneshot::Receiver<Result<PredictResponse, ApiError>>, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        match self.tx.try_send(Job {
+            request,
+            models,
+            reply,
+        }) {
+            Ok(()) => Ok(answer),
+            Err(TrySendError::Full(_)) => Err(ApiError::busy(format!(
+                "the server is busy: {} predictions are waiting; retry in a second",
+                self.limit
+            ))),
+            Err(TrySendError::Disconnected(_)) => Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the inference workers have stopped".into(),
+            )),
+        }
+    }
+}
+
+fn work(rx: &Receiver<Job>, models: &[Loaded]) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // A client that gave up (timeout, closed connection) is not waited for.
+        batch.retain(|job| !job.reply.is_closed());
+        run_batch(batch, models);
+    }
+}
+
+/// Decode every request's input, run each model once on all the inputs that
+/// want it, and answer each request.
+fn run_batch(batch: Vec<Job>, models: &[Loaded]) {
+    let mut ready: Vec<(Job, Vec<f32>)> = Vec::with_capacity(batch.len());
+    for job in batch {
+        match input::pixels(&job.request) {
+            Ok(p) => ready.push((job, p)),
+            Err(e) => {
+                let _ = job.reply.send(Err(e));
+            }
+        }
+    }
+    if ready.is_empty() {
+        return;
+    }
+    // results[j][k]: request j's answer from its k-th model.
+    let mut results: Vec<Vec<Option<Result<ModelResult, ApiError>>>> = ready
+        .iter()
+        .map(|(job, _)| vec![None; job.models.len()])
+        .collect();
+    for (m, model) in models.iter().enumerate() {
+        let wanting: Vec<(usize, usize)> = ready
+            .iter()
+            .enumerate()
+            .filter_map(|(j, (job, _))| job.models.iter().position(|&i| i == m).map(|k| (j, k)))
+            .collect();
+        if wanting.is_empty() {
+            continue;
+        }
+        let mut x = Array2::<f32>::zeros((wanting.len(), PIXELS));
+        for (row, &(j, _)) in wanting.iter().enumerate() {
+            x.row_mut(row)
+                .assign(&ndarray::ArrayView1::from(ready[j].1.as_slice()));
+        }
+        let t = Instant::now();
+        let p = model.model.predict_proba(x.view());
+        let ms = t.elapsed().as_secs_f64() * 1e3 / wanting.len() as f64;
+        for (row, &(j, k)) in wanting.iter().enumerate() {
+            results[j][k] = Some(match &p {
+                Ok(p) => Ok(answer(model, p.row(row).as_slice().unwrap_or(&[]), ms)),
+                Err(e) => Err(ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{}: {e}", model.name),
+                )),
+            });
+        }
+    }
+    for ((job, pixels), answers) in ready.into_iter().zip(results) {
+        let response = answers
+            .into_iter()
+            .map(|a| a.expect("every chosen model ran"))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|results| PredictResponse {
+                input: pixels
+                    .iter()
+                    .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+                    .collect(),
+                results,
+            });
+        let _ = job.reply.send(response);
+    }
+}
+
+/// A model's answer from its class probabilities.
+fn answer(model: &Loaded, p: &[f32], ms: f64) -> ModelResult {
+    let mut order: Vec<(u8, f32)> = p.iter().enumerate().map(|(d, &v)| (d as u8, v)).collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ModelResult {
+        model: model.name.clone(),
+        kind: model.card.kind.title().into(),
+        prediction: order.first().map_or(0, |o| o.0),
+        top3: order
+            .iter()
+            .take(3)
+            .map(|&(digit, probability)| Top { digit, probability })
+            .collect(),
+        ms,
+    }
+}

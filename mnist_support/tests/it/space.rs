@@ -1,0 +1,269 @@
+//! `mnist space DIR` writes a Hugging Face Docker Space, and the Space runs
+//! without the project: copied alone to a fresh place and started by its
+//! Dockerfile's command in an empty environment (`env -i`: no cargo, no
+//! venv, no LD_LIBRARY_PATH, no MNIST files), it loads the seven models, its
+//! page renders in Chromium, and it answers the real inputs as the local
+//! server does. (Docker itself cannot run here; the Dockerfile only copies
+//! the directory and runs that command.)
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Command;
+
+use mnist_support::data::Split;
+use mnist_support::serve::api::{ExamplesResponse, Health, PredictRequest, PredictResponse};
+
+fn mnist(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mnist"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The Dockerfile's CMD (its JSON array form).
+fn docker_cmd(dockerfile: &str) -> Vec<String> {
+    let line = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("CMD "))
+        .expect("a CMD line");
+    serde_json::from_str(line).expect("CMD in JSON form")
+}
+
+fn predict(url: &str, image: &str) -> Result<PredictResponse, u16> {
+    let req = PredictRequest {
+        model: Some("all".into()),
+        image: Some(image.into()),
+        pixels: None,
+    };
+    match ureq::post(&format!("{url}/api/predict")).send_json(&req) {
+        Ok(r) => Ok(r.into_json().unwrap()),
+        Err(ureq::Error::Status(code, _)) => Err(code),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn the_space_is_written_and_runs_alone() {
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
+    let split = Split::load_from(&data).unwrap();
+    let models = common::small_models(&split);
+    let models_dir = models.path().to_str().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("space");
+    let out_s = out.to_str().unwrap();
+
+    // The quick models are not the seven trained ones: refused, with the fix.
+    let refused = mnist(&["space", out_s, "--dir", models_dir]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("stale") && err.contains("cargo run --release -- train"),
+        "{err}"
+    );
+    assert!(!out.join("Dockerfile").exists());
+
+    // Written, building mnist-serve without libtorch.
+    let made = mnist(&["space", out_s, "--dir", models_dir, "--any-models"]);
+    let said = String::from_utf8_lossy(&made.stdout);
+    assert!(
+        made.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(said.contains("in all"), "{said}");
+    let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    let front = readme.split("---").nth(1).unwrap();
+    for key in [
+        "sdk: docker",
+        "app_port: 7860",
+        "title:",
+        "emoji:",
+        "short_description:",
+    ] {
+        assert!(front.contains(key), "{key} missing from {front}");
+    }
+    assert!(readme.contains("Convolutional neural network"));
+    let dockerfile = std::fs::read_to_string(out.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("-slim"), "{dockerfile}");
+    assert!(dockerfile.contains("--uid 1000") && dockerfile.contains("EXPOSE 7860"));
+    assert!(!dockerfile.contains("RUN apt") && !dockerfile.contains("cargo"));
+    let attributes = std::fs::read_to_string(out.join(".gitattributes")).unwrap();
+    for kind in mnist_support::models::ModelKind::ALL {
+        let card =
+            std::fs::read_to_string(out.join(format!("models/{}.json", kind.name()))).unwrap();
+        let card: mnist_support::store::ModelCard = serde_json::from_str(&card).unwrap();
+        assert!(out.join("models").join(&card.model_file).exists());
+        assert!(
+            attributes.contains(&format!("models/{} filter=lfs", card.model_file)),
+            "{attributes}"
+        );
+    }
+    // Spaces refuse plain files over 10 MB.
+    for line in std::fs::read_to_string(out.join(".mnist-space"))
+        .unwrap()
+        .lines()
+    {
+        let size = std::fs::metadata(out.join(line)).unwrap().len();
+        assert!(
+            size <= 10 * 1024 * 1024 || attributes.contains(&format!("{line} filter=lfs")),
+            "{line}: {size} bytes outside LFS"
+        );
+    }
+    let ldd = Command::new("ldd")
+        .arg(out.join("mnist-serve"))
+        .output()
+        .unwrap();
+    let libs = String::from_utf8_lossy(&ldd.stdout);
+    assert!(ldd.status.success(), "{libs}");
+    assert!(
+        !libs.contains("torch") && !libs.contains("libc10"),
+        "the Space's server links libtorch:\n{libs}"
+    );
+
+    // Written again into its own directory: fine; into one with other files: refused.
+    let binary = root.path().join("mnist-serve");
+    std::fs::copy(out.join("mnist-serve"), &binary).unwrap();
+    let again = mnist(&[
+        "space",
+        out_s,
+        "--dir",
+        models_dir,
+        "--any-models",
+        "--server-binary",
+        binary.to_str().unwrap(),
+    ]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let other = root.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let refused = mnist(&[
+        "space",
+        other.to_str().unwrap(),
+        "--dir",
+        models_dir,
+        "--any-models",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("notes.txt"));
+    assert_eq!(
+        std::fs::read_to_string(other.join("notes.txt")).unwrap(),
+        "mine"
+    );
+
+    // Alone: a copy somewhere else, the Dockerfile's command, an empty environment.
+    let alone = tempfile::tempdir().unwrap();
+    let app = alone.path().join("app");
+    copy_dir(&out, &app);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let cmd: Vec<String> = docker_cmd(&dockerfile)
+        .into_iter()
+        .map(|a| if a == "7860" { port.clone() } else { a })
+        .collect();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut run = Command::new(app.join(&cmd[0]));
+    run.args(&cmd[1..])
+        .current_dir(&app)
+        .env_clear()
+        .stderr(log.reopen().unwrap());
+    let (_space, space_url) = common::spawn_listening(run);
+    let health: Health = ureq::get(&format!("{space_url}/healthz"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(health.models, 7);
+    let said = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        said.contains("warning:") && said.contains("anyone"),
+        "{said}"
+    );
+    assert!(said.matches("(candle)").count() == 2, "{said}");
+    // Its examples come from what it ships, with no MNIST files around.
+    let examples: ExamplesResponse = ureq::get(&format!("{space_url}/api/examples"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert!(examples.examples.len() >= 4, "{}", examples.examples.len());
+
+    // The page renders in Chromium: the model list and the examples are filled in.
+    if mnist_support::server_process::on_path("chromium") {
+        let profile = tempfile::tempdir().unwrap();
+        let dom = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("{space_url}/"))
+            .output()
+            .unwrap();
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        assert!(dom.contains("<canvas id=\"pad\""), "{dom}");
+        assert!(dom.matches("<option").count() >= 8, "model list: {dom}");
+        assert!(dom.contains("data-name=\"pad"), "examples: {dom}");
+    } else if std::env::var_os("CI").is_some() {
+        panic!("chromium is missing: `cargo setup` installs it");
+    }
+
+    // The same answers as the local server on the held-out real inputs.
+    let local = common::start_server(models.path());
+    let inputs =
+        mnist_support::real_inputs::generate(&split, mnist_support::real_inputs::Set::Heldout, 6)
+            .unwrap();
+    for s in &inputs {
+        let (a, b) = (
+            predict(&space_url, &s.data_url()),
+            predict(&local.url, &s.data_url()),
+        );
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.input, b.input, "{}", s.name);
+                for (x, y) in a.results.iter().zip(&b.results) {
+                    assert_eq!(
+                        (&x.model, x.prediction),
+                        (&y.model, y.prediction),
+                        "{}",
+                        s.name
+                    );
+                    for (p, q) in x.top3.iter().zip(&y.top3) {
+                        assert!((p.probability - q.probability).abs() <= 1e-4, "{}", s.name);
+                    }
+                }
+            }
+            (a, b) => assert_eq!(a.err(), b.err(), "{}", s.name),
+        }
+    }
+}
