@@ -198,16 +198,19 @@ pub fn serve_bench(
         server.binary_mb,
         server.start_s,
         proc_kb(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0,
+        proc_kb(pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0,
         per_image_ms(&base, &split)?,
     )];
     if vs_libtorch {
         let other = start(true, &dir, queue)?;
         let rss = proc_kb(other.pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0;
+        let hwm = proc_kb(other.pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0;
         servers.push((
             other.name.clone(),
             other.binary_mb,
             other.start_s,
             rss,
+            hwm,
             per_image_ms(&other.base, &split)?,
         ));
     }
@@ -216,16 +219,18 @@ pub fn serve_bench(
         "binary + libraries".into(),
         "start to listening".into(),
         "resident, models loaded".into(),
+        "peak while loading".into(),
     ];
-    header.extend(servers[0].4.iter().map(|(m, _)| format!("{m} ms/image")));
+    header.extend(servers[0].5.iter().map(|(m, _)| format!("{m} ms/image")));
     let rows = servers
         .iter()
-        .map(|(name, mb, start_s, rss, ms)| {
+        .map(|(name, mb, start_s, rss, hwm, ms)| {
             let mut row = vec![
                 name.clone(),
                 format!("{mb:.0} MB"),
                 format!("{start_s:.2} s"),
                 format!("{rss:.0} MB"),
+                format!("{hwm:.0} MB"),
             ];
             row.extend(ms.iter().map(|(_, v)| format!("{v:.2}")));
             row
