@@ -211,8 +211,9 @@ pub fn steps(img: &Gray) -> Result<Steps> {
         );
         input = imageops::resize(&input, nw, nh, FilterType::Triangle);
     }
-    let ink = remove_background(&orient(&input));
-    let mut kept = clean(&ink)?;
+    let dense = dense_two_tone(&input);
+    let ink = remove_background(&orient(&input, dense), dense);
+    let mut kept = clean(&ink, dense)?;
     // Crop, then bring the longer side to WORK pixels.
     let (x0, y0, x1, y1) = bbox(&kept, 1).ok_or_else(no_digit)?;
     let crop = imageops::crop_imm(&kept, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
@@ -280,7 +281,15 @@ fn histogram<'a>(values: impl Iterator<Item = &'a u8>) -> [u64; 256] {
 /// Ink bright. Against the local paper level (the median of each cell, so
 /// that a gradient of light does not count), ink is the longer tail: the
 /// image is inverted when dark outliers reach further than light ones.
-fn orient(img: &GrayImage) -> GrayImage {
+fn orient(img: &GrayImage, dense: bool) -> GrayImage {
+    if dense {
+        // Ink covering a fifth of the picture or more (a digit cropped at its
+        // ink, a marker, a black font): the tails below cannot tell ink from
+        // paper, and dark ink on light paper is by far the common case.
+        let mut out = img.clone();
+        imageops::invert(&mut out);
+        return out;
+    }
     let paper = background(img, 0.5);
     let mut hist = vec![0u64; 511];
     for (p, b) in img.as_raw().iter().zip(&paper) {
@@ -293,6 +302,40 @@ fn orient(img: &GrayImage) -> GrayImage {
         imageops::invert(&mut out);
     }
     out
+}
+
+/// Whether the picture is two tones far apart, each covering at least a
+/// fifth of it: Otsu's split of its levels leaves both classes that large,
+/// their means at least 80 levels apart, and little spread within them.
+fn dense_two_tone(img: &GrayImage) -> bool {
+    let hist = histogram(img.as_raw().iter());
+    let t = imageproc::contrast::otsu_level(img);
+    let total: u64 = hist.iter().sum();
+    let (mut n0, mut s0, mut n1, mut s1) = (0u64, 0f64, 0u64, 0f64);
+    for (v, &n) in hist.iter().enumerate() {
+        if v as u8 <= t {
+            n0 += n;
+            s0 += (v as u64 * n) as f64;
+        } else {
+            n1 += n;
+            s1 += (v as u64 * n) as f64;
+        }
+    }
+    if n0 == 0 || n1 == 0 {
+        return false;
+    }
+    let (m0, m1) = (s0 / n0 as f64, s1 / n1 as f64);
+    let within: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(v, &n)| {
+            let m = if v as u8 <= t { m0 } else { m1 };
+            n as f64 * (v as f64 - m).powi(2)
+        })
+        .sum::<f64>()
+        / total as f64;
+    let small = n0.min(n1) as f64 / total as f64;
+    small >= 0.2 && m1 - m0 >= 80.0 && within.sqrt() <= 0.25 * (m1 - m0)
 }
 
 /// A smooth estimate of the paper: the `q`-th percentile of each cell of a
@@ -346,11 +389,21 @@ fn background(img: &GrayImage, q: f64) -> Vec<f32> {
     out
 }
 
-/// Subtract the paper (ink bright): a low percentile of each cell, so that
-/// cells with much ink still find their paper.
-fn remove_background(img: &GrayImage) -> GrayImage {
+/// Subtract the paper (ink bright). Where ink is sparse, a low percentile
+/// of each cell of a coarse grid (which follows uneven light and vignetting
+/// closely); where it is dense, [`paper_under_ink`], since in cells the ink
+/// covers mostly a percentile takes the ink for the paper.
+fn remove_background(img: &GrayImage, dense: bool) -> GrayImage {
     let (w, h) = img.dimensions();
-    let paper = background(img, 0.3);
+    let paper: Vec<f32> = if dense {
+        paper_under_ink(img)
+            .as_raw()
+            .iter()
+            .map(|&v| v as f32)
+            .collect()
+    } else {
+        background(img, 0.3)
+    };
     let pixels = img
         .as_raw()
         .iter()
@@ -358,6 +411,68 @@ fn remove_background(img: &GrayImage) -> GrayImage {
         .map(|(&v, b)| (v as f32 - b).clamp(0.0, 255.0).round() as u8)
         .collect();
     GrayImage::from_raw(w, h, pixels).expect("same size")
+}
+
+/// Longer side of the copy the paper is estimated on (light varies slowly).
+const PAPER_SIDE: u32 = 128;
+/// The paper is found under strokes up to twice this fraction of the
+/// picture's longer side wide, and under strokes this wide along an edge
+/// (a marker, a black font, a digit cropped at its ink: strokes up to a
+/// quarter of its height, and bars along the edge of the crop).
+const PAPER_REACH: f32 = 0.3;
+
+/// The paper's level under the ink (ink bright), one value per pixel: a
+/// grey-level opening, the highest level a square of side 2r + 1 fits under,
+/// which removes every bright stroke narrower than the square and keeps the
+/// paper between and around them, however much of the picture the ink
+/// covers. r is [`PAPER_REACH`] of the longer side; computed on a copy at
+/// most [`PAPER_SIDE`] pixels a side (averaging also quiets the noise), then
+/// smoothed and scaled back. (A low percentile of coarse cells, used before,
+/// takes the ink for the paper in cells the ink covers mostly.)
+fn paper_under_ink(img: &GrayImage) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let k = (PAPER_SIDE as f32 / w.max(h) as f32).min(1.0);
+    let (sw, sh) = (
+        ((w as f32 * k).round() as u32).max(1),
+        ((h as f32 * k).round() as u32).max(1),
+    );
+    let small = imageops::resize(img, sw, sh, FilterType::Triangle);
+    let r = (PAPER_REACH * sw.max(sh) as f32).ceil() as u32;
+    let opened = max_filter(&min_filter(&small, r), r);
+    let smooth = imageproc::filter::gaussian_blur_f32(&opened, (r as f32 / 3.0).max(0.5));
+    imageops::resize(&smooth, w, h, FilterType::Triangle)
+}
+
+/// The minimum (or, with `max`, the maximum) over a (2r + 1)² square,
+/// separably; the square is clipped at the picture's edges.
+fn extreme_filter(img: &GrayImage, r: u32, max: bool) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let pick = |a: u8, b: u8| if max { a.max(b) } else { a.min(b) };
+    let pass = |src: &GrayImage, horizontal: bool| {
+        GrayImage::from_fn(w, h, |x, y| {
+            let (c, len) = if horizontal { (x, w) } else { (y, h) };
+            let (lo, hi) = (c.saturating_sub(r), (c + r).min(len - 1));
+            let mut v = if max { 0 } else { 255 };
+            for i in lo..=hi {
+                let p = if horizontal {
+                    src.get_pixel(i, y)
+                } else {
+                    src.get_pixel(x, i)
+                };
+                v = pick(v, p.0[0]);
+            }
+            Luma([v])
+        })
+    };
+    pass(&pass(img, true), false)
+}
+
+fn min_filter(img: &GrayImage, r: u32) -> GrayImage {
+    extreme_filter(img, r, false)
+}
+
+fn max_filter(img: &GrayImage, r: u32) -> GrayImage {
+    extreme_filter(img, r, true)
 }
 
 /// The ink threshold of a background-free image, or `None` when there is no
@@ -393,11 +508,20 @@ fn ink_threshold(hist: &[u64; 256]) -> Option<u8> {
 }
 
 /// Keep the digit's ink: threshold, drop small components, stretch to 255.
-fn clean(ink: &GrayImage) -> Result<GrayImage> {
+fn clean(ink: &GrayImage, dense: bool) -> Result<GrayImage> {
     let hist = histogram(ink.as_raw().iter());
-    let t = ink_threshold(&hist).ok_or_else(|| {
-        Error::NoDigit("the picture is blank once the background is removed".into())
-    })?;
+    let blank = || Error::NoDigit("the picture is blank once the background is removed".into());
+    let t = if dense {
+        // Two tones, each a large share of the picture: Otsu's split.
+        let t = imageproc::contrast::otsu_level(ink);
+        let ink_level = percentile(&histogram(ink.as_raw().iter().filter(|&&v| v > t)), 0.5);
+        if (ink_level as f32) < MIN_CONTRAST {
+            return Err(blank());
+        }
+        t
+    } else {
+        ink_threshold(&hist).ok_or_else(blank)?
+    };
     let mut mask = ink.clone();
     for p in mask.pixels_mut() {
         p.0[0] = if p.0[0] > t { 255 } else { 0 };

@@ -136,12 +136,12 @@ pub fn benchmark_fonts() -> Result<Vec<(String, FontArc)>> {
 }
 
 /// A typed digit, dark on light, any size and place.
-pub(super) fn typed(font: &FontArc, digit: u8, rng: &mut ChaCha8Rng) -> GrayImage {
+pub(super) fn typed(font: &FontArc, glyph: char, rng: &mut ChaCha8Rng) -> GrayImage {
     let (w, h) = (rng.gen_range(60u32..320), rng.gen_range(60u32..320));
     let paper = rng.gen_range(200u8..=255);
     let ink = rng.gen_range(0u8..=70);
     let mut img = GrayImage::from_pixel(w, h, Luma([paper]));
-    let text = char::from(b'0' + digit).to_string();
+    let text = glyph.to_string();
     // Font size such that the glyph is 40–85% of the image's height.
     let target = rng.gen_range(0.4f32..0.85) * h as f32;
     let (_, gh) = imageproc::drawing::text_size(PxScale::from(100.0), font, &text);
@@ -164,6 +164,26 @@ pub(super) fn typed(font: &FontArc, digit: u8, rng: &mut ChaCha8Rng) -> GrayImag
     img
 }
 
+/// The bold and black faces among `fonts` (by their names), and the
+/// embedded DejaVu Sans Bold: the benchmark's heavy type.
+pub fn bold_benchmark_fonts(fonts: &[(String, FontArc)]) -> Result<Vec<(String, FontArc)>> {
+    let mut out = vec![(
+        "DejaVuSansBold (embedded)".to_string(),
+        FontArc::try_from_slice(dejavu::sans::bold())
+            .map_err(|e| Error::Plot(format!("embedded font: {e}")))?,
+    )];
+    out.extend(
+        fonts
+            .iter()
+            .filter(|(name, _)| {
+                let n = name.to_lowercase();
+                ["bold", "black", "heavy"].iter().any(|w| n.contains(w))
+            })
+            .cloned(),
+    );
+    Ok(out)
+}
+
 /// `per_class` typed digits of each class in the [`training_fonts`] (fonts
 /// in turn), drawn like the benchmark's and put through the server's
 /// [`preprocess`]: rows of 784 raw pixels (0–255, background 0) and labels.
@@ -177,7 +197,11 @@ pub fn typed_training(per_class: usize, seed: u64) -> Result<(Array2<f32>, Array
             let digit = (i % 10) as u8;
             let (_, font) = &fonts[(i / 10) % fonts.len()];
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7e7d_0000_0000 ^ i as u64);
-            preprocess::to_mnist(&Gray::from_image(typed(font, digit, &mut rng)))
+            preprocess::to_mnist(&Gray::from_image(typed(
+                font,
+                char::from(b'0' + digit),
+                &mut rng,
+            )))
         })
         .collect::<Result<Vec<Vec<f32>>>>()?;
     let x =

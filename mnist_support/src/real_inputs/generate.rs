@@ -6,15 +6,21 @@ use image::{GrayImage, ImageEncoder, Luma, Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Set, Source};
+use super::{Crop, Set, Source};
 use crate::data::{Split, SIDE};
 use crate::error::{Error, Result};
+
+/// The label of a [`non_digits`] sample.
+pub const NOT_A_DIGIT: u8 = u8::MAX;
 
 /// One generated input: the encoded file a person would send.
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub source: Source,
+    /// The digit, or [`NOT_A_DIGIT`].
     pub label: u8,
+    /// How closely it is cropped around its ink.
+    pub crop: Crop,
     /// e.g. `pad-0007-label3.png`.
     pub name: String,
     /// PNG or JPEG bytes.
@@ -37,9 +43,108 @@ impl Sample {
     }
 }
 
-/// `per_source` inputs of each source (typed: `per_source` too, fonts and
-/// digits in turn), in a fixed order; the same arguments give the same bytes.
+/// A generated picture before it is encoded: its pixels, where its ink is
+/// (x0, y0, x1, y1, inclusive), and how it is sent.
+struct Picture {
+    canvas: Canvas,
+    ink: (u32, u32, u32, u32),
+    send: Send,
+}
+
+enum Canvas {
+    Gray(GrayImage),
+    Rgb(RgbImage),
+}
+
+#[derive(Clone, Copy)]
+enum Send {
+    Png,
+    /// Quality, and an EXIF orientation to store it sideways.
+    Jpeg(u8, Option<u16>),
+}
+
+impl Picture {
+    /// The picture cropped as `crop` says, encoded.
+    fn encode(&self, crop: Crop) -> Result<(Vec<u8>, &'static str)> {
+        let (x0, y0, x1, y1) = self.ink;
+        let (w, h) = match &self.canvas {
+            Canvas::Gray(g) => g.dimensions(),
+            Canvas::Rgb(c) => c.dimensions(),
+        };
+        let rect = crop.margin(y1 - y0 + 1).map(|m| {
+            let (cx0, cy0) = (x0.saturating_sub(m), y0.saturating_sub(m));
+            let (cx1, cy1) = ((x1 + m).min(w - 1), (y1 + m).min(h - 1));
+            (cx0, cy0, cx1 - cx0 + 1, cy1 - cy0 + 1)
+        });
+        match (&self.canvas, self.send) {
+            (Canvas::Gray(g), Send::Png) => {
+                let g = match rect {
+                    Some((x, y, cw, ch)) => image::imageops::crop_imm(g, x, y, cw, ch).to_image(),
+                    None => g.clone(),
+                };
+                Ok((png_gray(&g)?, "png"))
+            }
+            (Canvas::Rgb(c), send) => {
+                let c = match rect {
+                    Some((x, y, cw, ch)) => image::imageops::crop_imm(c, x, y, cw, ch).to_image(),
+                    None => c.clone(),
+                };
+                match send {
+                    Send::Png => Ok((png_rgb(&c)?, "png")),
+                    Send::Jpeg(q, o) => Ok((jpeg_with_orientation(&c, q, o)?, "jpg")),
+                }
+            }
+            (Canvas::Gray(g), Send::Jpeg(q, o)) => {
+                let c = image::DynamicImage::ImageLuma8(g.clone()).to_rgb8();
+                let c = match rect {
+                    Some((x, y, cw, ch)) => image::imageops::crop_imm(&c, x, y, cw, ch).to_image(),
+                    None => c,
+                };
+                Ok((jpeg_with_orientation(&c, q, o)?, "jpg"))
+            }
+        }
+    }
+}
+
+/// The bounding box of the cells of `cover` (w×h) over one half.
+fn cover_box(cover: &[f32], w: u32) -> (u32, u32, u32, u32) {
+    let mut b = (u32::MAX, u32::MAX, 0, 0);
+    for (i, &c) in cover.iter().enumerate() {
+        if c > 0.5 {
+            let (x, y) = (i as u32 % w, i as u32 / w);
+            b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
+        }
+    }
+    if b.0 == u32::MAX {
+        (0, 0, w - 1, (cover.len() as u32 / w).saturating_sub(1))
+    } else {
+        b
+    }
+}
+
+/// The bounding box of the pixels of `img` darker than `level`.
+fn dark_box(img: &GrayImage, level: u8) -> (u32, u32, u32, u32) {
+    let cover: Vec<f32> = img
+        .as_raw()
+        .iter()
+        .map(|&v| if v < level { 1.0 } else { 0.0 })
+        .collect();
+    cover_box(&cover, img.width())
+}
+
+/// `per_source` inputs of each source (typed and bold: `per_source` too,
+/// fonts and digits in turn), uncropped, in a fixed order; the same arguments
+/// give the same bytes.
 pub fn generate(split: &Split, set: Set, per_source: usize) -> Result<Vec<Sample>> {
+    generate_crops(split, set, per_source, &[Crop::Uncropped])
+}
+
+/// [`generate`], each input also cropped at every [`Crop`] (five files per input).
+pub fn generate_with_crops(split: &Split, set: Set, per_source: usize) -> Result<Vec<Sample>> {
+    generate_crops(split, set, per_source, &Crop::ALL)
+}
+
+fn generate_crops(split: &Split, set: Set, per_source: usize, crops: &[Crop]) -> Result<Vec<Sample>> {
     let parity = match set {
         Set::Dev => 0,
         Set::Heldout => 1,
@@ -55,60 +160,121 @@ pub fn generate(split: &Split, set: Set, per_source: usize) -> Result<Vec<Sample
         use rand::seq::SliceRandom;
         pool.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     }
-    if pool.len() < 3 * per_source {
+    let drawn = Source::ALL.iter().filter(|s| !s.is_typed()).count();
+    if pool.len() < drawn * per_source {
         return Err(Error::Shape(format!(
             "{} validation digits for {} generated inputs",
             pool.len(),
-            3 * per_source
+            drawn * per_source
         )));
     }
     let fonts = super::fonts::benchmark_fonts()?;
-    let mut out = Vec::with_capacity(4 * per_source);
+    let bold = super::fonts::bold_benchmark_fonts(&fonts)?;
+    let mut out = Vec::with_capacity(Source::ALL.len() * per_source * crops.len());
+    let mut next_digit = 0;
     for (s, source) in Source::ALL.into_iter().enumerate() {
         for i in 0..per_source {
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((s as u64) << 40) ^ i as u64);
             let mut tag = String::new();
-            let (label, bytes, ext) = if source == Source::Typed {
+            let (label, picture) = if source.is_typed() {
                 let label = (i % 10) as u8;
+                let fonts = if source == Source::Bold { &bold } else { &fonts };
                 let (font_name, font) = &fonts[(i / 10) % fonts.len()];
                 tag = format!("-{}", font_name.split_whitespace().next().unwrap_or(""));
-                (label, png_gray(&typed(font, label, &mut rng))?, "png")
+                let mut img = typed(font, char::from(b'0' + label), &mut rng);
+                if source == Source::Bold && i % 2 == 1 {
+                    img = embolden(&img, &mut rng);
+                    tag.push_str("-black");
+                }
+                let ink = dark_box(&img, 128);
+                (
+                    label,
+                    Picture {
+                        canvas: Canvas::Gray(img),
+                        ink,
+                        send: Send::Png,
+                    },
+                )
             } else {
-                let k = pool[s * per_source + i];
+                let k = pool[next_digit];
+                next_digit += 1;
                 let row = split.x_valid.row(k).to_vec();
                 let label = split.y_valid[k];
                 let path = distort(&skeleton(&row), &mut rng);
-                match source {
-                    Source::Pad => (label, png_gray(&pad(&path, &mut rng))?, "png"),
-                    Source::Scan => {
-                        let img = paper(&path, false, &mut rng);
-                        if rng.gen_bool(0.5) {
-                            (label, png_rgb(&img)?, "png")
-                        } else {
-                            (label, jpeg_with_orientation(&img, 92, None)?, "jpg")
-                        }
-                    }
-                    _ => {
-                        let img = paper(&path, true, &mut rng);
-                        let q = rng.gen_range(55..=85);
-                        let sideways = rng.gen_bool(1.0 / 3.0);
-                        (
-                            label,
-                            jpeg_with_orientation(&img, q, sideways.then_some(6))?,
-                            "jpg",
-                        )
-                    }
-                }
+                (label, draw(source, &path, &mut rng))
             };
-            out.push(Sample {
-                source,
-                label,
-                name: format!("{}-{i:04}-label{label}{tag}.{ext}", source.name()),
-                bytes,
-            });
+            for &crop in crops {
+                let (bytes, ext) = picture.encode(crop)?;
+                let cut = match crop {
+                    Crop::Uncropped => "",
+                    Crop::Px0 => "-crop0px",
+                    Crop::Px2 => "-crop2px",
+                    Crop::Pct5 => "-crop5pct",
+                    Crop::Pct15 => "-crop15pct",
+                };
+                out.push(Sample {
+                    source,
+                    label,
+                    crop,
+                    name: format!("{}-{i:04}-label{label}{tag}{cut}.{ext}", source.name()),
+                    bytes,
+                });
+            }
         }
     }
     Ok(out)
+}
+
+/// A drawn source's picture of `path`.
+fn draw(source: Source, path: &Path, rng: &mut ChaCha8Rng) -> Picture {
+    match source {
+        Source::Pad => {
+            let (img, ink) = pad(path, rng);
+            Picture {
+                canvas: Canvas::Gray(img),
+                ink,
+                send: Send::Png,
+            }
+        }
+        Source::Scan => {
+            let (img, ink) = paper(path, Style::Scan, rng);
+            let send = if rng.gen_bool(0.5) {
+                Send::Png
+            } else {
+                Send::Jpeg(92, None)
+            };
+            Picture {
+                canvas: Canvas::Rgb(img),
+                ink,
+                send,
+            }
+        }
+        _ => {
+            let style = if source == Source::Marker {
+                Style::Marker
+            } else {
+                Style::Photo
+            };
+            let (img, ink) = paper(path, style, rng);
+            let q = rng.gen_range(55..=85);
+            let sideways = rng.gen_bool(1.0 / 3.0);
+            Picture {
+                canvas: Canvas::Rgb(img),
+                ink,
+                send: Send::Jpeg(q, sideways.then_some(6)),
+            }
+        }
+    }
+}
+
+/// Heavier strokes for a typed digit (dark on light): a grey-level erosion
+/// by 3–7% of the picture's height, as black font weights are.
+fn embolden(img: &GrayImage, rng: &mut ChaCha8Rng) -> GrayImage {
+    let (_, y0, _, y1) = dark_box(img, 128);
+    let r = (rng.gen_range(0.03f32..0.07) * (y1.saturating_sub(y0) + 1) as f32)
+        .round()
+        .clamp(1.0, 30.0) as u8;
+    imageproc::morphology::grayscale_erode(img, &imageproc::morphology::Mask::disk(r))
 }
 
 /// A pen's path along a digit's skeleton, as segments in 28-pixel units.
@@ -277,20 +443,33 @@ fn dabs(points: &[(f32, f32)], radius: f32, w: u32, h: u32) -> Vec<f32> {
 }
 
 /// The page's pad: 280×280 white, black 20 px round brush, the digit 35–90%
-/// of the pad tall, anywhere on it.
-fn pad(path: &Path, rng: &mut ChaCha8Rng) -> GrayImage {
+/// of the pad tall, anywhere on it; and where its ink is.
+fn pad(path: &Path, rng: &mut ChaCha8Rng) -> (GrayImage, (u32, u32, u32, u32)) {
     const SIZE: u32 = 280;
     let size = rng.gen_range(0.35f32..0.9) * SIZE as f32;
     let placed = place(path, size, SIZE as f32, SIZE as f32, 4.0, rng);
     let cover = dabs(&trace(&placed, 2.0), 10.0, SIZE, SIZE);
-    GrayImage::from_fn(SIZE, SIZE, |x, y| {
+    let img = GrayImage::from_fn(SIZE, SIZE, |x, y| {
         Luma([(255.0 * (1.0 - cover[(y * SIZE + x) as usize])).round() as u8])
-    })
+    });
+    (img, cover_box(&cover, SIZE))
+}
+
+/// How [`paper`] writes and lights the digit.
+#[derive(Clone, Copy, PartialEq)]
+enum Style {
+    /// A thin pen on white paper, scanned.
+    Scan,
+    /// A thin pen on grey paper, photographed.
+    Photo,
+    /// A thick marker (strokes 10–24% of the digit's size), photographed.
+    Marker,
 }
 
 /// Pen on paper: a scan (white paper, even light) or a photo (grey paper,
 /// gradient and vignette, blur, stronger noise).
-fn paper(path: &Path, photo: bool, rng: &mut ChaCha8Rng) -> RgbImage {
+fn paper(path: &Path, style: Style, rng: &mut ChaCha8Rng) -> (RgbImage, (u32, u32, u32, u32)) {
+    let photo = style != Style::Scan;
     let (w, h) = if photo {
         if rng.gen_bool(0.5) {
             (640u32, 480u32)
@@ -313,7 +492,12 @@ fn paper(path: &Path, photo: bool, rng: &mut ChaCha8Rng) -> RgbImage {
         0.08 * w.min(h) as f32,
         rng,
     );
-    let pen = rng.gen_range(if photo { 1.0f32..3.0 } else { 0.8..2.5 });
+    let pen = match style {
+        Style::Scan => rng.gen_range(0.8f32..2.5),
+        Style::Photo => rng.gen_range(1.0f32..3.0),
+        // A radius of 5–12% of the digit's size: strokes 10–24% of it.
+        Style::Marker => rng.gen_range(0.05f32..0.12) * size,
+    };
     let cover = dabs(&trace(&placed, (pen / 2.0).max(0.4)), pen, w, h);
     let ink: [f32; 3] = if rng.gen_bool(0.5) {
         [25.0, 25.0, 35.0]
@@ -369,7 +553,7 @@ fn paper(path: &Path, photo: bool, rng: &mut ChaCha8Rng) -> RgbImage {
     if photo {
         img = imageproc::filter::gaussian_blur_f32(&img, rng.gen_range(0.6f32..1.2));
     }
-    img
+    (img, cover_box(&cover, w))
 }
 
 fn png_gray(img: &GrayImage) -> Result<Vec<u8>> {
@@ -443,5 +627,164 @@ pub fn jpeg_with_orientation(
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&app1);
     out.extend_from_slice(&jpeg[2..]);
+    Ok(out)
+}
+
+/// Letters that cannot pass for a digit (no O, l, S, Z, B, G, q, …).
+const LETTERS: &str = "ACEFHKMNPRVWXacdefhkmnprtuvwx";
+
+/// A polyline through `points` (28-pixel units) as segments.
+fn polyline(points: &[(f32, f32)]) -> Path {
+    points.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+/// An arc of a circle from angle `a0` to `a1` (radians, clockwise on screen).
+fn arc(c: (f32, f32), r: f32, a0: f32, a1: f32) -> Path {
+    let n = ((a1 - a0).abs() * r / 1.5).ceil().max(6.0) as usize;
+    let points: Vec<(f32, f32)> = (0..=n)
+        .map(|k| {
+            let a = a0 + (a1 - a0) * k as f32 / n as f32;
+            (c.0 + r * a.cos(), c.1 + r * a.sin())
+        })
+        .collect();
+    polyline(&points)
+}
+
+/// A shape that is not a digit, drawn as pen strokes: faces, figures,
+/// letters drawn by hand, scribbles; `kind` picks it.
+fn shape(kind: usize, rng: &mut ChaCha8Rng) -> Path {
+    use std::f32::consts::{PI, TAU};
+    let j = |rng: &mut ChaCha8Rng| rng.gen_range(-1.0f32..1.0);
+    match kind % 12 {
+        // A smiley, or a sad face.
+        k @ (0 | 1) => {
+            let mut p = arc((14.0, 14.0), 11.0, 0.0, TAU);
+            p.extend(arc((10.0, 11.0), 1.2, 0.0, TAU));
+            p.extend(arc((18.0, 11.0), 1.2, 0.0, TAU));
+            if k == 0 {
+                p.extend(arc((14.0, 14.0), 6.0, 0.2 * PI, 0.8 * PI));
+            } else {
+                p.extend(arc((14.0, 22.0), 5.0, 1.2 * PI, 1.8 * PI));
+            }
+            p
+        }
+        // A five-pointed star.
+        2 => {
+            let pts: Vec<(f32, f32)> = (0..=5)
+                .map(|k| {
+                    let a = -PI / 2.0 + k as f32 * 4.0 * PI / 5.0;
+                    (14.0 + 12.0 * a.cos(), 14.0 + 12.0 * a.sin())
+                })
+                .collect();
+            polyline(&pts)
+        }
+        3 => polyline(&[(3.0, 24.0), (14.0, 4.0 + j(rng)), (25.0, 24.0), (3.0, 24.0)]),
+        4 => polyline(&[(4.0, 4.0), (24.0, 4.0), (24.0, 24.0 + j(rng)), (4.0, 24.0), (4.0, 4.0)]),
+        // A heart.
+        5 => {
+            let pts: Vec<(f32, f32)> = (0..=40)
+                .map(|k| {
+                    let t = k as f32 / 40.0 * TAU;
+                    let x = 16.0 * t.sin().powi(3);
+                    let y = 13.0 * t.cos() - 5.0 * (2.0 * t).cos() - 2.0 * (3.0 * t).cos() - (4.0 * t).cos();
+                    (14.0 + 0.7 * x, 13.0 - 0.7 * y)
+                })
+                .collect();
+            polyline(&pts)
+        }
+        // A spiral.
+        6 => {
+            let pts: Vec<(f32, f32)> = (0..=60)
+                .map(|k| {
+                    let t = k as f32 / 60.0;
+                    let a = t * 3.0 * TAU;
+                    (14.0 + 12.0 * t * a.cos(), 14.0 + 12.0 * t * a.sin())
+                })
+                .collect();
+            polyline(&pts)
+        }
+        // Letters drawn by hand: A, H, X, K.
+        7 => {
+            let mut p = polyline(&[(4.0, 26.0), (14.0, 2.0), (24.0, 26.0)]);
+            p.push(((8.0, 17.0 + j(rng)), (20.0, 17.0 + j(rng))));
+            p
+        }
+        8 => vec![
+            ((6.0, 3.0), (6.0, 25.0)),
+            ((22.0, 3.0), (22.0, 25.0)),
+            ((6.0, 14.0 + j(rng)), (22.0, 14.0 + j(rng))),
+        ],
+        9 => vec![((4.0, 4.0), (24.0, 24.0)), ((24.0, 4.0), (4.0, 24.0))],
+        10 => vec![
+            ((7.0, 3.0), (7.0, 25.0)),
+            ((22.0, 3.0), (8.0, 15.0)),
+            ((11.0, 13.0), (23.0, 25.0)),
+        ],
+        // A scribble.
+        _ => {
+            let mut at = (14.0f32, 14.0f32);
+            let mut a = rng.gen_range(0.0..TAU);
+            let pts: Vec<(f32, f32)> = (0..40)
+                .map(|_| {
+                    a += rng.gen_range(-1.2f32..1.2);
+                    at = (
+                        (at.0 + 2.5 * a.cos()).clamp(2.0, 26.0),
+                        (at.1 + 2.5 * a.sin()).clamp(2.0, 26.0),
+                    );
+                    at
+                })
+                .collect();
+            polyline(&pts)
+        }
+    }
+}
+
+/// `n` pictures that hold no digit (label [`NOT_A_DIGIT`]), in turn: a typed
+/// letter (the benchmark's fonts, [`LETTERS`]), a shape drawn on the pad,
+/// and a shape written with a pen on grey paper and photographed (faces,
+/// stars, triangles, squares, hearts, spirals, hand-drawn A, H, X, K,
+/// scribbles). Uncropped; the same arguments give the same bytes.
+pub fn non_digits(set: Set, n: usize) -> Result<Vec<Sample>> {
+    let seed: u64 = match set {
+        Set::Dev => 0x0d16_de00,
+        Set::Heldout => 0x0d16_4e1d,
+    };
+    let fonts = super::fonts::benchmark_fonts()?;
+    let letters: Vec<char> = LETTERS.chars().collect();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (i as u64) << 8);
+        let (source, what, picture) = match i % 3 {
+            0 => {
+                let letter = letters[rng.gen_range(0..letters.len())];
+                let (_, font) = &fonts[(i / 3) % fonts.len()];
+                let img = typed(font, letter, &mut rng);
+                let ink = dark_box(&img, 128);
+                (
+                    Source::Typed,
+                    format!("letter{letter}"),
+                    Picture {
+                        canvas: Canvas::Gray(img),
+                        ink,
+                        send: Send::Png,
+                    },
+                )
+            }
+            k => {
+                let kind = i / 3;
+                let path = distort(&shape(kind, &mut rng), &mut rng);
+                let source = if k == 1 { Source::Pad } else { Source::Photo };
+                (source, format!("shape{}", kind % 12), draw(source, &path, &mut rng))
+            }
+        };
+        let (bytes, ext) = picture.encode(Crop::Uncropped)?;
+        out.push(Sample {
+            source,
+            label: NOT_A_DIGIT,
+            crop: Crop::Uncropped,
+            name: format!("nondigit-{i:04}-{}-{what}.{ext}", source.name()),
+            bytes,
+        });
+    }
     Ok(out)
 }

@@ -16,7 +16,16 @@
 //! * **typed**: the digits 0–9 in every font the machine has (the embedded
 //!   DejaVu Sans and all of `/usr/share/fonts`) except the families the
 //!   models train on ([`TRAINING_FAMILIES`], embedded in the crate), dark on
-//!   light, any size and place; PNG.
+//!   light, any size and place; PNG;
+//! * **marker**: the skeleton written with a thick marker (strokes 10–24% of
+//!   the digit's size) on grey paper, photographed like *photo*;
+//! * **bold**: typed in the bold faces among those fonts (the embedded DejaVu
+//!   Sans Bold too), half of them made heavier still (black weights).
+//!
+//! Every input is also sent cropped around its ink ([`Crop`]): at 0 px, 2 px,
+//! 5% and 15% of the digit's height, as people crop photos and screenshots.
+//! And [`non_digits`] are pictures that hold no digit (typed letters, drawn
+//! shapes, faces and scribbles), for the server's `digit_like` flag.
 //!
 //! Two disjoint sets: [`Set::Dev`] (even validation positions) is the one
 //! preprocessing and augmentation were tuned on; [`Set::Heldout`] (odd
@@ -36,7 +45,10 @@ mod generate;
 #[cfg(feature = "inputs")]
 pub use fonts::{benchmark_fonts, training_fonts, typed_training, TRAINING_FAMILIES};
 #[cfg(feature = "inputs")]
-pub use generate::{generate, jpeg_with_orientation, skeleton, Path, Sample};
+pub use generate::{
+    generate, generate_with_crops, jpeg_with_orientation, non_digits, skeleton, Path, Sample,
+    NOT_A_DIGIT,
+};
 
 /// Where a real input comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -46,10 +58,19 @@ pub enum Source {
     Scan,
     Photo,
     Typed,
+    Marker,
+    Bold,
 }
 
 impl Source {
-    pub const ALL: [Source; 4] = [Source::Pad, Source::Scan, Source::Photo, Source::Typed];
+    pub const ALL: [Source; 6] = [
+        Source::Pad,
+        Source::Scan,
+        Source::Photo,
+        Source::Typed,
+        Source::Marker,
+        Source::Bold,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -57,7 +78,14 @@ impl Source {
             Source::Scan => "scan",
             Source::Photo => "photo",
             Source::Typed => "typed",
+            Source::Marker => "marker",
+            Source::Bold => "bold",
         }
+    }
+
+    /// Typed in a font (typed, bold), not drawn along a digit's skeleton.
+    pub fn is_typed(self) -> bool {
+        matches!(self, Source::Typed | Source::Bold)
     }
 
     pub fn title(self) -> &'static str {
@@ -66,6 +94,49 @@ impl Source {
             Source::Scan => "pen on white paper, scanned (600×400)",
             Source::Photo => "pen on grey paper, phone photo (uneven light, noise, JPEG)",
             Source::Typed => "typed (system fonts)",
+            Source::Marker => "thick marker on grey paper, phone photo",
+            Source::Bold => "typed in bold and black weights",
+        }
+    }
+}
+
+/// How closely a picture is cropped around its ink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Crop {
+    /// As generated, with paper around the digit.
+    Uncropped,
+    /// Right at the ink.
+    Px0,
+    /// 2 pixels of paper.
+    Px2,
+    /// 5% of the digit's height.
+    Pct5,
+    /// 15% of the digit's height.
+    Pct15,
+}
+
+impl Crop {
+    pub const ALL: [Crop; 5] = [Crop::Uncropped, Crop::Px0, Crop::Px2, Crop::Pct5, Crop::Pct15];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Crop::Uncropped => "uncropped",
+            Crop::Px0 => "0 px",
+            Crop::Px2 => "2 px",
+            Crop::Pct5 => "5%",
+            Crop::Pct15 => "15%",
+        }
+    }
+
+    /// The margin in pixels around ink `height` pixels tall (None: no crop).
+    pub fn margin(self, height: u32) -> Option<u32> {
+        match self {
+            Crop::Uncropped => None,
+            Crop::Px0 => Some(0),
+            Crop::Px2 => Some(2),
+            Crop::Pct5 => Some((0.05 * height as f32).round() as u32),
+            Crop::Pct15 => Some((0.15 * height as f32).round() as u32),
         }
     }
 }
@@ -79,7 +150,7 @@ impl std::str::FromStr for Source {
             .ok_or_else(|| crate::Error::UnknownName {
                 what: "source",
                 name: s.to_string(),
-                choices: "pad, scan, photo or typed".into(),
+                choices: "pad, scan, photo, typed, marker or bold".into(),
             })
     }
 }
@@ -118,7 +189,8 @@ impl std::str::FromStr for Set {
     }
 }
 
-/// Accuracy per source × model over the real server path.
+/// Accuracy per source × crop × model over the real server path, and how the
+/// server's `digit_like` flag does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputsReport {
     pub set: Set,
@@ -126,56 +198,82 @@ pub struct InputsReport {
     pub models: Vec<String>,
     /// Each model's accuracy on the MNIST test split (from its saved report).
     pub mnist_test: Vec<Option<f64>>,
-    /// One row per source.
+    /// One row per source and crop.
     pub rows: Vec<SourceRow>,
+    /// The generated pictures that hold no digit, and how many the server
+    /// flagged as not digit-like.
+    pub non_digits: usize,
+    pub non_digits_flagged: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceRow {
     pub source: Source,
+    pub crop: Crop,
     pub images: usize,
     /// Correct answers per model, in `models` order.
     pub correct: Vec<usize>,
     /// Inputs the server rejected (e.g. no digit found); counted as wrong.
     pub rejected: usize,
+    /// Digits the server flagged as not digit-like.
+    pub flagged: usize,
 }
 
 impl InputsReport {
-    /// Accuracy of `model` on `source`.
-    pub fn accuracy(&self, source: Source, model: &str) -> Option<f64> {
+    fn rows_where(&self, keep: impl Fn(&SourceRow) -> bool) -> impl Iterator<Item = &SourceRow> {
+        self.rows.iter().filter(move |r| keep(r))
+    }
+
+    /// Accuracy of `model` on the inputs of `source` cropped as `crop`.
+    pub fn accuracy(&self, source: Source, crop: Crop, model: &str) -> Option<f64> {
         let m = self.models.iter().position(|n| n == model)?;
-        let row = self.rows.iter().find(|r| r.source == source)?;
+        let row = self
+            .rows
+            .iter()
+            .find(|r| r.source == source && r.crop == crop)?;
         (row.images > 0).then(|| row.correct[m] as f64 / row.images as f64)
     }
 
-    /// One row per model: its MNIST test accuracy beside its accuracy on each source.
+    /// Accuracy of model `m` over the rows `keep` selects.
+    fn pooled(&self, m: usize, keep: impl Fn(&SourceRow) -> bool) -> String {
+        let (mut right, mut all) = (0, 0);
+        for r in self.rows_where(keep) {
+            right += r.correct[m];
+            all += r.images;
+        }
+        percent(right as f64 / all.max(1) as f64)
+    }
+
+    fn mnist_column(&self, m: usize) -> String {
+        self.mnist_test
+            .get(m)
+            .copied()
+            .flatten()
+            .map(percent)
+            .unwrap_or_else(|| "–".into())
+    }
+
+    /// One row per model: its MNIST test accuracy beside its accuracy on each
+    /// source, uncropped.
     pub fn table(&self) -> Table {
+        let uncropped: Vec<&SourceRow> = self.rows_where(|r| r.crop == Crop::Uncropped).collect();
         let mut header = vec!["model".to_string(), "MNIST test".to_string()];
-        header.extend(self.rows.iter().map(|r| r.source.name().to_string()));
+        header.extend(uncropped.iter().map(|r| r.source.name().to_string()));
         let rows = self
             .models
             .iter()
             .enumerate()
             .map(|(m, name)| {
-                let mut row = vec![
-                    name.clone(),
-                    self.mnist_test
-                        .get(m)
-                        .copied()
-                        .flatten()
-                        .map(percent)
-                        .unwrap_or_else(|| "–".into()),
-                ];
+                let mut row = vec![name.clone(), self.mnist_column(m)];
                 row.extend(
-                    self.rows
+                    uncropped
                         .iter()
                         .map(|r| percent(r.correct[m] as f64 / r.images.max(1) as f64)),
                 );
                 row
             })
             .collect();
-        let counts: Vec<String> = self
-            .rows
+        let counts: Vec<String> = uncropped
             .iter()
             .map(|r| {
                 let rejected = if r.rejected > 0 {
@@ -187,10 +285,77 @@ impl InputsReport {
             })
             .collect();
         Table::new(header, rows).with_caption(format!(
-            "Real inputs ({} set: {}), through the server; accuracy per model and source",
+            "Real inputs ({} set: {}), through the server; accuracy per model and source, uncropped",
             self.set.name(),
             counts.join(", ")
         ))
+    }
+
+    /// One row per model: its accuracy at each crop margin, every source together.
+    pub fn crop_table(&self) -> Table {
+        let mut header = vec!["model".to_string(), "MNIST test".to_string()];
+        header.extend(Crop::ALL.iter().map(|c| c.name().to_string()));
+        let rows = self
+            .models
+            .iter()
+            .enumerate()
+            .map(|(m, name)| {
+                let mut row = vec![name.clone(), self.mnist_column(m)];
+                row.extend(Crop::ALL.iter().map(|&c| self.pooled(m, |r| r.crop == c)));
+                row
+            })
+            .collect();
+        let rejected: Vec<String> = Crop::ALL
+            .iter()
+            .map(|&c| {
+                let n: usize = self.rows_where(|r| r.crop == c).map(|r| r.rejected).sum();
+                format!("{} {n}", c.name())
+            })
+            .collect();
+        Table::new(header, rows).with_caption(format!(
+            "Real inputs ({} set) by crop margin, all sources; refused as no digit: {}",
+            self.set.name(),
+            rejected.join(", ")
+        ))
+    }
+
+    /// One model's accuracy on every source at every crop margin.
+    pub fn model_table(&self, model: &str) -> Option<Table> {
+        let m = self.models.iter().position(|n| n == model)?;
+        let mut header = vec!["source".to_string()];
+        header.extend(Crop::ALL.iter().map(|c| c.name().to_string()));
+        let rows = Source::ALL
+            .iter()
+            .map(|&s| {
+                let mut row = vec![s.name().to_string()];
+                row.extend(
+                    Crop::ALL
+                        .iter()
+                        .map(|&c| self.pooled(m, |r| r.source == s && r.crop == c)),
+                );
+                row
+            })
+            .collect();
+        Some(Table::new(header, rows).with_caption(format!(
+            "{model} on real inputs ({} set), by source and crop margin",
+            self.set.name()
+        )))
+    }
+
+    /// How the server's `digit_like` flag did: non-digits flagged, digits flagged.
+    pub fn digit_like_line(&self) -> String {
+        let digits: usize = self.rows.iter().map(|r| r.images).sum();
+        let flagged: usize = self.rows.iter().map(|r| r.flagged).sum();
+        format!(
+            "digit_like ({} set): false for {} of the {} generated non-digits ({}) and for {} of the {} digits ({})",
+            self.set.name(),
+            self.non_digits_flagged,
+            self.non_digits,
+            percent(self.non_digits_flagged as f64 / self.non_digits.max(1) as f64),
+            flagged,
+            digits,
+            percent(flagged as f64 / digits.max(1) as f64)
+        )
     }
 
     pub fn to_json(&self) -> String {
@@ -200,7 +365,13 @@ impl InputsReport {
 
 impl crate::display::Rich for InputsReport {
     fn bundle(&self) -> crate::display::Bundle {
-        self.table().bundle()
+        let mut panel = crate::display::Panel::new()
+            .table(&self.table())
+            .table(&self.crop_table());
+        if let Some(t) = self.model_table("cnn") {
+            panel = panel.table(&t);
+        }
+        panel.paragraph(self.digit_like_line()).bundle()
     }
 }
 

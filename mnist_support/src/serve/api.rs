@@ -42,6 +42,13 @@ pub struct PredictResponse {
     /// The 784 pixel values (0–255) the models saw.
     pub input: Vec<u8>,
     pub results: Vec<ModelResult>,
+    /// Whether the picture looks like a digit: false for letters, shapes,
+    /// faces and scribbles, most of the time (see [`digit_score`](Self::digit_score)).
+    pub digit_like: bool,
+    /// The models' agreement: the mean probability they give to the digit
+    /// they favour together (0–1); `digit_like` is this score at least
+    /// [`DIGIT_LIKE_MIN`](super::pool::DIGIT_LIKE_MIN).
+    pub digit_score: f32,
 }
 
 /// One entry of `GET /api/models`.

@@ -323,13 +323,14 @@ fn ink_box(p: &[f32]) -> (usize, usize, f32, f32) {
 }
 
 /// Every source of the real-inputs set (pad, scan, photo with EXIF
-/// orientation, typed) comes out as an MNIST-like 28×28: the digit's longer
-/// side about 20 pixels, its centre of mass at the centre, ink up to 255,
-/// strokes near MNIST's width. The generator is deterministic and the two
-/// sets differ.
+/// orientation, typed, marker, bold), uncropped and cropped at 0 px, 2 px,
+/// 5% and 15% of the digit's height, comes out as an MNIST-like 28×28: the
+/// digit's longer side about 20 pixels, its centre of mass at the centre,
+/// ink up to 255, strokes near MNIST's width; no crop is refused. The
+/// generator is deterministic and the two sets differ.
 #[test]
 fn real_inputs_are_deterministic_and_preprocess_to_mnist_shape() {
-    use mnist_support::real_inputs::{generate, Set, Source};
+    use mnist_support::real_inputs::{generate, generate_with_crops, Crop, Set, Source};
     let Some(data) = common::real_data_dir() else {
         return;
     };
@@ -337,7 +338,26 @@ fn real_inputs_are_deterministic_and_preprocess_to_mnist_shape() {
     let a = generate(&split, Set::Dev, 8).unwrap();
     let b = generate(&split, Set::Dev, 8).unwrap();
     let c = generate(&split, Set::Heldout, 8).unwrap();
-    assert_eq!(a.len(), 32);
+    assert_eq!(a.len(), 8 * Source::ALL.len());
+    assert!(a.iter().all(|s| s.crop == Crop::Uncropped));
+    let cropped = generate_with_crops(&split, Set::Dev, 3).unwrap();
+    assert_eq!(cropped.len(), 3 * Source::ALL.len() * Crop::ALL.len());
+    // The uncropped pictures of the cropped set are the plain set's.
+    let plain = generate(&split, Set::Dev, 3).unwrap();
+    for s in cropped.iter().filter(|s| s.crop == Crop::Uncropped) {
+        assert!(plain.iter().any(|t| t.name == s.name && t.bytes == s.bytes), "{}", s.name);
+    }
+    for s in cropped.iter().filter(|s| s.crop != Crop::Uncropped) {
+        let g = preprocess::decode_image(&s.bytes).unwrap();
+        let st = preprocess::steps(&g).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        let (w, h, cx, cy) = ink_box(&st.mnist);
+        assert!((17..=21).contains(&w.max(h)), "{}: box {w}×{h}", s.name);
+        assert!(
+            (cx - 14.0).abs() < 1.5 && (cy - 14.0).abs() < 1.5,
+            "{}: centre ({cx}, {cy})",
+            s.name
+        );
+    }
     assert!(a
         .iter()
         .zip(&b)
@@ -667,5 +687,43 @@ fn malformed_requests_are_4xx() {
         };
         assert!((400..500).contains(&code), "{what}: status {code}");
         assert_eq!(post_full(url, &good).0, 200, "after {what}");
+    }
+}
+
+/// Pictures that hold no digit (typed letters, drawn shapes, faces,
+/// scribbles) are generated deterministically, and every answer of the
+/// server says whether the picture looks like a digit: `digit_like` is the
+/// models' agreement against the server's threshold.
+#[test]
+fn answers_say_whether_the_picture_looks_like_a_digit() {
+    use mnist_support::real_inputs::{non_digits, Set, NOT_A_DIGIT};
+    use mnist_support::serve::api::PredictResponse;
+    use mnist_support::serve::pool::DIGIT_LIKE_MIN;
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
+    let a = non_digits(Set::Dev, 12).unwrap();
+    let b = non_digits(Set::Dev, 12).unwrap();
+    let c = non_digits(Set::Heldout, 12).unwrap();
+    assert!(a.iter().zip(&b).all(|(x, y)| x.bytes == y.bytes && x.name == y.name));
+    assert!(a.iter().zip(&c).any(|(x, y)| x.bytes != y.bytes));
+    assert!(a.iter().all(|s| s.label == NOT_A_DIGIT));
+    assert!(a.iter().any(|s| s.name.contains("letter")));
+    assert!(a.iter().any(|s| s.name.contains("shape")));
+    let split = Split::load_from(&data).unwrap();
+    let models = common::small_models(&split);
+    let server = common::start_server(models.path());
+    let digits = mnist_support::real_inputs::generate(&split, Set::Dev, 2).unwrap();
+    for s in a.iter().chain(&digits) {
+        let resp = ureq::post(&format!("{}/api/predict", server.url))
+            .send_json(serde_json::json!({ "model": "all", "image": s.data_url() }));
+        let r: PredictResponse = match resp {
+            Ok(r) => r.into_json().unwrap(),
+            // A picture can still be refused as holding no ink.
+            Err(ureq::Error::Status(422, _)) => continue,
+            Err(e) => panic!("{}: {e}", s.name),
+        };
+        assert!((0.0..=1.0).contains(&r.digit_score), "{}: {}", s.name, r.digit_score);
+        assert_eq!(r.digit_like, r.digit_score >= DIGIT_LIKE_MIN, "{}", s.name);
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use mnist_support::data::Split;
 use mnist_support::plot::{self, Picture};
-use mnist_support::real_inputs::{self, InputsReport, Sample, Set, Source, SourceRow};
+use mnist_support::real_inputs::{self, Crop, InputsReport, Sample, Set, Source, SourceRow};
 use mnist_support::serve::api::{ErrorBody, PredictRequest, PredictResponse};
 use mnist_support::serve::{Loaded, Options};
 
@@ -16,6 +16,8 @@ pub struct Answer {
     pub input: Vec<f32>,
     /// (model, prediction) in the server's order.
     pub predictions: Vec<(String, u8)>,
+    pub digit_like: bool,
+    pub digit_score: f32,
 }
 
 impl From<PredictResponse> for Answer {
@@ -27,6 +29,8 @@ impl From<PredictResponse> for Answer {
                 .into_iter()
                 .map(|m| (m.model, m.prediction))
                 .collect(),
+            digit_like: r.digit_like,
+            digit_score: r.digit_score,
         }
     }
 }
@@ -139,7 +143,8 @@ pub fn bench_inputs(
         .collect();
     let split = Split::load()?;
     let t = std::time::Instant::now();
-    let samples = real_inputs::generate(&split, set, per_source)?;
+    let samples = real_inputs::generate_with_crops(&split, set, per_source)?;
+    let non_digits = real_inputs::non_digits(set, per_source)?;
     let fonts = real_inputs::benchmark_fonts()?;
     eprintln!(
         "bench-inputs: typed digits in {} fonts: {}",
@@ -151,85 +156,138 @@ pub fn bench_inputs(
             .join(", ")
     );
     eprintln!(
-        "bench-inputs: {} inputs generated ({} set) in {:.1} s",
+        "bench-inputs: {} inputs ({} sources × {} crops) and {} non-digits generated ({} set) in {:.1} s",
         samples.len(),
+        Source::ALL.len(),
+        Crop::ALL.len(),
+        non_digits.len(),
         set.name(),
         t.elapsed().as_secs_f64()
     );
     if let Some(out) = &write {
         std::fs::create_dir_all(out)?;
-        for s in &samples {
+        for s in samples.iter().chain(&non_digits) {
             std::fs::write(out.join(&s.name), &s.bytes)?;
         }
         eprintln!("bench-inputs: inputs written to {}", out.display());
     }
     let addr = start_in_process(loaded, "bench-inputs")?;
     let t = std::time::Instant::now();
-    let answers = ask_all(&format!("http://{addr}/api/predict"), &samples);
+    let url = format!("http://{addr}/api/predict");
+    let answers = ask_all(&url, &samples);
+    let non_answers = ask_all(&url, &non_digits);
     eprintln!(
         "bench-inputs: {} inputs × {} models through the server in {:.1} s",
-        samples.len(),
+        samples.len() + non_digits.len(),
         models.len(),
         t.elapsed().as_secs_f64()
     );
     let mut rows = Vec::new();
     for source in Source::ALL {
-        let mut row = SourceRow {
-            source,
-            images: 0,
-            correct: vec![0; models.len()],
-            rejected: 0,
-        };
-        let mut rejected = Vec::new();
-        for (s, a) in samples
-            .iter()
-            .zip(&answers)
-            .filter(|(s, _)| s.source == source)
-        {
-            row.images += 1;
-            match a {
-                Ok(a) => {
-                    for (name, p) in &a.predictions {
-                        if let Some(m) = models.iter().position(|n| n == name) {
-                            row.correct[m] += (*p == s.label) as usize;
+        for crop in Crop::ALL {
+            let mut row = SourceRow {
+                source,
+                crop,
+                images: 0,
+                correct: vec![0; models.len()],
+                rejected: 0,
+                flagged: 0,
+            };
+            let mut rejected = Vec::new();
+            for (s, a) in samples
+                .iter()
+                .zip(&answers)
+                .filter(|(s, _)| s.source == source && s.crop == crop)
+            {
+                row.images += 1;
+                match a {
+                    Ok(a) => {
+                        row.flagged += !a.digit_like as usize;
+                        for (name, p) in &a.predictions {
+                            if let Some(m) = models.iter().position(|n| n == name) {
+                                row.correct[m] += (*p == s.label) as usize;
+                            }
+                        }
+                        if verbose {
+                            let wrong: Vec<String> = a
+                                .predictions
+                                .iter()
+                                .filter(|(_, p)| *p != s.label)
+                                .map(|(m, p)| format!("{m}:{p}"))
+                                .collect();
+                            if !wrong.is_empty() {
+                                eprintln!("  {}: {}", s.name, wrong.join(" "));
+                            }
                         }
                     }
-                    if verbose {
-                        let wrong: Vec<String> = a
-                            .predictions
-                            .iter()
-                            .filter(|(_, p)| *p != s.label)
-                            .map(|(m, p)| format!("{m}:{p}"))
-                            .collect();
-                        if !wrong.is_empty() {
-                            eprintln!("  {}: {}", s.name, wrong.join(" "));
-                        }
-                    }
+                    Err(e) => rejected.push(format!("{}: {e}", s.name)),
                 }
-                Err(e) => rejected.push(format!("{}: {e}", s.name)),
+            }
+            row.rejected = rejected.len();
+            if !rejected.is_empty() {
+                eprintln!(
+                    "bench-inputs: {} {} input(s), {}, answered with an error (counted wrong), e.g. {}",
+                    rejected.len(),
+                    source.name(),
+                    crop.name(),
+                    rejected[0]
+                );
+            }
+            rows.push(row);
+        }
+    }
+    // The digit_like threshold this set would choose: the score that flags
+    // at most 2% of its digits; and the non-digits it would then flag.
+    let mut digit_scores: Vec<f32> = answers
+        .iter()
+        .filter_map(|a| a.as_ref().ok().map(|a| a.digit_score))
+        .collect();
+    digit_scores.sort_by(f32::total_cmp);
+    let non_scores: Vec<f32> = non_answers
+        .iter()
+        .filter_map(|a| a.as_ref().ok().map(|a| a.digit_score))
+        .collect();
+    if let Some(&at) = digit_scores.get(digit_scores.len() / 50) {
+        let flagged = non_scores.iter().filter(|&&v| v < at).count()
+            + non_answers.iter().filter(|a| a.is_err()).count();
+        eprintln!(
+            "bench-inputs: a digit_like threshold of {at:.3} would flag 2% of these digits and {} of the {} non-digits (the server's is {})",
+            flagged,
+            non_digits.len(),
+            mnist_support::serve::pool::DIGIT_LIKE_MIN
+        );
+    }
+    if verbose {
+        for (s, a) in non_digits.iter().zip(&non_answers) {
+            if let Ok(a) = a {
+                if a.digit_like {
+                    eprintln!("  taken for a digit: {} (score {:.3})", s.name, a.digit_score);
+                }
             }
         }
-        row.rejected = rejected.len();
-        if !rejected.is_empty() {
-            eprintln!(
-                "bench-inputs: {} {} input(s) answered with an error (counted wrong), e.g. {}",
-                rejected.len(),
-                source.name(),
-                rejected[0]
-            );
-        }
-        rows.push(row);
     }
+    // A picture refused as holding no digit is flagged too.
+    let non_digits_flagged = non_answers
+        .iter()
+        .filter(|a| a.as_ref().map_or(true, |a| !a.digit_like))
+        .count();
     let report = InputsReport {
         set,
         models,
         mnist_test,
         rows,
+        non_digits: non_digits.len(),
+        non_digits_flagged,
     };
     if json {
         println!("{}", report.to_json());
     } else {
         println!("{}", report.table().to_text());
+        println!("{}", report.crop_table().to_text());
+        if let Some(t) = report.model_table("cnn") {
+            println!("{}", t.to_text());
+        }
+        println!("{}", report.digit_like_line());
     }
     if let Some(path) = steps {
         steps_figure(&samples)?.save(&path)?;
@@ -259,7 +317,7 @@ pub fn gallery_figure(
         for (s, a) in samples
             .iter()
             .zip(answers)
-            .filter(|(s, _)| s.source == source)
+            .filter(|(s, _)| s.source == source && s.crop == Crop::Uncropped)
             .take(per)
         {
             let g = mnist_support::preprocess::decode_image(&s.bytes)?;
@@ -306,7 +364,10 @@ pub fn steps_figure(samples: &[Sample]) -> AnyResult<mnist_support::display::Fig
     };
     let mut rows = Vec::new();
     for source in Source::ALL {
-        let Some(s) = samples.iter().find(|s| s.source == source) else {
+        let Some(s) = samples
+            .iter()
+            .find(|s| s.source == source && s.crop == Crop::Uncropped)
+        else {
             continue;
         };
         let g = mnist_support::preprocess::decode_image(&s.bytes)?;
