@@ -258,6 +258,38 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     draw(&[&ring]);
     answered(0, "an ellipse");
 
+    // A smiley is answered too, with the note "this does not look like a
+    // digit" exactly when the server says it is not digit-like.
+    d.call(
+        "POST",
+        &format!(
+            "/session/{sid}/element/{}/click",
+            find("#clear").as_str().unwrap()
+        ),
+        Some(json!({})),
+    );
+    let face: Vec<(i64, i64)> = (0..=36)
+        .map(|k| {
+            let t = k as f64 / 36.0 * std::f64::consts::TAU;
+            ((100.0 * t.sin()) as i64, (-100.0 * t.cos()) as i64)
+        })
+        .collect();
+    let smile: Vec<(i64, i64)> = (0..=12)
+        .map(|k| {
+            let t = (0.2 + 0.6 * k as f64 / 12.0) * std::f64::consts::PI;
+            ((55.0 * t.cos()) as i64, (55.0 * t.sin()) as i64)
+        })
+        .collect();
+    draw(&[&face, &[(-35, -30), (-33, -28)], &[(35, -30), (37, -28)], &smile]);
+    wait_for(&d, &sid, "return window.lastAnswer && document.querySelectorAll('#results .card').length === 7;");
+    let shown = script(
+        "return [window.lastAnswer.digit_like, document.getElementById('not-digit').hidden, document.getElementById('not-digit').textContent];",
+    );
+    // The note is hidden exactly when the answer is digit-like.
+    assert_eq!(shown[0], shown[1], "digit_like, note hidden: {shown}");
+    assert!(shown[2].as_str().unwrap().contains("does not look like a digit"));
+    clear_answer();
+
     // Upload a photo-like JPEG: a validation digit in pen on grey paper, uneven light, noise.
     let photo =
         mnist_support::real_inputs::generate(&split, mnist_support::real_inputs::Set::Dev, 3)
