@@ -103,6 +103,17 @@ fn wait_for(d: &Driver, sid: &str, script: &str) -> Value {
     }
 }
 
+/// Points of an ellipse with radii `rx`, `ry` about the pad's centre, from
+/// turn `t0` to `t1` (0 is the top, clockwise), as pointer offsets.
+fn arc(rx: f64, ry: f64, t0: f64, t1: f64) -> Vec<(i64, i64)> {
+    (0..=36)
+        .map(|k| {
+            let t = (t0 + (t1 - t0) * k as f64 / 36.0) * std::f64::consts::TAU;
+            ((rx * t.sin()) as i64, (-ry * t.cos()) as i64)
+        })
+        .collect()
+}
+
 const RESULTS: &str = "const cards = [...document.querySelectorAll('#results .card')];
     return cards.length ? cards.map(c => ({model: c.dataset.model,
         digit: Number(c.querySelector('.digit').textContent),
@@ -249,13 +260,7 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
         "return document.querySelectorAll('#results .card').length === 0;",
     );
     // A "0": an ellipse.
-    let ring: Vec<(i64, i64)> = (0..=36)
-        .map(|k| {
-            let t = k as f64 / 36.0 * std::f64::consts::TAU;
-            ((55.0 * t.sin()) as i64, (-85.0 * t.cos()) as i64)
-        })
-        .collect();
-    draw(&[&ring]);
+    draw(&[&arc(55.0, 85.0, 0.0, 1.0)]);
     answered(0, "an ellipse");
 
     // A smiley is answered too, with the note "this does not look like a
@@ -268,18 +273,7 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
         ),
         Some(json!({})),
     );
-    let face: Vec<(i64, i64)> = (0..=36)
-        .map(|k| {
-            let t = k as f64 / 36.0 * std::f64::consts::TAU;
-            ((100.0 * t.sin()) as i64, (-100.0 * t.cos()) as i64)
-        })
-        .collect();
-    let smile: Vec<(i64, i64)> = (0..=12)
-        .map(|k| {
-            let t = (0.2 + 0.6 * k as f64 / 12.0) * std::f64::consts::PI;
-            ((55.0 * t.cos()) as i64, (55.0 * t.sin()) as i64)
-        })
-        .collect();
+    let (face, smile) = (arc(100.0, 100.0, 0.0, 1.0), arc(55.0, 55.0, 0.35, 0.65));
     draw(&[&face, &[(-35, -30), (-33, -28)], &[(35, -30), (37, -28)], &smile]);
     wait_for(&d, &sid, "return window.lastAnswer && document.querySelectorAll('#results .card').length === 7;");
     let shown = script(

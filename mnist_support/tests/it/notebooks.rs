@@ -271,7 +271,7 @@ fn the_model_notebooks_execute_in_quick_mode() {
     // The serving notebook starts the server over the saved models, shows it, and stops it.
     let text = std::fs::read_to_string(out.path().join(format!("{serve}.ipynb"))).unwrap();
     assert!(
-        text.contains("server running at http://127.0.0.1:"),
+        text.contains("page at http://127.0.0.1:"),
         "05_serve: no server link"
     );
     assert!(text.contains("<iframe"), "05_serve: no page shown");

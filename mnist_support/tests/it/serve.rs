@@ -9,15 +9,22 @@ use mnist_support::models::{ModelKind, Silent};
 use mnist_support::preprocess::{self, mnist_to_gray};
 
 fn post(url: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    let (code, _, v) = post_full(url, body);
+    (code, v)
+}
+
+/// Status, Retry-After and JSON body of one POST /api/predict.
+fn post_full(url: &str, body: &[u8]) -> (u16, Option<String>, serde_json::Value) {
     let resp = ureq::post(&format!("{url}/api/predict"))
         .set("Content-Type", "application/json")
         .send_bytes(body);
-    let (code, r) = match resp {
-        Ok(r) => (r.status(), r),
-        Err(ureq::Error::Status(code, r)) => (code, r),
+    let r = match resp {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("{e}"),
     };
-    (code, r.into_json().unwrap_or(serde_json::Value::Null))
+    let (code, retry) = (r.status(), r.header("Retry-After").map(String::from));
+    (code, retry, r.into_json().unwrap_or(serde_json::Value::Null))
 }
 
 #[test]
@@ -448,24 +455,6 @@ fn blank_pictures_are_rejected_and_specks_dropped() {
     assert!(differ <= 8, "{differ} pixels changed by specks");
 }
 
-/// Status, Retry-After and JSON body of one POST /api/predict.
-fn post_full(url: &str, body: &str) -> (u16, Option<String>, serde_json::Value) {
-    let resp = ureq::post(&format!("{url}/api/predict"))
-        .set("Content-Type", "application/json")
-        .send_string(body);
-    let r = match resp {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{e}"),
-    };
-    let (code, retry) = (r.status(), r.header("Retry-After").map(String::from));
-    (
-        code,
-        retry,
-        r.into_json().unwrap_or(serde_json::Value::Null),
-    )
-}
-
 /// A large photo of a digit (slow to preprocess) as a predict body for every model.
 fn heavy_body(split: &Split) -> String {
     let px = split.x_test.row(3).to_vec();
@@ -511,7 +500,7 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
             .map(|_| {
                 s.spawn(|| {
                     let t = std::time::Instant::now();
-                    let (code, retry, _) = post_full(url, &heavy);
+                    let (code, retry, _) = post_full(url, heavy.as_bytes());
                     (code, retry, t.elapsed().as_secs_f64())
                 })
             })
@@ -545,7 +534,7 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
         fastest_busy < slowest_ok,
         "a 503 should come at once, not after the work: {answers:?}"
     );
-    assert_eq!(post_full(url, &good).0, 200);
+    assert_eq!(post_full(url, good.as_bytes()).0, 200);
 
     // Slow clients: headers one byte at a time, then a body that never comes.
     {
@@ -596,7 +585,7 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
         );
         assert!(start.elapsed() < std::time::Duration::from_secs(14));
     }
-    assert_eq!(post_full(url, &good).0, 200);
+    assert_eq!(post_full(url, good.as_bytes()).0, 200);
 
     // One log line per request: method, path, status, milliseconds; never the picture.
     std::thread::sleep(std::time::Duration::from_millis(200));
@@ -618,7 +607,7 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
     let server = common::start_server_with(models.path(), &["--rate-limit", "1"], false);
     let codes: Vec<(u16, Option<String>)> = (0..8)
         .map(|_| {
-            let (c, r, _) = post_full(&server.url, &good);
+            let (c, r, _) = post_full(&server.url, good.as_bytes());
             (c, r)
         })
         .collect();
@@ -633,7 +622,7 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
             .unwrap();
     }
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert_eq!(post_full(&server.url, &good).0, 200);
+    assert_eq!(post_full(&server.url, good.as_bytes()).0, 200);
 }
 
 /// More bad input a public server meets, each a 4xx, each followed by a good answer.
@@ -659,7 +648,7 @@ fn malformed_requests_are_4xx() {
             })
             .unwrap();
     let whole = serde_json::json!({ "image": base64::engine::general_purpose::STANDARD.encode(&photo.bytes) }).to_string();
-    assert_eq!(post_full(url, &whole).0, 200);
+    assert_eq!(post_full(url, whole.as_bytes()).0, 200);
     let cut = &photo.bytes[..photo.bytes.len() * 6 / 10];
     let truncated =
         serde_json::json!({ "image": base64::engine::general_purpose::STANDARD.encode(cut) })
@@ -686,7 +675,7 @@ fn malformed_requests_are_4xx() {
             Err(e) => panic!("{what}: {e}"),
         };
         assert!((400..500).contains(&code), "{what}: status {code}");
-        assert_eq!(post_full(url, &good).0, 200, "after {what}");
+        assert_eq!(post_full(url, good.as_bytes()).0, 200, "after {what}");
     }
 }
 
