@@ -1,7 +1,7 @@
 //! Support crate for the mnist-rs notebooks.
 //!
 //! Everything the notebooks call lives here, so `cargo test` covers it. In
-//! layers, each using only the ones below (the README draws them):
+//! layers, each using only the ones below (`docs/architecture.md` draws them):
 //! * [`error`], [`config`] (the environment, read once), [`progress`], [`consts`];
 //! * [`display`]: rich inline output for evcxr and saving, for every figure and table;
 //! * [`metrics`], [`scale`], [`plot`]: accuracy and confusion matrices; scalers and
@@ -13,7 +13,7 @@
 //! * [`models`]: `Estimator`, `Model<E>` and the [`models::Classifier`] trait, one file per algorithm;
 //! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]), [`store`]
 //!   (save, load, fresh or stale, the whole pipeline), [`summary`] (step 4.7);
-//! * `serve` (feature `serve`), [`server_process`], `jupyter` (feature `setup`).
+//! * `serve` (feature `serve`: the server, its typed API, its inference pool), [`server_process`], `jupyter` (feature `setup`).
 //!
 //! Notebooks start with
 //! ```text

@@ -11,11 +11,16 @@
 //! 2. **Polarity**: against the local paper level (the median of each cell
 //!    of a coarse grid, so that a gradient of light does not count), ink is
 //!    the longer tail: the image is inverted when dark outliers reach further
-//!    than light ones (dark ink on light paper).
+//!    than light ones (dark ink on light paper). A dense two-tone picture
+//!    (both of Otsu's classes a fifth of it or more, far apart: a digit
+//!    cropped at its ink, a marker, a black font) is taken as dark ink on
+//!    light paper, since there the tails cannot tell.
 //! 3. **Background removal**: the paper's level is estimated on a coarse grid
 //!    (a low percentile per cell, a median over neighbouring cells, bilinear
 //!    in between) and subtracted, which removes grey paper, uneven light and
-//!    vignetting.
+//!    vignetting; in a dense picture, where that percentile would be the ink,
+//!    by a grey-level opening (`paper_under_ink`), and the ink threshold is
+//!    then Otsu's split.
 //! 4. **Ink**: what is left of the paper is noise around its median; ink
 //!    stands five robust deviations above it, and the threshold lies halfway
 //!    between the paper and the ink's level. No such ink, or ink less than
