@@ -144,7 +144,12 @@ pub fn generate_with_crops(split: &Split, set: Set, per_source: usize) -> Result
     generate_crops(split, set, per_source, &Crop::ALL)
 }
 
-fn generate_crops(split: &Split, set: Set, per_source: usize, crops: &[Crop]) -> Result<Vec<Sample>> {
+fn generate_crops(
+    split: &Split,
+    set: Set,
+    per_source: usize,
+    crops: &[Crop],
+) -> Result<Vec<Sample>> {
     let parity = match set {
         Set::Dev => 0,
         Set::Heldout => 1,
@@ -178,7 +183,11 @@ fn generate_crops(split: &Split, set: Set, per_source: usize, crops: &[Crop]) ->
             let mut tag = String::new();
             let (label, picture) = if source.is_typed() {
                 let label = (i % 10) as u8;
-                let fonts = if source == Source::Bold { &bold } else { &fonts };
+                let fonts = if source == Source::Bold {
+                    &bold
+                } else {
+                    &fonts
+                };
                 let (font_name, font) = &fonts[(i / 10) % fonts.len()];
                 tag = format!("-{}", font_name.split_whitespace().next().unwrap_or(""));
                 let mut img = typed(font, char::from(b'0' + label), &mut rng);
@@ -679,14 +688,23 @@ fn shape(kind: usize, rng: &mut ChaCha8Rng) -> Path {
             polyline(&pts)
         }
         3 => polyline(&[(3.0, 24.0), (14.0, 4.0 + j(rng)), (25.0, 24.0), (3.0, 24.0)]),
-        4 => polyline(&[(4.0, 4.0), (24.0, 4.0), (24.0, 24.0 + j(rng)), (4.0, 24.0), (4.0, 4.0)]),
+        4 => polyline(&[
+            (4.0, 4.0),
+            (24.0, 4.0),
+            (24.0, 24.0 + j(rng)),
+            (4.0, 24.0),
+            (4.0, 4.0),
+        ]),
         // A heart.
         5 => {
             let pts: Vec<(f32, f32)> = (0..=40)
                 .map(|k| {
                     let t = k as f32 / 40.0 * TAU;
                     let x = 16.0 * t.sin().powi(3);
-                    let y = 13.0 * t.cos() - 5.0 * (2.0 * t).cos() - 2.0 * (3.0 * t).cos() - (4.0 * t).cos();
+                    let y = 13.0 * t.cos()
+                        - 5.0 * (2.0 * t).cos()
+                        - 2.0 * (3.0 * t).cos()
+                        - (4.0 * t).cos();
                     (14.0 + 0.7 * x, 13.0 - 0.7 * y)
                 })
                 .collect();
@@ -774,7 +792,11 @@ pub fn non_digits(set: Set, n: usize) -> Result<Vec<Sample>> {
                 let kind = i / 3;
                 let path = distort(&shape(kind, &mut rng), &mut rng);
                 let source = if k == 1 { Source::Pad } else { Source::Photo };
-                (source, format!("shape{}", kind % 12), draw(source, &path, &mut rng))
+                (
+                    source,
+                    format!("shape{}", kind % 12),
+                    draw(source, &path, &mut rng),
+                )
             }
         };
         let (bytes, ext) = picture.encode(Crop::Uncropped)?;

@@ -117,7 +117,13 @@ pub enum Crop {
 }
 
 impl Crop {
-    pub const ALL: [Crop; 5] = [Crop::Uncropped, Crop::Px0, Crop::Px2, Crop::Pct5, Crop::Pct15];
+    pub const ALL: [Crop; 5] = [
+        Crop::Uncropped,
+        Crop::Px0,
+        Crop::Px2,
+        Crop::Pct5,
+        Crop::Pct15,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {

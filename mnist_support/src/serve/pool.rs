@@ -40,10 +40,10 @@ pub fn agreement(probs: &[[f32; 10]]) -> (u8, f32) {
             *s += v;
         }
     }
-    let (digit, total) = sum
-        .iter()
-        .enumerate()
-        .fold((0, f32::MIN), |b, (d, &v)| if v > b.1 { (d, v) } else { b });
+    let (digit, total) =
+        sum.iter()
+            .enumerate()
+            .fold((0, f32::MIN), |b, (d, &v)| if v > b.1 { (d, v) } else { b });
     (digit as u8, total / probs.len() as f32)
 }
 

@@ -151,6 +151,16 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
         );
         e[ELEMENT].clone()
     };
+    let click = |css: &str| {
+        d.call(
+            "POST",
+            &format!(
+                "/session/{sid}/element/{}/click",
+                find(css).as_str().unwrap()
+            ),
+            Some(json!({})),
+        );
+    };
     d.call(
         "POST",
         &format!("/session/{sid}/url"),
@@ -225,35 +235,16 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
     );
     assert!(inked.as_u64().unwrap() > 50);
     // The Predict button answers the same drawing.
-    let predict = find("#predict");
     clear_answer();
-    d.call(
-        "POST",
-        &format!("/session/{sid}/element/{}/click", predict.as_str().unwrap()),
-        Some(json!({})),
-    );
+    click("#predict");
     answered(1, "a vertical stroke, predicted by the button");
 
     // Clear, then a "7": a bar and a long diagonal.
-    d.call(
-        "POST",
-        &format!(
-            "/session/{sid}/element/{}/click",
-            find("#clear").as_str().unwrap()
-        ),
-        Some(json!({})),
-    );
+    click("#clear");
     draw(&[&[(-70, -80), (0, -82), (70, -80), (35, 0), (5, 90)]]);
     answered(7, "a bar and a diagonal");
     // Undo empties the pad and the answer.
-    d.call(
-        "POST",
-        &format!(
-            "/session/{sid}/element/{}/click",
-            find("#undo").as_str().unwrap()
-        ),
-        Some(json!({})),
-    );
+    click("#undo");
     wait_for(
         &d,
         &sid,
@@ -265,23 +256,28 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
 
     // A smiley is answered too, with the note "this does not look like a
     // digit" exactly when the server says it is not digit-like.
-    d.call(
-        "POST",
-        &format!(
-            "/session/{sid}/element/{}/click",
-            find("#clear").as_str().unwrap()
-        ),
-        Some(json!({})),
-    );
+    click("#clear");
     let (face, smile) = (arc(100.0, 100.0, 0.0, 1.0), arc(55.0, 55.0, 0.35, 0.65));
-    draw(&[&face, &[(-35, -30), (-33, -28)], &[(35, -30), (37, -28)], &smile]);
-    wait_for(&d, &sid, "return window.lastAnswer && document.querySelectorAll('#results .card').length === 7;");
+    draw(&[
+        &face,
+        &[(-35, -30), (-33, -28)],
+        &[(35, -30), (37, -28)],
+        &smile,
+    ]);
+    wait_for(
+        &d,
+        &sid,
+        "return window.lastAnswer && document.querySelectorAll('#results .card').length === 7;",
+    );
     let shown = script(
         "return [window.lastAnswer.digit_like, document.getElementById('not-digit').hidden, document.getElementById('not-digit').textContent];",
     );
     // The note is hidden exactly when the answer is digit-like.
     assert_eq!(shown[0], shown[1], "digit_like, note hidden: {shown}");
-    assert!(shown[2].as_str().unwrap().contains("does not look like a digit"));
+    assert!(shown[2]
+        .as_str()
+        .unwrap()
+        .contains("does not look like a digit"));
     clear_answer();
 
     // Upload a photo-like JPEG: a validation digit in pen on grey paper, uneven light, noise.

@@ -24,17 +24,18 @@ fn post_full(url: &str, body: &[u8]) -> (u16, Option<String>, serde_json::Value)
         Err(e) => panic!("{e}"),
     };
     let (code, retry) = (r.status(), r.header("Retry-After").map(String::from));
-    (code, retry, r.into_json().unwrap_or(serde_json::Value::Null))
+    (
+        code,
+        retry,
+        r.into_json().unwrap_or(serde_json::Value::Null),
+    )
 }
 
 #[test]
 fn the_server_answers_every_model_and_rejects_bad_input() {
-    let Some(data) = common::real_data_dir() else {
+    let Some((split, _models, server)) = common::served_small_models() else {
         return;
     };
-    let split = Split::load_from(&data).unwrap();
-    let models = common::small_models(&split);
-    let server = common::start_server(models.path());
     let url = &server.url;
 
     let health: serde_json::Value = ureq::get(&format!("{url}/healthz"))
@@ -352,7 +353,11 @@ fn real_inputs_are_deterministic_and_preprocess_to_mnist_shape() {
     // The uncropped pictures of the cropped set are the plain set's.
     let plain = generate(&split, Set::Dev, 3).unwrap();
     for s in cropped.iter().filter(|s| s.crop == Crop::Uncropped) {
-        assert!(plain.iter().any(|t| t.name == s.name && t.bytes == s.bytes), "{}", s.name);
+        assert!(
+            plain.iter().any(|t| t.name == s.name && t.bytes == s.bytes),
+            "{}",
+            s.name
+        );
     }
     for s in cropped.iter().filter(|s| s.crop != Crop::Uncropped) {
         let g = preprocess::decode_image(&s.bytes).unwrap();
@@ -628,12 +633,9 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
 /// More bad input a public server meets, each a 4xx, each followed by a good answer.
 #[test]
 fn malformed_requests_are_4xx() {
-    let Some(data) = common::real_data_dir() else {
+    let Some((split, _models, server)) = common::served_small_models() else {
         return;
     };
-    let split = Split::load_from(&data).unwrap();
-    let models = common::small_models(&split);
-    let server = common::start_server(models.path());
     let url = &server.url;
     let pixels: Vec<f32> = split.x_test.row(0).to_vec();
     let good = serde_json::json!({ "model": "all", "pixels": pixels }).to_string();
@@ -694,7 +696,10 @@ fn answers_say_whether_the_picture_looks_like_a_digit() {
     let a = non_digits(Set::Dev, 12).unwrap();
     let b = non_digits(Set::Dev, 12).unwrap();
     let c = non_digits(Set::Heldout, 12).unwrap();
-    assert!(a.iter().zip(&b).all(|(x, y)| x.bytes == y.bytes && x.name == y.name));
+    assert!(a
+        .iter()
+        .zip(&b)
+        .all(|(x, y)| x.bytes == y.bytes && x.name == y.name));
     assert!(a.iter().zip(&c).any(|(x, y)| x.bytes != y.bytes));
     assert!(a.iter().all(|s| s.label == NOT_A_DIGIT));
     assert!(a.iter().any(|s| s.name.contains("letter")));
@@ -712,7 +717,12 @@ fn answers_say_whether_the_picture_looks_like_a_digit() {
             Err(ureq::Error::Status(422, _)) => continue,
             Err(e) => panic!("{}: {e}", s.name),
         };
-        assert!((0.0..=1.0).contains(&r.digit_score), "{}: {}", s.name, r.digit_score);
+        assert!(
+            (0.0..=1.0).contains(&r.digit_score),
+            "{}: {}",
+            s.name,
+            r.digit_score
+        );
         assert_eq!(r.digit_like, r.digit_score >= DIGIT_LIKE_MIN, "{}", s.name);
     }
 }

@@ -261,7 +261,10 @@ pub fn bench_inputs(
         for (s, a) in non_digits.iter().zip(&non_answers) {
             if let Ok(a) = a {
                 if a.digit_like {
-                    eprintln!("  taken for a digit: {} (score {:.3})", s.name, a.digit_score);
+                    eprintln!(
+                        "  taken for a digit: {} (score {:.3})",
+                        s.name, a.digit_score
+                    );
                 }
             }
         }

@@ -264,6 +264,16 @@ pub fn quick_model_with(
     }
 }
 
+/// The real split, the seven quick models and `mnist serve` over them (see
+/// [`start_server`]); `None` (a skip) without `MNIST_DIR`.
+pub fn served_small_models() -> Option<(mnist_support::data::Split, tempfile::TempDir, Server)> {
+    let data = real_data_dir()?;
+    let split = mnist_support::data::Split::load_from(&data).unwrap();
+    let models = small_models(&split);
+    let server = start_server(models.path());
+    Some((split, models, server))
+}
+
 /// Every model trained on the first 3,000 training images (quick), saved to a temp dir.
 pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
     use mnist_support::models::{ModelKind, Silent};
