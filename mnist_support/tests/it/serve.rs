@@ -330,6 +330,21 @@ fn ink_box(p: &[f32]) -> (usize, usize, f32, f32) {
     )
 }
 
+/// The steps of a sample, whose 28×28 has MNIST's 20-pixel box and centre
+/// of mass (and is not refused).
+fn mnist_shaped(s: &mnist_support::real_inputs::Sample) -> preprocess::Steps {
+    let g = preprocess::decode_image(&s.bytes).unwrap();
+    let st = preprocess::steps(&g).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+    let (w, h, cx, cy) = ink_box(&st.mnist);
+    assert!((17..=21).contains(&w.max(h)), "{}: box {w}×{h}", s.name);
+    assert!(
+        (cx - 14.0).abs() < 1.5 && (cy - 14.0).abs() < 1.5,
+        "{}: centre ({cx}, {cy})",
+        s.name
+    );
+    st
+}
+
 /// Every source of the real-inputs set (pad, scan, photo with EXIF
 /// orientation, typed, marker, bold), uncropped and cropped at 0 px, 2 px,
 /// 5% and 15% of the digit's height, comes out as an MNIST-like 28×28: the
@@ -360,15 +375,7 @@ fn real_inputs_are_deterministic_and_preprocess_to_mnist_shape() {
         );
     }
     for s in cropped.iter().filter(|s| s.crop != Crop::Uncropped) {
-        let g = preprocess::decode_image(&s.bytes).unwrap();
-        let st = preprocess::steps(&g).unwrap_or_else(|e| panic!("{}: {e}", s.name));
-        let (w, h, cx, cy) = ink_box(&st.mnist);
-        assert!((17..=21).contains(&w.max(h)), "{}: box {w}×{h}", s.name);
-        assert!(
-            (cx - 14.0).abs() < 1.5 && (cy - 14.0).abs() < 1.5,
-            "{}: centre ({cx}, {cy})",
-            s.name
-        );
+        mnist_shaped(s);
     }
     assert!(a
         .iter()
@@ -391,15 +398,7 @@ fn real_inputs_are_deterministic_and_preprocess_to_mnist_shape() {
         .count();
     assert!(sideways > 0, "no photo with an EXIF rotation among 8");
     for s in &a {
-        let g = preprocess::decode_image(&s.bytes).unwrap();
-        let st = preprocess::steps(&g).unwrap_or_else(|e| panic!("{}: {e}", s.name));
-        let (w, h, cx, cy) = ink_box(&st.mnist);
-        assert!((17..=21).contains(&w.max(h)), "{}: box {w}×{h}", s.name);
-        assert!(
-            (cx - 14.0).abs() < 1.5 && (cy - 14.0).abs() < 1.5,
-            "{}: centre ({cx}, {cy})",
-            s.name
-        );
+        let st = mnist_shaped(s);
         let max = st.mnist.iter().cloned().fold(0.0, f32::max);
         assert!(max > 200.0, "{}: faint ink, max {max}", s.name);
         let ratio = st.stroke_after / preprocess::WORK as f32;
