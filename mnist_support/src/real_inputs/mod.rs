@@ -43,12 +43,15 @@ mod fonts;
 #[cfg(feature = "inputs")]
 mod generate;
 #[cfg(feature = "inputs")]
+mod non_digits;
+#[cfg(feature = "inputs")]
 pub use fonts::{benchmark_fonts, training_fonts, typed_training, TRAINING_FAMILIES};
 #[cfg(feature = "inputs")]
 pub use generate::{
-    generate, generate_with_crops, jpeg_with_orientation, non_digits, skeleton, Path, Sample,
-    NOT_A_DIGIT,
+    generate, generate_with_crops, jpeg_with_orientation, skeleton, Path, Sample, NOT_A_DIGIT,
 };
+#[cfg(feature = "inputs")]
+pub use non_digits::non_digits;
 
 /// Where a real input comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
