@@ -43,17 +43,18 @@ impl Sample {
     }
 }
 
-/// A generated picture before it is encoded: its pixels, where its ink is
-/// (x0, y0, x1, y1, inclusive), and how it is sent.
+/// A generated picture before it is encoded: its pixels and how they are
+/// sent, and where its ink is (x0, y0, x1, y1, inclusive).
 pub(super) struct Picture {
     pub(super) canvas: Canvas,
     pub(super) ink: (u32, u32, u32, u32),
-    pub(super) send: Send,
 }
 
 pub(super) enum Canvas {
+    /// Grey pixels, sent as PNG (the pad, typed digits).
     Gray(GrayImage),
-    Rgb(RgbImage),
+    /// Colour pixels (paper), sent as the [`Send`] says.
+    Rgb(RgbImage, Send),
 }
 
 #[derive(Clone, Copy)]
@@ -63,46 +64,37 @@ pub(super) enum Send {
     Jpeg(u8, Option<u16>),
 }
 
+/// `img` cut to `rect` (x, y, width, height), or whole.
+fn cut<P: image::Pixel + 'static>(
+    img: &image::ImageBuffer<P, Vec<P::Subpixel>>,
+    rect: Option<(u32, u32, u32, u32)>,
+) -> image::ImageBuffer<P, Vec<P::Subpixel>> {
+    match rect {
+        Some((x, y, w, h)) => image::imageops::crop_imm(img, x, y, w, h).to_image(),
+        None => img.clone(),
+    }
+}
+
 impl Picture {
     /// The picture cropped as `crop` says, encoded.
     pub(super) fn encode(&self, crop: Crop) -> Result<(Vec<u8>, &'static str)> {
         let (x0, y0, x1, y1) = self.ink;
         let (w, h) = match &self.canvas {
             Canvas::Gray(g) => g.dimensions(),
-            Canvas::Rgb(c) => c.dimensions(),
+            Canvas::Rgb(c, _) => c.dimensions(),
         };
         let rect = crop.margin(y1 - y0 + 1).map(|m| {
             let (cx0, cy0) = (x0.saturating_sub(m), y0.saturating_sub(m));
             let (cx1, cy1) = ((x1 + m).min(w - 1), (y1 + m).min(h - 1));
             (cx0, cy0, cx1 - cx0 + 1, cy1 - cy0 + 1)
         });
-        match (&self.canvas, self.send) {
-            (Canvas::Gray(g), Send::Png) => {
-                let g = match rect {
-                    Some((x, y, cw, ch)) => image::imageops::crop_imm(g, x, y, cw, ch).to_image(),
-                    None => g.clone(),
-                };
-                Ok((png_gray(&g)?, "png"))
+        Ok(match &self.canvas {
+            Canvas::Gray(g) => (png_gray(&cut(g, rect))?, "png"),
+            Canvas::Rgb(c, Send::Png) => (png_rgb(&cut(c, rect))?, "png"),
+            Canvas::Rgb(c, Send::Jpeg(q, o)) => {
+                (jpeg_with_orientation(&cut(c, rect), *q, *o)?, "jpg")
             }
-            (Canvas::Rgb(c), send) => {
-                let c = match rect {
-                    Some((x, y, cw, ch)) => image::imageops::crop_imm(c, x, y, cw, ch).to_image(),
-                    None => c.clone(),
-                };
-                match send {
-                    Send::Png => Ok((png_rgb(&c)?, "png")),
-                    Send::Jpeg(q, o) => Ok((jpeg_with_orientation(&c, q, o)?, "jpg")),
-                }
-            }
-            (Canvas::Gray(g), Send::Jpeg(q, o)) => {
-                let c = image::DynamicImage::ImageLuma8(g.clone()).to_rgb8();
-                let c = match rect {
-                    Some((x, y, cw, ch)) => image::imageops::crop_imm(&c, x, y, cw, ch).to_image(),
-                    None => c,
-                };
-                Ok((jpeg_with_orientation(&c, q, o)?, "jpg"))
-            }
-        }
+        })
     }
 }
 
@@ -201,7 +193,6 @@ fn generate_crops(
                     Picture {
                         canvas: Canvas::Gray(img),
                         ink,
-                        send: Send::Png,
                     },
                 )
             } else {
@@ -242,7 +233,6 @@ pub(super) fn draw(source: Source, path: &Path, rng: &mut ChaCha8Rng) -> Picture
             Picture {
                 canvas: Canvas::Gray(img),
                 ink,
-                send: Send::Png,
             }
         }
         Source::Scan => {
@@ -253,9 +243,8 @@ pub(super) fn draw(source: Source, path: &Path, rng: &mut ChaCha8Rng) -> Picture
                 Send::Jpeg(92, None)
             };
             Picture {
-                canvas: Canvas::Rgb(img),
+                canvas: Canvas::Rgb(img, send),
                 ink,
-                send,
             }
         }
         _ => {
@@ -268,9 +257,8 @@ pub(super) fn draw(source: Source, path: &Path, rng: &mut ChaCha8Rng) -> Picture
             let q = rng.gen_range(55..=85);
             let sideways = rng.gen_bool(1.0 / 3.0);
             Picture {
-                canvas: Canvas::Rgb(img),
+                canvas: Canvas::Rgb(img, Send::Jpeg(q, sideways.then_some(6))),
                 ink,
-                send: Send::Jpeg(q, sideways.then_some(6)),
             }
         }
     }

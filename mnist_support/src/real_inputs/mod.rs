@@ -262,28 +262,37 @@ impl InputsReport {
             .unwrap_or_else(|| "–".into())
     }
 
-    /// One row per model: its MNIST test accuracy beside its accuracy on each
-    /// source, uncropped.
-    pub fn table(&self) -> Table {
-        let uncropped: Vec<&SourceRow> = self.rows_where(|r| r.crop == Crop::Uncropped).collect();
+    /// The header and one row per model: its name, its MNIST test accuracy,
+    /// then its accuracy over the rows each column keeps (`keep(column, row)`).
+    fn by_model(
+        &self,
+        columns: &[&str],
+        keep: impl Fn(usize, &SourceRow) -> bool,
+    ) -> (Vec<String>, Vec<Vec<String>>) {
         let mut header = vec!["model".to_string(), "MNIST test".to_string()];
-        header.extend(uncropped.iter().map(|r| r.source.name().to_string()));
+        header.extend(columns.iter().map(|c| c.to_string()));
         let rows = self
             .models
             .iter()
             .enumerate()
             .map(|(m, name)| {
                 let mut row = vec![name.clone(), self.mnist_column(m)];
-                row.extend(
-                    uncropped
-                        .iter()
-                        .map(|r| percent(r.correct[m] as f64 / r.images.max(1) as f64)),
-                );
+                row.extend((0..columns.len()).map(|c| self.pooled(m, |r| keep(c, r))));
                 row
             })
             .collect();
-        let counts: Vec<String> = uncropped
-            .iter()
+        (header, rows)
+    }
+
+    /// One row per model: its MNIST test accuracy beside its accuracy on each
+    /// source, uncropped.
+    pub fn table(&self) -> Table {
+        let names = Source::ALL.map(Source::name);
+        let (header, rows) = self.by_model(&names, |c, r| {
+            r.crop == Crop::Uncropped && r.source == Source::ALL[c]
+        });
+        let counts: Vec<String> = self
+            .rows_where(|r| r.crop == Crop::Uncropped)
             .map(|r| {
                 let rejected = if r.rejected > 0 {
                     format!(", {} rejected", r.rejected)
@@ -302,18 +311,8 @@ impl InputsReport {
 
     /// One row per model: its accuracy at each crop margin, every source together.
     pub fn crop_table(&self) -> Table {
-        let mut header = vec!["model".to_string(), "MNIST test".to_string()];
-        header.extend(Crop::ALL.iter().map(|c| c.name().to_string()));
-        let rows = self
-            .models
-            .iter()
-            .enumerate()
-            .map(|(m, name)| {
-                let mut row = vec![name.clone(), self.mnist_column(m)];
-                row.extend(Crop::ALL.iter().map(|&c| self.pooled(m, |r| r.crop == c)));
-                row
-            })
-            .collect();
+        let names = Crop::ALL.map(Crop::name);
+        let (header, rows) = self.by_model(&names, |c, r| r.crop == Crop::ALL[c]);
         let rejected: Vec<String> = Crop::ALL
             .iter()
             .map(|&c| {

@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::fonts::typed;
-use super::generate::{dark_box, distort, draw, Canvas, Path, Picture, Sample, Send, NOT_A_DIGIT};
+use super::generate::{dark_box, distort, draw, Canvas, Path, Picture, Sample, NOT_A_DIGIT};
 use super::{Crop, Set, Source};
 use crate::error::Result;
 
@@ -154,7 +154,6 @@ pub fn non_digits(set: Set, n: usize) -> Result<Vec<Sample>> {
                     Picture {
                         canvas: Canvas::Gray(img),
                         ink,
-                        send: Send::Png,
                     },
                 )
             }

@@ -92,18 +92,13 @@ pub struct Options {
 }
 
 impl Default for Options {
+    /// The defaults of the command line (`#[arg(default_value…)]` above), so
+    /// they are written once.
     fn default() -> Self {
-        Options {
-            host: IpAddr::from([127, 0, 0, 1]),
-            port: 8000,
-            workers: None,
-            queue: 48,
-            rate_limit: 10,
-            behind_proxy: false,
-            read_timeout: 10,
-            answer_timeout: 30,
-            quiet: false,
-        }
+        use clap::{Args, FromArgMatches};
+        let cmd = Options::augment_args(clap::Command::new("serve"));
+        Options::from_arg_matches(&cmd.get_matches_from(["serve"]))
+            .expect("the defaults are valid options")
     }
 }
 
@@ -139,11 +134,11 @@ pub enum Networks {
 }
 
 /// Load every model saved in `dir` (each `<name>.json` with its model file),
-/// the networks on `networks`. Models that fail to load are reported in the
-/// second list, not fatal.
-pub fn load_models(dir: &Path, networks: Networks) -> Result<(Vec<Loaded>, Vec<String>)> {
+/// the networks on `networks`. A model that fails to load is skipped with a
+/// line on stderr (`who: skipping NAME: why`); none at all is an error.
+pub fn load_models(dir: &Path, networks: Networks, who: &str) -> Result<Vec<Loaded>> {
     let store = Store::new(dir);
-    let (mut loaded, mut failed) = (Vec::new(), Vec::new());
+    let mut loaded = Vec::new();
     for name in store.names()? {
         let model = match networks {
             Networks::Candle => store.load_for_serving(&name),
@@ -151,12 +146,18 @@ pub fn load_models(dir: &Path, networks: Networks) -> Result<(Vec<Loaded>, Vec<S
         };
         match model {
             Ok((model, card)) => loaded.push(Loaded { name, model, card }),
-            Err(e) => failed.push(format!("{name}: {e}")),
+            Err(e) => eprintln!("{who}: skipping {name}: {e}"),
         }
+    }
+    if loaded.is_empty() {
+        return Err(Error::InvalidData(format!(
+            "no models could be loaded from {}; train them with `cargo run --release -- train`",
+            dir.display()
+        )));
     }
     // The seed's order (softmax, knn, ..., forest), then by name.
     loaded.sort_by(|a, b| (a.card.kind, &a.name).cmp(&(b.card.kind, &b.name)));
-    Ok((loaded, failed))
+    Ok(loaded)
 }
 
 /// Makes the page's example inputs (once, off the start-up path).
@@ -406,21 +407,11 @@ pub fn serve(
     })
 }
 
-/// Load every model in `dir` (skipping, with a line, those that fail; none
-/// at all is an error) and serve them with their examples
+/// Load every model in `dir` ([`load_models`]) and serve them with their examples
 /// ([`examples_for`]), printing `listening on http://ADDR/` on stdout once
 /// bound, then the [`banner`] on stderr.
 pub fn serve_dir(dir: &Path, options: &Options, networks: Networks) -> Result<()> {
-    let (loaded, failed) = load_models(dir, networks)?;
-    for f in &failed {
-        eprintln!("serve: skipping {f}");
-    }
-    if loaded.is_empty() {
-        return Err(Error::InvalidData(format!(
-            "no models could be loaded from {}; train them with `cargo run --release -- train`",
-            dir.display()
-        )));
-    }
+    let loaded = load_models(dir, networks, "serve")?;
     let names: Vec<String> = loaded
         .iter()
         .map(|m| format!("{} ({})", m.name, m.model.runtime()))
@@ -484,4 +475,17 @@ pub fn banner(addr: SocketAddr) -> Vec<String> {
         ));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults come from the command line's definition, and parse.
+    #[test]
+    fn options_default_to_the_command_line_defaults() {
+        let o = Options::default();
+        assert_eq!(o.addr(), SocketAddr::from(([127, 0, 0, 1], 8000)));
+        assert!(o.queue > 0 && o.rate_limit > 0 && !o.behind_proxy && !o.quiet);
+    }
 }

@@ -26,13 +26,13 @@ pub const MAX_BATCH: usize = 32;
 /// of its 12,000 digits and 99 of its 400 non-digits).
 pub const DIGIT_LIKE_MIN: f32 = 0.45;
 
-/// How much the models agree on one digit: the digit whose probabilities
-/// summed over the models are highest, and the mean probability the models
-/// give it. Digits score near 1; a letter or a face, which each model maps
-/// to some digit of its own, lower.
-pub fn agreement(probs: &[[f32; 10]]) -> (u8, f32) {
+/// How much the models agree on one digit: the mean probability the models
+/// give to the digit whose probabilities summed over them are highest.
+/// Digits score near 1; a letter or a face, which each model maps to some
+/// digit of its own, lower.
+pub fn agreement(probs: &[[f32; 10]]) -> f32 {
     if probs.is_empty() {
-        return (0, 0.0);
+        return 0.0;
     }
     let mut sum = [0f32; 10];
     for p in probs {
@@ -40,11 +40,7 @@ pub fn agreement(probs: &[[f32; 10]]) -> (u8, f32) {
             *s += v;
         }
     }
-    let (digit, total) =
-        sum.iter()
-            .enumerate()
-            .fold((0, f32::MIN), |b, (d, &v)| if v > b.1 { (d, v) } else { b });
-    (digit as u8, total / probs.len() as f32)
+    sum.iter().fold(f32::MIN, |m, &v| m.max(v)) / probs.len() as f32
 }
 
 /// One prediction waiting for a worker.
@@ -142,13 +138,13 @@ fn run_batch(batch: Vec<Job>, models: &[Loaded]) {
     if ready.is_empty() {
         return;
     }
-    // results[j][k]: request j's answer from its k-th model; probs[j]: the
-    // class probabilities of each of its models.
-    let mut results: Vec<Vec<Option<Result<ModelResult, ApiError>>>> = ready
+    // results[j][k]: request j's answer from its k-th model, with that
+    // model's class probabilities.
+    type Answered = Result<(ModelResult, [f32; 10]), ApiError>;
+    let mut results: Vec<Vec<Option<Answered>>> = ready
         .iter()
         .map(|(job, _)| vec![None; job.models.len()])
         .collect();
-    let mut probs: Vec<Vec<[f32; 10]>> = vec![Vec::new(); ready.len()];
     for (m, model) in models.iter().enumerate() {
         let wanting: Vec<(usize, usize)> = ready
             .iter()
@@ -167,15 +163,14 @@ fn run_batch(batch: Vec<Job>, models: &[Loaded]) {
         let p = model.model.predict_proba(x.view());
         let ms = t.elapsed().as_secs_f64() * 1e3 / wanting.len() as f64;
         for (row, &(j, k)) in wanting.iter().enumerate() {
-            if let Ok(p) = &p {
-                let mut v = [0f32; 10];
-                for (d, x) in v.iter_mut().zip(p.row(row)) {
-                    *d = *x;
-                }
-                probs[j].push(v);
-            }
             results[j][k] = Some(match &p {
-                Ok(p) => Ok(answer(model, p.row(row).as_slice().unwrap_or(&[]), ms)),
+                Ok(p) => {
+                    let mut v = [0f32; 10];
+                    for (d, x) in v.iter_mut().zip(p.row(row)) {
+                        *d = *x;
+                    }
+                    Ok((answer(model, &v, ms), v))
+                }
                 Err(e) => Err(ApiError(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("{}: {e}", model.name),
@@ -183,20 +178,23 @@ fn run_batch(batch: Vec<Job>, models: &[Loaded]) {
             });
         }
     }
-    for (((job, pixels), answers), probs) in ready.into_iter().zip(results).zip(probs) {
-        let (_, digit_score) = agreement(&probs);
+    for ((job, pixels), answers) in ready.into_iter().zip(results) {
         let response = answers
             .into_iter()
             .map(|a| a.expect("every chosen model ran"))
             .collect::<Result<Vec<_>, _>>()
-            .map(|results| PredictResponse {
-                input: pixels
-                    .iter()
-                    .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-                    .collect(),
-                results,
-                digit_like: digit_score >= DIGIT_LIKE_MIN,
-                digit_score,
+            .map(|answered| {
+                let probs: Vec<[f32; 10]> = answered.iter().map(|(_, p)| *p).collect();
+                let digit_score = agreement(&probs);
+                PredictResponse {
+                    input: pixels
+                        .iter()
+                        .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+                        .collect(),
+                    results: answered.into_iter().map(|(r, _)| r).collect(),
+                    digit_like: digit_score >= DIGIT_LIKE_MIN,
+                    digit_score,
+                }
             });
         let _ = job.reply.send(response);
     }

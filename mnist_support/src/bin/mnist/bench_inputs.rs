@@ -82,25 +82,6 @@ pub fn ask_all(url: &str, samples: &[Sample]) -> Vec<Result<Answer, String>> {
         .collect()
 }
 
-/// The models saved in `dir` (default: models/) as the server loads them;
-/// those that fail to load are named and skipped, none at all is an error.
-pub fn load_saved(dir: Option<PathBuf>, who: &str) -> AnyResult<Vec<Loaded>> {
-    let dir = dir.unwrap_or_else(mnist_support::models::models_dir);
-    let (loaded, failed) =
-        mnist_support::serve::load_models(&dir, mnist_support::serve::Networks::Candle)?;
-    for f in failed {
-        eprintln!("{who}: skipping {f}");
-    }
-    if loaded.is_empty() {
-        return Err(format!(
-            "no models in {}; train some with `cargo run --release -- train`",
-            dir.display()
-        )
-        .into());
-    }
-    Ok(loaded)
-}
-
 /// Start the prediction server in this process on a free loopback port,
 /// without a rate limit or a log line per request.
 pub fn start_in_process(loaded: Vec<Loaded>, who: &'static str) -> AnyResult<std::net::SocketAddr> {
@@ -135,7 +116,12 @@ pub fn bench_inputs(
     if per_source == 0 {
         return Err("--per-source must be positive".into());
     }
-    let loaded = load_saved(dir, "bench-inputs")?;
+    let dir = dir.unwrap_or_else(mnist_support::models::models_dir);
+    let loaded = mnist_support::serve::load_models(
+        &dir,
+        mnist_support::serve::Networks::Candle,
+        "bench-inputs",
+    )?;
     let models: Vec<String> = loaded.iter().map(|m| m.name.clone()).collect();
     let mnist_test = loaded
         .iter()

@@ -64,14 +64,15 @@ pub fn space(a: SpaceArgs) -> AnyResult<()> {
         None => build_server()?,
     };
 
-    let mut written: Vec<PathBuf> = Vec::new();
+    // What was written: its path in DIR and its size.
+    let mut written: Vec<(String, u64)> = Vec::new();
     let mut write = |rel: &str, bytes: &[u8]| -> AnyResult<()> {
         let path = a.out.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(&path, bytes)?;
-        written.push(PathBuf::from(rel));
+        written.push((rel.to_string(), bytes.len() as u64));
         Ok(())
     };
     std::fs::create_dir_all(&a.out)?;
@@ -104,31 +105,26 @@ pub fn space(a: SpaceArgs) -> AnyResult<()> {
     )?;
     let large: Vec<String> = written
         .iter()
-        .filter(|p| {
-            std::fs::metadata(a.out.join(p)).is_ok_and(|m| m.len() > LFS_OVER)
-                || p.extension().is_some_and(|e| e == "bin")
-        })
-        .map(|p| p.display().to_string())
+        .filter(|(p, size)| *size > LFS_OVER || p.ends_with(".bin"))
+        .map(|(p, _)| p.clone())
         .collect();
     let attributes: String = large
         .iter()
         .map(|p| format!("{p} filter=lfs diff=lfs merge=lfs -text\n"))
         .collect();
-    std::fs::write(a.out.join(".gitattributes"), attributes)?;
-    written.push(PathBuf::from(".gitattributes"));
-    let mut manifest: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-    manifest.sort();
+    std::fs::write(a.out.join(".gitattributes"), &attributes)?;
+    written.push((".gitattributes".into(), attributes.len() as u64));
+    written.sort();
+    let manifest: Vec<&str> = written.iter().map(|(p, _)| p.as_str()).collect();
     std::fs::write(a.out.join(MANIFEST), manifest.join("\n") + "\n")?;
 
-    let mut total = 0u64;
-    let rows: Vec<Vec<String>> = manifest
+    let total: u64 = written.iter().map(|(_, size)| size).sum();
+    let rows: Vec<Vec<String>> = written
         .iter()
-        .map(|p| {
-            let size = std::fs::metadata(a.out.join(p)).map_or(0, |m| m.len());
-            total += size;
+        .map(|(p, size)| {
             vec![
                 p.clone(),
-                megabytes(size),
+                megabytes(*size),
                 if large.contains(p) { "LFS" } else { "" }.into(),
             ]
         })
