@@ -105,6 +105,29 @@ fn start(libtorch: bool, dir: &std::path::Path, queue: Option<usize>) -> AnyResu
     })
 }
 
+/// A started server's row of the servers table, and the names of its models:
+/// its size, start time, memory once its models and examples are loaded and
+/// at its peak so far, and per-image milliseconds per model.
+fn server_row(
+    s: &Started,
+    split: &mnist_support::data::Split,
+) -> AnyResult<(Vec<String>, Vec<String>)> {
+    // The page's examples are made in the background from start-up on:
+    // wait for them, so that the memory read is not a race with them.
+    ureq::get(&format!("{}/api/examples", s.base)).call()?;
+    let mb = |field| proc_kb(s.pid, field).unwrap_or(0) as f64 / 1024.0;
+    let mut row = vec![
+        s.name.clone(),
+        format!("{:.0} MB", s.binary_mb),
+        format!("{:.2} s", s.start_s),
+        format!("{:.0} MB", mb("VmRSS:")),
+        format!("{:.0} MB", mb("VmHWM:")),
+    ];
+    let ms = per_image_ms(&s.base, split)?;
+    row.extend(ms.iter().map(|(_, v)| format!("{v:.2}")));
+    Ok((ms.into_iter().map(|(m, _)| m).collect(), row))
+}
+
 /// Per model (and "all"), the median of the server's own milliseconds per
 /// image over 40 single requests, one at a time, with test digits as pixels.
 fn per_image_ms(base: &str, split: &mnist_support::data::Split) -> AnyResult<Vec<(String, f64)>> {
@@ -193,49 +216,21 @@ pub fn serve_bench(
     let base = server.base.clone();
     let pid = server.pid;
     let health: Health = ureq::get(&format!("{base}/healthz")).call()?.into_json()?;
-    let mut servers = vec![(
-        server.name.clone(),
-        server.binary_mb,
-        server.start_s,
-        proc_kb(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0,
-        proc_kb(pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0,
-        per_image_ms(&base, &split)?,
-    )];
+    let (models, first) = server_row(&server, &split)?;
+    let mut rows = vec![first];
     if vs_libtorch {
-        let other = start(true, &dir, queue)?;
-        let rss = proc_kb(other.pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0;
-        let hwm = proc_kb(other.pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0;
-        servers.push((
-            other.name.clone(),
-            other.binary_mb,
-            other.start_s,
-            rss,
-            hwm,
-            per_image_ms(&other.base, &split)?,
-        ));
+        rows.push(server_row(&start(true, &dir, queue)?, &split)?.1);
     }
-    let mut header = vec![
-        "server".to_string(),
-        "binary + libraries".into(),
-        "start to listening".into(),
-        "resident, models loaded".into(),
-        "peak while loading".into(),
-    ];
-    header.extend(servers[0].5.iter().map(|(m, _)| format!("{m} ms/image")));
-    let rows = servers
-        .iter()
-        .map(|(name, mb, start_s, rss, hwm, ms)| {
-            let mut row = vec![
-                name.clone(),
-                format!("{mb:.0} MB"),
-                format!("{start_s:.2} s"),
-                format!("{rss:.0} MB"),
-                format!("{hwm:.0} MB"),
-            ];
-            row.extend(ms.iter().map(|(_, v)| format!("{v:.2}")));
-            row
-        })
-        .collect();
+    let mut header: Vec<String> = [
+        "server",
+        "binary + libraries",
+        "start to listening",
+        "resident, models and examples loaded",
+        "peak while loading",
+    ]
+    .map(String::from)
+    .to_vec();
+    header.extend(models.iter().map(|m| format!("{m} ms/image")));
     println!(
         "{}",
         Table::new(header, rows)
