@@ -11,6 +11,7 @@
 //! * [`real_inputs`]: the real-inputs benchmark and the typed training digits;
 //! * [`augment`]: distortions, typed digits and distorted copies for training;
 //! * [`models`]: `Estimator`, `Model<E>` and the [`models::Classifier`] trait, one file per algorithm;
+//! * [`gate`] (features `inputs` and a network library): whether a picture holds a digit at all;
 //! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]), [`store`]
 //!   (save, load, fresh or stale, the whole pipeline), [`summary`] (step 4.7);
 //! * `serve` (feature `serve`: the server, its typed API, its inference pool), [`server_process`], `jupyter` (feature `setup`).
@@ -28,6 +29,8 @@ pub mod data;
 pub mod display;
 pub mod error;
 pub mod experiment;
+#[cfg(all(feature = "inputs", any(feature = "torch", feature = "candle")))]
+pub mod gate;
 pub mod metrics;
 pub mod models;
 pub mod plot;

@@ -164,6 +164,18 @@ pub(super) fn typed(font: &FontArc, glyph: char, rng: &mut ChaCha8Rng) -> GrayIm
     img
 }
 
+/// The bold and black faces among `fonts`, by their names.
+pub(crate) fn bold_faces(fonts: &[(String, FontArc)]) -> Vec<(String, FontArc)> {
+    fonts
+        .iter()
+        .filter(|(name, _)| {
+            let n = name.to_lowercase();
+            ["bold", "black", "heavy"].iter().any(|w| n.contains(w))
+        })
+        .cloned()
+        .collect()
+}
+
 /// The bold and black faces among `fonts` (by their names), and the
 /// embedded DejaVu Sans Bold: the benchmark's heavy type.
 pub fn bold_benchmark_fonts(fonts: &[(String, FontArc)]) -> Result<Vec<(String, FontArc)>> {
@@ -172,15 +184,7 @@ pub fn bold_benchmark_fonts(fonts: &[(String, FontArc)]) -> Result<Vec<(String, 
         FontArc::try_from_slice(dejavu::sans::bold())
             .map_err(|e| Error::Plot(format!("embedded font: {e}")))?,
     )];
-    out.extend(
-        fonts
-            .iter()
-            .filter(|(name, _)| {
-                let n = name.to_lowercase();
-                ["bold", "black", "heavy"].iter().any(|w| n.contains(w))
-            })
-            .cloned(),
-    );
+    out.extend(bold_faces(fonts));
     Ok(out)
 }
 

@@ -5,6 +5,7 @@ use super::fonts::typed;
 use image::{GrayImage, ImageEncoder, Luma, Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use super::{Crop, Set, Source};
 use crate::data::{Split, SIDE};
@@ -142,16 +143,23 @@ fn generate_crops(
     per_source: usize,
     crops: &[Crop],
 ) -> Result<Vec<Sample>> {
-    let parity = match set {
-        Set::Dev => 0,
-        Set::Heldout => 1,
-    };
     let seed: u64 = match set {
         Set::Dev => 0x5eed_de00,
         Set::Heldout => 0x5eed_4e1d,
+        Set::Train => 0x5eed_7a1e,
     };
-    let mut pool: Vec<usize> = (0..split.x_valid.nrows())
-        .filter(|i| i % 2 == parity)
+    // Dev and held-out draw validation digits at even and odd positions;
+    // training draws training digits.
+    let (x, y) = match set {
+        Set::Train => (&split.x_train, &split.y_train),
+        _ => (&split.x_valid, &split.y_valid),
+    };
+    let mut pool: Vec<usize> = (0..x.nrows())
+        .filter(|i| match set {
+            Set::Dev => i % 2 == 0,
+            Set::Heldout => i % 2 == 1,
+            Set::Train => true,
+        })
         .collect();
     {
         use rand::seq::SliceRandom;
@@ -160,22 +168,27 @@ fn generate_crops(
     let drawn = Source::ALL.iter().filter(|s| !s.is_typed()).count();
     if pool.len() < drawn * per_source {
         return Err(Error::Shape(format!(
-            "{} validation digits for {} generated inputs",
+            "{} {} digits for {} generated inputs",
             pool.len(),
+            if set == Set::Train {
+                "training"
+            } else {
+                "validation"
+            },
             drawn * per_source
         )));
     }
-    let fonts = super::fonts::benchmark_fonts()?;
-    let bold = super::fonts::bold_benchmark_fonts(&fonts)?;
+    let (fonts, bold) = set.fonts()?;
     let mut out = Vec::with_capacity(Source::ALL.len() * per_source * crops.len());
-    let mut next_digit = 0;
     for (s, source) in Source::ALL.into_iter().enumerate() {
-        for i in 0..per_source {
+        // The drawn sources take the pool's digits in turn.
+        let first_digit = Source::ALL[..s].iter().filter(|s| !s.is_typed()).count() * per_source;
+        let one = |i: usize| -> Result<Vec<Sample>> {
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((s as u64) << 40) ^ i as u64);
             let mut tag = String::new();
             let (label, picture) = if source.is_typed() {
                 let label = (i % 10) as u8;
-                let fonts = if source == Source::Bold {
+                let fonts = if source == Source::Bold && !bold.is_empty() {
                     &bold
                 } else {
                     &fonts
@@ -196,31 +209,36 @@ fn generate_crops(
                     },
                 )
             } else {
-                let k = pool[next_digit];
-                next_digit += 1;
-                let row = split.x_valid.row(k).to_vec();
-                let label = split.y_valid[k];
+                let k = pool[first_digit + i];
+                let row = x.row(k).to_vec();
+                let label = y[k];
                 let path = distort(&skeleton(&row), &mut rng);
                 (label, draw(source, &path, &mut rng))
             };
-            for &crop in crops {
-                let (bytes, ext) = picture.encode(crop)?;
-                let cut = match crop {
-                    Crop::Uncropped => "",
-                    Crop::Px0 => "-crop0px",
-                    Crop::Px2 => "-crop2px",
-                    Crop::Pct5 => "-crop5pct",
-                    Crop::Pct15 => "-crop15pct",
-                };
-                out.push(Sample {
-                    source,
-                    label,
-                    crop,
-                    name: format!("{}-{i:04}-label{label}{tag}{cut}.{ext}", source.name()),
-                    bytes,
-                });
-            }
-        }
+            crops
+                .iter()
+                .map(|&crop| {
+                    let (bytes, ext) = picture.encode(crop)?;
+                    Ok(Sample {
+                        source,
+                        label,
+                        crop,
+                        name: format!(
+                            "{}-{i:04}-label{label}{tag}{}.{ext}",
+                            source.name(),
+                            crop.suffix()
+                        ),
+                        bytes,
+                    })
+                })
+                .collect()
+        };
+        // Each input is seeded alone: the same bytes on any number of threads.
+        let made: Vec<Vec<Sample>> = (0..per_source)
+            .into_par_iter()
+            .map(one)
+            .collect::<Result<_>>()?;
+        out.extend(made.into_iter().flatten());
     }
     Ok(out)
 }

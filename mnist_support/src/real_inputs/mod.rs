@@ -51,7 +51,7 @@ pub use generate::{
     generate, generate_with_crops, jpeg_with_orientation, skeleton, Path, Sample, NOT_A_DIGIT,
 };
 #[cfg(feature = "inputs")]
-pub use non_digits::non_digits;
+pub use non_digits::{non_digits, non_digits_with_crops};
 
 /// Where a real input comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -138,6 +138,17 @@ impl Crop {
         }
     }
 
+    /// What a file name of this crop ends with (`-crop0px`; nothing uncropped).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Crop::Uncropped => "",
+            Crop::Px0 => "-crop0px",
+            Crop::Px2 => "-crop2px",
+            Crop::Pct5 => "-crop5pct",
+            Crop::Pct15 => "-crop15pct",
+        }
+    }
+
     /// The margin in pixels around ink `height` pixels tall (None: no crop).
     pub fn margin(self, height: u32) -> Option<u32> {
         match self {
@@ -164,7 +175,7 @@ impl std::str::FromStr for Source {
     }
 }
 
-/// Which of the two disjoint generated sets.
+/// Which of the disjoint generated sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Set {
@@ -172,6 +183,10 @@ pub enum Set {
     Dev,
     /// For reporting only: validation digits at odd positions, other seeds.
     Heldout,
+    /// For training (the server's digit gate): MNIST *training* digits, the
+    /// training fonts instead of the benchmark's, other seeds. Never
+    /// benchmarked.
+    Train,
 }
 
 impl Set {
@@ -179,6 +194,27 @@ impl Set {
         match self {
             Set::Dev => "dev",
             Set::Heldout => "heldout",
+            Set::Train => "train",
+        }
+    }
+
+    /// The typed sources' fonts, and the bold ones among them: the
+    /// benchmark's for dev and held-out, the training fonts for training.
+    #[cfg(feature = "inputs")]
+    pub(crate) fn fonts(
+        self,
+    ) -> crate::Result<(
+        Vec<(String, ab_glyph::FontArc)>,
+        Vec<(String, ab_glyph::FontArc)>,
+    )> {
+        if self == Set::Train {
+            let fonts = fonts::training_fonts()?;
+            let bold = fonts::bold_faces(&fonts);
+            Ok((fonts, bold))
+        } else {
+            let fonts = fonts::benchmark_fonts()?;
+            let bold = fonts::bold_benchmark_fonts(&fonts)?;
+            Ok((fonts, bold))
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use super::fonts::typed;
 use super::generate::{dark_box, distort, draw, Canvas, Path, Picture, Sample, NOT_A_DIGIT};
@@ -128,19 +129,26 @@ fn shape(kind: usize, rng: &mut ChaCha8Rng) -> Path {
 }
 
 /// `n` pictures that hold no digit (label [`NOT_A_DIGIT`]), in turn: a typed
-/// letter (the benchmark's fonts, [`LETTERS`]), a shape drawn on the pad,
-/// and a shape written with a pen on grey paper and photographed (faces,
-/// stars, triangles, squares, hearts, spirals, hand-drawn A, H, X, K,
-/// scribbles). Uncropped; the same arguments give the same bytes.
+/// letter ([`LETTERS`], in the set's fonts: the benchmark's, or the training
+/// fonts for [`Set::Train`]), a shape drawn on the pad, and a shape written
+/// with a pen on grey paper and photographed (faces, stars, triangles,
+/// squares, hearts, spirals, hand-drawn A, H, X, K, scribbles). Uncropped;
+/// the same arguments give the same bytes.
 pub fn non_digits(set: Set, n: usize) -> Result<Vec<Sample>> {
+    non_digits_with_crops(set, n, &[Crop::Uncropped])
+}
+
+/// [`non_digits`], each also cropped as `crops` say (one file per crop).
+pub fn non_digits_with_crops(set: Set, n: usize, crops: &[Crop]) -> Result<Vec<Sample>> {
     let seed: u64 = match set {
         Set::Dev => 0x0d16_de00,
         Set::Heldout => 0x0d16_4e1d,
+        Set::Train => 0x0d16_7a1e,
     };
-    let fonts = super::fonts::benchmark_fonts()?;
+    let (fonts, _) = set.fonts()?;
     let letters: Vec<char> = LETTERS.chars().collect();
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
+    // Each picture is seeded alone: the same bytes on any number of threads.
+    let made = (0..n).into_par_iter().map(|i| -> Result<Vec<Sample>> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (i as u64) << 8);
         let (source, what, picture) = match i % 3 {
             0 => {
@@ -168,14 +176,24 @@ pub fn non_digits(set: Set, n: usize) -> Result<Vec<Sample>> {
                 )
             }
         };
-        let (bytes, ext) = picture.encode(Crop::Uncropped)?;
-        out.push(Sample {
-            source,
-            label: NOT_A_DIGIT,
-            crop: Crop::Uncropped,
-            name: format!("nondigit-{i:04}-{}-{what}.{ext}", source.name()),
-            bytes,
-        });
-    }
-    Ok(out)
+        crops
+            .iter()
+            .map(|&crop| {
+                let (bytes, ext) = picture.encode(crop)?;
+                Ok(Sample {
+                    source,
+                    label: NOT_A_DIGIT,
+                    crop,
+                    name: format!(
+                        "nondigit-{i:04}-{}-{what}{}.{ext}",
+                        source.name(),
+                        crop.suffix()
+                    ),
+                    bytes,
+                })
+            })
+            .collect()
+    });
+    let made: Vec<Vec<Sample>> = made.collect::<Result<_>>()?;
+    Ok(made.into_iter().flatten().collect())
 }

@@ -45,9 +45,11 @@ pub struct PredictResponse {
     /// Whether the picture looks like a digit: false for letters, shapes,
     /// faces and scribbles, most of the time (see [`digit_score`](Self::digit_score)).
     pub digit_like: bool,
-    /// The models' agreement: the mean probability they give to the digit
-    /// they favour together (0–1); `digit_like` is this score at least
-    /// [`DIGIT_LIKE_MIN`](super::pool::DIGIT_LIKE_MIN).
+    /// How much the picture looks like a digit (0–1): the digit gate's
+    /// probability of a digit ([`Gate`](crate::gate::Gate); `digit_like` is
+    /// this score at least its threshold), or, on a server without a gate,
+    /// the models' [`agreement`](super::pool::agreement) (`digit_like` at
+    /// least [`DIGIT_LIKE_MIN`](super::pool::DIGIT_LIKE_MIN)).
     pub digit_score: f32,
 }
 
@@ -90,6 +92,8 @@ pub struct ExamplesResponse {
 pub struct Health {
     pub status: String,
     pub models: usize,
+    /// Whether a digit gate decides `digit_like` (else the models' agreement).
+    pub digit_gate: bool,
     /// Predictions waiting for the inference pool now, and its bound.
     pub queued: usize,
     pub queue_limit: usize,

@@ -160,6 +160,39 @@ pub fn load_models(dir: &Path, networks: Networks, who: &str) -> Result<Vec<Load
     Ok(loaded)
 }
 
+/// What a server serves: the models, and the digit gate when one is saved.
+pub struct Served {
+    pub models: Vec<Loaded>,
+    /// Decides `digit_like`; without it, the models' [`pool::agreement`] does.
+    pub gate: Option<crate::gate::Gate>,
+}
+
+/// [`load_models`] and the digit gate saved beside them
+/// ([`Gate::load`](crate::gate::Gate::load)). A missing or unreadable gate
+/// is a line on stderr (`who: ...`), and `digit_like` then comes from the
+/// models' agreement.
+pub fn load(dir: &Path, networks: Networks, who: &str) -> Result<Served> {
+    let models = load_models(dir, networks, who)?;
+    let gate = match crate::gate::Gate::load(dir) {
+        Ok(Some(gate)) => Some(gate),
+        Ok(None) => {
+            eprintln!(
+                "{who}: no digit gate in {}: digit_like comes from the models' agreement \
+                 (train the gate with `mnist train-gate`)",
+                crate::gate::gate_dir(dir).display()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!(
+                "{who}: skipping the digit gate: {e}; digit_like comes from the models' agreement"
+            );
+            None
+        }
+    };
+    Ok(Served { models, gate })
+}
+
 /// Makes the page's example inputs (once, off the start-up path).
 pub type MakeExamples = Box<dyn Fn() -> Vec<Example> + Send + Sync>;
 
@@ -212,6 +245,7 @@ pub fn read_examples(path: &Path) -> Result<Vec<Example>> {
 
 struct AppState {
     models: Arc<Vec<Loaded>>,
+    digit_gate: bool,
     pool: pool::Pool,
     examples: std::sync::OnceLock<Vec<Example>>,
     make_examples: MakeExamples,
@@ -317,6 +351,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
         models: state.models.len(),
+        digit_gate: state.digit_gate,
         queued: state.pool.queued(),
         queue_limit: state.pool.limit(),
     })
@@ -335,10 +370,16 @@ async fn not_found() -> ApiError {
 
 /// The app over loaded models; `make_examples` gives the page's example
 /// inputs, made once in the background from start-up on.
-pub fn router(models: Vec<Loaded>, make_examples: MakeExamples, options: &Options) -> Router {
-    let models = Arc::new(models);
+pub fn router(served: Served, make_examples: MakeExamples, options: &Options) -> Router {
+    let models = Arc::new(served.models);
     let state = Arc::new(AppState {
-        pool: pool::Pool::new(models.clone(), options.workers(), options.queue),
+        digit_gate: served.gate.is_some(),
+        pool: pool::Pool::new(
+            models.clone(),
+            served.gate.map(Arc::new),
+            options.workers(),
+            options.queue,
+        ),
         models,
         examples: std::sync::OnceLock::new(),
         make_examples,
@@ -372,7 +413,7 @@ pub fn router(models: Vec<Loaded>, make_examples: MakeExamples, options: &Option
 /// Serve on `options.addr()` until Ctrl-C or SIGTERM; `on_ready` gets the
 /// bound address (port 0 picks a free one).
 pub fn serve(
-    models: Vec<Loaded>,
+    served: Served,
     make_examples: MakeExamples,
     options: &Options,
     on_ready: impl FnOnce(SocketAddr),
@@ -394,7 +435,7 @@ pub fn serve(
             .await
             .map_err(listen_error)?;
         let bound = listener.local_addr().map_err(listen_error)?;
-        let app = router(models, make_examples, options);
+        let app = router(served, make_examples, options);
         on_ready(bound);
         http::run(
             listener,
@@ -407,22 +448,28 @@ pub fn serve(
     })
 }
 
-/// Load every model in `dir` ([`load_models`]) and serve them with their examples
+/// Load every model in `dir` and the gate ([`load`]) and serve them with their examples
 /// ([`examples_for`]), printing `listening on http://ADDR/` on stdout once
 /// bound, then the [`banner`] on stderr.
 pub fn serve_dir(dir: &Path, options: &Options, networks: Networks) -> Result<()> {
-    let loaded = load_models(dir, networks, "serve")?;
-    let names: Vec<String> = loaded
+    let served = load(dir, networks, "serve")?;
+    let names: Vec<String> = served
+        .models
         .iter()
         .map(|m| format!("{} ({})", m.name, m.model.runtime()))
         .collect();
     eprintln!(
-        "serve: {} model(s) from {}: {}",
-        loaded.len(),
+        "serve: {} model(s) from {}: {}{}",
+        served.models.len(),
         dir.display(),
-        names.join(", ")
+        names.join(", "),
+        served
+            .gate
+            .as_ref()
+            .map(|g| format!("; digit gate ({})", g.runtime()))
+            .unwrap_or_default()
     );
-    serve(loaded, examples_for(dir), options, |bound| {
+    serve(served, examples_for(dir), options, |bound| {
         println!("listening on http://{bound}/");
         use std::io::Write;
         let _ = std::io::stdout().flush();

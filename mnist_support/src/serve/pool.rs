@@ -16,11 +16,13 @@ use tokio::sync::oneshot;
 use super::api::{ModelResult, PredictRequest, PredictResponse, Top};
 use super::{input, ApiError, Loaded};
 use crate::data::PIXELS;
+use crate::gate::Gate;
 
 /// Requests one worker runs together at most.
 pub const MAX_BATCH: usize = 32;
 
-/// The least [`agreement`] of a digit. Chosen on the dev set of
+/// The least [`agreement`] of a digit, on a server without a digit gate
+/// ([`crate::gate`]). Chosen on the dev set of
 /// `mnist bench-inputs` (generated digits and non-digits, never MNIST's test
 /// split) as the score that flags about 2% of its digits (0.440 flagged 2%
 /// of its 12,000 digits and 99 of its 400 non-digits).
@@ -58,14 +60,20 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// `workers` threads over `models`, at most `queue` requests waiting.
-    pub fn new(models: Arc<Vec<Loaded>>, workers: usize, queue: usize) -> Pool {
+    /// `workers` threads over `models` (and the digit gate when there is
+    /// one), at most `queue` requests waiting.
+    pub fn new(
+        models: Arc<Vec<Loaded>>,
+        gate: Option<Arc<Gate>>,
+        workers: usize,
+        queue: usize,
+    ) -> Pool {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(queue.max(1));
         for i in 0..workers.max(1) {
-            let (rx, models) = (rx.clone(), models.clone());
+            let (rx, models, gate) = (rx.clone(), models.clone(), gate.clone());
             std::thread::Builder::new()
                 .name(format!("inference-{i}"))
-                .spawn(move || work(&rx, &models))
+                .spawn(move || work(&rx, &models, gate.as_deref()))
                 .expect("a thread can be started at start-up");
         }
         Pool {
@@ -108,7 +116,7 @@ impl Pool {
     }
 }
 
-fn work(rx: &Receiver<Job>, models: &[Loaded]) {
+fn work(rx: &Receiver<Job>, models: &[Loaded], gate: Option<&Gate>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -119,13 +127,13 @@ fn work(rx: &Receiver<Job>, models: &[Loaded]) {
         }
         // A client that gave up (timeout, closed connection) is not waited for.
         batch.retain(|job| !job.reply.is_closed());
-        run_batch(batch, models);
+        run_batch(batch, models, gate);
     }
 }
 
 /// Decode every request's input, run each model once on all the inputs that
 /// want it, and answer each request.
-fn run_batch(batch: Vec<Job>, models: &[Loaded]) {
+fn run_batch(batch: Vec<Job>, models: &[Loaded], gate: Option<&Gate>) {
     let mut ready: Vec<(Job, Vec<f32>)> = Vec::with_capacity(batch.len());
     for job in batch {
         match input::pixels(&job.request) {
@@ -138,6 +146,23 @@ fn run_batch(batch: Vec<Job>, models: &[Loaded]) {
     if ready.is_empty() {
         return;
     }
+    // The gate's scores, for all inputs at once; if it fails, the models'
+    // agreement stands in.
+    let gated: Option<(&Gate, Vec<f32>)> = gate.and_then(|g| {
+        let mut x = Array2::<f32>::zeros((ready.len(), PIXELS));
+        for (row, (_, pixels)) in x.rows_mut().into_iter().zip(&ready) {
+            row.into_slice()
+                .expect("a fresh array is contiguous")
+                .copy_from_slice(pixels);
+        }
+        match g.scores(x.view()) {
+            Ok(s) => Some((g, s)),
+            Err(e) => {
+                eprintln!("serve: the digit gate failed ({e}); using the models' agreement");
+                None
+            }
+        }
+    });
     // results[j][k]: request j's answer from its k-th model, with that
     // model's class probabilities.
     type Answered = Result<(ModelResult, [f32; 10]), ApiError>;
@@ -178,21 +203,27 @@ fn run_batch(batch: Vec<Job>, models: &[Loaded]) {
             });
         }
     }
-    for ((job, pixels), answers) in ready.into_iter().zip(results) {
+    for (j, ((job, pixels), answers)) in ready.into_iter().zip(results).enumerate() {
         let response = answers
             .into_iter()
             .map(|a| a.expect("every chosen model ran"))
             .collect::<Result<Vec<_>, _>>()
             .map(|answered| {
-                let probs: Vec<[f32; 10]> = answered.iter().map(|(_, p)| *p).collect();
-                let digit_score = agreement(&probs);
+                let (digit_like, digit_score) = match &gated {
+                    Some((g, scores)) => (g.digit_like(scores[j]), scores[j]),
+                    None => {
+                        let probs: Vec<[f32; 10]> = answered.iter().map(|(_, p)| *p).collect();
+                        let score = agreement(&probs);
+                        (score >= DIGIT_LIKE_MIN, score)
+                    }
+                };
                 PredictResponse {
                     input: pixels
                         .iter()
                         .map(|&v| v.round().clamp(0.0, 255.0) as u8)
                         .collect(),
                     results: answered.into_iter().map(|(r, _)| r).collect(),
-                    digit_like: digit_score >= DIGIT_LIKE_MIN,
+                    digit_like,
                     digit_score,
                 }
             });

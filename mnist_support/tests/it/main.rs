@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod fetch;
 mod figures;
+mod gate;
 mod idx;
 mod knn_svm;
 mod metrics;

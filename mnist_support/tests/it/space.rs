@@ -62,7 +62,7 @@ fn the_space_is_written_and_runs_alone() {
         return;
     };
     let split = Split::load_from(&data).unwrap();
-    let models = common::small_models(&split);
+    let models = common::small_models_with_gate(&split);
     let models_dir = models.path().to_str().unwrap();
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("space");
@@ -114,6 +114,12 @@ fn the_space_is_written_and_runs_alone() {
             "{attributes}"
         );
     }
+    // The digit gate ships beside the models.
+    assert!(out.join("models/gate/card.json").exists());
+    assert!(
+        attributes.contains("models/gate/gate.bin filter=lfs"),
+        "{attributes}"
+    );
     // Spaces refuse plain files over 10 MB.
     for line in std::fs::read_to_string(out.join(".mnist-space"))
         .unwrap()
@@ -197,12 +203,15 @@ fn the_space_is_written_and_runs_alone() {
         .into_json()
         .unwrap();
     assert_eq!(health.models, 7);
+    assert!(health.digit_gate);
     let said = std::fs::read_to_string(log.path()).unwrap();
     assert!(
         said.contains("warning:") && said.contains("anyone"),
         "{said}"
     );
-    assert!(said.matches("(candle)").count() == 2, "{said}");
+    // The two networks and the gate run on candle.
+    assert!(said.matches("(candle)").count() == 3, "{said}");
+    assert!(said.contains("digit gate (candle)"), "{said}");
     // Its examples come from what it ships, with no MNIST files around.
     let examples: ExamplesResponse = ureq::get(&format!("{space_url}/api/examples"))
         .call()

@@ -6,7 +6,7 @@ use mnist_support::data::Split;
 use mnist_support::plot::{self, Picture};
 use mnist_support::real_inputs::{self, Crop, InputsReport, Sample, Set, Source, SourceRow};
 use mnist_support::serve::api::{ErrorBody, PredictRequest, PredictResponse};
-use mnist_support::serve::{Loaded, Options};
+use mnist_support::serve::{Options, Served};
 
 use crate::AnyResult;
 
@@ -84,7 +84,7 @@ pub fn ask_all(url: &str, samples: &[Sample]) -> Vec<Result<Answer, String>> {
 
 /// Start the prediction server in this process on a free loopback port,
 /// without a rate limit or a log line per request.
-pub fn start_in_process(loaded: Vec<Loaded>, who: &'static str) -> AnyResult<std::net::SocketAddr> {
+pub fn start_in_process(served: Served, who: &'static str) -> AnyResult<std::net::SocketAddr> {
     let (tx, rx) = std::sync::mpsc::channel();
     let options = Options {
         port: 0,
@@ -93,7 +93,7 @@ pub fn start_in_process(loaded: Vec<Loaded>, who: &'static str) -> AnyResult<std
         ..Options::default()
     };
     std::thread::spawn(move || {
-        let r = mnist_support::serve::serve(loaded, Box::new(Vec::new), &options, |a| {
+        let r = mnist_support::serve::serve(served, Box::new(Vec::new), &options, |a| {
             let _ = tx.send(a);
         });
         if let Err(e) = r {
@@ -117,13 +117,18 @@ pub fn bench_inputs(
         return Err("--per-source must be positive".into());
     }
     let dir = dir.unwrap_or_else(mnist_support::models::models_dir);
-    let loaded = mnist_support::serve::load_models(
-        &dir,
-        mnist_support::serve::Networks::Candle,
-        "bench-inputs",
-    )?;
-    let models: Vec<String> = loaded.iter().map(|m| m.name.clone()).collect();
-    let mnist_test = loaded
+    let served =
+        mnist_support::serve::load(&dir, mnist_support::serve::Networks::Candle, "bench-inputs")?;
+    let models: Vec<String> = served.models.iter().map(|m| m.name.clone()).collect();
+    let server_threshold = match &served.gate {
+        Some(g) => format!("{:.3}, the digit gate's", g.card.threshold),
+        None => format!(
+            "{}, on the models' agreement: no digit gate",
+            mnist_support::serve::pool::DIGIT_LIKE_MIN
+        ),
+    };
+    let mnist_test = served
+        .models
         .iter()
         .map(|m| m.card.report.accuracy("test"))
         .collect();
@@ -157,7 +162,7 @@ pub fn bench_inputs(
         }
         eprintln!("bench-inputs: inputs written to {}", out.display());
     }
-    let addr = start_in_process(loaded, "bench-inputs")?;
+    let addr = start_in_process(served, "bench-inputs")?;
     let t = std::time::Instant::now();
     let url = format!("http://{addr}/api/predict");
     let answers = ask_all(&url, &samples);
@@ -240,7 +245,7 @@ pub fn bench_inputs(
             "bench-inputs: a digit_like threshold of {at:.3} would flag 2% of these digits and {} of the {} non-digits (the server's is {})",
             flagged,
             non_digits.len(),
-            mnist_support::serve::pool::DIGIT_LIKE_MIN
+            server_threshold
         );
     }
     if verbose {

@@ -49,9 +49,17 @@ enum Cmd {
     },
     /// Train models on the full split and save them (models/<name>.bin + .json + .confusion.png).
     Train {
-        /// Models to train (default: all seven).
+        /// Models to train (default: all seven, then the digit gate).
         models: Vec<ModelKind>,
         /// Directory to save into (default: models/, or $MNIST_MODELS_DIR).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Train the server's digit gate (does the picture hold a digit at all?) on
+    /// generated digits and non-digits and MNIST training digits; save it in
+    /// models/gate/ (or --dir's). Prints its held-out figures and threshold.
+    TrainGate {
+        /// Models directory to save into (default: models/, or $MNIST_MODELS_DIR).
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -297,6 +305,10 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
         Cmd::Train { models, dir } => {
             fetch::ensure_data()?;
             train::train(models, dir)?
+        }
+        Cmd::TrainGate { dir } => {
+            fetch::ensure_data()?;
+            train::train_gate(&dir.unwrap_or_else(models::models_dir))?
         }
         Cmd::Bench { run_all: true, .. } => {
             fetch::ensure_data()?;

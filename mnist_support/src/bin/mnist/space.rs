@@ -91,6 +91,33 @@ pub fn space(a: SpaceArgs) -> AnyResult<()> {
             &std::fs::read(&json)?,
         )?;
     }
+    // The digit gate, beside the models as the server looks for it.
+    match mnist_support::gate::Gate::load(&models_dir) {
+        Ok(Some(_)) => {
+            for rel in mnist_support::gate::gate_files() {
+                write(&format!("models/{rel}"), &std::fs::read(models_dir.join(&rel))?)?;
+            }
+        }
+        Ok(None) if a.any_models => {}
+        Ok(None) => {
+            return Err(format!(
+                "the Space needs the digit gate in {} (what says \"this does not look like a digit\")\n\
+                 fix: cargo run --release -- train-gate --dir {}",
+                mnist_support::gate::gate_dir(&models_dir).display(),
+                models_dir.display()
+            )
+            .into())
+        }
+        Err(e) => {
+            return Err(format!(
+                "the digit gate in {} cannot be loaded: {e}\n\
+                 fix: cargo run --release -- train-gate --dir {}",
+                mnist_support::gate::gate_dir(&models_dir).display(),
+                models_dir.display()
+            )
+            .into())
+        }
+    }
     let examples = ExamplesResponse {
         examples: mnist_support::serve::example_inputs(&split),
     };

@@ -1,7 +1,7 @@
 //! `mnist train` and `mnist run-all`: the pipeline of the notebooks
 //! ([`Store::run`]) for several models.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mnist_support::data::Split;
 use mnist_support::models::{self, ModelKind};
@@ -20,7 +20,9 @@ pub fn all_if_empty(kinds: Vec<ModelKind>) -> Vec<ModelKind> {
 
 pub fn train(kinds: Vec<ModelKind>, dir: Option<PathBuf>) -> AnyResult<()> {
     let split = Split::load()?;
-    let store = Store::new(dir.unwrap_or_else(models::models_dir)).retraining(true);
+    let dir = dir.unwrap_or_else(models::models_dir);
+    let store = Store::new(&dir).retraining(true);
+    let gate_too = kinds.is_empty();
     for kind in all_if_empty(kinds) {
         eprintln!("train: {}", kind.title());
         let mut model = kind.default_model()?;
@@ -30,6 +32,40 @@ pub fn train(kinds: Vec<ModelKind>, dir: Option<PathBuf>) -> AnyResult<()> {
             println!("saved {}\n", p.display());
         }
     }
+    if gate_too {
+        gate(&split, &dir)?;
+    }
+    Ok(())
+}
+
+/// `mnist train-gate`: the server's digit gate.
+pub fn train_gate(dir: &Path) -> AnyResult<()> {
+    gate(&Split::load()?, dir)
+}
+
+fn gate(split: &Split, dir: &Path) -> AnyResult<()> {
+    eprintln!("train: the digit gate (is there a digit at all?)");
+    let trained = mnist_support::gate::train(
+        split,
+        mnist_support::gate::GateData::default(),
+        mnist_support::gate::params().quick_from_env(),
+        dir,
+        &Bar::new(),
+    )?;
+    let c = &trained.gate.card;
+    println!(
+        "digit gate: {} training pictures ({} digits, {} non-digits) in {:.1} s; \
+         on its {} held-out pictures the threshold {:.3} flags {} of the digits and {} of the non-digits\nsaved {}",
+        c.trained_on.0 + c.trained_on.1,
+        c.trained_on.0,
+        c.trained_on.1,
+        trained.seconds,
+        c.held_out.0 + c.held_out.1,
+        c.threshold,
+        mnist_support::metrics::percent(c.flagged.0),
+        mnist_support::metrics::percent(c.flagged.1),
+        trained.dir.display()
+    );
     Ok(())
 }
 

@@ -289,6 +289,36 @@ pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
     dir
 }
 
+/// A digit gate trained on a little generated data (30 pictures of each
+/// source, 300 non-digits, each in five crops, and 2,000 MNIST training
+/// digits; 3 epochs), saved in `dir`.
+pub fn small_gate(split: &mnist_support::data::Split, dir: &Path) -> mnist_support::gate::Trained {
+    use mnist_support::gate;
+    gate::train(
+        split,
+        gate::GateData {
+            per_source: 30,
+            non_digits: 300,
+            mnist: 2000,
+        },
+        mnist_support::models::NetParams {
+            epochs: 3,
+            batch_size: 32,
+            ..gate::params()
+        },
+        dir,
+        &mnist_support::models::Silent,
+    )
+    .unwrap()
+}
+
+/// [`small_models`] and a [`small_gate`] beside them.
+pub fn small_models_with_gate(split: &mnist_support::data::Split) -> tempfile::TempDir {
+    let dir = small_models(split);
+    small_gate(split, dir.path());
+    dir
+}
+
 /// A grayscale image as PNG bytes.
 pub fn png_gray(gray: &mnist_support::preprocess::Gray) -> Vec<u8> {
     let mut out = Vec::new();

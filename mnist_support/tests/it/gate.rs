@@ -1,0 +1,181 @@
+//! The digit gate: trained on small generated data, saved, loaded on candle,
+//! refused when corrupt, and used by the server for `digit_like`.
+
+use mnist_support::gate::{self, Gate};
+use mnist_support::real_inputs::{non_digits, Set};
+use ndarray::Array2;
+
+use crate::common;
+
+/// A small gate trained in `dir` (see [`common::small_gate`]), and what it was trained on.
+#[test]
+fn a_small_gate_learns_to_tell_digits_from_non_digits_and_loads_on_candle() {
+    let Some(data) = common::real_data_dir() else {
+        eprintln!("skipped: set MNIST_DIR");
+        return;
+    };
+    let split = mnist_support::data::Split::load_from(&data).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(Gate::load(dir.path()).unwrap().is_none(), "no gate yet");
+    let trained = common::small_gate(&split, dir.path());
+    let card = &trained.gate.card;
+    assert!(
+        card.trained_on.0 > 1000 && card.trained_on.1 > 500,
+        "{card:?}"
+    );
+    assert!(card.held_out.0 > 100 && card.held_out.1 > 50, "{card:?}");
+    assert!(card.threshold > 0.0 && card.threshold < 1.0, "{card:?}");
+    // Even small, it flags most of its held-out non-digits and few digits.
+    assert!(card.flagged.1 >= 0.6, "non-digits flagged: {card:?}");
+    assert!(card.flagged.0 <= 0.05, "digits flagged: {card:?}");
+
+    // Loaded again (on candle), it scores as the trained one (libtorch) does,
+    // here on non-digits of the dev set it never saw.
+    let loaded = Gate::load(dir.path()).unwrap().expect("saved");
+    assert_eq!(&loaded.card, card);
+    assert_eq!(loaded.runtime(), "candle");
+    let pictures = non_digits(Set::Dev, 12).unwrap();
+    let rows: Vec<f32> = pictures
+        .iter()
+        .flat_map(|s| {
+            let g = mnist_support::preprocess::decode_image(&s.bytes).unwrap();
+            mnist_support::preprocess::to_mnist(&g).unwrap()
+        })
+        .collect();
+    let x = Array2::from_shape_vec((pictures.len(), 784), rows).unwrap();
+    let (a, b) = (
+        trained.gate.scores(x.view()).unwrap(),
+        loaded.scores(x.view()).unwrap(),
+    );
+    for (a, b) in a.iter().zip(&b) {
+        assert!(
+            (0.0..=1.0).contains(a) && (a - b).abs() < 1e-4,
+            "{a} vs {b}"
+        );
+    }
+    let digits = split.x_valid.slice(ndarray::s![..200, ..]);
+    let digit_scores = loaded.scores(digits).unwrap();
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    assert!(
+        mean(&digit_scores) > mean(&b) + 0.3,
+        "digits {} vs non-digits {}",
+        mean(&digit_scores),
+        mean(&b)
+    );
+
+    // A damaged gate is a clear error, never a panic.
+    let bin = gate::gate_dir(dir.path()).join("gate.bin");
+    let mut bytes = std::fs::read(&bin).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0xff;
+    std::fs::write(&bin, &bytes).unwrap();
+    let e = Gate::load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("MD5"), "{e}");
+    std::fs::write(
+        gate::gate_dir(dir.path()).join("card.json"),
+        "{\"threshold\": 0.5",
+    )
+    .unwrap();
+    let e = Gate::load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("card.json"), "{e}");
+}
+
+/// Pictures that hold no digit (typed letters, drawn shapes, faces,
+/// scribbles) are generated deterministically, and every answer of the
+/// server says whether the picture looks like a digit: from the models'
+/// agreement without a gate, from the gate with one; a damaged gate is
+/// skipped with a line in the log.
+#[test]
+fn answers_say_whether_the_picture_looks_like_a_digit() {
+    use mnist_support::real_inputs::NOT_A_DIGIT;
+    use mnist_support::serve::api::{Health, PredictResponse};
+    use mnist_support::serve::pool::DIGIT_LIKE_MIN;
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
+    let a = non_digits(Set::Dev, 12).unwrap();
+    let b = non_digits(Set::Dev, 12).unwrap();
+    let c = non_digits(Set::Heldout, 12).unwrap();
+    assert!(a
+        .iter()
+        .zip(&b)
+        .all(|(x, y)| x.bytes == y.bytes && x.name == y.name));
+    assert!(a.iter().zip(&c).any(|(x, y)| x.bytes != y.bytes));
+    assert!(a.iter().all(|s| s.label == NOT_A_DIGIT));
+    assert!(a.iter().any(|s| s.name.contains("letter")));
+    assert!(a.iter().any(|s| s.name.contains("shape")));
+    let split = mnist_support::data::Split::load_from(&data).unwrap();
+    let models = common::small_models(&split);
+    let digits = mnist_support::real_inputs::generate(&split, Set::Dev, 2).unwrap();
+    // Each answer's (is it a non-digit, digit_like, digit_score), and /healthz.
+    let answers = |server: &common::Server| {
+        let health: Health = ureq::get(&format!("{}/healthz", server.url))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        let mut out = Vec::new();
+        for s in a.iter().chain(&digits) {
+            let resp = ureq::post(&format!("{}/api/predict", server.url))
+                .send_json(serde_json::json!({ "model": "all", "image": s.data_url() }));
+            let r: PredictResponse = match resp {
+                Ok(r) => r.into_json().unwrap(),
+                // A picture can still be refused as holding no ink.
+                Err(ureq::Error::Status(422, _)) => continue,
+                Err(e) => panic!("{}: {e}", s.name),
+            };
+            assert!(
+                (0.0..=1.0).contains(&r.digit_score),
+                "{}: {}",
+                s.name,
+                r.digit_score
+            );
+            assert_eq!(r.results.len(), 7, "the models answer anyway");
+            out.push((s.label == NOT_A_DIGIT, r.digit_like, r.digit_score));
+        }
+        (health, out)
+    };
+
+    // No gate: the models' agreement decides.
+    let (health, out) = answers(&common::start_server(models.path()));
+    assert!(!health.digit_gate);
+    for &(_, like, score) in &out {
+        assert_eq!(like, score >= DIGIT_LIKE_MIN);
+    }
+
+    // With a gate: its score against its threshold, and it flags most of
+    // the non-digits and few digits.
+    let trained = common::small_gate(&split, models.path());
+    let (health, out) = answers(&common::start_server(models.path()));
+    assert!(health.digit_gate);
+    let threshold = trained.gate.card.threshold;
+    for &(_, like, score) in &out {
+        assert_eq!(like, score >= threshold);
+    }
+    let flagged = |non: bool| {
+        let v: Vec<bool> = out.iter().filter(|o| o.0 == non).map(|o| !o.1).collect();
+        (v.iter().filter(|&&f| f).count(), v.len())
+    };
+    let (nf, nn) = flagged(true);
+    let (df, dn) = flagged(false);
+    assert!(nf * 3 >= nn * 2, "non-digits flagged: {nf} of {nn}");
+    // (A gate this small flags a digit now and then; the full one's figures
+    // are `mnist bench-inputs`'s.)
+    assert!(
+        df * 4 <= dn && df * nn < nf * dn,
+        "digits flagged: {df} of {dn}"
+    );
+
+    // A damaged gate: the server starts all the same, says so, and the
+    // agreement decides.
+    let bin = gate::gate_dir(models.path()).join("gate.bin");
+    std::fs::write(&bin, b"not a model").unwrap();
+    let server = common::start_server_with(models.path(), &[], true);
+    let (health, _) = answers(&server);
+    assert!(!health.digit_gate);
+    assert!(
+        server.log_text().contains("skipping the digit gate"),
+        "{}",
+        server.log_text()
+    );
+}
