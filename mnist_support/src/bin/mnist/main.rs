@@ -105,7 +105,8 @@ enum Cmd {
         /// Directory of saved models (default: models/, or $MNIST_MODELS_DIR).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// First train (on the full split) every model that is not saved yet.
+        /// First train (on the full split) every model that is not saved yet,
+        /// and the digit gate when it is missing.
         #[arg(long)]
         train: bool,
         /// Run the networks on libtorch instead of candle (to compare the two).

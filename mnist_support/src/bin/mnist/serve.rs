@@ -1,5 +1,5 @@
 //! `mnist serve`: the prediction server over the saved models, training the
-//! missing ones first with `--train`.
+//! missing ones (and the digit gate) first with `--train`.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,11 @@ pub fn serve(
             ensure_data()?;
             eprintln!("serve: training {} missing model(s) first", missing.len());
             train(missing, Some(dir.clone()))?;
+        }
+        if !mnist_support::gate::gate_dir(&dir).exists() {
+            ensure_data()?;
+            eprintln!("serve: training the missing digit gate first");
+            crate::train::train_gate(&dir)?;
         }
     }
     let networks = if libtorch {
