@@ -158,7 +158,7 @@ pub struct Augment {
     pub distort: Distort,
     pub seed: u64,
     /// Typed digits added per class: drawn in the fonts embedded for
-    /// training ([`crate::real_inputs::training_fonts`], never the typed
+    /// training ([`crate::fonts::training_fonts`], never the typed
     /// benchmark's) and put through the server's preprocessing (feature
     /// `inputs`).
     #[serde(default)]
@@ -312,13 +312,43 @@ impl Augment {
         if self.typed == 0 {
             return Ok(None);
         }
-        crate::real_inputs::typed_training(self.typed, self.seed).map(Some)
+        typed_training(self.typed, self.seed).map(Some)
     }
 
     #[cfg(not(feature = "inputs"))]
     fn typed_digits(&self) -> Result<Option<(Array2<f32>, Array1<u8>)>> {
         Ok(None)
     }
+}
+
+/// `per_class` typed digits of each class in the [`training_fonts`](crate::fonts::training_fonts) (fonts
+/// in turn), drawn like the benchmark's and put through the server's
+/// [`preprocess`](crate::preprocess): rows of 784 raw pixels (0–255, background 0) and labels.
+/// Seeded per image, so the result does not depend on the thread count.
+#[cfg(feature = "inputs")]
+pub fn typed_training(per_class: usize, seed: u64) -> Result<(Array2<f32>, Array1<u8>)> {
+    use crate::fonts::{training_fonts, typed};
+    use crate::preprocess::{self, Gray};
+    use rand_chacha::ChaCha8Rng;
+    let fonts = training_fonts()?;
+    let n = per_class * 10;
+    let rows = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let digit = (i % 10) as u8;
+            let (_, font) = &fonts[(i / 10) % fonts.len()];
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7e7d_0000_0000 ^ i as u64);
+            preprocess::to_mnist(&Gray::from_image(typed(
+                font,
+                char::from(b'0' + digit),
+                &mut rng,
+            )))
+        })
+        .collect::<Result<Vec<Vec<f32>>>>()?;
+    let x =
+        Array2::from_shape_vec((n, 784), rows.concat()).map_err(|e| Error::Shape(e.to_string()))?;
+    let y = Array1::from_iter((0..n).map(|i| (i % 10) as u8));
+    Ok((x, y))
 }
 
 impl Default for Augment {
@@ -374,6 +404,23 @@ fn cross_filter(img: &mut [f32], op: fn(f32, f32) -> f32, blend: f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "inputs")]
+    #[test]
+    fn typed_training_digits_look_like_mnist() {
+        let (x, y) = typed_training(2, 1).unwrap();
+        assert_eq!(x.dim(), (20, 784));
+        assert_eq!(
+            y.to_vec(),
+            (0..20).map(|i| (i % 10) as u8).collect::<Vec<_>>()
+        );
+        for row in x.rows() {
+            let ink = row.iter().filter(|&&v| v > 128.0).count();
+            assert!((30..400).contains(&ink), "{ink} ink pixels");
+            assert_eq!(row[0], 0.0, "corner is background");
+        }
+        assert_eq!(typed_training(2, 1).unwrap().0, x, "deterministic");
+    }
     use rand::SeedableRng;
 
     fn bar() -> Vec<f32> {

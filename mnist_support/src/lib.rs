@@ -8,8 +8,9 @@
 //!   deskewing; figures drawn with plotters;
 //! * [`data`]: IDX reading (raw or gzip), checksums, fetching, the train/valid/test split;
 //! * [`preprocess`] (feature `inputs`): any picture of a digit to an MNIST-like 28×28;
-//! * [`real_inputs`]: the real-inputs benchmark and the typed training digits;
+//! * [`fonts`] (feature `inputs`): the training and benchmark fonts and the typed-glyph renderer;
 //! * [`augment`]: distortions, typed digits and distorted copies for training;
+//! * [`real_inputs`]: the real-inputs benchmark;
 //! * [`models`]: `Estimator`, `Model<E>` and the [`models::Classifier`] trait, one file per algorithm;
 //! * [`gate`] (features `inputs` and a network library): whether a picture holds a digit at all;
 //! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]), [`store`]
@@ -29,6 +30,8 @@ pub mod data;
 pub mod display;
 pub mod error;
 pub mod experiment;
+#[cfg(feature = "inputs")]
+pub mod fonts;
 #[cfg(all(feature = "inputs", any(feature = "torch", feature = "candle")))]
 pub mod gate;
 pub mod metrics;

@@ -1,7 +1,7 @@
 //! Generating the real inputs (see the module above): skeletons of MNIST
 //! validation digits redrawn with a brush or a pen, and typed digits.
 
-use super::fonts::typed;
+use crate::fonts::typed;
 use image::{GrayImage, ImageEncoder, Luma, Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -39,13 +39,13 @@ use crate::display::Table;
 use crate::metrics::percent;
 
 #[cfg(feature = "inputs")]
-mod fonts;
-#[cfg(feature = "inputs")]
 mod generate;
 #[cfg(feature = "inputs")]
 mod non_digits;
 #[cfg(feature = "inputs")]
-pub use fonts::{benchmark_fonts, training_fonts, typed_training, TRAINING_FAMILIES};
+use crate::fonts;
+#[cfg(feature = "inputs")]
+pub use crate::fonts::{benchmark_fonts, training_fonts, TRAINING_FAMILIES};
 #[cfg(feature = "inputs")]
 pub use generate::{
     generate, generate_with_crops, jpeg_with_orientation, skeleton, Path, Sample, NOT_A_DIGIT,

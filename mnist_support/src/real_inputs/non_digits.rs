@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::fonts::typed;
+use crate::fonts::typed;
 use super::generate::{dark_box, distort, draw, Canvas, Path, Picture, Sample, NOT_A_DIGIT};
 use super::{Crop, Set, Source};
 use crate::error::Result;

@@ -1,6 +1,8 @@
-//! Typed digits: the fonts the typed benchmark uses (the machine's), the
-//! fonts the models may train on (embedded in the crate), and the renderer
-//! both share.
+//! Fonts for typed digits and letters: the ones the typed benchmark uses
+//! (the machine's), the ones the models may train on (embedded in the
+//! crate), and the renderer both share ([`typed`]). Training data
+//! ([`crate::augment`], [`crate::gate`]) and the benchmark
+//! ([`crate::real_inputs`]) both draw on it.
 //!
 //! The two font sets never share a family ([`TRAINING_FAMILIES`] are dropped
 //! from the benchmark's), so the typed column of `mnist bench-inputs` measures
@@ -10,13 +12,10 @@ use std::path::PathBuf;
 
 use ab_glyph::{Font, FontArc, PxScale};
 use image::{GrayImage, Luma};
-use ndarray::{Array1, Array2};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::preprocess::{self, Gray};
 
 /// Families of the training fonts: serif, italic and bold faces of
 /// Libertinus Serif and New Computer Modern (Typst's assets) and the sans
@@ -136,7 +135,7 @@ pub fn benchmark_fonts() -> Result<Vec<(String, FontArc)>> {
 }
 
 /// A typed digit, dark on light, any size and place.
-pub(super) fn typed(font: &FontArc, glyph: char, rng: &mut ChaCha8Rng) -> GrayImage {
+pub(crate) fn typed(font: &FontArc, glyph: char, rng: &mut ChaCha8Rng) -> GrayImage {
     let (w, h) = (rng.gen_range(60u32..320), rng.gen_range(60u32..320));
     let paper = rng.gen_range(200u8..=255);
     let ink = rng.gen_range(0u8..=70);
@@ -188,32 +187,6 @@ pub fn bold_benchmark_fonts(fonts: &[(String, FontArc)]) -> Result<Vec<(String, 
     Ok(out)
 }
 
-/// `per_class` typed digits of each class in the [`training_fonts`] (fonts
-/// in turn), drawn like the benchmark's and put through the server's
-/// [`preprocess`]: rows of 784 raw pixels (0–255, background 0) and labels.
-/// Seeded per image, so the result does not depend on the thread count.
-pub fn typed_training(per_class: usize, seed: u64) -> Result<(Array2<f32>, Array1<u8>)> {
-    let fonts = training_fonts()?;
-    let n = per_class * 10;
-    let rows = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let digit = (i % 10) as u8;
-            let (_, font) = &fonts[(i / 10) % fonts.len()];
-            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7e7d_0000_0000 ^ i as u64);
-            preprocess::to_mnist(&Gray::from_image(typed(
-                font,
-                char::from(b'0' + digit),
-                &mut rng,
-            )))
-        })
-        .collect::<Result<Vec<Vec<f32>>>>()?;
-    let x =
-        Array2::from_shape_vec((n, 784), rows.concat()).map_err(|e| Error::Shape(e.to_string()))?;
-    let y = Array1::from_iter((0..n).map(|i| (i % 10) as u8));
-    Ok((x, y))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,21 +204,5 @@ mod tests {
                 "{name} is a training family"
             );
         }
-    }
-
-    #[test]
-    fn typed_training_digits_look_like_mnist() {
-        let (x, y) = typed_training(2, 1).unwrap();
-        assert_eq!(x.dim(), (20, 784));
-        assert_eq!(
-            y.to_vec(),
-            (0..20).map(|i| (i % 10) as u8).collect::<Vec<_>>()
-        );
-        for row in x.rows() {
-            let ink = row.iter().filter(|&&v| v > 128.0).count();
-            assert!((30..400).contains(&ink), "{ink} ink pixels");
-            assert_eq!(row[0], 0.0, "corner is background");
-        }
-        assert_eq!(typed_training(2, 1).unwrap().0, x, "deterministic");
     }
 }

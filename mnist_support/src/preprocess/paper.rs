@@ -1,0 +1,229 @@
+//! Steps 2 and 3: which side is ink, and the paper taken away.
+
+use super::*;
+
+/// The bin at fraction `q` (0–1) of the values counted in `hist`.
+pub(super) fn quantile_bin(hist: &[u64], q: f64) -> usize {
+    let total: u64 = hist.iter().sum();
+    let target = (q * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (v, &n) in hist.iter().enumerate() {
+        seen += n;
+        if seen >= target {
+            return v;
+        }
+    }
+    hist.len().saturating_sub(1)
+}
+
+/// The value at fraction `q` (0–1) of the sorted values.
+pub(super) fn percentile(hist: &[u64; 256], q: f64) -> u8 {
+    quantile_bin(hist, q) as u8
+}
+
+pub(super) fn histogram<'a>(values: impl Iterator<Item = &'a u8>) -> [u64; 256] {
+    let mut hist = [0u64; 256];
+    for &v in values {
+        hist[v as usize] += 1;
+    }
+    hist
+}
+
+/// Ink bright. Against the local paper level (the median of each cell, so
+/// that a gradient of light does not count), ink is the longer tail: the
+/// image is inverted when dark outliers reach further than light ones.
+pub(super) fn orient(img: &GrayImage, dense: bool) -> GrayImage {
+    if dense {
+        // Ink covering a fifth of the picture or more (a digit cropped at its
+        // ink, a marker, a black font): the tails below cannot tell ink from
+        // paper, and dark ink on light paper is by far the common case.
+        let mut out = img.clone();
+        imageops::invert(&mut out);
+        return out;
+    }
+    let paper = background(img, 0.5);
+    let mut hist = vec![0u64; 511];
+    for (p, b) in img.as_raw().iter().zip(&paper) {
+        hist[((*p as f32 - b).round().clamp(-255.0, 255.0) + 255.0) as usize] += 1;
+    }
+    let at = |q: f64| quantile_bin(&hist, q) as f32 - 255.0;
+    let (dark, light) = (-at(0.002), at(0.998));
+    let mut out = img.clone();
+    if dark > light {
+        imageops::invert(&mut out);
+    }
+    out
+}
+
+/// Whether the picture is two tones far apart, each covering at least a
+/// fifth of it: Otsu's split of its levels leaves both classes that large,
+/// their means at least 80 levels apart, and little spread within them.
+pub(super) fn dense_two_tone(img: &GrayImage) -> bool {
+    let hist = histogram(img.as_raw().iter());
+    let t = imageproc::contrast::otsu_level(img);
+    let total: u64 = hist.iter().sum();
+    let (mut n0, mut s0, mut n1, mut s1) = (0u64, 0f64, 0u64, 0f64);
+    for (v, &n) in hist.iter().enumerate() {
+        if v as u8 <= t {
+            n0 += n;
+            s0 += (v as u64 * n) as f64;
+        } else {
+            n1 += n;
+            s1 += (v as u64 * n) as f64;
+        }
+    }
+    if n0 == 0 || n1 == 0 {
+        return false;
+    }
+    let (m0, m1) = (s0 / n0 as f64, s1 / n1 as f64);
+    let within: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(v, &n)| {
+            let m = if v as u8 <= t { m0 } else { m1 };
+            n as f64 * (v as f64 - m).powi(2)
+        })
+        .sum::<f64>()
+        / total as f64;
+    let small = n0.min(n1) as f64 / total as f64;
+    small >= 0.2 && m1 - m0 >= 80.0 && within.sqrt() <= 0.25 * (m1 - m0)
+}
+
+/// A smooth estimate of the paper: the `q`-th percentile of each cell of a
+/// 6×6 grid, the median of each cell's neighbourhood (which drops cells
+/// full of ink), bilinear between cell centres; one value per pixel.
+pub(super) fn background(img: &GrayImage, q: f64) -> Vec<f32> {
+    const GRID: u32 = 6;
+    let (w, h) = img.dimensions();
+    let (gw, gh) = (GRID.min(w), GRID.min(h));
+    let mut cells = vec![0f32; (gw * gh) as usize];
+    for cy in 0..gh {
+        for cx in 0..gw {
+            let (xa, xb) = (cx * w / gw, ((cx + 1) * w / gw).max(cx * w / gw + 1));
+            let (ya, yb) = (cy * h / gh, ((cy + 1) * h / gh).max(cy * h / gh + 1));
+            let mut hist = [0u64; 256];
+            for y in ya..yb {
+                for x in xa..xb {
+                    hist[img.get_pixel(x, y).0[0] as usize] += 1;
+                }
+            }
+            cells[(cy * gw + cx) as usize] = percentile(&hist, q) as f32;
+        }
+    }
+    let smooth: Vec<f32> = (0..gh as i32)
+        .flat_map(|cy| (0..gw as i32).map(move |cx| (cx, cy)))
+        .map(|(cx, cy)| {
+            let mut near: Vec<f32> = (-1..=1)
+                .flat_map(|dy| (-1..=1).map(move |dx| (cx + dx, cy + dy)))
+                .filter(|&(x, y)| x >= 0 && y >= 0 && x < gw as i32 && y < gh as i32)
+                .map(|(x, y)| cells[(y as u32 * gw + x as u32) as usize])
+                .collect();
+            near.sort_by(f32::total_cmp);
+            near[near.len() / 2]
+        })
+        .collect();
+    let at = |cx: usize, cy: usize| {
+        smooth[cy.min(gh as usize - 1) * gw as usize + cx.min(gw as usize - 1)]
+    };
+    let mut out = Vec::with_capacity((w * h) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let fx = ((x as f32 + 0.5) * gw as f32 / w as f32 - 0.5).max(0.0);
+            let fy = ((y as f32 + 0.5) * gh as f32 / h as f32 - 0.5).max(0.0);
+            let (ix, iy) = (fx.floor() as usize, fy.floor() as usize);
+            let (tx, ty) = (fx - ix as f32, fy - iy as f32);
+            let top = at(ix, iy) * (1.0 - tx) + at(ix + 1, iy) * tx;
+            let bottom = at(ix, iy + 1) * (1.0 - tx) + at(ix + 1, iy + 1) * tx;
+            out.push(top * (1.0 - ty) + bottom * ty);
+        }
+    }
+    out
+}
+
+/// Subtract the paper (ink bright). Where ink is sparse, a low percentile
+/// of each cell of a coarse grid (which follows uneven light and vignetting
+/// closely); where it is dense, [`paper_under_ink`], since in cells the ink
+/// covers mostly a percentile takes the ink for the paper.
+pub(super) fn remove_background(img: &GrayImage, dense: bool) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let paper: Vec<f32> = if dense {
+        paper_under_ink(img)
+            .as_raw()
+            .iter()
+            .map(|&v| v as f32)
+            .collect()
+    } else {
+        background(img, 0.3)
+    };
+    let pixels = img
+        .as_raw()
+        .iter()
+        .zip(&paper)
+        .map(|(&v, b)| (v as f32 - b).clamp(0.0, 255.0).round() as u8)
+        .collect();
+    GrayImage::from_raw(w, h, pixels).expect("same size")
+}
+
+/// Longer side of the copy the paper is estimated on (light varies slowly).
+pub(super) const PAPER_SIDE: u32 = 128;
+/// The paper is found under strokes up to twice this fraction of the
+/// picture's longer side wide, and under strokes this wide along an edge
+/// (a marker, a black font, a digit cropped at its ink: strokes up to a
+/// quarter of its height, and bars along the edge of the crop).
+pub(super) const PAPER_REACH: f32 = 0.3;
+
+/// The paper's level under the ink (ink bright), one value per pixel: a
+/// grey-level opening, the highest level a square of side 2r + 1 fits under,
+/// which removes every bright stroke narrower than the square and keeps the
+/// paper between and around them, however much of the picture the ink
+/// covers. r is [`PAPER_REACH`] of the longer side; computed on a copy at
+/// most [`PAPER_SIDE`] pixels a side (averaging also quiets the noise), then
+/// smoothed and scaled back. (A low percentile of coarse cells, used before,
+/// takes the ink for the paper in cells the ink covers mostly.)
+pub(super) fn paper_under_ink(img: &GrayImage) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let k = (PAPER_SIDE as f32 / w.max(h) as f32).min(1.0);
+    let (sw, sh) = (
+        ((w as f32 * k).round() as u32).max(1),
+        ((h as f32 * k).round() as u32).max(1),
+    );
+    let small = imageops::resize(img, sw, sh, FilterType::Triangle);
+    let r = (PAPER_REACH * sw.max(sh) as f32).ceil() as u32;
+    let opened = max_filter(&min_filter(&small, r), r);
+    let smooth = imageproc::filter::gaussian_blur_f32(&opened, (r as f32 / 3.0).max(0.5));
+    imageops::resize(&smooth, w, h, FilterType::Triangle)
+}
+
+/// The minimum (or, with `max`, the maximum) over a (2r + 1)² square,
+/// separably; the square is clipped at the picture's edges. (imageproc's
+/// `grayscale_erode` with `Mask::square` visits all (2r + 1)² pixels of the
+/// square for each pixel: for r ≈ 40 that is 80 times the work.)
+pub(super) fn extreme_filter(img: &GrayImage, r: u32, max: bool) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let pick = |a: u8, b: u8| if max { a.max(b) } else { a.min(b) };
+    let pass = |src: &GrayImage, horizontal: bool| {
+        GrayImage::from_fn(w, h, |x, y| {
+            let (c, len) = if horizontal { (x, w) } else { (y, h) };
+            let (lo, hi) = (c.saturating_sub(r), (c + r).min(len - 1));
+            let mut v = if max { 0 } else { 255 };
+            for i in lo..=hi {
+                let p = if horizontal {
+                    src.get_pixel(i, y)
+                } else {
+                    src.get_pixel(x, i)
+                };
+                v = pick(v, p.0[0]);
+            }
+            Luma([v])
+        })
+    };
+    pass(&pass(img, true), false)
+}
+
+pub(super) fn min_filter(img: &GrayImage, r: u32) -> GrayImage {
+    extreme_filter(img, r, false)
+}
+
+pub(super) fn max_filter(img: &GrayImage, r: u32) -> GrayImage {
+    extreme_filter(img, r, true)
+}
