@@ -1,7 +1,7 @@
 //! Steps 4 and 5: the ink found, cleaned, stretched and cropped.
 
-use super::*;
 use super::paper::{histogram, percentile};
+use super::*;
 
 /// The ink threshold of a background-free image, or `None` when there is no
 /// ink. What is left of the paper is noise around its median; pixels far

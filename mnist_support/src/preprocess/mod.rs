@@ -60,8 +60,8 @@ mod stroke;
 pub use decode::decode_image;
 use ink::{bbox, clean, fit_long_side, stretch};
 use paper::{dense_two_tone, orient, remove_background};
-pub use stroke::{mnist_stroke_ratio, mnist_to_gray, stroke_width};
 use stroke::{centre, normalise_stroke};
+pub use stroke::{mnist_stroke_ratio, mnist_to_gray, stroke_width};
 
 /// A grayscale image: `pixels[y * width + x]`, 0 = black, 255 = white.
 #[derive(Debug, Clone, PartialEq)]

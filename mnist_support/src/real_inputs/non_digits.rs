@@ -5,10 +5,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::fonts::typed;
-use super::generate::{dark_box, distort, draw, Canvas, Path, Picture, Sample, NOT_A_DIGIT};
+use super::generate::{distort, draw, Path, NOT_A_DIGIT};
+use super::picture::{dark_box, Canvas, Picture, Sample};
 use super::{Crop, Set, Source};
 use crate::error::Result;
+use crate::fonts::typed;
 
 /// Letters that cannot pass for a digit (no O, l, S, Z, B, G, q, …).
 const LETTERS: &str = "ACEFHKMNPRVWXacdefhkmnprtuvwx";

@@ -14,6 +14,7 @@ mod metrics;
 mod models;
 mod nets;
 mod notebooks;
+mod preprocess;
 mod real_data;
 mod scale;
 mod serve;

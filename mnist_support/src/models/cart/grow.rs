@@ -1,4 +1,4 @@
-//! Growing trees: [`grow_forest`], the input checks, and the [`Grower`] that
+//! Growing trees: the [`Grower`] that
 //! builds a tree node by node (subtrees of large nodes in parallel, an
 //! explicit stack below, small nodes moved to node-local blocks), scanning
 //! each candidate feature's class [`Hist`] for the best threshold and
@@ -6,16 +6,14 @@
 
 use std::ops::Range;
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 
 use crate::data::CLASSES;
-use crate::error::{Error, Result};
 
 use super::binned::Block;
 use super::hist::{class_mask, Hist, Scorer};
-use super::{Binned, Counts, Node, Tree, TreeParams, LANES, MAX_TREE_FEATURES};
+use super::{Binned, Counts, Node, Tree, TreeParams, LANES};
 
 /// A single tree grows the subtrees of a node in parallel when the node holds
 /// at least this many distinct samples...
@@ -32,110 +30,6 @@ const LOCAL_SHRINK: usize = 8;
 const LOCAL_MIN: usize = 1024;
 /// Rows transposed per pass when building a local block (they stay in L1).
 const LOCAL_ROW_BLOCK: usize = 32;
-
-/// Grow a random forest of `n_trees` trees in parallel. Tree `t` uses its own
-/// ChaCha8 stream seeded from `(seed, t)`: with `bootstrap`, `n` draws with
-/// replacement become its sample weights; `params.max_features` features are
-/// drawn at each split. The result does not depend on the thread count.
-/// `on_tree` is called after each finished tree (progress bars).
-pub fn grow_forest(
-    data: &Binned,
-    y: &[u8],
-    params: &TreeParams,
-    n_trees: usize,
-    bootstrap: bool,
-    seed: u64,
-    on_tree: &(dyn Fn() + Sync),
-) -> Result<Vec<Tree>> {
-    check_data(data, y, params)?;
-    if n_trees == 0 {
-        return Err(crate::models::invalid(
-            crate::models::ModelKind::Forest,
-            "n_trees",
-            "must be at least 1",
-        ));
-    }
-    let n = data.n;
-    // Bootstrap or not, the weights of each tree sum to n.
-    let grower = Grower::new(data, y, params, n as u64);
-    Ok((0..n_trees)
-        .into_par_iter()
-        .map(|t| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(t as u64);
-            let weights = if bootstrap {
-                let mut w = vec![0u32; n];
-                for _ in 0..n {
-                    w[rng.gen_range(0..n as u32) as usize] += 1;
-                }
-                w
-            } else {
-                vec![1u32; n]
-            };
-            let tree = grower.grow(&weights, Some(&mut rng), false);
-            on_tree();
-            tree
-        })
-        .collect())
-}
-
-pub(super) fn check_data(data: &Binned, y: &[u8], params: &TreeParams) -> Result<()> {
-    if data.n == 0 || data.d == 0 {
-        return Err(Error::Shape(format!(
-            "cannot grow a tree on {}×{} data",
-            data.n, data.d
-        )));
-    }
-    if data.d > MAX_TREE_FEATURES {
-        return Err(Error::InvalidData(format!(
-            "{} features: a tree handles at most {MAX_TREE_FEATURES}",
-            data.d
-        )));
-    }
-    if data.n > i32::MAX as usize {
-        return Err(Error::InvalidData(format!(
-            "{} samples: at most {} are supported",
-            data.n,
-            i32::MAX
-        )));
-    }
-    if y.len() != data.n {
-        return Err(Error::Shape(format!(
-            "{} labels for {} samples",
-            y.len(),
-            data.n
-        )));
-    }
-    if let Some(i) = y.iter().position(|&c| usize::from(c) >= CLASSES) {
-        return Err(Error::InvalidData(format!(
-            "label {} at index {i} is not a class 0-{}",
-            y[i],
-            CLASSES - 1
-        )));
-    }
-    params.validate(data.d)
-}
-
-/// Check the weights and return their total.
-pub(super) fn check_weights(weights: &[u32], n: usize) -> Result<u64> {
-    if weights.len() != n {
-        return Err(Error::Shape(format!(
-            "{} weights for {n} samples",
-            weights.len()
-        )));
-    }
-    let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
-    if total == 0 {
-        return Err(Error::InvalidData("all sample weights are 0".into()));
-    }
-    if total > u64::from(u32::MAX) {
-        return Err(Error::InvalidData(format!(
-            "sample weights sum to {total}, more than {}",
-            u32::MAX
-        )));
-    }
-    Ok(total)
-}
 
 /// The samples of one node: indices into the data, with their labels and
 /// weights alongside so the histogram loop reads three sequential arrays.

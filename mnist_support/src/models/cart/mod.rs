@@ -63,6 +63,8 @@ use crate::data::CLASSES;
 use crate::error::{Error, Result};
 
 mod binned;
+mod check;
+mod forest;
 mod format;
 mod grow;
 mod hist;
@@ -70,9 +72,10 @@ mod hist;
 mod tests;
 
 pub(crate) use binned::{quantize, Binned};
+use check::{check_data, check_weights};
+pub(crate) use forest::grow_forest;
 pub(crate) use format::{read_trees, write_trees};
-pub(crate) use grow::grow_forest;
-use grow::{check_data, check_weights, Grower};
+use grow::Grower;
 
 /// Class counts live in 16 lanes (the first [`CLASSES`] used, the rest 0) so
 /// that adding and scoring them compiles to whole-vector operations.

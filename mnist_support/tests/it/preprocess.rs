@@ -1,0 +1,227 @@
+//! The server's preprocessing (`mnist_support::preprocess`) on generated
+//! pictures: shifted, scaled and inverted digits, real inputs in every crop,
+//! blank pictures and specks, and MNIST's stroke width.
+
+use crate::common;
+
+use mnist_support::data::Split;
+use mnist_support::models::{ModelKind, Silent};
+use mnist_support::preprocess::{self, mnist_to_gray};
+
+/// Drawn-style images: test digits shifted, scaled up and drawn dark on light,
+/// preprocessed, are recognised like the centred originals.
+#[test]
+fn preprocessing_recovers_shifted_scaled_inverted_digits() {
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
+    let split = Split::load_from(&data).unwrap();
+    let small = split.head(3000, 500);
+    let mut model = ModelKind::Softmax.default_model().unwrap();
+    model
+        .fit(small.x_train.view(), small.y_train.view(), &Silent)
+        .unwrap();
+    let n = 200;
+    let originals = model
+        .predict(split.x_test.slice(ndarray::s![..n, ..]))
+        .unwrap();
+    let mut agree = 0;
+    let mut processed = ndarray::Array2::<f32>::zeros((n, 784));
+    for i in 0..n {
+        let px = split.x_test.row(i).to_vec();
+        // ScaledSplit ×3 or ×5, off-centre, on a light 200×180 canvas.
+        let scale = 3 + 2 * (i % 2);
+        let gray = mnist_to_gray(&px, scale, 5 + (i % 7) * 3, 3 + (i % 5) * 4, 200, 180).unwrap();
+        // And through PNG, the way uploads arrive.
+        let decoded = preprocess::decode_image(&common::png_gray(&gray)).unwrap();
+        let out = preprocess::to_mnist(&decoded).unwrap();
+        processed.row_mut(i).assign(&ndarray::Array1::from(out));
+    }
+    let pred = model.predict(processed.view()).unwrap();
+    for i in 0..n {
+        agree += (pred[i] == originals[i]) as usize;
+    }
+    assert!(
+        agree * 10 >= n * 8,
+        "only {agree} of {n} agree with the centred originals"
+    );
+    // Light-on-dark input gives the same 28×28 as dark-on-light.
+    let px = split.x_test.row(7).to_vec();
+    let light = mnist_to_gray(&px, 2, 4, 4, 64, 64).unwrap();
+    let dark =
+        preprocess::Gray::new(64, 64, light.pixels.iter().map(|v| 255 - v).collect()).unwrap();
+    assert_eq!(
+        preprocess::to_mnist(&light).unwrap(),
+        preprocess::to_mnist(&dark).unwrap()
+    );
+    assert!(preprocess::to_mnist(&preprocess::Gray::new(9, 9, vec![0; 81]).unwrap()).is_err());
+}
+
+/// The stroke width preprocessing aims for is MNIST's own: the median over
+/// training digits, measured the way inputs are measured.
+#[test]
+fn the_target_stroke_width_is_the_median_of_the_training_digits() {
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
+    let split = Split::load_from(&data).unwrap();
+    let mut r: Vec<f32> = (0..2000)
+        .map(|i| preprocess::mnist_stroke_ratio(&split.x_train.row(i).to_vec()).unwrap())
+        .collect();
+    r.sort_by(f32::total_cmp);
+    let median = r[r.len() / 2];
+    assert!(
+        (median - preprocess::MNIST_STROKE).abs() < 0.05 * preprocess::MNIST_STROKE,
+        "median stroke ratio {median}, constant {}",
+        preprocess::MNIST_STROKE
+    );
+}
+
+fn ink_box(p: &[f32]) -> (usize, usize, f32, f32) {
+    let (mut x0, mut y0, mut x1, mut y1) = (28, 28, 0, 0);
+    let (mut m, mut cx, mut cy) = (0f32, 0f32, 0f32);
+    for (i, &v) in p.iter().enumerate() {
+        let (x, y) = (i % 28, i / 28);
+        if v >= 40.0 {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+        m += v;
+        cx += v * (x as f32 + 0.5);
+        cy += v * (y as f32 + 0.5);
+    }
+    (
+        (x1 + 1).saturating_sub(x0),
+        (y1 + 1).saturating_sub(y0),
+        cx / m,
+        cy / m,
+    )
+}
+
+/// The steps of a sample, whose 28×28 has MNIST's 20-pixel box and centre
+/// of mass (and is not refused).
+fn mnist_shaped(s: &mnist_support::real_inputs::Sample) -> preprocess::Steps {
+    let g = preprocess::decode_image(&s.bytes).unwrap();
+    let st = preprocess::steps(&g).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+    let (w, h, cx, cy) = ink_box(&st.mnist);
+    assert!((17..=21).contains(&w.max(h)), "{}: box {w}×{h}", s.name);
+    assert!(
+        (cx - 14.0).abs() < 1.5 && (cy - 14.0).abs() < 1.5,
+        "{}: centre ({cx}, {cy})",
+        s.name
+    );
+    st
+}
+
+/// Every source of the real-inputs set (pad, scan, photo with EXIF
+/// orientation, typed, marker, bold), uncropped and cropped at 0 px, 2 px,
+/// 5% and 15% of the digit's height, comes out as an MNIST-like 28×28: the
+/// digit's longer side about 20 pixels, its centre of mass at the centre,
+/// ink up to 255, strokes near MNIST's width; no crop is refused. The
+/// generator is deterministic and the two sets differ.
+#[test]
+fn real_inputs_are_deterministic_and_preprocess_to_mnist_shape() {
+    use mnist_support::real_inputs::{generate, generate_with_crops, Crop, Set, Source};
+    let Some(data) = common::real_data_dir() else {
+        return;
+    };
+    let split = Split::load_from(&data).unwrap();
+    let a = generate(&split, Set::Dev, 8).unwrap();
+    let b = generate(&split, Set::Dev, 8).unwrap();
+    let c = generate(&split, Set::Heldout, 8).unwrap();
+    assert_eq!(a.len(), 8 * Source::ALL.len());
+    assert!(a.iter().all(|s| s.crop == Crop::Uncropped));
+    let cropped = generate_with_crops(&split, Set::Dev, 3).unwrap();
+    assert_eq!(cropped.len(), 3 * Source::ALL.len() * Crop::ALL.len());
+    // The uncropped pictures of the cropped set are the plain set's.
+    let plain = generate(&split, Set::Dev, 3).unwrap();
+    for s in cropped.iter().filter(|s| s.crop == Crop::Uncropped) {
+        assert!(
+            plain.iter().any(|t| t.name == s.name && t.bytes == s.bytes),
+            "{}",
+            s.name
+        );
+    }
+    for s in cropped.iter().filter(|s| s.crop != Crop::Uncropped) {
+        mnist_shaped(s);
+    }
+    assert!(a
+        .iter()
+        .zip(&b)
+        .all(|(x, y)| x.bytes == y.bytes && x.label == y.label));
+    assert!(a.iter().zip(&c).any(|(x, y)| x.bytes != y.bytes));
+    for source in Source::ALL {
+        assert_eq!(a.iter().filter(|s| s.source == source).count(), 8);
+    }
+    // Photos include JPEGs stored sideways with an EXIF orientation: decoded upright.
+    let sideways = a
+        .iter()
+        .filter(|s| s.source == Source::Photo)
+        .filter(|s| {
+            let raw = image::load_from_memory(&s.bytes).unwrap();
+            let up = preprocess::decode_image(&s.bytes).unwrap();
+            (raw.width() as usize, raw.height() as usize) == (up.height, up.width)
+                && raw.width() != raw.height()
+        })
+        .count();
+    assert!(sideways > 0, "no photo with an EXIF rotation among 8");
+    for s in &a {
+        let st = mnist_shaped(s);
+        let max = st.mnist.iter().cloned().fold(0.0, f32::max);
+        assert!(max > 200.0, "{}: faint ink, max {max}", s.name);
+        let ratio = st.stroke_after / preprocess::WORK as f32;
+        assert!(
+            (ratio - preprocess::MNIST_STROKE).abs() < 0.45 * preprocess::MNIST_STROKE,
+            "{}: stroke ratio {ratio} after normalisation (before {})",
+            s.name,
+            st.stroke_before / preprocess::WORK as f32
+        );
+    }
+}
+
+/// Pictures without a digit are "no digit found", not a guess; specks and
+/// border noise around a digit are dropped.
+#[test]
+fn blank_pictures_are_rejected_and_specks_dropped() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    // Grey paper under uneven light with sensor noise, no ink.
+    let (w, h) = (320usize, 240usize);
+    let paper: Vec<u8> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f32 / w as f32, (i / w) as f32 / h as f32);
+            (150.0 + 40.0 * x - 25.0 * y + rng.gen_range(-8.0f32..8.0)).round() as u8
+        })
+        .collect();
+    for g in [
+        preprocess::Gray::new(w, h, paper.clone()).unwrap(),
+        preprocess::Gray::new(64, 64, vec![255; 64 * 64]).unwrap(),
+        preprocess::Gray::new(64, 64, vec![0; 64 * 64]).unwrap(),
+    ] {
+        match preprocess::to_mnist(&g) {
+            Err(mnist_support::Error::NoDigit(_)) => {}
+            other => panic!("expected NoDigit, got {other:?}"),
+        }
+    }
+    // A bar on white with and without a sprinkle of one-pixel specks.
+    let mut clean = vec![255u8; 200 * 200];
+    for y in 40..160 {
+        for x in 90..106 {
+            clean[y * 200 + x] = 20;
+        }
+    }
+    let mut specked = clean.clone();
+    for _ in 0..60 {
+        let (x, y) = (rng.gen_range(0..200), rng.gen_range(0..200));
+        if !(80..116).contains(&x) {
+            specked[y * 200 + x] = 0;
+        }
+    }
+    let a = preprocess::to_mnist(&preprocess::Gray::new(200, 200, clean).unwrap()).unwrap();
+    let b = preprocess::to_mnist(&preprocess::Gray::new(200, 200, specked).unwrap()).unwrap();
+    let differ = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| (*x - *y).abs() > 10.0)
+        .count();
+    assert!(differ <= 8, "{differ} pixels changed by specks");
+}
