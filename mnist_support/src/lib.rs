@@ -15,7 +15,7 @@
 //! * [`gate`] (features `inputs` and a network library): whether a picture holds a digit at all;
 //! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]), [`store`]
 //!   (save, load, fresh or stale, the whole pipeline), [`summary`] (step 4.7);
-//! * `serve` (feature `serve`: the server, its typed API, its inference pool), [`server_process`], `jupyter` (feature `setup`).
+//! * [`api`]: the web API's types; `serve` (feature `serve`: the server and its inference pool); [`server_process`] (the server and the benchmark from a notebook, a client on ureq); `jupyter` (feature `setup`).
 //!
 //! Notebooks start with
 //! ```text
@@ -23,6 +23,7 @@
 //! use mnist_support::prelude::*;
 //! ```
 
+pub mod api;
 pub mod augment;
 pub mod config;
 pub mod consts;

@@ -1,9 +1,9 @@
 //! Starting `mnist serve` from a notebook: the server runs as its own process
-//! (`cargo run --release -- serve`), so the kernel stays light and stopping the
-//! kernel or calling [`ServerProcess::stop`] ends it.
+//! (the project's `mnist` CLI, `target/release/mnist serve`), so the kernel
+//! stays light and stopping the kernel or calling [`ServerProcess::stop`]
+//! ends it; [`crate::api::Client`] talks to it.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use crate::display::{html_escape, Bundle, Figure, Rich, Table};
@@ -15,12 +15,49 @@ pub fn on_path(name: &str) -> bool {
     crate::config::Config::get().on_path(name)
 }
 
-/// The `mnist` CLI, built if needed: `cargo run --release --quiet --bin mnist --` in `root`.
-fn mnist_command(root: &std::path::Path) -> Command {
-    let mut cmd = Command::new("cargo");
-    cmd.current_dir(root)
-        .args(["run", "--release", "--quiet", "--bin", "mnist", "--"]);
-    cmd
+/// The `mnist` CLI this project builds (`target/release/mnist`, or under
+/// `CARGO_TARGET_DIR`): the notebooks run the server and the benchmark with
+/// it. The library builds nothing: `cargo setup` and `cargo build --release`
+/// build it. Missing, it is an error naming that command; older than the
+/// crate's sources, a warning says to rebuild it.
+fn mnist_command(root: &std::path::Path) -> Result<Command> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target.join("release").join("mnist");
+    let built = std::fs::metadata(&binary)
+        .and_then(|m| m.modified())
+        .map_err(|_| Error::Process {
+            what: format!("the mnist CLI is not built ({} is missing)", binary.display()),
+            reason: "build it once with `cargo build --release` in the project".into(),
+        })?;
+    if newest_source(&root.join("mnist_support").join("src")).is_some_and(|t| t > built) {
+        eprintln!(
+            "note: {} is older than the crate's sources; rebuild it with `cargo build --release` \
+             to run the current code",
+            binary.display()
+        );
+    }
+    let mut cmd = Command::new(binary);
+    cmd.current_dir(root);
+    Ok(cmd)
+}
+
+/// The latest modification time of the files under `dir`.
+fn newest_source(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if let Ok(t) = meta.modified() {
+                newest = newest.max(Some(t));
+            }
+        }
+    }
+    newest
 }
 
 /// `mnist bench-inputs` over the models in `dir` (as its own process, like the
@@ -35,7 +72,7 @@ pub fn bench_inputs(
     let root = crate::data::project_root();
     let gallery = figures.join("real_inputs_gallery.png");
     let steps = figures.join("preprocessing_steps.png");
-    let out = mnist_command(&root)
+    let out = mnist_command(&root)?
         .args(["bench-inputs", "--json"])
         .args(["--per-source", &per_source.to_string(), "--dir"])
         .arg(dir)
@@ -45,7 +82,7 @@ pub fn bench_inputs(
         .arg(&steps)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::io("cargo", e))?;
+        .map_err(|e| Error::io("mnist", e))?;
     if !out.status.success() {
         return Err(Error::Process {
             what: "mnist bench-inputs failed".into(),
@@ -71,7 +108,7 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Build (if needed) and start the server on `port` (0 = any free port)
+    /// Start the server on `port` (0 = any free port)
     /// over the models in `dir`; returns once it listens.
     pub fn start(port: u16, dir: &std::path::Path) -> Result<ServerProcess> {
         let root = crate::data::project_root();
@@ -81,13 +118,13 @@ impl ServerProcess {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
-        let mut child = mnist_command(&root)
+        let mut child = mnist_command(&root)?
             .args(["serve", "--port", &port.to_string(), "--dir"])
             .arg(dir)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
-            .map_err(|e| Error::io("cargo", e))?;
+            .map_err(|e| Error::io("mnist", e))?;
         let mut line = String::new();
         let out = child.stdout.take().ok_or_else(|| Error::Process {
             what: "mnist serve".into(),
@@ -113,48 +150,31 @@ impl ServerProcess {
         }
     }
 
-    /// `GET path` on the server; the response body.
-    pub fn get(&self, path: &str) -> Result<String> {
-        let host = self.url.trim_start_matches("http://");
-        let mut s = TcpStream::connect(host).map_err(|e| Error::io(host, e))?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| Error::io(host, e))?;
-        let mut text = String::new();
-        s.read_to_string(&mut text)
-            .map_err(|e| Error::io(host, e))?;
-        Ok(text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default())
+    /// A client of the server ([`crate::api::Client`]).
+    pub fn client(&self) -> crate::api::Client {
+        crate::api::Client::new(&self.url, std::time::Duration::from_secs(60))
     }
 
     /// The models the server answers with, as a table (`GET /api/models`).
     pub fn models(&self) -> Result<Table> {
-        let body = self.get("/api/models")?;
-        let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| Error::Decode {
-            what: "GET /api/models".into(),
+        let models = self.client().models().map_err(|e| Error::Process {
+            what: format!("GET {}/api/models", self.url),
             reason: e.to_string(),
         })?;
-        let rows = v["models"]
-            .as_array()
-            .map(|ms| {
-                ms.iter()
-                    .map(|m| {
-                        vec![
-                            m["name"].as_str().unwrap_or("").to_string(),
-                            m["title"].as_str().unwrap_or("").to_string(),
-                            m["test_accuracy"]
-                                .as_f64()
-                                .map(crate::metrics::percent)
-                                .unwrap_or_else(|| "–".into()),
-                            m["train_images"]
-                                .as_u64()
-                                .map(|n| n.to_string())
-                                .unwrap_or_default(),
-                        ]
-                    })
-                    .collect()
+        let rows = models
+            .models
+            .iter()
+            .map(|m| {
+                vec![
+                    m.name.clone(),
+                    m.title.clone(),
+                    m.test_accuracy
+                        .map(crate::metrics::percent)
+                        .unwrap_or_else(|| "–".into()),
+                    m.train_images.map(|n| n.to_string()).unwrap_or_default(),
+                ]
             })
-            .unwrap_or_default();
+            .collect();
         Ok(Table::new(
             vec![
                 "name".into(),
@@ -325,7 +345,7 @@ pub fn write_space(
     any_models: bool,
 ) -> Result<SpaceListing> {
     let root = crate::data::project_root();
-    let mut cmd = mnist_command(&root);
+    let mut cmd = mnist_command(&root)?;
     cmd.arg("space").arg(dir).arg("--dir").arg(models);
     if any_models {
         cmd.arg("--any-models");
@@ -333,7 +353,7 @@ pub fn write_space(
     let out = cmd
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::io("cargo", e))?;
+        .map_err(|e| Error::io("mnist", e))?;
     if !out.status.success() {
         return Err(Error::Process {
             what: "mnist space failed".into(),

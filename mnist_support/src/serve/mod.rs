@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::models::Classifier;
 use crate::store::{ModelCard, Store};
 
-pub mod api;
+pub use crate::api;
 mod http;
 mod input;
 pub mod pool;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use mnist_support::data::Split;
 use mnist_support::plot::{self, Picture};
 use mnist_support::real_inputs::{self, Crop, InputsReport, Sample, Set, Source, SourceRow};
-use mnist_support::serve::api::{ErrorBody, PredictRequest, PredictResponse};
+use mnist_support::api::{Client, PredictRequest, PredictResponse};
 use mnist_support::serve::{Options, Served};
 
 use crate::AnyResult;
@@ -35,42 +35,29 @@ impl From<PredictResponse> for Answer {
     }
 }
 
-/// POST every sample with `model: "all"`; an error answer (e.g. no digit
-/// found) is kept as its message.
-pub fn ask_all(url: &str, samples: &[Sample]) -> Vec<Result<Answer, String>> {
+/// POST every sample with `model: "all"` to the server at `base`; an error
+/// answer (e.g. no digit found) is kept as its message.
+pub fn ask_all(base: &str, samples: &[Sample]) -> Vec<Result<Answer, String>> {
+    let client = Client::new(base, std::time::Duration::from_secs(60));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let answers = std::sync::Mutex::new((0..samples.len()).map(|_| None).collect::<Vec<_>>());
     std::thread::scope(|s| {
         for _ in 0..2 {
-            s.spawn(|| {
-                let agent = ureq::AgentBuilder::new()
-                    .timeout(std::time::Duration::from_secs(60))
-                    .build();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(sample) = samples.get(i) else {
-                        break;
-                    };
-                    let request = PredictRequest {
-                        model: Some("all".into()),
-                        image: Some(sample.data_url()),
-                        pixels: None,
-                    };
-                    let answer = match agent.post(url).send_json(&request) {
-                        Ok(r) => r
-                            .into_json::<PredictResponse>()
-                            .map(Answer::from)
-                            .map_err(|e| e.to_string()),
-                        Err(ureq::Error::Status(code, r)) => Err(format!(
-                            "{code}: {}",
-                            r.into_json::<ErrorBody>()
-                                .map(|e| e.error)
-                                .unwrap_or_default()
-                        )),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    answers.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(answer);
-                }
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(sample) = samples.get(i) else {
+                    break;
+                };
+                let request = PredictRequest {
+                    model: Some("all".into()),
+                    image: Some(sample.data_url()),
+                    pixels: None,
+                };
+                let answer = client
+                    .predict(&request)
+                    .map(Answer::from)
+                    .map_err(|e| e.to_string());
+                answers.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(answer);
             });
         }
     });
@@ -164,9 +151,9 @@ pub fn bench_inputs(
     }
     let addr = start_in_process(served, "bench-inputs")?;
     let t = std::time::Instant::now();
-    let url = format!("http://{addr}/api/predict");
-    let answers = ask_all(&url, &samples);
-    let non_answers = ask_all(&url, &non_digits);
+    let base = format!("http://{addr}");
+    let answers = ask_all(&base, &samples);
+    let non_answers = ask_all(&base, &non_digits);
     eprintln!(
         "bench-inputs: {} inputs × {} models through the server in {:.1} s",
         samples.len() + non_digits.len(),

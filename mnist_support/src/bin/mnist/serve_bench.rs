@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use mnist_support::display::Table;
 use mnist_support::models;
-use mnist_support::serve::api::{Health, ModelsResponse, PredictRequest, PredictResponse};
+use mnist_support::api::{CallError, Client, PredictRequest};
 
 use crate::AnyResult;
 
@@ -114,7 +114,7 @@ fn server_row(
 ) -> AnyResult<(Vec<String>, Vec<String>)> {
     // The page's examples are made in the background from start-up on:
     // wait for them, so that the memory read is not a race with them.
-    ureq::get(&format!("{}/api/examples", s.base)).call()?;
+    Client::new(&s.base, Duration::from_secs(120)).examples()?;
     let mb = |field| proc_kb(s.pid, field).unwrap_or(0) as f64 / 1024.0;
     let mut row = vec![
         s.name.clone(),
@@ -131,9 +131,8 @@ fn server_row(
 /// Per model (and "all"), the median of the server's own milliseconds per
 /// image over 40 single requests, one at a time, with test digits as pixels.
 fn per_image_ms(base: &str, split: &mnist_support::data::Split) -> AnyResult<Vec<(String, f64)>> {
-    let models: ModelsResponse = ureq::get(&format!("{base}/api/models"))
-        .call()?
-        .into_json()?;
+    let client = Client::new(base, Duration::from_secs(60));
+    let models = client.models()?;
     let mut out = Vec::new();
     for m in &models.models {
         let mut ms = Vec::new();
@@ -143,9 +142,7 @@ fn per_image_ms(base: &str, split: &mnist_support::data::Split) -> AnyResult<Vec
                 image: None,
                 pixels: Some(split.x_test.row(i).to_vec()),
             };
-            let r: PredictResponse = ureq::post(&format!("{base}/api/predict"))
-                .send_json(&req)?
-                .into_json()?;
+            let r = client.predict(&req)?;
             ms.push(r.results.first().map_or(f64::NAN, |r| r.ms));
         }
         ms.sort_by(f64::total_cmp);
@@ -215,7 +212,7 @@ pub fn serve_bench(
     let server = start(false, &dir, queue)?;
     let base = server.base.clone();
     let pid = server.pid;
-    let health: Health = ureq::get(&format!("{base}/healthz")).call()?.into_json()?;
+    let health = Client::new(&base, Duration::from_secs(10)).health()?;
     let (models, first) = server_row(&server, &split)?;
     let mut rows = vec![first];
     if vs_libtorch {
@@ -248,7 +245,6 @@ pub fn serve_bench(
         body.len()
     );
 
-    let url = format!("{base}/api/predict");
     let mut rows = Vec::new();
     for &n in &clients {
         let tally = Mutex::new(Tally::default());
@@ -259,12 +255,10 @@ pub fn serve_bench(
         let deadline = t0 + Duration::from_secs_f64(seconds);
         std::thread::scope(|s| {
             s.spawn(|| {
-                let agent = ureq::AgentBuilder::new()
-                    .timeout(Duration::from_secs(5))
-                    .build();
+                let client = Client::new(&base, Duration::from_secs(5));
                 while !done.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    if agent.get(&format!("{base}/healthz")).call().is_ok() {
+                    if client.health().is_ok() {
                         health_ms
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -276,39 +270,30 @@ pub fn serve_bench(
             let workers: Vec<_> = (0..n)
                 .map(|_| {
                     s.spawn(|| {
-                        let agent = ureq::AgentBuilder::new()
-                            .timeout(Duration::from_secs(30))
-                            .build();
+                        let client = Client::new(&base, Duration::from_secs(30));
                         let mut mine = Tally::default();
                         while Instant::now() < deadline
                             && sent.fetch_add(1, Ordering::Relaxed) < MAX_REQUESTS
                         {
                             let t = Instant::now();
-                            let r = agent
-                                .post(&url)
-                                .set("Content-Type", "application/json")
-                                .send_string(&body);
+                            let r = client.predict_json(&body);
                             let ms = t.elapsed().as_secs_f64() * 1e3;
                             match r {
-                                Ok(resp) => {
-                                    let _ = resp.into_string();
-                                    mine.ok.push(ms);
-                                }
-                                Err(ureq::Error::Status(503, resp)) => {
+                                Ok(()) => mine.ok.push(ms),
+                                Err(CallError::Status {
+                                    code: 503,
+                                    retry_after,
+                                    ..
+                                }) => {
                                     mine.busy.push(ms);
-                                    let wait: f64 = resp
-                                        .header("Retry-After")
-                                        .and_then(|v| v.parse().ok())
-                                        .unwrap_or(1.0);
-                                    let _ = resp.into_string();
+                                    let wait = retry_after.unwrap_or(1.0);
                                     let left = deadline.saturating_duration_since(Instant::now());
                                     std::thread::sleep(Duration::from_secs_f64(wait).min(left));
                                 }
-                                Err(ureq::Error::Status(code, resp)) => {
-                                    let _ = resp.into_string();
+                                Err(CallError::Status { code, .. }) => {
                                     *mine.other.entry(code).or_default() += 1;
                                 }
-                                Err(_) => mine.failed += 1,
+                                Err(CallError::Transport(_)) => mine.failed += 1,
                             }
                         }
                         let mut all = tally.lock().unwrap_or_else(|e| e.into_inner());

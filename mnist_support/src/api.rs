@@ -1,0 +1,216 @@
+//! The web API's request and response types (`serve` answers with them),
+//! for the server and for every client in the repo: the benchmarks, the load
+//! test, the notebook's [`ServerProcess`](crate::server_process::ServerProcess),
+//! the tests. Plain data, so clients need none of the server's crates.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/predict`: one of `image` (base64 PNG/JPEG, or a `data:` URL)
+/// and `pixels` (784 values 0–255, an MNIST image as it is).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    /// A model's name, or `"all"` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixels: Option<Vec<f32>>,
+}
+
+/// One of a model's three most probable digits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Top {
+    pub digit: u8,
+    pub probability: f32,
+}
+
+/// One model's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelResult {
+    pub model: String,
+    /// The model's title ("Convolutional neural network").
+    pub kind: String,
+    pub prediction: u8,
+    pub top3: Vec<Top>,
+    /// The model's share of the time of the batch it ran in, in milliseconds.
+    pub ms: f64,
+}
+
+/// The answer to `POST /api/predict`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictResponse {
+    /// The 784 pixel values (0–255) the models saw.
+    pub input: Vec<u8>,
+    pub results: Vec<ModelResult>,
+    /// Whether the picture looks like a digit: false for letters, shapes,
+    /// faces and scribbles, most of the time (see [`digit_score`](Self::digit_score)).
+    pub digit_like: bool,
+    /// How much the picture looks like a digit (0–1): the digit gate's
+    /// probability of a digit ([`Gate`](crate::gate::Gate); `digit_like` is
+    /// this score at least its threshold), or, on a server without a gate,
+    /// the models' [`agreement`](crate::serve::pool::agreement) (`digit_like` at
+    /// least [`DIGIT_LIKE_MIN`](crate::serve::pool::DIGIT_LIKE_MIN)).
+    pub digit_score: f32,
+}
+
+/// One entry of `GET /api/models`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub kind: String,
+    pub title: String,
+    pub test_accuracy: Option<f64>,
+    pub train_images: Option<usize>,
+    /// The library that runs it: "rust" for the models of this crate,
+    /// "candle" or "libtorch" for the networks.
+    pub runtime: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelsResponse {
+    pub models: Vec<ModelInfo>,
+}
+
+/// One of the page's example inputs (`GET /api/examples`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub name: String,
+    /// pad, scan, photo or typed.
+    pub source: String,
+    pub label: u8,
+    /// A `data:` URL of the PNG or JPEG.
+    pub image: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExamplesResponse {
+    pub examples: Vec<Example>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub models: usize,
+    /// Whether a digit gate decides `digit_like` (else the models' agreement).
+    pub digit_gate: bool,
+    /// Predictions waiting for the inference pool now, and its bound.
+    pub queued: usize,
+    pub queue_limit: usize,
+}
+
+/// Every 4xx/5xx answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// What a [`Client`] call gives instead of an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// The server answered with an error status: the code, its `Retry-After`
+    /// in seconds (503, 429), and its message ([`ErrorBody`]).
+    Status {
+        code: u16,
+        retry_after: Option<f64>,
+        error: String,
+    },
+    /// No answer: refused, reset or timed-out connection, unreadable body.
+    Transport(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Status { code, error, .. } => write!(f, "{code}: {error}"),
+            CallError::Transport(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+impl From<ureq::Error> for CallError {
+    fn from(e: ureq::Error) -> Self {
+        match e {
+            ureq::Error::Status(code, r) => CallError::Status {
+                code,
+                retry_after: r.header("Retry-After").and_then(|v| v.parse().ok()),
+                error: r
+                    .into_json::<ErrorBody>()
+                    .map(|b| b.error)
+                    .unwrap_or_default(),
+            },
+            other => CallError::Transport(other.to_string()),
+        }
+    }
+}
+
+/// The one small client of the API, on ureq: what the benchmarks, the load
+/// test and the notebook's server handle call the server with.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client of the server at `base` (`http://127.0.0.1:8000`); each call
+    /// gives up after `timeout`.
+    pub fn new(base: &str, timeout: std::time::Duration) -> Client {
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            agent: ureq::AgentBuilder::new().timeout(timeout).build(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, CallError> {
+        let r = self.agent.get(&format!("{}{path}", self.base)).call()?;
+        r.into_json()
+            .map_err(|e| CallError::Transport(format!("GET {path}: {e}")))
+    }
+
+    /// `GET /healthz`.
+    pub fn health(&self) -> Result<Health, CallError> {
+        self.get("/healthz")
+    }
+
+    /// `GET /api/models`.
+    pub fn models(&self) -> Result<ModelsResponse, CallError> {
+        self.get("/api/models")
+    }
+
+    /// `GET /api/examples`.
+    pub fn examples(&self) -> Result<ExamplesResponse, CallError> {
+        self.get("/api/examples")
+    }
+
+    /// `POST /api/predict`.
+    pub fn predict(&self, request: &PredictRequest) -> Result<PredictResponse, CallError> {
+        let r = self
+            .agent
+            .post(&format!("{}/api/predict", self.base))
+            .send_json(request)?;
+        r.into_json()
+            .map_err(|e| CallError::Transport(format!("POST /api/predict: {e}")))
+    }
+
+    /// `POST /api/predict` with a request already serialized (a load test
+    /// sends the same one again and again); the answer is read and dropped.
+    pub fn predict_json(&self, body: &str) -> Result<(), CallError> {
+        let r = self
+            .agent
+            .post(&format!("{}/api/predict", self.base))
+            .set("Content-Type", "application/json")
+            .send_string(body)?;
+        r.into_string()
+            .map(drop)
+            .map_err(|e| CallError::Transport(e.to_string()))
+    }
+}
