@@ -15,7 +15,7 @@
 //! * [`gate`] (features `inputs` and a network library): whether a picture holds a digit at all;
 //! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]), [`store`]
 //!   (save, load, fresh or stale, the whole pipeline), [`summary`] (step 4.7);
-//! * [`api`]: the web API's types; `serve` (feature `serve`: the server and its inference pool); [`server_process`] (the server and the benchmark from a notebook, a client on ureq); `jupyter` (feature `setup`).
+//! * [`api`]: the web API's types; `serve` (feature `serve`: the server and its inference pool); [`server_process`] (the server and the benchmark from a notebook, a client on ureq). Installing and running the toolchain is the `mnist_setup` crate's, never the library's.
 //!
 //! Notebooks start with
 //! ```text
@@ -51,8 +51,6 @@ pub mod summary;
 #[cfg(feature = "polars")]
 pub use polars;
 
-#[cfg(feature = "setup")]
-pub mod jupyter;
 #[cfg(feature = "serve")]
 pub mod serve;
 

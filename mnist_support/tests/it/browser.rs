@@ -20,7 +20,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// chromedriver on PATH, or a skip (a failure in CI).
 fn have_chromedriver() -> bool {
-    let found = mnist_support::jupyter::on_path("chromedriver");
+    let found = mnist_setup::on_path("chromedriver");
     if !found && std::env::var_os("CI").is_some() {
         panic!("chromedriver is missing: `cargo run --release -- setup` installs chromium and chromium-driver");
     }

@@ -7,7 +7,7 @@ use crate::common;
 use std::path::Path;
 use std::process::Command;
 
-use mnist_support::jupyter::{self, Paths};
+use mnist_setup::{self as jupyter, Paths};
 
 fn mnist() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mnist"))

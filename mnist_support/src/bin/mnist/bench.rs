@@ -143,7 +143,7 @@ pub fn bench_run_all() -> AnyResult<()> {
 /// training times (`fit_seconds` of the saved report: scaling, added
 /// training images and fitting) and the test accuracies.
 pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
-    let p = mnist_support::jupyter::setup()?;
+    let p = mnist_setup::setup()?;
     let split = Split::load()?;
     let root = tempfile_dir()?;
     let result = (|| -> AnyResult<Vec<(ModelKind, Report, Report)>> {
@@ -151,7 +151,7 @@ pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
         for kind in all_if_empty(kinds) {
             let index = ModelKind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
             let notebook =
-                mnist_support::jupyter::resolve_notebook(&p, &format!("04_{}", index + 1))
+                mnist_setup::resolve_notebook(&p, &format!("04_{}", index + 1))
                     .ok_or_else(|| format!("no notebook 04_{}_* for {kind}", index + 1))?;
             eprintln!("bench: {kind}: the CLI's pipeline");
             let cli = Store::new(root.join("cli")).retraining(true);
@@ -159,7 +159,7 @@ pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
             let a = cli.run(model.as_mut(), &split, &Bar::new())?;
             eprintln!("bench: {kind}: {}", notebook.display());
             let nb_dir = root.join("notebook");
-            let status = mnist_support::jupyter::runner_command(&p, &[notebook], &root.join("out"))
+            let status = mnist_setup::runner_command(&p, &[notebook], &root.join("out"))
                 .env(mnist_support::config::MODELS_ENV, &nb_dir)
                 .env(mnist_support::config::RETRAIN_ENV, "1")
                 .status()?;

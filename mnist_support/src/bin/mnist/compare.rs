@@ -17,7 +17,7 @@ use std::time::Instant;
 use mnist_support::augment::{Augment, Distort};
 use mnist_support::data::Split;
 use mnist_support::experiment::{self, ScaledSplit};
-use mnist_support::jupyter;
+use mnist_setup as jupyter;
 use mnist_support::models::cart::{Criterion, TreeParams};
 use mnist_support::models::knn::Weighting;
 use mnist_support::models::{

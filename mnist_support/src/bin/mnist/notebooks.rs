@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mnist_support::jupyter;
+use mnist_setup as jupyter;
 
 use crate::fetch::ensure_data;
 use crate::AnyResult;

@@ -1,6 +1,11 @@
-//! The headless notebook toolchain: a project-local Python venv with Jupyter
-//! and nbconvert, the evcxr Rust kernel registered in that venv, and the runner
-//! that executes notebooks and exports them to HTML.
+//! `cargo setup` and the headless notebook toolchain: a project-local Python
+//! venv with Jupyter and nbconvert, the evcxr Rust kernel registered in that
+//! venv, libtorch, Chromium, the `mnist` CLI the notebooks run, and the
+//! runner that executes notebooks and exports them to HTML.
+//!
+//! Everything in the project that installs something or runs a package
+//! manager or cargo is here, in its own crate: the `mnist_support` library
+//! never does.
 //!
 //! Nothing here touches the system: the venv is `<project>/.venv`, the kernel
 //! spec lives inside it, `evcxr_jupyter` is installed with `cargo install`
@@ -9,7 +14,27 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::data::project_root;
+/// The project's root: the directory above `mnist_support/`.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Is `name` an executable on PATH?
+pub fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(name).is_file()))
+}
+
+/// Cargo's home: `CARGO_HOME`, else `~/.cargo`.
+fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+}
 
 /// The evcxr_jupyter version the notebooks are tested with.
 pub const EVCXR_VERSION: &str = "0.22.0";
@@ -205,7 +230,7 @@ pub fn find_evcxr() -> Option<PathBuf> {
     {
         return None;
     }
-    let cargo_home = crate::config::Config::get().cargo_home.clone()?;
+    let cargo_home = cargo_home()?;
     let bin = cargo_home.join("bin").join("evcxr_jupyter");
     bin.is_file().then_some(bin)
 }
@@ -298,8 +323,6 @@ pub fn ensure_kernel(p: &Paths, evcxr: &Path) -> SetupResult<()> {
     Ok(())
 }
 
-pub use crate::server_process::on_path;
-
 /// Headless Chromium and its WebDriver for the web page's browser test:
 /// Debian's `chromium` and `chromium-driver`, installed with apt-get when
 /// missing (as root; otherwise the command to run is printed). Not fatal: only
@@ -390,6 +413,22 @@ pub fn setup() -> SetupResult<Paths> {
     Ok(p)
 }
 
+/// `cargo build --release --bin mnist` in the project: the CLI the notebooks
+/// start the server and the benchmarks with (cargo skips it when up to date).
+pub fn build_cli(p: &Paths) -> SetupResult<PathBuf> {
+    eprintln!("setup: building the mnist CLI (the notebooks run it; the first time takes a while)");
+    run(
+        Command::new("cargo")
+            .current_dir(&p.root)
+            .args(["build", "--release", "--bin", "mnist"]),
+        "the mnist CLI did not build; the error is above",
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| p.root.join("target"));
+    Ok(target.join("release").join("mnist"))
+}
+
 /// Is the toolchain in place (without installing anything)?
 pub fn is_setup(p: &Paths) -> bool {
     p.python.is_file() && p.kernel_dir.join("kernel.json").is_file() && p.runner.is_file()
@@ -432,9 +471,9 @@ pub fn runner_command(p: &Paths, notebooks: &[PathBuf], out: &Path) -> Command {
         .args(notebooks)
         .env("JUPYTER_PLATFORM_DIRS", "1");
     // The kernels run in notebooks/: a relative MNIST_DIR goes on absolute.
-    let config = crate::config::Config::get();
-    if config.data_dir_set {
-        cmd.env(crate::config::DATA_ENV, &config.data_dir);
+    if let Some(dir) = std::env::var_os("MNIST_DIR").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        cmd.env("MNIST_DIR", std::path::absolute(&dir).unwrap_or(dir));
     }
     cmd
 }
