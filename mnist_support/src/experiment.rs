@@ -10,7 +10,7 @@ use std::time::Instant;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Split, CLASSES};
+use crate::data::{Labelled, Part, Split, CLASSES};
 use crate::display::{Bundle, Figure, Panel, Rich, Table};
 use crate::error::{Error, Result};
 use crate::metrics::{percent, ConfusionMatrix};
@@ -46,13 +46,18 @@ impl ScaledSplit {
         })
     }
 
-    /// The three parts: (name, features, labels).
-    pub fn parts(&self) -> [(&'static str, &Array2<f32>, &Array1<u8>); 3] {
-        [
-            ("train", &self.x_train, &self.y_train),
-            ("valid", &self.x_valid, &self.y_valid),
-            ("test", &self.x_test, &self.y_test),
-        ]
+    /// One part's scaled features and labels.
+    pub fn part(&self, part: Part) -> Labelled<'_> {
+        match part {
+            Part::Train => Labelled::new(&self.x_train, &self.y_train),
+            Part::Valid => Labelled::new(&self.x_valid, &self.y_valid),
+            Part::Test => Labelled::new(&self.x_test, &self.y_test),
+        }
+    }
+
+    /// The three parts in order.
+    pub fn parts(&self) -> [(Part, Labelled<'_>); 3] {
+        Part::ALL.map(|p| (p, self.part(p)))
     }
 
     /// What the scaling did: value range and mean of each part after scaling.
@@ -60,7 +65,7 @@ impl ScaledSplit {
         let rows = self
             .parts()
             .iter()
-            .map(|(name, x, _)| {
+            .map(|(name, Labelled { x, .. })| {
                 let (lo, hi) = x
                     .iter()
                     .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
@@ -159,7 +164,7 @@ pub fn fit(model: &mut dyn Classifier, data: &ScaledSplit, progress: &dyn Progre
 /// Results on one part of the split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartResult {
-    pub split: String,
+    pub split: Part,
     pub images: usize,
     pub accuracy: f64,
     pub confusion: ConfusionMatrix,
@@ -192,22 +197,22 @@ pub fn evaluate(
     fit_seconds: f64,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let total: usize = data.parts().iter().map(|(_, x, _)| x.nrows()).sum();
+    let total: usize = data.parts().iter().map(|(_, l)| l.len()).sum();
     progress.begin("predicting train, valid and test images", total as u64);
     let t = Instant::now();
     let mut predictions = Vec::new();
-    for (_, x, _) in data.parts() {
-        predictions.push(model.predict_scaled(x.view())?);
-        progress.advance(x.nrows() as u64);
+    for (_, l) in data.parts() {
+        predictions.push(model.predict_scaled(l.x)?);
+        progress.advance(l.len() as u64);
     }
     let predict_seconds = t.elapsed().as_secs_f64();
     progress.end();
     let mut parts = Vec::new();
-    for ((split, x, y), pred) in data.parts().into_iter().zip(predictions) {
-        let confusion = ConfusionMatrix::new(&y.to_vec(), &pred.to_vec())?;
+    for ((split, l), pred) in data.parts().into_iter().zip(predictions) {
+        let confusion = ConfusionMatrix::new(&l.y.to_vec(), &pred.to_vec())?;
         parts.push(PartResult {
-            split: split.into(),
-            images: x.nrows(),
+            split,
+            images: l.len(),
             accuracy: confusion.accuracy(),
             confusion,
         });
@@ -226,7 +231,7 @@ pub fn evaluate(
 }
 
 impl Report {
-    pub fn accuracy(&self, split: &str) -> Option<f64> {
+    pub fn accuracy(&self, split: Part) -> Option<f64> {
         self.parts
             .iter()
             .find(|p| p.split == split)
@@ -268,7 +273,7 @@ impl Report {
     /// Per class: correct / total in class, for each part.
     pub fn per_class_table(&self) -> Table {
         let mut header = vec!["digit".to_string()];
-        header.extend(self.parts.iter().map(|p| p.split.clone()));
+        header.extend(self.parts.iter().map(|p| p.split.to_string()));
         let per: Vec<[(usize, usize); CLASSES]> =
             self.parts.iter().map(|p| p.confusion.per_class()).collect();
         let rows = (0..CLASSES)
@@ -290,7 +295,7 @@ impl Report {
         let panels: Vec<(&str, &ConfusionMatrix)> = self
             .parts
             .iter()
-            .map(|p| (p.split.as_str(), &p.confusion))
+            .map(|p| (p.split.name(), &p.confusion))
             .collect();
         crate::plot::confusion(&format!("{}: confusion matrices", self.title()), &panels)
     }

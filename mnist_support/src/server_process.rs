@@ -28,7 +28,10 @@ fn mnist_command(root: &std::path::Path) -> Result<Command> {
     let built = std::fs::metadata(&binary)
         .and_then(|m| m.modified())
         .map_err(|_| Error::Process {
-            what: format!("the mnist CLI is not built ({} is missing)", binary.display()),
+            what: format!(
+                "the mnist CLI is not built ({} is missing)",
+                binary.display()
+            ),
             reason: "build it once with `cargo build --release` in the project".into(),
         })?;
     if newest_source(&root.join("mnist_support").join("src")).is_some_and(|t| t > built) {

@@ -239,7 +239,7 @@ impl Store {
         data: &ScaledSplit,
     ) -> Result<std::result::Result<ModelCard, String>> {
         let card = self.card(model.name())?;
-        let sizes: Vec<usize> = data.parts().iter().map(|(_, x, _)| x.nrows()).collect();
+        let sizes: Vec<usize> = data.parts().iter().map(|(_, l)| l.len()).collect();
         let saved_sizes: Vec<usize> = card.report.parts.iter().map(|p| p.images).collect();
         Ok(if card.kind != model.kind() {
             Err(format!("the saved model is a {}", card.kind))

@@ -34,7 +34,7 @@ pub struct SummaryRow {
 
 impl SummaryRow {
     pub fn from_report(r: &Report) -> Result<SummaryRow> {
-        let acc = |s: &str| {
+        let acc = |s: crate::data::Part| {
             r.accuracy(s).ok_or_else(|| Error::Decode {
                 what: format!("the report of {}", r.name),
                 reason: format!("no {s} accuracy"),
@@ -44,9 +44,9 @@ impl SummaryRow {
             name: r.name.clone(),
             kind: r.kind,
             fit_seconds: r.fit_seconds,
-            train_accuracy: acc("train")?,
-            valid_accuracy: acc("valid")?,
-            test_accuracy: acc("test")?,
+            train_accuracy: acc(crate::data::Part::Train)?,
+            valid_accuracy: acc(crate::data::Part::Valid)?,
+            test_accuracy: acc(crate::data::Part::Test)?,
             official_test_accuracy: None,
         })
     }

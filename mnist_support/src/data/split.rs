@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
@@ -13,6 +14,59 @@ use super::files::{data_dir, locate_all, verify, RawMnist, TEST_IMAGES, TEST_LAB
 use super::idx::{read_pair, Images};
 use super::summary::{ClassFrequency, PartSummary, SplitSummary};
 use super::{CLASSES, PIXELS, SUBSET_ENV};
+
+/// One of the split's three parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Train,
+    Valid,
+    Test,
+}
+
+impl Part {
+    pub const ALL: [Part; 3] = [Part::Train, Part::Valid, Part::Test];
+
+    /// `train`, `valid`, `test`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Train => "train",
+            Part::Valid => "valid",
+            Part::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Images (n×784) and their labels: one part of a split.
+#[derive(Debug, Clone, Copy)]
+pub struct Labelled<'a> {
+    pub x: ArrayView2<'a, f32>,
+    pub y: ArrayView1<'a, u8>,
+}
+
+impl<'a> Labelled<'a> {
+    pub fn new(x: &'a Array2<f32>, y: &'a Array1<u8>) -> Self {
+        Labelled {
+            x: x.view(),
+            y: y.view(),
+        }
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.x.nrows()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// Is 0-based training index `i` in the validation split?
 pub fn is_valid_index(i: usize) -> bool {
@@ -144,28 +198,46 @@ impl Split {
         Ok(small)
     }
 
+    /// One part's images and labels.
+    pub fn part(&self, part: Part) -> Labelled<'_> {
+        match part {
+            Part::Train => Labelled::new(&self.x_train, &self.y_train),
+            Part::Valid => Labelled::new(&self.x_valid, &self.y_valid),
+            Part::Test => Labelled::new(&self.x_test, &self.y_test),
+        }
+    }
+
+    /// The three parts in order.
+    pub fn parts(&self) -> [(Part, Labelled<'_>); 3] {
+        Part::ALL.map(|p| (p, self.part(p)))
+    }
+
     /// Shapes and class counts of the three splits.
     pub fn summary(&self) -> SplitSummary {
-        let part = |x: &Array2<f32>, y: &Array1<u8>| PartSummary {
-            rows: x.nrows(),
-            cols: x.ncols(),
-            class_counts: class_counts(y),
+        let part = |p: Part| {
+            let l = self.part(p);
+            PartSummary {
+                rows: l.x.nrows(),
+                cols: l.x.ncols(),
+                class_counts: class_counts(l.y),
+            }
         };
         SplitSummary {
-            train: part(&self.x_train, &self.y_train),
-            valid: part(&self.x_valid, &self.y_valid),
-            test: part(&self.x_test, &self.y_test),
+            train: part(Part::Train),
+            valid: part(Part::Valid),
+            test: part(Part::Test),
         }
     }
 
     /// Class frequencies of the three splits, with a balance verdict.
     pub fn class_frequency(&self) -> ClassFrequency {
         let s = self.summary();
-        ClassFrequency::new(vec![
-            ("train".into(), s.train.class_counts),
-            ("valid".into(), s.valid.class_counts),
-            ("test".into(), s.test.class_counts),
-        ])
+        ClassFrequency::new(
+            s.parts()
+                .into_iter()
+                .map(|(p, summary)| (p.name().into(), summary.class_counts))
+                .collect(),
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::display::{Bundle, Panel, Rich};
 
-use super::{CLASSES, PIXELS};
+use super::{Part, CLASSES, PIXELS};
 
 /// Rows and class counts of one split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,11 +34,11 @@ pub struct SplitSummary {
 }
 
 impl SplitSummary {
-    pub fn parts(&self) -> [(&'static str, &PartSummary); 3] {
+    pub fn parts(&self) -> [(Part, &PartSummary); 3] {
         [
-            ("train", &self.train),
-            ("valid", &self.valid),
-            ("test", &self.test),
+            (Part::Train, &self.train),
+            (Part::Valid, &self.valid),
+            (Part::Test, &self.test),
         ]
     }
 

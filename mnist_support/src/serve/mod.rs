@@ -331,7 +331,7 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Json<ModelsResponse>
                 name: m.name.clone(),
                 kind: m.card.kind.name().into(),
                 title: m.card.kind.title().into(),
-                test_accuracy: m.card.report.accuracy("test"),
+                test_accuracy: m.card.report.accuracy(crate::data::Part::Test),
                 train_images: m.card.report.parts.first().map(|p| p.images),
                 runtime: m.model.runtime().into(),
             })

@@ -53,7 +53,7 @@ fn every_model_meets_the_contract() {
         // images reaches about 0.7, the other models over 0.9; the networks,
         // after their one epoch of 38 steps here, about 0.55).
         let report = experiment::evaluate(model.as_ref(), &data, 0.0, &Silent).unwrap();
-        let test_acc = report.accuracy("test").unwrap();
+        let test_acc = report.accuracy(mnist_support::data::Part::Test).unwrap();
         let bar = if kind.needs_torch() { 0.4 } else { 0.6 };
         assert!(test_acc > bar, "{kind}: test accuracy {test_acc}");
         assert_eq!(

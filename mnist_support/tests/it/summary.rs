@@ -37,9 +37,18 @@ fn the_summary_is_built_from_the_saved_reports() {
     for row in &s.rows {
         let r = reports.iter().find(|r| r.name == row.name).unwrap();
         assert_eq!(row.fit_seconds, r.fit_seconds);
-        assert_eq!(row.train_accuracy, r.accuracy("train").unwrap());
-        assert_eq!(row.valid_accuracy, r.accuracy("valid").unwrap());
-        assert_eq!(row.test_accuracy, r.accuracy("test").unwrap());
+        assert_eq!(
+            row.train_accuracy,
+            r.accuracy(mnist_support::data::Part::Train).unwrap()
+        );
+        assert_eq!(
+            row.valid_accuracy,
+            r.accuracy(mnist_support::data::Part::Valid).unwrap()
+        );
+        assert_eq!(
+            row.test_accuracy,
+            r.accuracy(mnist_support::data::Part::Test).unwrap()
+        );
     }
     let t = s.table();
     assert_eq!(t.rows.len(), 3);
@@ -51,7 +60,13 @@ fn the_summary_is_built_from_the_saved_reports() {
         .contains("not trained yet: knn, svm, forest, cnn"));
     assert_eq!(
         t.rows[0][4],
-        format!("{:.2}%", 100.0 * reports[0].accuracy("test").unwrap())
+        format!(
+            "{:.2}%",
+            100.0
+                * reports[0]
+                    .accuracy(mnist_support::data::Part::Test)
+                    .unwrap()
+        )
     );
 
     // CSV and Markdown files hold the same table.
@@ -113,7 +128,7 @@ fn the_dataframe_matches_the_table() {
     );
     let test = df.column("test_accuracy").unwrap().f64().unwrap();
     for (i, r) in reports.iter().enumerate() {
-        assert_eq!(test.get(i), r.accuracy("test"));
+        assert_eq!(test.get(i), r.accuracy(mnist_support::data::Part::Test));
     }
     assert!(format!("{df}").contains("softmax"));
     let t = summary::frame_table(&df);

@@ -2,7 +2,7 @@
 //! predict times, peak memory and accuracies; `--run-all` times the whole
 //! pipeline. Nothing is saved.
 
-use mnist_support::data::Split;
+use mnist_support::data::{Part, Split};
 use mnist_support::experiment::{self, Report, ScaledSplit};
 use mnist_support::models::ModelKind;
 use mnist_support::store::Store;
@@ -60,7 +60,7 @@ pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResu
         let fit_s = experiment::fit(model.as_mut(), &data, &Bar::new())?;
         let report = experiment::evaluate(model.as_ref(), &data, fit_s, &Bar::new())?;
         let peak = peak_rss_mb().unwrap_or(f64::NAN);
-        let acc = |s: &str| report.accuracy(s).unwrap_or(f64::NAN);
+        let acc = |s: Part| report.accuracy(s).unwrap_or(f64::NAN);
         let history = report.history.as_ref();
         if let Some(h) = history {
             torch_threads = Some((h.threads, h.device.clone()));
@@ -76,9 +76,9 @@ pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResu
                     "s_per_epoch": history.map(|h| h.seconds_per_epoch()),
                     "predict_s": report.predict_seconds,
                     "peak_rss_mb": peak,
-                    "train_acc": acc("train"),
-                    "valid_acc": acc("valid"),
-                    "test_acc": acc("test"),
+                    "train_acc": acc(Part::Train),
+                    "valid_acc": acc(Part::Valid),
+                    "test_acc": acc(Part::Test),
                     "threads": history.map(|h| h.threads).unwrap_or(rayon::current_num_threads()),
                     "device": history.map(|h| h.device.as_str()).unwrap_or("cpu"),
                 })
@@ -99,9 +99,9 @@ pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResu
                 per_epoch,
                 report.predict_seconds,
                 peak,
-                100.0 * acc("train"),
-                100.0 * acc("valid"),
-                100.0 * acc("test")
+                100.0 * acc(Part::Train),
+                100.0 * acc(Part::Valid),
+                100.0 * acc(Part::Test)
             );
         }
     }
@@ -150,9 +150,8 @@ pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
         let mut rows = Vec::new();
         for kind in all_if_empty(kinds) {
             let index = ModelKind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
-            let notebook =
-                mnist_setup::resolve_notebook(&p, &format!("04_{}", index + 1))
-                    .ok_or_else(|| format!("no notebook 04_{}_* for {kind}", index + 1))?;
+            let notebook = mnist_setup::resolve_notebook(&p, &format!("04_{}", index + 1))
+                .ok_or_else(|| format!("no notebook 04_{}_* for {kind}", index + 1))?;
             eprintln!("bench: {kind}: the CLI's pipeline");
             let cli = Store::new(root.join("cli")).retraining(true);
             let mut model = kind.default_model()?;
@@ -178,7 +177,11 @@ pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
         "model", "CLI fit s", "notebook s", "ratio", "CLI test", "notebook test"
     );
     for (kind, a, b) in &rows {
-        let pct = |r: &Report| 100.0 * r.accuracy("test").unwrap_or(f64::NAN);
+        let pct = |r: &Report| {
+            100.0
+                * r.accuracy(mnist_support::data::Part::Test)
+                    .unwrap_or(f64::NAN)
+        };
         println!(
             "{:<8} {:>10.1} {:>12.1} {:>7.2} {:>8.2}% {:>12.2}%",
             kind.name(),

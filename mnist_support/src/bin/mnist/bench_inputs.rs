@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
+use mnist_support::api::{Client, PredictRequest, PredictResponse};
 use mnist_support::data::Split;
 use mnist_support::plot::{self, Picture};
 use mnist_support::real_inputs::{self, Crop, InputsReport, Sample, Set, Source, SourceRow};
-use mnist_support::api::{Client, PredictRequest, PredictResponse};
 use mnist_support::serve::{Options, Served};
 
 use crate::AnyResult;
@@ -117,7 +117,7 @@ pub fn bench_inputs(
     let mnist_test = served
         .models
         .iter()
-        .map(|m| m.card.report.accuracy("test"))
+        .map(|m| m.card.report.accuracy(mnist_support::data::Part::Test))
         .collect();
     let split = Split::load()?;
     let t = std::time::Instant::now();

@@ -14,10 +14,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use mnist_support::augment::{Augment, Distort};
-use mnist_support::data::Split;
-use mnist_support::experiment::{self, ScaledSplit};
 use mnist_setup as jupyter;
+use mnist_support::augment::{Augment, Distort};
+use mnist_support::data::{Labelled, Split};
+use mnist_support::experiment::{self, ScaledSplit};
 use mnist_support::models::cart::{Criterion, TreeParams};
 use mnist_support::models::knn::Weighting;
 use mnist_support::models::{
@@ -25,7 +25,6 @@ use mnist_support::models::{
     NetParams, Network, Softmax, SoftmaxParams, Svm, SvmParams,
 };
 use mnist_support::scale::Scaling;
-use ndarray::{Array1, Array2};
 
 use crate::progress_bar::Bar;
 use crate::AnyResult;
@@ -188,12 +187,7 @@ fn write_npy(path: &Path, shape: &[usize], bytes: &[u8]) -> AnyResult<()> {
 
 /// The split as `X_<part>.npy` (n×784 bytes) and `y_<part>.npy` in `dir`.
 pub fn export(split: &Split, dir: &Path) -> AnyResult<()> {
-    let parts: [(&str, &Array2<f32>, &Array1<u8>); 3] = [
-        ("train", &split.x_train, &split.y_train),
-        ("valid", &split.x_valid, &split.y_valid),
-        ("test", &split.x_test, &split.y_test),
-    ];
-    for (name, x, y) in parts {
+    for (name, Labelled { x, y }) in split.parts() {
         let bytes: Vec<u8> = x
             .iter()
             .map(|&v| v.round().clamp(0.0, 255.0) as u8)

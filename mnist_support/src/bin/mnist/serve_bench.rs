@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use mnist_support::api::{CallError, Client, PredictRequest};
 use mnist_support::display::Table;
 use mnist_support::models;
-use mnist_support::api::{CallError, Client, PredictRequest};
 
 use crate::AnyResult;
 

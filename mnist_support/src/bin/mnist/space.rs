@@ -312,7 +312,7 @@ pub fn readme(cards: &[ModelCard], title: &str, project_url: Option<&str>) -> St
                 "| {} | {} | {} |\n",
                 c.kind.title(),
                 c.report
-                    .accuracy("test")
+                    .accuracy(mnist_support::data::Part::Test)
                     .map(mnist_support::metrics::percent)
                     .unwrap_or_else(|| "–".into()),
                 c.report.parts.first().map_or(0, |p| p.images)
