@@ -35,7 +35,8 @@ fn mnist_command(root: &std::path::Path) -> Result<Command> {
             reason: "build it once with `cargo build --release` in the project".into(),
         })?;
     if newest_source(&root.join("mnist_support").join("src")).is_some_and(|t| t > built) {
-        eprintln!(
+        // On stdout: the notebook runner takes stderr for a failing cell.
+        println!(
             "note: {} is older than the crate's sources; rebuild it with `cargo build --release` \
              to run the current code",
             binary.display()

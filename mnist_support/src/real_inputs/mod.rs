@@ -178,12 +178,13 @@ impl std::str::FromStr for Source {
 }
 
 /// Which of the disjoint generated sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Set {
     /// For tuning: validation digits at even positions.
     Dev,
     /// For reporting only: validation digits at odd positions, other seeds.
+    #[default]
     Heldout,
     /// For training (the server's digit gate): MNIST *training* digits, the
     /// training fonts instead of the benchmark's, other seeds. Never

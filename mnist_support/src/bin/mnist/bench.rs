@@ -3,13 +3,39 @@
 //! pipeline. Nothing is saved.
 
 use mnist_support::data::{Part, Split};
+use mnist_support::display::Table;
 use mnist_support::experiment::{self, Report, ScaledSplit};
+use mnist_support::metrics::percent;
 use mnist_support::models::ModelKind;
 use mnist_support::store::Store;
 
 use crate::progress_bar::Bar;
 use crate::train::{all_if_empty, run_all, tempfile_dir};
 use crate::AnyResult;
+
+/// The arguments of `mnist bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Models to benchmark (default: all seven).
+    pub models: Vec<ModelKind>,
+    /// One JSON object per model and line: model, fit_s, epochs, best_epoch,
+    /// s_per_epoch, predict_s, peak_rss_mb, train_acc, valid_acc, test_acc, threads, device.
+    #[arg(long)]
+    pub json: bool,
+    /// Any configuration of one model: a JSON object of the hyperparameters
+    /// to change from its defaults, e.g. '{"n_trees": 100}' for the forest
+    /// (nested objects merge: '{"tree": {"max_features": 40}}').
+    #[arg(long)]
+    pub params: Option<String>,
+    /// Instead: time the whole pipeline (`run-all --retrain` into a temporary
+    /// directory) and print its wall time and peak memory.
+    #[arg(long, conflicts_with_all = ["models", "json", "params"])]
+    pub run_all: bool,
+    /// Instead: train each model (default: all) by the CLI's pipeline and by
+    /// its notebook in a headless kernel, and print both training times.
+    #[arg(long, conflicts_with_all = ["json", "run_all", "params"])]
+    pub notebooks: bool,
+}
 
 /// Peak resident memory of this process in MB since the last reset (Linux).
 fn peak_rss_mb() -> Option<f64> {
@@ -22,6 +48,17 @@ fn peak_rss_mb() -> Option<f64> {
 /// Reset the peak-memory counter (Linux: write 5 to /proc/self/clear_refs).
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// `mnist bench`: one of its three forms.
+pub fn run(a: BenchArgs) -> AnyResult<()> {
+    if a.run_all {
+        bench_run_all()
+    } else if a.notebooks {
+        bench_notebooks(a.models)
+    } else {
+        bench(a.models, a.json, a.params.as_deref())
+    }
 }
 
 pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResult<()> {
@@ -40,12 +77,7 @@ pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResu
         None => None,
     };
     let split = Split::load()?;
-    if !json {
-        println!(
-            "{:<10} {:>9} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9}",
-            "model", "fit s", "epochs", "s/epoch", "predict s", "peak MB", "train", "valid", "test"
-        );
-    }
+    let mut rows = Vec::new();
     let mut torch_threads = None;
     for kind in all_if_empty(kinds) {
         reset_peak_rss();
@@ -91,21 +123,37 @@ pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResu
                 ),
                 None => ("-".into(), "-".into()),
             };
-            println!(
-                "{:<10} {:>9.2} {:>7} {:>8} {:>10.2} {:>9.0} {:>8.2}% {:>8.2}% {:>8.2}%",
-                kind.name(),
+            eprintln!(
+                "bench: {kind}: fit {:.2} s, test {}",
                 report.fit_seconds,
+                percent(acc(Part::Test))
+            );
+            rows.push(vec![
+                kind.name().to_string(),
+                format!("{:.2}", report.fit_seconds),
                 epochs,
                 per_epoch,
-                report.predict_seconds,
-                peak,
-                100.0 * acc(Part::Train),
-                100.0 * acc(Part::Valid),
-                100.0 * acc(Part::Test)
-            );
+                format!("{:.2}", report.predict_seconds),
+                format!("{peak:.0}"),
+                percent(acc(Part::Train)),
+                percent(acc(Part::Valid)),
+                percent(acc(Part::Test)),
+            ]);
         }
     }
     if !json {
+        let header = [
+            "model",
+            "fit s",
+            "epochs",
+            "s/epoch",
+            "predict s",
+            "peak MB",
+            "train",
+            "valid",
+            "test",
+        ];
+        print!("{}", Table::new(header.map(String::from).to_vec(), rows));
         println!(
             "(threads: {} for the classical models{}; epochs: run (kept); predict = all 65,000 images; \
              peak MB = whole process, data included)",
@@ -172,26 +220,32 @@ pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
     })();
     let _ = std::fs::remove_dir_all(&root);
     let rows = result?;
-    println!(
-        "{:<8} {:>10} {:>12} {:>7} {:>9} {:>13}",
-        "model", "CLI fit s", "notebook s", "ratio", "CLI test", "notebook test"
+    let pct = |r: &Report| percent(r.accuracy(Part::Test).unwrap_or(f64::NAN));
+    let table = Table::new(
+        [
+            "model",
+            "CLI fit s",
+            "notebook s",
+            "ratio",
+            "CLI test",
+            "notebook test",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows.iter()
+            .map(|(kind, a, b)| {
+                vec![
+                    kind.name().to_string(),
+                    format!("{:.1}", a.fit_seconds),
+                    format!("{:.1}", b.fit_seconds),
+                    format!("{:.2}", b.fit_seconds / a.fit_seconds),
+                    pct(a),
+                    pct(b),
+                ]
+            })
+            .collect(),
     );
-    for (kind, a, b) in &rows {
-        let pct = |r: &Report| {
-            100.0
-                * r.accuracy(mnist_support::data::Part::Test)
-                    .unwrap_or(f64::NAN)
-        };
-        println!(
-            "{:<8} {:>10.1} {:>12.1} {:>7.2} {:>8.2}% {:>12.2}%",
-            kind.name(),
-            a.fit_seconds,
-            b.fit_seconds,
-            b.fit_seconds / a.fit_seconds,
-            pct(&a),
-            pct(&b)
-        );
-    }
+    print!("{table}");
     println!(
         "(training only, as each saved report records it; ratio = notebook / CLI; {} threads)",
         rayon::current_num_threads()

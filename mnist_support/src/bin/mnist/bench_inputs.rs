@@ -5,10 +5,38 @@ use std::path::PathBuf;
 use mnist_support::api::{Client, PredictRequest, PredictResponse};
 use mnist_support::data::Split;
 use mnist_support::plot::{self, Picture};
-use mnist_support::real_inputs::{self, Crop, InputsReport, Sample, Set, Source, SourceRow};
+use mnist_support::real_inputs::{self, Crop, InputsReport, Sample, Source, SourceRow};
 use mnist_support::serve::{Options, Served};
 
 use crate::AnyResult;
+
+/// The arguments of `mnist bench-inputs`.
+#[derive(clap::Args, Default)]
+pub struct BenchInputsArgs {
+    /// `heldout` (what is reported) or `dev` (what preprocessing was tuned on).
+    #[arg(long, default_value = "heldout")]
+    pub set: mnist_support::real_inputs::Set,
+    /// Inputs per source.
+    #[arg(long, default_value_t = 400)]
+    pub per_source: usize,
+    #[command(flatten)]
+    pub dir: crate::args::ModelsDir,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write every generated input file into this directory.
+    #[arg(long)]
+    pub write: Option<PathBuf>,
+    /// Write a gallery (inputs, the 28×28 the models saw, every answer) as PNG here.
+    #[arg(long)]
+    pub gallery: Option<PathBuf>,
+    /// Write the preprocessing steps of one input per source as PNG here.
+    #[arg(long)]
+    pub steps: Option<PathBuf>,
+    /// List every input some model gets wrong, with the wrong answers.
+    #[arg(long)]
+    pub verbose: bool,
+}
 
 /// What the server answered for one input.
 pub struct Answer {
@@ -90,20 +118,21 @@ pub fn start_in_process(served: Served, who: &'static str) -> AnyResult<std::net
     Ok(rx.recv_timeout(std::time::Duration::from_secs(30))?)
 }
 
-pub fn bench_inputs(
-    set: Set,
-    per_source: usize,
-    dir: Option<PathBuf>,
-    json: bool,
-    write: Option<PathBuf>,
-    gallery: Option<PathBuf>,
-    steps: Option<PathBuf>,
-    verbose: bool,
-) -> AnyResult<()> {
+pub fn bench_inputs(a: BenchInputsArgs) -> AnyResult<()> {
+    let BenchInputsArgs {
+        set,
+        per_source,
+        dir,
+        json,
+        write,
+        gallery,
+        steps,
+        verbose,
+    } = a;
     if per_source == 0 {
         return Err("--per-source must be positive".into());
     }
-    let dir = dir.unwrap_or_else(mnist_support::models::models_dir);
+    let dir = dir.path();
     let served =
         mnist_support::serve::load(&dir, mnist_support::serve::Networks::Candle, "bench-inputs")?;
     let models: Vec<String> = served.models.iter().map(|m| m.name.clone()).collect();

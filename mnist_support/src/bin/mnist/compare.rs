@@ -17,7 +17,9 @@ use std::time::Instant;
 use mnist_setup as jupyter;
 use mnist_support::augment::{Augment, Distort};
 use mnist_support::data::{Labelled, Split};
+use mnist_support::display::Table;
 use mnist_support::experiment::{self, ScaledSplit};
+use mnist_support::metrics::percent;
 use mnist_support::models::cart::{Criterion, TreeParams};
 use mnist_support::models::knn::Weighting;
 use mnist_support::models::{
@@ -28,6 +30,37 @@ use mnist_support::scale::Scaling;
 
 use crate::progress_bar::Bar;
 use crate::AnyResult;
+
+/// The arguments of `mnist compare`.
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// Models to compare (default: softmax knn tree forest; svm takes
+    /// scikit-learn about half an hour here; dnn and cnn need PyTorch,
+    /// about 4.7 GB with its CUDA libraries).
+    pub models: Vec<ModelKind>,
+    /// Only the first N training images (and N/5 valid and test), for a quick check.
+    #[arg(long)]
+    pub subset: Option<usize>,
+    /// Epochs for the networks (default: the models' own, DNN 20, CNN 10).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Form (b): each side's own recipe instead of the same configuration:
+    /// our models as the project trains them, against the usual
+    /// scikit-learn and PyTorch solutions (see scripts/compare.py); for
+    /// the networks, also how long ours take to reach the other side's
+    /// validation accuracy.
+    #[arg(long, conflicts_with = "epochs")]
+    pub best: bool,
+    /// Form (a): train the seeded models (forest, dnn, cnn) with N seeds
+    /// on each side (42, 43, ...) and print each run and the means: one
+    /// run's accuracy is partly the luck of its seed.
+    #[arg(long, default_value_t = 1, conflicts_with = "best",
+          value_parser = clap::value_parser!(u64).range(1..=20))]
+    pub seeds: u64,
+    /// One JSON object per model.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// The models compared by default. scikit-learn's `SVC` needs about half an
 /// hour here, so the SVM runs only when asked for.
@@ -280,14 +313,15 @@ fn theirs(
     Ok(serde_json::from_str(line.trim())?)
 }
 
-pub fn compare(
-    kinds: Vec<ModelKind>,
-    subset: Option<usize>,
-    epochs: Option<usize>,
-    best: bool,
-    seeds: u64,
-    json: bool,
-) -> AnyResult<()> {
+pub fn compare(a: CompareArgs) -> AnyResult<()> {
+    let CompareArgs {
+        models: kinds,
+        subset,
+        epochs,
+        best,
+        seeds,
+        json,
+    } = a;
     let kinds = if kinds.is_empty() {
         DEFAULT.to_vec()
     } else {
@@ -337,31 +371,19 @@ pub fn compare(
     let _ = std::fs::remove_dir_all(&dir);
     let rows = result?;
     if !json {
-        println!(
-            "{:<8} {:>9} {:>8} {:>10} {:>12} {:>8} {:>10} {:>9} {:>13}",
-            "model",
-            "ours test",
-            "fit s",
-            "predict s",
-            "Python test",
-            "fit s",
-            "predict s",
-            "fit ratio",
-            "predict ratio"
-        );
-        let line = |name: &str, a: &Side, b: &Side| {
-            println!(
-                "{:<8} {:>8.2}% {:>8.2} {:>10.2} {:>11.2}% {:>8.2} {:>10.2} {:>9.2} {:>13.2}",
-                name,
-                100.0 * a.test_acc,
-                a.fit_s,
-                a.predict_s,
-                100.0 * b.test_acc,
-                b.fit_s,
-                b.predict_s,
-                a.fit_s / b.fit_s,
-                a.predict_s / b.predict_s
-            )
+        let mut table_rows: Vec<Vec<String>> = Vec::new();
+        let mut line = |name: &str, a: &Side, b: &Side| {
+            table_rows.push(vec![
+                name.to_string(),
+                percent(a.test_acc),
+                format!("{:.2}", a.fit_s),
+                format!("{:.2}", a.predict_s),
+                percent(b.test_acc),
+                format!("{:.2}", b.fit_s),
+                format!("{:.2}", b.predict_s),
+                format!("{:.2}", a.fit_s / b.fit_s),
+                format!("{:.2}", a.predict_s / b.predict_s),
+            ])
         };
         // One group of rows per model: its runs, then the means of several.
         for runs in rows.chunk_by(|(a, _), (b, _)| a.model == b.model) {
@@ -379,6 +401,21 @@ pub fn compare(
                 );
             }
         }
+        let header = [
+            "model",
+            "ours test",
+            "fit s",
+            "predict s",
+            "Python test",
+            "fit s",
+            "predict s",
+            "fit ratio",
+            "predict ratio",
+        ];
+        print!(
+            "{}",
+            Table::new(header.map(String::from).to_vec(), table_rows)
+        );
         let mut tools: Vec<&str> = rows.iter().map(|(_, b)| b.tool.as_str()).collect();
         tools.dedup();
         println!(

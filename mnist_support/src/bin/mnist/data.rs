@@ -4,6 +4,14 @@ use mnist_support::data::Split;
 
 use crate::AnyResult;
 
+/// The arguments of `mnist data`.
+#[derive(clap::Args)]
+pub struct DataArgs {
+    /// One JSON object: {"train": {"rows": .., "class_counts": [..]}, "valid": .., "test": ..}
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub fn data(json: bool) -> AnyResult<()> {
     let split = Split::load()?;
     let summary = split.summary();

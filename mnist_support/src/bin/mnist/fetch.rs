@@ -7,6 +7,13 @@ use mnist_support::data;
 
 use crate::AnyResult;
 
+/// The arguments of `mnist fetch-data`.
+#[derive(clap::Args)]
+pub struct FetchDataArgs {
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
 pub fn fetch(dir: PathBuf) -> AnyResult<()> {
     let bar = ProgressBar::new(0);
     bar.set_style(

@@ -2,7 +2,7 @@
 //! figure the README shows, made by the code that makes them in the
 //! notebooks, so the README's figures cannot drift from the code.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mnist_support::data::Split;
 use mnist_support::plot;
@@ -11,7 +11,26 @@ use mnist_support::server_process::ServerProcess;
 use mnist_support::store::Store;
 use mnist_support::summary::Summary;
 
+use crate::bench_inputs::BenchInputsArgs;
 use crate::AnyResult;
+
+/// The arguments of `mnist figures`.
+#[derive(clap::Args)]
+pub struct FiguresArgs {
+    #[arg(long, default_value = "notebooks/figures")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Every figure the README shows, into --out: also the class means,
+    /// the summary chart, the CNN's training curves, the SVM's confusion
+    /// matrices (from the saved models in --dir), the preprocessing steps
+    /// and the real-inputs gallery (held-out set) and a screenshot of the
+    /// page after an example drawing is predicted (headless Chromium).
+    #[arg(long)]
+    pub readme: bool,
+    #[command(flatten)]
+    pub dir: crate::args::ModelsDir,
+}
 
 pub fn figures(out: &Path, seed: u64) -> AnyResult<()> {
     let split = Split::load()?;
@@ -50,16 +69,16 @@ pub fn readme_figures(out: &Path, models: &Path) -> AnyResult<()> {
         store.card("svm")?.report.confusion_figure()?,
         "svm_confusion.png",
     )?;
-    crate::bench_inputs::bench_inputs(
-        Set::Heldout,
-        400,
-        Some(models.to_path_buf()),
-        false,
-        None,
-        Some(out.join("real_inputs_gallery.png")),
-        Some(out.join("preprocessing_steps.png")),
-        false,
-    )?;
+    crate::bench_inputs::bench_inputs(BenchInputsArgs {
+        set: Set::Heldout,
+        per_source: 400,
+        dir: crate::args::ModelsDir {
+            dir: Some(models.to_path_buf()),
+        },
+        gallery: Some(out.join("real_inputs_gallery.png")),
+        steps: Some(out.join("preprocessing_steps.png")),
+        ..Default::default()
+    })?;
     let server = ServerProcess::start(0, models)?;
     save(server.screenshot("/?demo=pad", 1200, 900)?, "web_page.png")?;
     server.stop()?;

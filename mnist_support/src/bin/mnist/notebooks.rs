@@ -9,6 +9,35 @@ use mnist_setup as jupyter;
 use crate::fetch::ensure_data;
 use crate::AnyResult;
 
+/// The arguments of `mnist notebooks`.
+#[derive(clap::Args)]
+pub struct NotebooksArgs {
+    /// Notebooks to run, by path or name (`01`, `02_visualize_digits`); default: all, in order.
+    pub names: Vec<String>,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The arguments of `mnist first-cell`.
+#[derive(clap::Args)]
+pub struct FirstCellArgs {
+    /// Notebooks, by path or name; default: all, in order.
+    pub names: Vec<String>,
+    /// Start all their kernels at once (notebooks open side by side).
+    #[arg(long)]
+    pub together: bool,
+    /// Start from an empty temporary pool: round 1 is the cold start, and
+    /// later rounds reuse it (deleted at the end).
+    #[arg(long)]
+    pub cold: bool,
+    /// How many times to run the whole set.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+    /// Code cells to run and time in each notebook.
+    #[arg(long, default_value_t = 2)]
+    pub cells: usize,
+}
+
 pub fn setup() -> AnyResult<()> {
     let p = jupyter::setup()?;
     println!(
@@ -66,13 +95,14 @@ pub fn notebooks(names: Vec<String>, out: Option<PathBuf>) -> AnyResult<ExitCode
 }
 
 /// `mnist first-cell`: `scripts/first_cell.py` over the registered kernel.
-pub fn first_cell(
-    names: Vec<String>,
-    together: bool,
-    cold: bool,
-    rounds: usize,
-    cells: usize,
-) -> AnyResult<ExitCode> {
+pub fn first_cell(a: FirstCellArgs) -> AnyResult<ExitCode> {
+    let FirstCellArgs {
+        names,
+        together,
+        cold,
+        rounds,
+        cells,
+    } = a;
     let p = jupyter::setup()?;
     let notebooks = resolve(&p, &names)?;
     let script = p.root.join("mnist_support/scripts/first_cell.py");

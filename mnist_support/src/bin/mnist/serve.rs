@@ -3,20 +3,35 @@
 
 use std::path::PathBuf;
 
-use mnist_support::models::{self, ModelKind};
+use mnist_support::models::ModelKind;
 use mnist_support::serve::{Networks, Options};
 
 use crate::fetch::ensure_data;
 use crate::train::train;
 use crate::AnyResult;
 
+/// The arguments of `mnist serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub options: mnist_support::serve::Options,
+    #[command(flatten)]
+    pub dir: crate::args::ModelsDir,
+    /// First train (on the full split) every model that is not saved yet,
+    /// and the digit gate when it is missing.
+    #[arg(long)]
+    pub train: bool,
+    /// Run the networks on libtorch instead of candle (to compare the two).
+    #[arg(long)]
+    pub libtorch: bool,
+}
+
 pub fn serve(
     options: &Options,
-    dir: Option<PathBuf>,
+    dir: PathBuf,
     train_missing: bool,
     libtorch: bool,
 ) -> AnyResult<()> {
-    let dir = dir.unwrap_or_else(models::models_dir);
     if train_missing {
         let missing: Vec<ModelKind> = ModelKind::ALL
             .iter()
@@ -26,7 +41,7 @@ pub fn serve(
         if !missing.is_empty() {
             ensure_data()?;
             eprintln!("serve: training {} missing model(s) first", missing.len());
-            train(missing, Some(dir.clone()))?;
+            train(missing, &dir)?;
         }
         if !mnist_support::gate::gate_dir(&dir).exists() {
             ensure_data()?;

@@ -7,7 +7,6 @@
 //! browser would. A prober asks /healthz ten times a second meanwhile.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -15,9 +14,28 @@ use std::time::{Duration, Instant};
 
 use mnist_support::api::{CallError, Client, PredictRequest};
 use mnist_support::display::Table;
-use mnist_support::models;
 
 use crate::AnyResult;
+
+/// The arguments of `mnist serve-bench`.
+#[derive(clap::Args)]
+pub struct ServeBenchArgs {
+    /// Concurrent clients; several values run one after another.
+    #[arg(long, num_args = 1.., default_values_t = [1, 16, 256])]
+    pub clients: Vec<usize>,
+    /// Seconds each run lasts.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// The server's queue bound (default: the server's own).
+    #[arg(long)]
+    pub queue: Option<usize>,
+    /// Also start `mnist serve --libtorch` (the networks on libtorch) and
+    /// compare its size, start time, memory and per-image times.
+    #[arg(long)]
+    pub vs_libtorch: bool,
+    #[command(flatten)]
+    pub dir: crate::args::ModelsDir,
+}
 
 /// Requests one run sends at most, all clients together.
 const MAX_REQUESTS: usize = 200_000;
@@ -181,20 +199,21 @@ struct Tally {
     failed: usize,
 }
 
-pub fn serve_bench(
-    clients: Vec<usize>,
-    seconds: f64,
-    queue: Option<usize>,
-    vs_libtorch: bool,
-    dir: Option<PathBuf>,
-) -> AnyResult<()> {
+pub fn serve_bench(a: ServeBenchArgs) -> AnyResult<()> {
+    let ServeBenchArgs {
+        clients,
+        seconds,
+        queue,
+        vs_libtorch,
+        dir,
+    } = a;
     if clients.is_empty() || clients.iter().any(|&c| c == 0 || c > 1024) {
         return Err("--clients takes counts from 1 to 1024".into());
     }
     if !(seconds > 0.0 && seconds <= 120.0) {
         return Err("--seconds must be in (0, 120]".into());
     }
-    let dir = dir.unwrap_or_else(models::models_dir);
+    let dir = dir.path();
     crate::fetch::ensure_data()?;
     // One picture: a pad drawing of a validation digit, through preprocessing each time.
     let split = mnist_support::data::Split::load()?;

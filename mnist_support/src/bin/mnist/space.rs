@@ -11,11 +11,32 @@ use std::process::Command;
 use mnist_support::data::Split;
 use mnist_support::display::Table;
 use mnist_support::experiment::ScaledSplit;
-use mnist_support::models::{self, ModelKind};
+use mnist_support::models::ModelKind;
 use mnist_support::serve::api::ExamplesResponse;
 use mnist_support::store::{Freshness, ModelCard, Store};
 
 use crate::AnyResult;
+
+/// The arguments of `mnist space`.
+#[derive(clap::Args)]
+pub struct SpaceArgs {
+    /// The directory to write (new, empty, or written by `mnist space` before).
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub dir: crate::args::ModelsDir,
+    /// Ship this mnist-serve binary instead of building it.
+    #[arg(long)]
+    pub server_binary: Option<PathBuf>,
+    /// Ship the saved models as they are, stale or not (tests, experiments).
+    #[arg(long)]
+    pub any_models: bool,
+    /// The Space's title.
+    #[arg(long, default_value = "MNIST digits in Rust")]
+    pub title: String,
+    /// Link from the Space's page back to the project.
+    #[arg(long)]
+    pub project_url: Option<String>,
+}
 
 /// The port a Docker Space's app listens on (`app_port`).
 pub const PORT: u16 = 7860;
@@ -37,15 +58,6 @@ EXPOSE 7860
 CMD ["./mnist-serve", "--host", "0.0.0.0", "--port", "7860", "--dir", "models", "--behind-proxy"]
 "#;
 
-pub struct SpaceArgs {
-    pub out: PathBuf,
-    pub dir: Option<PathBuf>,
-    pub server_binary: Option<PathBuf>,
-    pub any_models: bool,
-    pub title: String,
-    pub project_url: Option<String>,
-}
-
 pub fn space(a: SpaceArgs) -> AnyResult<()> {
     if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
         return Err(
@@ -54,7 +66,7 @@ pub fn space(a: SpaceArgs) -> AnyResult<()> {
                 .into(),
         );
     }
-    let models_dir = a.dir.clone().unwrap_or_else(models::models_dir);
+    let models_dir = a.dir.path();
     check_out_dir(&a.out)?;
     crate::fetch::ensure_data()?;
     let split = Split::load()?;

@@ -4,11 +4,37 @@
 use std::path::{Path, PathBuf};
 
 use mnist_support::data::Split;
-use mnist_support::models::{self, ModelKind};
+use mnist_support::models::ModelKind;
 use mnist_support::store::Store;
 
 use crate::progress_bar::Bar;
 use crate::AnyResult;
+
+/// The arguments of `mnist train`.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Models to train (default: all seven, then the digit gate).
+    pub models: Vec<ModelKind>,
+    #[command(flatten)]
+    pub dir: crate::args::ModelsDir,
+}
+
+/// The arguments of `mnist train-gate`.
+#[derive(clap::Args)]
+pub struct TrainGateArgs {
+    #[command(flatten)]
+    pub dir: crate::args::ModelsDir,
+}
+
+/// The arguments of `mnist run-all`.
+#[derive(clap::Args)]
+pub struct RunAllArgs {
+    #[command(flatten)]
+    pub dir: crate::args::ModelsDir,
+    /// Train every model again even when an up-to-date saved one exists.
+    #[arg(long)]
+    pub retrain: bool,
+}
 
 pub fn all_if_empty(kinds: Vec<ModelKind>) -> Vec<ModelKind> {
     if kinds.is_empty() {
@@ -18,10 +44,9 @@ pub fn all_if_empty(kinds: Vec<ModelKind>) -> Vec<ModelKind> {
     }
 }
 
-pub fn train(kinds: Vec<ModelKind>, dir: Option<PathBuf>) -> AnyResult<()> {
+pub fn train(kinds: Vec<ModelKind>, dir: &Path) -> AnyResult<()> {
     let split = Split::load()?;
-    let dir = dir.unwrap_or_else(models::models_dir);
-    let store = Store::new(&dir).retraining(true);
+    let store = Store::new(dir).retraining(true);
     let gate_too = kinds.is_empty();
     for kind in all_if_empty(kinds) {
         eprintln!("train: {}", kind.title());
@@ -33,7 +58,7 @@ pub fn train(kinds: Vec<ModelKind>, dir: Option<PathBuf>) -> AnyResult<()> {
         }
     }
     if gate_too {
-        gate(&split, &dir)?;
+        gate(&split, dir)?;
     }
     Ok(())
 }
