@@ -10,7 +10,7 @@ use std::time::Instant;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Labelled, Part, Split, CLASSES};
+use crate::data::{Labelled, Part, Parts, Split, CLASSES};
 use crate::display::{Bundle, Figure, Panel, Rich, Table};
 use crate::error::{Error, Result};
 use crate::metrics::{percent, ConfusionMatrix};
@@ -44,20 +44,6 @@ impl ScaledSplit {
             checksums: split.checksums.clone(),
             scaler,
         })
-    }
-
-    /// One part's scaled features and labels.
-    pub fn part(&self, part: Part) -> Labelled<'_> {
-        match part {
-            Part::Train => Labelled::new(&self.x_train, &self.y_train),
-            Part::Valid => Labelled::new(&self.x_valid, &self.y_valid),
-            Part::Test => Labelled::new(&self.x_test, &self.y_test),
-        }
-    }
-
-    /// The three parts in order.
-    pub fn parts(&self) -> [(Part, Labelled<'_>); 3] {
-        Part::ALL.map(|p| (p, self.part(p)))
     }
 
     /// What the scaling did: value range and mean of each part after scaling.
@@ -159,6 +145,17 @@ pub fn fit(model: &mut dyn Classifier, data: &ScaledSplit, progress: &dyn Progre
         }
     }
     Ok(t.elapsed().as_secs_f64())
+}
+
+impl Parts for ScaledSplit {
+    /// One part's scaled features and labels.
+    fn part(&self, part: Part) -> Labelled<'_> {
+        Labelled::pick(
+            part,
+            [&self.x_train, &self.x_valid, &self.x_test],
+            [&self.y_train, &self.y_valid, &self.y_test],
+        )
+    }
 }
 
 /// Results on one part of the split.

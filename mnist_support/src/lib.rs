@@ -58,7 +58,9 @@ pub use error::{Error, Result};
 
 /// What a notebook needs in scope.
 pub mod prelude {
-    pub use crate::data::{ClassFrequency, Split, SplitSummary, CLASSES, PIXELS, SIDE};
+    pub use crate::data::{
+        ClassFrequency, Labelled, Part, Parts, Split, SplitSummary, CLASSES, PIXELS, SIDE,
+    };
     pub use crate::display::{Figure, Panel, Rich, Table};
     pub use crate::error::{Error, Result};
     pub use crate::experiment::{self, Report, ScaledSplit};

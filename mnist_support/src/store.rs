@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, RETRAIN_ENV};
+use crate::data::Parts;
 use crate::display::{write_atomic, Bundle, Rich, Table};
 use crate::error::{Error, Result};
 use crate::experiment::{evaluate, fit, Report, ScaledSplit};

@@ -28,6 +28,7 @@ pub use files::{
 pub use files::{fetch, fetch_from};
 pub use idx::{read_images, read_labels, read_maybe_gz, read_pair, Images};
 pub use split::{
-    class_counts, is_test_index, is_valid_index, official_test, quick_mode, Labelled, Part, Split,
+    class_counts, is_test_index, is_valid_index, official_test, quick_mode, Labelled, Part, Parts,
+    Split,
 };
 pub use summary::{ClassFrequency, PartSummary, SplitSummary, BALANCE_THRESHOLD};

@@ -58,6 +58,12 @@ impl<'a> Labelled<'a> {
         }
     }
 
+    /// Part `part` of the three (train, valid, test) images and labels.
+    pub fn pick(part: Part, xs: [&'a Array2<f32>; 3], ys: [&'a Array1<u8>; 3]) -> Self {
+        let i = part as usize;
+        Labelled::new(xs[i], ys[i])
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.x.nrows()
@@ -65,6 +71,18 @@ impl<'a> Labelled<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Anything split into train, valid and test parts of images with labels
+/// ([`Split`], and its scaled features `ScaledSplit`).
+pub trait Parts {
+    /// One part's images and labels.
+    fn part(&self, part: Part) -> Labelled<'_>;
+
+    /// The three parts in order.
+    fn parts(&self) -> [(Part, Labelled<'_>); 3] {
+        Part::ALL.map(|p| (p, self.part(p)))
     }
 }
 
@@ -198,20 +216,6 @@ impl Split {
         Ok(small)
     }
 
-    /// One part's images and labels.
-    pub fn part(&self, part: Part) -> Labelled<'_> {
-        match part {
-            Part::Train => Labelled::new(&self.x_train, &self.y_train),
-            Part::Valid => Labelled::new(&self.x_valid, &self.y_valid),
-            Part::Test => Labelled::new(&self.x_test, &self.y_test),
-        }
-    }
-
-    /// The three parts in order.
-    pub fn parts(&self) -> [(Part, Labelled<'_>); 3] {
-        Part::ALL.map(|p| (p, self.part(p)))
-    }
-
     /// Shapes and class counts of the three splits.
     pub fn summary(&self) -> SplitSummary {
         let part = |p: Part| {
@@ -237,6 +241,16 @@ impl Split {
                 .into_iter()
                 .map(|(p, summary)| (p.name().into(), summary.class_counts))
                 .collect(),
+        )
+    }
+}
+
+impl Parts for Split {
+    fn part(&self, part: Part) -> Labelled<'_> {
+        Labelled::pick(
+            part,
+            [&self.x_train, &self.x_valid, &self.x_test],
+            [&self.y_train, &self.y_valid, &self.y_test],
         )
     }
 }

@@ -105,23 +105,9 @@ fn generate_crops(
                 let path = distort(&skeleton(&row), &mut rng);
                 (label, draw(source, &path, &mut rng))
             };
-            crops
-                .iter()
-                .map(|&crop| {
-                    let (bytes, ext) = picture.encode(crop)?;
-                    Ok(Sample {
-                        source,
-                        label,
-                        crop,
-                        name: format!(
-                            "{}-{i:04}-label{label}{tag}{}.{ext}",
-                            source.name(),
-                            crop.suffix()
-                        ),
-                        bytes,
-                    })
-                })
-                .collect()
+            picture.samples(crops, source, label, |cut, ext| {
+                format!("{}-{i:04}-label{label}{tag}{cut}.{ext}", source.name())
+            })
         };
         // Each input is seeded alone: the same bytes on any number of threads.
         let made: Vec<Vec<Sample>> = (0..per_source)

@@ -177,23 +177,9 @@ pub fn non_digits_with_crops(set: Set, n: usize, crops: &[Crop]) -> Result<Vec<S
                 )
             }
         };
-        crops
-            .iter()
-            .map(|&crop| {
-                let (bytes, ext) = picture.encode(crop)?;
-                Ok(Sample {
-                    source,
-                    label: NOT_A_DIGIT,
-                    crop,
-                    name: format!(
-                        "nondigit-{i:04}-{}-{what}{}.{ext}",
-                        source.name(),
-                        crop.suffix()
-                    ),
-                    bytes,
-                })
-            })
-            .collect()
+        picture.samples(crops, source, NOT_A_DIGIT, |cut, ext| {
+            format!("nondigit-{i:04}-{}-{what}{cut}.{ext}", source.name())
+        })
     });
     let made: Vec<Vec<Sample>> = made.collect::<Result<_>>()?;
     Ok(made.into_iter().flatten().collect())

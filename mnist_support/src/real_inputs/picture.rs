@@ -70,6 +70,30 @@ fn cut<P: image::Pixel + 'static>(
 }
 
 impl Picture {
+    /// The picture as one sample per crop in `crops`, each named by
+    /// `name(crop suffix, file extension)`.
+    pub(super) fn samples(
+        &self,
+        crops: &[Crop],
+        source: Source,
+        label: u8,
+        name: impl Fn(&str, &str) -> String,
+    ) -> Result<Vec<Sample>> {
+        crops
+            .iter()
+            .map(|&crop| {
+                let (bytes, ext) = self.encode(crop)?;
+                Ok(Sample {
+                    source,
+                    label,
+                    crop,
+                    name: name(crop.suffix(), ext),
+                    bytes,
+                })
+            })
+            .collect()
+    }
+
     /// The picture cropped as `crop` says, encoded.
     pub(super) fn encode(&self, crop: Crop) -> Result<(Vec<u8>, &'static str)> {
         let (x0, y0, x1, y1) = self.ink;

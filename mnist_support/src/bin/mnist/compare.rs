@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use mnist_setup as jupyter;
 use mnist_support::augment::{Augment, Distort};
-use mnist_support::data::{Labelled, Split};
+use mnist_support::data::{Labelled, Parts, Split};
 use mnist_support::display::Table;
 use mnist_support::experiment::{self, ScaledSplit};
 use mnist_support::metrics::percent;
