@@ -87,8 +87,8 @@ fn a_small_gate_learns_to_tell_digits_from_non_digits_and_loads_on_candle() {
 /// skipped with a line in the log.
 #[test]
 fn answers_say_whether_the_picture_looks_like_a_digit() {
+    use mnist_support::api::{CallError, Client, PredictRequest};
     use mnist_support::real_inputs::NOT_A_DIGIT;
-    use mnist_support::serve::api::{Health, PredictResponse};
     use mnist_support::serve::pool::DIGIT_LIKE_MIN;
     let Some(data) = common::real_data_dir() else {
         return;
@@ -108,33 +108,33 @@ fn answers_say_whether_the_picture_looks_like_a_digit() {
     let models = common::small_models(&split);
     let digits = mnist_support::real_inputs::generate(&split, Set::Dev, 2).unwrap();
     // Each answer's (is it a non-digit, digit_like, digit_score), and /healthz.
-    let answers = |server: &common::Server| {
-        let health: Health = ureq::get(&format!("{}/healthz", server.url))
-            .call()
-            .unwrap()
-            .into_json()
-            .unwrap();
-        let mut out = Vec::new();
-        for s in a.iter().chain(&digits) {
-            let resp = ureq::post(&format!("{}/api/predict", server.url))
-                .send_json(serde_json::json!({ "model": "all", "image": s.data_url() }));
-            let r: PredictResponse = match resp {
-                Ok(r) => r.into_json().unwrap(),
-                // A picture can still be refused as holding no ink.
-                Err(ureq::Error::Status(422, _)) => continue,
-                Err(e) => panic!("{}: {e}", s.name),
-            };
-            assert!(
-                (0.0..=1.0).contains(&r.digit_score),
-                "{}: {}",
-                s.name,
-                r.digit_score
-            );
-            assert_eq!(r.results.len(), 7, "the models answer anyway");
-            out.push((s.label == NOT_A_DIGIT, r.digit_like, r.digit_score));
-        }
-        (health, out)
-    };
+    let answers =
+        |server: &common::Server| -> (mnist_support::api::Health, Vec<(bool, bool, f32)>) {
+            let client = Client::new(&server.url, std::time::Duration::from_secs(60));
+            let health = client.health().unwrap();
+            let mut out = Vec::new();
+            for s in a.iter().chain(&digits) {
+                let r = match client.predict(&PredictRequest {
+                    model: Some("all".into()),
+                    image: Some(s.data_url()),
+                    pixels: None,
+                }) {
+                    Ok(r) => r,
+                    // A picture can still be refused as holding no ink.
+                    Err(CallError::Status { code: 422, .. }) => continue,
+                    Err(e) => panic!("{}: {e}", s.name),
+                };
+                assert!(
+                    (0.0..=1.0).contains(&r.digit_score),
+                    "{}: {}",
+                    s.name,
+                    r.digit_score
+                );
+                assert_eq!(r.results.len(), 7, "the models answer anyway");
+                out.push((s.label == NOT_A_DIGIT, r.digit_like, r.digit_score));
+            }
+            (health, out)
+        };
 
     // No gate: the models' agreement decides.
     let (health, out) = answers(&common::start_server(models.path()));

@@ -3,6 +3,8 @@
 
 use crate::common;
 
+use mnist_support::api::{Client, PredictRequest};
+
 use base64::Engine;
 use mnist_support::data::Split;
 use mnist_support::models::ModelKind;
@@ -38,21 +40,10 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
     };
     let url = &server.url;
 
-    let health: serde_json::Value = ureq::get(&format!("{url}/healthz"))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
-    assert_eq!(health["models"], ModelKind::ALL.len());
-    let list: serde_json::Value = ureq::get(&format!("{url}/api/models"))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
-    assert_eq!(
-        list["models"].as_array().unwrap().len(),
-        ModelKind::ALL.len()
-    );
+    // The good path, through the repo's one client and the API's types.
+    let client = Client::new(url, std::time::Duration::from_secs(60));
+    assert_eq!(client.health().unwrap().models, ModelKind::ALL.len());
+    assert_eq!(client.models().unwrap().models.len(), ModelKind::ALL.len());
     let page = ureq::get(&format!("{url}/"))
         .call()
         .unwrap()
@@ -60,48 +51,33 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
         .unwrap();
     assert!(page.contains("<canvas id=\"pad\""));
     // Example inputs for the page: every real-inputs source, as data URLs.
-    let ex: serde_json::Value = ureq::get(&format!("{url}/api/examples"))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
-    let ex = ex["examples"].as_array().unwrap();
+    let ex = client.examples().unwrap().examples;
     for source in ["pad", "scan", "photo", "typed"] {
-        assert!(
-            ex.iter().any(|e| e["source"] == source),
-            "no {source} example"
-        );
+        assert!(ex.iter().any(|e| e.source == source), "no {source} example");
     }
     // A photo-like JPEG (grey paper, noise, EXIF orientation) is answered.
-    let photo = ex.iter().find(|e| e["source"] == "photo").unwrap();
-    let (code, r) = post(
-        url,
-        serde_json::json!({ "model": "all", "image": photo["image"] })
-            .to_string()
-            .as_bytes(),
-    );
-    assert_eq!(code, 200, "{r}");
+    let photo = ex.iter().find(|e| e.source == "photo").unwrap();
+    let ask = |model: &str, image: Option<String>, pixels: Option<Vec<f32>>| {
+        client.predict(&PredictRequest {
+            model: Some(model.into()),
+            image,
+            pixels,
+        })
+    };
+    ask("all", Some(photo.image.clone()), None).unwrap();
 
     // Every model answers, alone and in "all".
     let pixels: Vec<f32> = split.x_test.row(0).to_vec();
-    let body = serde_json::json!({ "model": "all", "pixels": pixels }).to_string();
-    let (code, r) = post(url, body.as_bytes());
-    assert_eq!(code, 200, "{r}");
-    assert_eq!(r["results"].as_array().unwrap().len(), ModelKind::ALL.len());
+    let r = ask("all", None, Some(pixels.clone())).unwrap();
+    assert_eq!(r.results.len(), ModelKind::ALL.len());
     for kind in ModelKind::ALL {
-        let body = serde_json::json!({ "model": kind.name(), "pixels": pixels }).to_string();
-        let (code, r) = post(url, body.as_bytes());
-        assert_eq!(code, 200, "{kind}: {r}");
-        let res = &r["results"][0];
-        let top3 = res["top3"].as_array().unwrap();
-        assert_eq!(top3.len(), 3);
-        assert_eq!(res["prediction"], top3[0]["digit"]);
-        let p: Vec<f64> = top3
-            .iter()
-            .map(|t| t["probability"].as_f64().unwrap())
-            .collect();
+        let r = ask(kind.name(), None, Some(pixels.clone())).unwrap();
+        let res = &r.results[0];
+        assert_eq!(res.top3.len(), 3);
+        assert_eq!(res.prediction, res.top3[0].digit);
+        let p: Vec<f32> = res.top3.iter().map(|t| t.probability).collect();
         assert!(p[0] >= p[1] && p[1] >= p[2], "{kind}: {p:?}");
-        assert_eq!(r["input"].as_array().unwrap().len(), 784);
+        assert_eq!(r.input.len(), 784);
     }
 
     // Bad input: 4xx with a message, and the server keeps serving.
@@ -293,10 +269,8 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
             .collect();
         // While they wait, /healthz answers and reports the queue.
         std::thread::sleep(std::time::Duration::from_millis(100));
-        let health: mnist_support::serve::api::Health = ureq::get(&format!("{url}/healthz"))
-            .call()
-            .unwrap()
-            .into_json()
+        let health = Client::new(url, std::time::Duration::from_secs(10))
+            .health()
             .unwrap();
         assert_eq!(health.queue_limit, 1);
         clients.into_iter().map(|c| c.join().unwrap()).collect()

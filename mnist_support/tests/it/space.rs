@@ -11,8 +11,8 @@ use crate::common;
 use std::path::Path;
 use std::process::Command;
 
+use mnist_support::api::{CallError, Client, PredictRequest, PredictResponse};
 use mnist_support::data::Split;
-use mnist_support::serve::api::{ExamplesResponse, Health, PredictRequest, PredictResponse};
 
 fn mnist(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_mnist"))
@@ -49,9 +49,9 @@ fn predict(url: &str, image: &str) -> Result<PredictResponse, u16> {
         image: Some(image.into()),
         pixels: None,
     };
-    match ureq::post(&format!("{url}/api/predict")).send_json(&req) {
-        Ok(r) => Ok(r.into_json().unwrap()),
-        Err(ureq::Error::Status(code, _)) => Err(code),
+    match Client::new(url, std::time::Duration::from_secs(60)).predict(&req) {
+        Ok(r) => Ok(r),
+        Err(CallError::Status { code, .. }) => Err(code),
         Err(e) => panic!("{e}"),
     }
 }
@@ -197,11 +197,8 @@ fn the_space_is_written_and_runs_alone() {
         .env_clear()
         .stderr(log.reopen().unwrap());
     let (_space, space_url) = common::spawn_listening(run);
-    let health: Health = ureq::get(&format!("{space_url}/healthz"))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let space = Client::new(&space_url, std::time::Duration::from_secs(60));
+    let health = space.health().unwrap();
     assert_eq!(health.models, 7);
     assert!(health.digit_gate);
     let said = std::fs::read_to_string(log.path()).unwrap();
@@ -213,11 +210,7 @@ fn the_space_is_written_and_runs_alone() {
     assert!(said.matches("(candle)").count() == 3, "{said}");
     assert!(said.contains("digit gate (candle)"), "{said}");
     // Its examples come from what it ships, with no MNIST files around.
-    let examples: ExamplesResponse = ureq::get(&format!("{space_url}/api/examples"))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let examples = space.examples().unwrap();
     assert!(examples.examples.len() >= 4, "{}", examples.examples.len());
 
     // The page renders in Chromium: the model list and the examples are filled in.

@@ -8,11 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mnist_support::api::ExamplesResponse;
 use mnist_support::data::Split;
 use mnist_support::display::Table;
 use mnist_support::experiment::ScaledSplit;
 use mnist_support::models::ModelKind;
-use mnist_support::serve::api::ExamplesResponse;
 use mnist_support::store::{Freshness, ModelCard, Store};
 
 use crate::AnyResult;
