@@ -155,8 +155,17 @@ pub fn steps(img: &Gray) -> Result<Steps> {
         input = imageops::resize(&input, nw, nh, FilterType::Triangle);
     }
     let dense = dense_two_tone(&input);
-    let ink = remove_background(&orient(&input, dense), dense);
-    let mut kept = clean(&ink, dense)?;
+    let ink_of = |dense: bool| {
+        let ink = remove_background(&orient(&input, dense), dense);
+        clean(&ink, dense).map(|kept| (ink, kept))
+    };
+    // Where the grid's paper level takes the ink away (a thick marker that
+    // covers most cells), the paper cannot be estimated that way: the dense
+    // path's opening stands in before the picture is called blank.
+    let (ink, mut kept) = match ink_of(dense) {
+        Err(Error::NoDigit(_)) if !dense => ink_of(true)?,
+        other => other?,
+    };
     // Crop, then bring the longer side to WORK pixels.
     let (x0, y0, x1, y1) = bbox(&kept, 1).ok_or_else(no_digit)?;
     let crop = imageops::crop_imm(&kept, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
