@@ -20,7 +20,8 @@
 //!    in between) and subtracted, which removes grey paper, uneven light and
 //!    vignetting; in a dense picture, where that percentile would be the ink,
 //!    by a grey-level opening (`paper_under_ink`), and the ink threshold is
-//!    then Otsu's split.
+//!    then Otsu's split. A picture the grid leaves blank (a thick marker over
+//!    most cells) goes the dense way too before it is called blank.
 //! 4. **Ink**: what is left of the paper is noise around its median; ink
 //!    stands five robust deviations above it, and the threshold lies halfway
 //!    between the paper and the ink's level. No such ink, or ink less than
