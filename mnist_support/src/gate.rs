@@ -97,11 +97,7 @@ impl Gate {
     /// The probability that each row of raw pixels (n×784) holds a digit,
     /// between "no digit" and "a digit".
     pub fn scores(&self, x: ArrayView2<f32>) -> Result<Vec<f32>> {
-        let p = self.net.predict_proba(x)?;
-        Ok(p.rows()
-            .into_iter()
-            .map(|r| r[1] / (r[0] + r[1]).max(f32::MIN_POSITIVE))
-            .collect())
+        digit_scores(&self.net, x)
     }
 
     /// Whether a score is a digit's.
@@ -118,11 +114,11 @@ impl Gate {
     /// none; a gate that is there but unreadable is an error. The network
     /// runs on candle where it is built in, as the server's do.
     pub fn load(models_dir: &Path) -> Result<Option<Gate>> {
-        let dir = gate_dir(models_dir);
-        let card_path = dir.join(CARD_FILE);
-        if !card_path.exists() {
+        if !is_saved(models_dir) {
             return Ok(None);
         }
+        let dir = gate_dir(models_dir);
+        let card_path = dir.join(CARD_FILE);
         let text = std::fs::read_to_string(&card_path).map_err(|e| Error::io(&card_path, e))?;
         let card: GateCard = serde_json::from_str(&text).map_err(|e| Error::Decode {
             what: card_path.display().to_string(),
@@ -141,18 +137,32 @@ impl Gate {
             });
         }
         let payload = codec::decode_file(&model_path, ModelKind::Cnn, &file)?;
-        let hyper = serde_json::to_value(&card.hyperparameters).expect("plain data serializes");
-        let net = ModelKind::Cnn.restore_for_serving(&hyper, card.scaler.clone(), payload)?;
-        Ok(Some(Gate {
-            net: downcast(net)?,
-            card,
-        }))
+        let (params, scaler) = (card.hyperparameters.clone(), card.scaler.clone());
+        #[cfg(feature = "candle")]
+        let net = Network::restore_on_candle(params, scaler, payload)?;
+        #[cfg(not(feature = "candle"))]
+        let net = crate::models::Model::restore(params, scaler, payload)?;
+        Ok(Some(Gate { net, card }))
     }
+}
+
+/// What [`Gate::scores`] says, from the network alone.
+fn digit_scores(net: &Network, x: ArrayView2<f32>) -> Result<Vec<f32>> {
+    let p = net.predict_proba(x)?;
+    Ok(p.rows()
+        .into_iter()
+        .map(|r| r[1] / (r[0] + r[1]).max(f32::MIN_POSITIVE))
+        .collect())
 }
 
 /// The directory of the gate in `models_dir`.
 pub fn gate_dir(models_dir: &Path) -> PathBuf {
     models_dir.join(GATE_DIR)
+}
+
+/// Whether a gate is saved in `models_dir` (its card, written last, is there).
+pub fn is_saved(models_dir: &Path) -> bool {
+    gate_dir(models_dir).join(CARD_FILE).exists()
 }
 
 /// The files of a saved gate, relative to the models directory.
@@ -161,20 +171,6 @@ pub fn gate_files() -> [String; 2] {
         format!("{GATE_DIR}/{MODEL_FILE}"),
         format!("{GATE_DIR}/{CARD_FILE}"),
     ]
-}
-
-/// The network behind a restored model.
-fn downcast(model: Box<dyn Classifier>) -> Result<Network> {
-    let hyper = model.hyperparameters();
-    let params: NetParams = serde_json::from_value(hyper).map_err(|e| Error::Decode {
-        what: "gate hyperparameters".into(),
-        reason: e.to_string(),
-    })?;
-    let payload = model.to_bytes()?;
-    #[cfg(feature = "candle")]
-    return Network::restore_on_candle(params, model.scaler().clone(), &payload);
-    #[cfg(not(feature = "candle"))]
-    crate::models::Model::restore(params, model.scaler().clone(), &payload)
 }
 
 #[cfg(feature = "torch")]
@@ -304,19 +300,19 @@ mod train {
             let d = y.iter().filter(|&&v| v == 1).count();
             (d, y.len() - d)
         };
+        let (trained_on, held_out) = (count(&y), count(&hy));
         progress.note(&format!(
             "gate: {} training pictures ({} digits, {} non-digits), {} held out, in {:.0} s",
             y.len(),
-            count(&y).0,
-            count(&y).1,
+            trained_on.0,
+            trained_on.1,
             hy.len(),
             t.elapsed().as_secs_f64()
         ));
-        let p = params;
-        let scaler = Scaler::fit(p.scaling, &x.view())?;
+        let scaler = Scaler::fit(params.scaling, &x.view())?;
         let xs = scaler.transform(&x.view())?;
         let hxs = scaler.transform(&hx.view())?;
-        let mut net = Network::new(p.clone());
+        let mut net = Network::new(params.clone());
         net.fit_scaled(
             scaler.clone(),
             xs.view(),
@@ -324,29 +320,16 @@ mod train {
             Some((hxs.view(), hy.view())),
             progress,
         )?;
-        let gate = Gate {
-            card: GateCard {
-                crate_version: env!("CARGO_PKG_VERSION").into(),
-                hyperparameters: p,
-                scaler,
-                model_md5: String::new(),
-                threshold: 0.5,
-                trained_on: count(&y),
-                held_out: count(&hy),
-                flagged: (0.0, 0.0),
-            },
-            net,
-        };
-        let scores = gate.scores(hx.view())?;
-        let mut digit_scores: Vec<f32> = scores
+        let scores = digit_scores(&net, hx.view())?;
+        let mut of_digits: Vec<f32> = scores
             .iter()
             .zip(&hy)
             .filter(|(_, &l)| l == 1)
             .map(|(&s, _)| s)
             .collect();
-        digit_scores.sort_by(f32::total_cmp);
-        let threshold = digit_scores
-            .get((FLAG_DIGITS * digit_scores.len() as f64) as usize)
+        of_digits.sort_by(f32::total_cmp);
+        let threshold = of_digits
+            .get((FLAG_DIGITS * of_digits.len() as f64) as usize)
             .copied()
             .unwrap_or(0.5);
         let share = |label: u8| {
@@ -362,21 +345,22 @@ mod train {
         let flagged = (share(1), share(0));
         let dir = gate_dir(models_dir);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let file = codec::encode_file(ModelKind::Cnn, &gate.net.to_bytes()?);
+        let file = codec::encode_file(ModelKind::Cnn, &net.to_bytes()?);
         write_atomic(&dir.join(MODEL_FILE), &file)?;
         let card = GateCard {
+            crate_version: env!("CARGO_PKG_VERSION").into(),
+            hyperparameters: params,
+            scaler,
             model_md5: format!("{:x}", md5::compute(&file)),
             threshold,
+            trained_on,
+            held_out,
             flagged,
-            ..gate.card
         };
         let json = serde_json::to_string_pretty(&card).expect("plain data serializes");
         write_atomic(&dir.join(CARD_FILE), json.as_bytes())?;
         Ok(Trained {
-            gate: Gate {
-                card,
-                net: gate.net,
-            },
+            gate: Gate { card, net },
             dir,
             seconds: t.elapsed().as_secs_f64(),
         })

@@ -149,12 +149,7 @@ fn run_batch(batch: Vec<Job>, models: &[Loaded], gate: Option<&Gate>) {
     // The gate's scores, for all inputs at once; if it fails, the models'
     // agreement stands in.
     let gated: Option<(&Gate, Vec<f32>)> = gate.and_then(|g| {
-        let mut x = Array2::<f32>::zeros((ready.len(), PIXELS));
-        for (row, (_, pixels)) in x.rows_mut().into_iter().zip(&ready) {
-            row.into_slice()
-                .expect("a fresh array is contiguous")
-                .copy_from_slice(pixels);
-        }
+        let x = stack(ready.iter().map(|(_, p)| p.as_slice()), ready.len());
         match g.scores(x.view()) {
             Ok(s) => Some((g, s)),
             Err(e) => {
@@ -179,11 +174,10 @@ fn run_batch(batch: Vec<Job>, models: &[Loaded], gate: Option<&Gate>) {
         if wanting.is_empty() {
             continue;
         }
-        let mut x = Array2::<f32>::zeros((wanting.len(), PIXELS));
-        for (row, &(j, _)) in wanting.iter().enumerate() {
-            x.row_mut(row)
-                .assign(&ndarray::ArrayView1::from(ready[j].1.as_slice()));
-        }
+        let x = stack(
+            wanting.iter().map(|&(j, _)| ready[j].1.as_slice()),
+            wanting.len(),
+        );
         let t = Instant::now();
         let p = model.model.predict_proba(x.view());
         let ms = t.elapsed().as_secs_f64() * 1e3 / wanting.len() as f64;
@@ -229,6 +223,15 @@ fn run_batch(batch: Vec<Job>, models: &[Loaded], gate: Option<&Gate>) {
             });
         let _ = job.reply.send(response);
     }
+}
+
+/// `n` inputs of 784 pixel values as the rows of one matrix.
+fn stack<'a>(inputs: impl Iterator<Item = &'a [f32]>, n: usize) -> Array2<f32> {
+    let mut x = Array2::<f32>::zeros((n, PIXELS));
+    for (mut row, pixels) in x.rows_mut().into_iter().zip(inputs) {
+        row.assign(&ndarray::ArrayView1::from(pixels));
+    }
+    x
 }
 
 /// A model's answer from its class probabilities.

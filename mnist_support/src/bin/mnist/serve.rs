@@ -43,7 +43,7 @@ pub fn serve(
             eprintln!("serve: training {} missing model(s) first", missing.len());
             train(missing, &dir)?;
         }
-        if !mnist_support::gate::gate_dir(&dir).exists() {
+        if !mnist_support::gate::is_saved(&dir) {
             ensure_data()?;
             eprintln!("serve: training the missing digit gate first");
             crate::train::train_gate(&dir)?;
