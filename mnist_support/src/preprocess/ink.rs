@@ -60,6 +60,9 @@ pub(super) fn clean(ink: &GrayImage, dense: bool) -> Result<GrayImage> {
     let joined =
         imageproc::morphology::dilate(&mask, imageproc::distance_transform::Norm::LInf, reach);
     let labels = connected_components(&joined, Connectivity::Eight, Luma([0u8]));
+    // A component's weight is its ink above the threshold: what is left of
+    // uneven light in a photo's corner barely clears the threshold, a stroke
+    // stands well above it.
     let mut area: Vec<u64> = Vec::new();
     for (x, y, l) in labels.enumerate_pixels() {
         let l = l.0[0] as usize;
@@ -67,7 +70,7 @@ pub(super) fn clean(ink: &GrayImage, dense: bool) -> Result<GrayImage> {
             if area.len() <= l {
                 area.resize(l + 1, 0);
             }
-            area[l] += 1;
+            area[l] += (ink.get_pixel(x, y).0[0] - t) as u64;
         }
     }
     let largest = area.iter().copied().max().unwrap_or(0);

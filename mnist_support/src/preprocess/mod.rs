@@ -10,14 +10,14 @@
 //!    images larger than [`WORK_LIMIT`] pixels a side are shrunk first.
 //! 2. **Polarity**: against the local paper level (the median of each cell
 //!    of a coarse grid, so that a gradient of light does not count), ink is
-//!    the longer tail: the image is inverted when dark outliers reach further
-//!    than light ones (dark ink on light paper). A dense two-tone picture
+//!    the longer tail: the image is inverted (dark ink on light paper) unless
+//!    light outliers reach well further than dark ones. A dense two-tone picture
 //!    (both of Otsu's classes a fifth of it or more, far apart: a digit
 //!    cropped at its ink, a marker, a black font) is taken as dark ink on
 //!    light paper, since there the tails cannot tell.
 //! 3. **Background removal**: the paper's level is estimated on a coarse grid
 //!    (a low percentile per cell, a median over neighbouring cells, bilinear
-//!    in between) and subtracted, which removes grey paper, uneven light and
+//!    in between, extrapolated into the corners) and subtracted, which removes grey paper, uneven light and
 //!    vignetting; in a dense picture, where that percentile would be the ink,
 //!    by a grey-level opening (`paper_under_ink`), and the ink threshold is
 //!    then Otsu's split. A picture the grid leaves blank (a thick marker over
@@ -26,8 +26,10 @@
 //!    stands five robust deviations above it, and the threshold lies halfway
 //!    between the paper and the ink's level. No such ink, or ink less than
 //!    [`MIN_CONTRAST`] above the paper, means no digit ([`Error::NoDigit`]).
-//!    Connected components of the ink are kept when they are at least
-//!    [`MIN_PART`] of the largest one, so specks and noise drop out; the ink
+//!    Connected components of the ink are kept when they carry at least
+//!    [`MIN_PART`] of the largest one's ink (their levels above the
+//!    threshold, summed), so specks, noise and what is left of uneven light
+//!    in a photo's corners drop out; the ink
 //!    is stretched so that strokes reach 255, as in MNIST.
 //! 5. **Crop** to the kept ink, resampled (anti-aliased) so that its longer
 //!    side is [`WORK`] pixels.
@@ -83,7 +85,8 @@ pub const WORK_LIMIT: u32 = 1024;
 /// to [`WORK`] pixels (`cargo run --release --example stroke_ratio` measures
 /// it; `tests/it/serve.rs` checks it against the real files).
 pub const MNIST_STROKE: f32 = 0.124;
-/// Ink components smaller than this fraction of the largest are noise.
+/// Ink components carrying less than this fraction of the largest one's ink
+/// (levels above the threshold, summed) are noise.
 pub const MIN_PART: f32 = 0.08;
 /// Ink must stand this far (0–255) above what is left of the paper.
 pub const MIN_CONTRAST: f32 = 24.0;

@@ -31,7 +31,8 @@ pub(super) fn histogram<'a>(values: impl Iterator<Item = &'a u8>) -> [u64; 256] 
 
 /// Ink bright. Against the local paper level (the median of each cell, so
 /// that a gradient of light does not count), ink is the longer tail: the
-/// image is inverted when dark outliers reach further than light ones.
+/// image is inverted (dark ink) unless light outliers reach [`LIGHT_INK`]
+/// times as far as dark ones.
 pub(super) fn orient(img: &GrayImage, dense: bool) -> GrayImage {
     if dense {
         // Ink covering a fifth of the picture or more (a digit cropped at its
@@ -49,7 +50,7 @@ pub(super) fn orient(img: &GrayImage, dense: bool) -> GrayImage {
     let at = |q: f64| quantile_bin(&hist, q) as f32 - 255.0;
     let (dark, light) = (-at(0.002), at(0.998));
     let mut out = img.clone();
-    if dark > light {
+    if dark * LIGHT_INK > light {
         imageops::invert(&mut out);
     }
     out
@@ -57,7 +58,9 @@ pub(super) fn orient(img: &GrayImage, dense: bool) -> GrayImage {
 
 /// Whether the picture is two tones far apart, each covering at least a
 /// fifth of it: Otsu's split of its levels leaves both classes that large,
-/// their means at least 80 levels apart, and little spread within them.
+/// their means at least [`TWO_TONE_GAP`] apart, and little spread within
+/// them (a quarter of the gap: a gradient of light that Otsu splits in two
+/// spreads far more).
 pub(super) fn dense_two_tone(img: &GrayImage) -> bool {
     let hist = histogram(img.as_raw().iter());
     let t = imageproc::contrast::otsu_level(img);
@@ -86,12 +89,13 @@ pub(super) fn dense_two_tone(img: &GrayImage) -> bool {
         .sum::<f64>()
         / total as f64;
     let small = n0.min(n1) as f64 / total as f64;
-    small >= 0.2 && m1 - m0 >= 80.0 && within.sqrt() <= 0.25 * (m1 - m0)
+    small >= 0.2 && m1 - m0 >= TWO_TONE_GAP && within.sqrt() <= 0.25 * (m1 - m0)
 }
 
 /// A smooth estimate of the paper: the `q`-th percentile of each cell of a
 /// 6×6 grid, the median of each cell's neighbourhood (which drops cells
-/// full of ink), bilinear between cell centres; one value per pixel.
+/// full of ink), bilinear between cell centres and extrapolated linearly
+/// beyond the outer ones; one value per pixel.
 pub(super) fn background(img: &GrayImage, q: f64) -> Vec<f32> {
     const GRID: u32 = 6;
     let (w, h) = img.dimensions();
@@ -125,16 +129,22 @@ pub(super) fn background(img: &GrayImage, q: f64) -> Vec<f32> {
     let at = |cx: usize, cy: usize| {
         smooth[cy.min(gh as usize - 1) * gw as usize + cx.min(gw as usize - 1)]
     };
+    // Between cell centres bilinear; in the outer half cell the slope of the
+    // last two cells goes on (light falls off towards the corners of a photo:
+    // a flat value there leaves the dark corners as ink).
+    let cell = |f: f32, n: u32| {
+        let i = (f.floor().max(0.0) as usize).min(n.saturating_sub(2) as usize);
+        (i, if n > 1 { f - i as f32 } else { 0.0 })
+    };
     let mut out = Vec::with_capacity((w * h) as usize);
     for y in 0..h {
         for x in 0..w {
-            let fx = ((x as f32 + 0.5) * gw as f32 / w as f32 - 0.5).max(0.0);
-            let fy = ((y as f32 + 0.5) * gh as f32 / h as f32 - 0.5).max(0.0);
-            let (ix, iy) = (fx.floor() as usize, fy.floor() as usize);
-            let (tx, ty) = (fx - ix as f32, fy - iy as f32);
+            let fx = (x as f32 + 0.5) * gw as f32 / w as f32 - 0.5;
+            let fy = (y as f32 + 0.5) * gh as f32 / h as f32 - 0.5;
+            let ((ix, tx), (iy, ty)) = (cell(fx, gw), cell(fy, gh));
             let top = at(ix, iy) * (1.0 - tx) + at(ix + 1, iy) * tx;
             let bottom = at(ix, iy + 1) * (1.0 - tx) + at(ix + 1, iy + 1) * tx;
-            out.push(top * (1.0 - ty) + bottom * ty);
+            out.push((top * (1.0 - ty) + bottom * ty).clamp(0.0, 255.0));
         }
     }
     out
@@ -153,7 +163,7 @@ pub(super) fn remove_background(img: &GrayImage, dense: bool) -> GrayImage {
             .map(|&v| v as f32)
             .collect()
     } else {
-        background(img, 0.3)
+        background(img, PAPER_LOW)
     };
     let pixels = img
         .as_raw()
@@ -227,3 +237,24 @@ pub(super) fn min_filter(img: &GrayImage, r: u32) -> GrayImage {
 pub(super) fn max_filter(img: &GrayImage, r: u32) -> GrayImage {
     extreme_filter(img, r, true)
 }
+
+/// Light ink on dark paper is taken only when light outliers reach this many
+/// times as far as dark ones. Where a thick marker fills most of some cells,
+/// the paper there stands out from the cell's median as far as the ink does
+/// elsewhere (dark and light reach within a factor of two of each other on
+/// the dev set's marker photos and close crops); light ink on dark paper
+/// (an MNIST image, a dark-mode screenshot, chalk) reaches several times as
+/// far as the paper's noise, and dark ink on light paper is by far the
+/// common case.
+pub(super) const LIGHT_INK: f32 = 2.5;
+
+/// The grid's paper level: this percentile (ink bright) of each cell. Low,
+/// so that a cell a thick marker covers up to nine tenths of still gives
+/// the paper (at 0.3, a marker over most of a cell was taken for its paper
+/// and came out grey or inverted).
+pub(super) const PAPER_LOW: f64 = 0.1;
+
+/// Two tones count as a dense picture's ink and paper when their means are
+/// this far apart (twice [`MIN_CONTRAST`]): a dark marker on grey paper in
+/// dim light is 50–80 levels below it.
+pub(super) const TWO_TONE_GAP: f64 = 2.0 * MIN_CONTRAST as f64;
