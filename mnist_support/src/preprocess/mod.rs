@@ -10,18 +10,19 @@
 //!    images larger than [`WORK_LIMIT`] pixels a side are shrunk first.
 //! 2. **Polarity**: against the local paper level (the median of each cell
 //!    of a coarse grid, so that a gradient of light does not count), ink is
-//!    the longer tail: the image is inverted (dark ink on light paper) unless
-//!    light outliers reach well further than dark ones. A dense two-tone picture
-//!    (both of Otsu's classes a fifth of it or more, far apart: a digit
-//!    cropped at its ink, a marker, a black font) is taken as dark ink on
-//!    light paper, since there the tails cannot tell.
+//!    the longer tail: the image is inverted (dark ink on light paper)
+//!    unless light outliers reach well further than dark ones. A dense
+//!    two-tone picture (both of Otsu's classes a fifth of it or more, far
+//!    apart: a digit cropped at its ink, a marker, a black font) is taken as
+//!    dark ink on light paper, since there the tails cannot tell.
 //! 3. **Background removal**: the paper's level is estimated on a coarse grid
 //!    (a low percentile per cell, a median over neighbouring cells, bilinear
-//!    in between, extrapolated into the corners) and subtracted, which removes grey paper, uneven light and
-//!    vignetting; in a dense picture, where that percentile would be the ink,
-//!    by a grey-level opening (`paper_under_ink`), and the ink threshold is
-//!    then Otsu's split. A picture the grid leaves blank (a thick marker over
-//!    most cells) goes the dense way too before it is called blank.
+//!    in between, extrapolated into the corners) and subtracted, which
+//!    removes grey paper, uneven light and vignetting; in a dense picture,
+//!    where that percentile would be the ink, by a grey-level opening
+//!    (`paper_under_ink`), and the ink threshold is then Otsu's split. A
+//!    picture the grid leaves blank (a thick marker over most cells) goes
+//!    the dense way too before it is called blank.
 //! 4. **Ink**: what is left of the paper is noise around its median; ink
 //!    stands five robust deviations above it, and the threshold lies halfway
 //!    between the paper and the ink's level. No such ink, or ink less than
@@ -29,8 +30,8 @@
 //!    Connected components of the ink are kept when they carry at least
 //!    [`MIN_PART`] of the largest one's ink (their levels above the
 //!    threshold, summed), so specks, noise and what is left of uneven light
-//!    in a photo's corners drop out; the ink
-//!    is stretched so that strokes reach 255, as in MNIST.
+//!    in a photo's corners drop out; the ink is stretched so that strokes
+//!    reach 255, as in MNIST.
 //! 5. **Crop** to the kept ink, resampled (anti-aliased) so that its longer
 //!    side is [`WORK`] pixels.
 //! 6. **Stroke width**: estimated from the distance transform (mean distance
