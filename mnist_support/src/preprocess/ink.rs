@@ -129,3 +129,23 @@ pub(super) fn fit_long_side(img: &GrayImage, side: u32) -> GrayImage {
     let nh = ((h as f32 * s).round() as u32).clamp(1, side);
     imageops::resize(img, nw, nh, FilterType::Triangle)
 }
+
+/// Ink as dark at one end of a stroke as at the other: each pixel divided by
+/// the ink's local level (the brightest ink within [`EVEN_REACH`] of the
+/// side, smoothed), so that a stroke crossing a shadow in a photo comes out
+/// solid, as MNIST's are; soft edges stay soft against their stroke's core.
+pub(super) fn even_out(img: &mut GrayImage) {
+    let (w, h) = img.dimensions();
+    let r = ((EVEN_REACH * w.max(h) as f32).round() as u32).max(1);
+    let level = super::paper::max_filter(img, r);
+    let level = imageproc::filter::gaussian_blur_f32(&level, r as f32 / 2.0);
+    for (p, l) in img.pixels_mut().zip(level.pixels()) {
+        let l = (l.0[0] as f32).max(EVEN_FLOOR);
+        p.0[0] = (p.0[0] as f32 * 255.0 / l).round().min(255.0) as u8;
+    }
+}
+
+/// How far (a fraction of the crop's longer side) [`even_out`] looks for the ink's level.
+pub(super) const EVEN_REACH: f32 = 0.125;
+/// Ink levels below this are not raised further (faint soft edges, noise).
+pub(super) const EVEN_FLOOR: f32 = 96.0;

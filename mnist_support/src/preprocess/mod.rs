@@ -33,7 +33,9 @@
 //!    in a photo's corners drop out; the ink is stretched so that strokes
 //!    reach 255, as in MNIST.
 //! 5. **Crop** to the kept ink, resampled (anti-aliased) so that its longer
-//!    side is [`WORK`] pixels.
+//!    side is [`WORK`] pixels, and the ink evened out: each pixel against the
+//!    ink's local level, so that a stroke crossing a shadow is as dark at
+//!    one end as at the other (MNIST's strokes are solid).
 //! 6. **Stroke width**: estimated from the distance transform (mean distance
 //!    of ink pixels to the background), then thickened or thinned with a
 //!    disk to [`MNIST_STROKE`] of the digit's longer side, the median of the
@@ -62,7 +64,7 @@ mod paper;
 mod stroke;
 
 pub use decode::decode_image;
-use ink::{bbox, clean, fit_long_side, stretch};
+use ink::{bbox, clean, even_out, fit_long_side, stretch};
 use paper::{dense_two_tone, orient, remove_background};
 use stroke::{centre, normalise_stroke};
 pub use stroke::{mnist_stroke_ratio, mnist_to_gray, stroke_width};
@@ -131,7 +133,7 @@ pub struct Steps {
     pub input: Gray,
     /// Ink after polarity and background removal (white = ink), before cleaning.
     pub background_removed: Gray,
-    /// The kept ink, stretched and cropped, [`WORK`] pixels on its longer side.
+    /// The kept ink, stretched, cropped and evened out, [`WORK`] pixels on its longer side.
     pub cropped: Gray,
     /// The crop with MNIST's stroke width.
     pub stroke_normalised: Gray,
@@ -176,6 +178,7 @@ pub fn steps(img: &Gray) -> Result<Steps> {
     let crop = imageops::crop_imm(&kept, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
     kept = fit_long_side(&crop, WORK);
     stretch(&mut kept);
+    even_out(&mut kept);
     let stroke_before = stroke_width(&kept);
     // A disk changes the measured width by about its diameter; a second
     // pass corrects what the first one missed.

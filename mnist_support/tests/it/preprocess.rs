@@ -286,3 +286,35 @@ fn photos_read_the_same_whole_and_cropped() {
         eprintln!("DIFFER {source:?} {}", differ.len());
     }
 }
+
+/// A thick stroke crossing a shadow (its ink 60 levels under the paper at
+/// one end, 120 at the other) reaches the models solid: its core is nearly
+/// as dark at the faint end as at the dark one, as MNIST's strokes are
+/// (stretched as a whole, the faint end would be half as dark).
+#[test]
+fn a_stroke_crossing_a_shadow_comes_out_solid() {
+    let (w, h) = (240usize, 240usize);
+    let pixels = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            let on = (40..200).contains(&y) && (100..140).contains(&x);
+            // Darker towards the bottom: 190 → 130 along the bar.
+            let ink = 190.0 - 60.0 * (y as f32 - 40.0).max(0.0) / 160.0;
+            if on {
+                ink.round() as u8
+            } else {
+                250
+            }
+        })
+        .collect();
+    let st = preprocess::steps(&preprocess::Gray::new(w, h, pixels).unwrap()).unwrap();
+    // The cropped ink (light background, dark ink): the bar's core at the
+    // faint top and at the dark bottom.
+    let c = &st.cropped;
+    let core = |y: usize| c.pixels[y * c.width + c.width / 2];
+    let (top, bottom) = (core(c.height / 8), core(c.height * 7 / 8));
+    assert!(
+        top <= 40 && bottom <= 40,
+        "the bar's core: {top} near the faint end, {bottom} near the dark one (0 = full ink)"
+    );
+}
