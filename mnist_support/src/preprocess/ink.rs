@@ -63,21 +63,21 @@ pub(super) fn clean(ink: &GrayImage, dense: bool) -> Result<GrayImage> {
     // A component's weight is its ink above the threshold: what is left of
     // uneven light in a photo's corner barely clears the threshold, a stroke
     // stands well above it.
-    let mut area: Vec<u64> = Vec::new();
+    let mut weight: Vec<u64> = Vec::new();
     for (x, y, l) in labels.enumerate_pixels() {
         let l = l.0[0] as usize;
         if l > 0 && mask.get_pixel(x, y).0[0] > 0 {
-            if area.len() <= l {
-                area.resize(l + 1, 0);
+            if weight.len() <= l {
+                weight.resize(l + 1, 0);
             }
-            area[l] += (ink.get_pixel(x, y).0[0] - t) as u64;
+            weight[l] += (ink.get_pixel(x, y).0[0] - t) as u64;
         }
     }
-    let largest = area.iter().copied().max().unwrap_or(0);
+    let largest = weight.iter().copied().max().unwrap_or(0);
     if largest == 0 {
         return Err(no_digit());
     }
-    let keep: Vec<bool> = area
+    let keep: Vec<bool> = weight
         .iter()
         .map(|&a| a as f32 >= MIN_PART * largest as f32)
         .collect();

@@ -283,7 +283,6 @@ fn photos_read_the_same_whole_and_cropped() {
             differ.len() <= 1,
             "{source:?}: read differently whole or at 0 px than at 15%: {differ:?}"
         );
-        eprintln!("DIFFER {source:?} {}", differ.len());
     }
 }
 
