@@ -150,6 +150,11 @@ impl Distort {
 /// beside MNIST's 55,000).
 pub const TYPED_PER_CLASS: usize = 150;
 
+/// Generated real-input pictures per source the tree and the forest train on
+/// by default (12,000 images: pad drawings, scans, phone photos and marker
+/// photos of training digits, typed and bold digits in the training fonts).
+pub const PICTURES_PER_SOURCE: usize = 2000;
+
 /// Train on the digits, `typed` typed digits per class and `copies`
 /// distorted copies of each (raw pixels).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -163,6 +168,17 @@ pub struct Augment {
     /// `inputs`).
     #[serde(default)]
     pub typed: usize,
+    /// Generated pictures added per real-inputs source for the 55,000
+    /// training digits (proportionally fewer, at least one, for fewer
+    /// digits, as in the tests' quick mode): the training digits
+    /// redrawn as pad drawings, scans, phone photos and marker photos, and
+    /// typed and bold digits in the training fonts, by the real-inputs
+    /// generators with their training seeds
+    /// ([`Set::Train`](crate::real_inputs::Set::Train), never the
+    /// benchmark's digits, fonts or seeds), each put through the server's
+    /// preprocessing (feature `inputs`).
+    #[serde(default)]
+    pub pictures: usize,
 }
 
 impl Augment {
@@ -172,6 +188,7 @@ impl Augment {
         distort: Distort::NONE,
         seed: 0,
         typed: 0,
+        pictures: 0,
     };
 
     /// The digits and `copies` handwriting-distorted copies of each.
@@ -181,6 +198,7 @@ impl Augment {
             distort: Distort::handwriting(),
             seed: 7,
             typed: 0,
+            pictures: 0,
         }
     }
 
@@ -193,9 +211,17 @@ impl Augment {
         }
     }
 
+    /// The same with `per_source` generated pictures of each real-inputs source.
+    pub fn with_pictures(self, per_source: usize) -> Augment {
+        Augment {
+            pictures: per_source,
+            ..self
+        }
+    }
+
     /// Nothing added: train on the digits alone.
     pub fn is_none(&self) -> bool {
-        self.copies == 0 && self.typed == 0
+        self.copies == 0 && self.typed == 0 && self.pictures == 0
     }
 
     pub fn check(&self) -> Result<()> {
@@ -213,9 +239,23 @@ impl Augment {
                 reason: format!("must be at most 1000 per class, got {}", self.typed),
             });
         }
+        if self.pictures > 5000 {
+            return Err(Error::InvalidHyperparameter {
+                model: "augmentation",
+                name: "pictures",
+                reason: format!("must be at most 5000 per source, got {}", self.pictures),
+            });
+        }
         if self.typed > 0 && !cfg!(feature = "inputs") {
             return Err(Error::MissingFeature {
                 what: "augment.typed (typed digits drawn in fonts)".into(),
+                feature: "inputs",
+                hint: String::new(),
+            });
+        }
+        if self.pictures > 0 && !cfg!(feature = "inputs") {
+            return Err(Error::MissingFeature {
+                what: "augment.pictures (generated real-input pictures)".into(),
                 feature: "inputs",
                 hint: String::new(),
             });
@@ -234,16 +274,18 @@ impl Augment {
         y: ArrayView1<u8>,
     ) -> Result<(Array2<f32>, Array1<u8>)> {
         self.check()?;
-        let typed = self.typed_digits()?;
-        let (x, y) = match &typed {
-            Some((xt, yt)) => (
-                ndarray::concatenate(Axis(0), &[x.view(), xt.view()])
-                    .map_err(|e| Error::Shape(e.to_string()))?,
-                ndarray::concatenate(Axis(0), &[y.view(), yt.view()])
-                    .map_err(|e| Error::Shape(e.to_string()))?,
-            ),
-            None => (x.to_owned(), y.to_owned()),
-        };
+        let added: Vec<_> = [self.typed_digits()?, self.pictures_of(x, y)?]
+            .into_iter()
+            .flatten()
+            .collect();
+        let xs: Vec<ArrayView2<f32>> = std::iter::once(x.view())
+            .chain(added.iter().map(|(xa, _)| xa.view()))
+            .collect();
+        let ys: Vec<ArrayView1<u8>> = std::iter::once(y.view())
+            .chain(added.iter().map(|(_, ya)| ya.view()))
+            .collect();
+        let x = ndarray::concatenate(Axis(0), &xs).map_err(|e| Error::Shape(e.to_string()))?;
+        let y = ndarray::concatenate(Axis(0), &ys).map_err(|e| Error::Shape(e.to_string()))?;
         let n = x.nrows();
         let mut xa = Array2::<f32>::zeros((n * (1 + self.copies), x.ncols()));
         xa.slice_mut(ndarray::s![..n, ..]).assign(&x);
@@ -295,6 +337,12 @@ impl Augment {
         if self.typed > 0 {
             parts.push(format!("{} typed digits", 10 * self.typed));
         }
+        if self.pictures > 0 {
+            parts.push(format!(
+                "{} generated pictures of training digits",
+                xa.nrows() / (1 + self.copies) - n - 10 * self.typed
+            ));
+        }
         if self.copies > 0 {
             let s = if self.copies == 1 { "y" } else { "ies" };
             parts.push(format!("{} distorted cop{s} of each", self.copies));
@@ -317,6 +365,30 @@ impl Augment {
 
     #[cfg(not(feature = "inputs"))]
     fn typed_digits(&self) -> Result<Option<(Array2<f32>, Array1<u8>)>> {
+        Ok(None)
+    }
+
+    #[cfg(feature = "inputs")]
+    fn pictures_of(
+        &self,
+        x: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+    ) -> Result<Option<(Array2<f32>, Array1<u8>)>> {
+        if self.pictures == 0 {
+            return Ok(None);
+        }
+        let per_source = (self.pictures * x.nrows())
+            .div_ceil(crate::consts::TRAIN_ROWS)
+            .clamp(1, self.pictures);
+        picture_training(x, y, per_source).map(Some)
+    }
+
+    #[cfg(not(feature = "inputs"))]
+    fn pictures_of(
+        &self,
+        _x: ArrayView2<f32>,
+        _y: ArrayView1<u8>,
+    ) -> Result<Option<(Array2<f32>, Array1<u8>)>> {
         Ok(None)
     }
 }
@@ -348,6 +420,58 @@ pub fn typed_training(per_class: usize, seed: u64) -> Result<(Array2<f32>, Array
     let x =
         Array2::from_shape_vec((n, 784), rows.concat()).map_err(|e| Error::Shape(e.to_string()))?;
     let y = Array1::from_iter((0..n).map(|i| (i % 10) as u8));
+    Ok((x, y))
+}
+
+/// `per_source` pictures of each real-inputs source generated from the
+/// digits `x`, `y` (raw pixels; the training split) with the generators'
+/// training seeds and fonts, put through the server's
+/// [`preprocess`](crate::preprocess): rows of 784 raw pixels and labels.
+/// A picture the preprocessing refuses is left out (none is, in practice).
+#[cfg(feature = "inputs")]
+pub fn picture_training(
+    x: ArrayView2<f32>,
+    y: ArrayView1<u8>,
+    per_source: usize,
+) -> Result<(Array2<f32>, Array1<u8>)> {
+    use crate::preprocess;
+    use crate::real_inputs::{generate_from, Crop, Set};
+    use std::sync::{Arc, Mutex};
+    type Made = Arc<(Array2<f32>, Array1<u8>)>;
+    // The models of one run (`train`, `run-all`) train on the same digits:
+    // the pictures are made once per process.
+    static LAST: Mutex<Option<((usize, usize, u64), Made)>> = Mutex::new(None);
+    let key = (x.nrows(), per_source, {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        x.iter().for_each(|v| v.to_bits().hash(&mut h));
+        y.iter().for_each(|v| v.hash(&mut h));
+        h.finish()
+    });
+    let cached = LAST.lock().ok().and_then(|last| {
+        last.as_ref()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, m)| m.clone())
+    });
+    if let Some(made) = cached {
+        return Ok((made.0.clone(), made.1.clone()));
+    }
+    let samples = generate_from(x, y, Set::Train, per_source, &[Crop::Uncropped])?;
+    let rows: Vec<(Vec<f32>, u8)> = samples
+        .par_iter()
+        .filter_map(|s| {
+            let gray = preprocess::decode_image(&s.bytes).ok()?;
+            Some((preprocess::to_mnist(&gray).ok()?, s.label))
+        })
+        .collect();
+    let n = rows.len();
+    let (x, y): (Vec<Vec<f32>>, Vec<u8>) = rows.into_iter().unzip();
+    let x =
+        Array2::from_shape_vec((n, 784), x.concat()).map_err(|e| Error::Shape(e.to_string()))?;
+    let y = Array1::from(y);
+    if let Ok(mut last) = LAST.lock() {
+        *last = Some((key, Arc::new((x.clone(), y.clone()))));
+    }
     Ok((x, y))
 }
 

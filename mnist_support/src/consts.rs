@@ -6,3 +6,6 @@ pub const SIDE: usize = 28;
 pub const PIXELS: usize = SIDE * SIDE;
 /// The ten digits.
 pub const CLASSES: usize = 10;
+/// Training images in the full split (the other 5,000 of MNIST's 60,000
+/// training images are the validation split).
+pub const TRAIN_ROWS: usize = 55_000;

@@ -45,7 +45,9 @@ impl Default for ForestParams {
                 min_samples_leaf: 1,
                 max_features: Some(40),
             },
-            augment: crate::augment::Augment::copies(1).with_typed(crate::augment::TYPED_PER_CLASS),
+            augment: crate::augment::Augment::copies(1)
+                .with_typed(crate::augment::TYPED_PER_CLASS)
+                .with_pictures(crate::augment::PICTURES_PER_SOURCE),
         }
     }
 }

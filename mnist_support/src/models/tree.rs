@@ -35,7 +35,9 @@ impl Default for DecisionTreeParams {
                 min_samples_leaf: 1,
                 max_features: None,
             },
-            augment: crate::augment::Augment::copies(1).with_typed(crate::augment::TYPED_PER_CLASS),
+            augment: crate::augment::Augment::copies(1)
+                .with_typed(crate::augment::TYPED_PER_CLASS)
+                .with_pictures(crate::augment::PICTURES_PER_SOURCE),
         }
     }
 }

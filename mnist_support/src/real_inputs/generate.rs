@@ -11,6 +11,7 @@ use super::picture::{cover_box, dark_box, Canvas, Picture, Send};
 use super::{Crop, Sample, Set, Source};
 use crate::data::{Split, SIDE};
 use crate::error::{Error, Result};
+use ndarray::{ArrayView1, ArrayView2};
 
 /// The label of a [`non_digits`] sample.
 pub const NOT_A_DIGIT: u8 = u8::MAX;
@@ -33,16 +34,40 @@ fn generate_crops(
     per_source: usize,
     crops: &[Crop],
 ) -> Result<Vec<Sample>> {
+    // Dev and held-out draw validation digits at even and odd positions;
+    // training draws training digits.
+    match set {
+        Set::Train => generate_from(
+            split.x_train.view(),
+            split.y_train.view(),
+            set,
+            per_source,
+            crops,
+        ),
+        _ => generate_from(
+            split.x_valid.view(),
+            split.y_valid.view(),
+            set,
+            per_source,
+            crops,
+        ),
+    }
+}
+
+/// [`generate`] from the digits `x`, `y` (for [`Set::Train`], all of them,
+/// taken again in another hand when there are fewer than the drawn sources
+/// need; for dev and held-out, the even or the odd positions).
+pub fn generate_from(
+    x: ArrayView2<f32>,
+    y: ArrayView1<u8>,
+    set: Set,
+    per_source: usize,
+    crops: &[Crop],
+) -> Result<Vec<Sample>> {
     let seed: u64 = match set {
         Set::Dev => 0x5eed_de00,
         Set::Heldout => 0x5eed_4e1d,
         Set::Train => 0x5eed_7a1e,
-    };
-    // Dev and held-out draw validation digits at even and odd positions;
-    // training draws training digits.
-    let (x, y) = match set {
-        Set::Train => (&split.x_train, &split.y_train),
-        _ => (&split.x_valid, &split.y_valid),
     };
     let mut pool: Vec<usize> = (0..x.nrows())
         .filter(|i| match set {
@@ -56,6 +81,10 @@ fn generate_crops(
         pool.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     }
     let drawn = Source::ALL.iter().filter(|s| !s.is_typed()).count();
+    if set == Set::Train && !pool.is_empty() {
+        let n = pool.len();
+        pool = (0..drawn * per_source).map(|i| pool[i % n]).collect();
+    }
     if pool.len() < drawn * per_source {
         return Err(Error::Shape(format!(
             "{} {} digits for {} generated inputs",
@@ -171,9 +200,65 @@ fn embolden(img: &GrayImage, rng: &mut ChaCha8Rng) -> GrayImage {
 /// A pen's path along a digit's skeleton, as segments in 28-pixel units.
 pub type Path = Vec<((f32, f32), (f32, f32))>;
 
+/// The ink of a digit upsampled ×4: the lowest of [`INK_LEVELS`] that shows
+/// every loop some level shows without splitting the strokes into more
+/// parts than the lowest level does. A heavily written "6", "8" or "9"
+/// whose loop MNIST's grey fills in at the usual level keeps it, so its
+/// skeleton is still a loop (thinning a filled loop leaves a line).
+fn ink_mask(big: &GrayImage) -> Vec<bool> {
+    let (w, h) = big.dimensions();
+    let count = |img: GrayImage, keep: &dyn Fn(&[u32]) -> bool| -> usize {
+        let labels = imageproc::region_labelling::connected_components(
+            &img,
+            imageproc::region_labelling::Connectivity::Four,
+            Luma([0u8]),
+        );
+        let mut area = std::collections::HashMap::<u32, Vec<u32>>::new();
+        for (x, y, l) in labels.enumerate_pixels() {
+            if l[0] > 0 {
+                let e = area.entry(l[0]).or_insert_with(|| vec![0, 0]);
+                e[0] += 1;
+                if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
+                    e[1] += 1;
+                }
+            }
+        }
+        area.values().filter(|a| keep(a)).count()
+    };
+    let stats = INK_LEVELS.map(|t| {
+        let mask = |ink: bool| {
+            GrayImage::from_fn(w, h, |x, y| {
+                Luma([u8::from((big.get_pixel(x, y)[0] >= t) == ink) * 255])
+            })
+        };
+        // Holes: background not reaching the border, at least a pixel of
+        // the 28×28 in area; parts: ink of at least that area.
+        let holes = count(mask(false), &|a| a[1] == 0 && a[0] >= MIN_AREA);
+        let parts = count(mask(true), &|a| a[0] >= MIN_AREA);
+        (t, holes, parts)
+    });
+    let parts0 = stats[0].2;
+    let most = stats
+        .iter()
+        .filter(|s| s.2 <= parts0)
+        .map(|s| s.1)
+        .max()
+        .unwrap_or(0);
+    let level = stats
+        .iter()
+        .find(|s| s.1 == most && s.2 <= parts0)
+        .map_or(INK_LEVELS[0], |s| s.0);
+    big.as_raw().iter().map(|&v| v >= level).collect()
+}
+
+/// Grey levels (of 255) tried as the ink of a digit by [`ink_mask`].
+const INK_LEVELS: [u8; 4] = [100, 140, 180, 220];
+/// Smallest hole or part [`ink_mask`] counts, in pixels at ×4 (one pixel of the 28×28).
+const MIN_AREA: u32 = 16;
+
 /// The skeleton of an MNIST digit (784 values) as segments between
 /// neighbouring skeleton pixels, in 28-pixel units: the digit upsampled ×4,
-/// thresholded, thinned (Zhang–Suen).
+/// thresholded keeping its loops ([`ink_mask`]), thinned (Zhang–Suen).
 pub fn skeleton(pixels: &[f32]) -> Path {
     const UP: usize = 4;
     let small = GrayImage::from_fn(SIDE as u32, SIDE as u32, |x, y| {
@@ -186,7 +271,7 @@ pub fn skeleton(pixels: &[f32]) -> Path {
         image::imageops::FilterType::Triangle,
     );
     let n = SIDE * UP;
-    let mut on: Vec<bool> = big.as_raw().iter().map(|&v| v >= 100).collect();
+    let mut on = ink_mask(&big);
     let at = |on: &Vec<bool>, x: i64, y: i64| {
         x >= 0 && y >= 0 && (x as usize) < n && (y as usize) < n && on[y as usize * n + x as usize]
     };
@@ -445,4 +530,90 @@ fn paper(path: &Path, style: Style, rng: &mut ChaCha8Rng) -> (RgbImage, (u32, u3
         img = imageproc::filter::gaussian_blur_f32(&img, rng.gen_range(0.6f32..1.2));
     }
     (img, cover_box(&cover, w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether the path, drawn at ×4, walls in the point (x, y) (28-pixel units).
+    fn encloses(path: &Path, (cx, cy): (f32, f32)) -> bool {
+        let n = SIDE * 4;
+        let mut wall = vec![false; n * n];
+        for &((x0, y0), (x1, y1)) in path {
+            for k in 0..=8 {
+                let t = k as f32 / 8.0;
+                let (x, y) = ((x0 + t * (x1 - x0)) * 4.0, (y0 + t * (y1 - y0)) * 4.0);
+                let (x, y) = (x as usize, y as usize);
+                if x < n && y < n {
+                    wall[y * n + x] = true;
+                }
+            }
+        }
+        // Flood the outside from the border (4-connected); the point is walled in
+        // when the flood does not reach it.
+        let mut seen = wall.clone();
+        let mut stack: Vec<usize> = (0..n)
+            .flat_map(|i| [i, (n - 1) * n + i, i * n, i * n + n - 1])
+            .collect();
+        while let Some(p) = stack.pop() {
+            if seen[p] {
+                continue;
+            }
+            seen[p] = true;
+            let (x, y) = (p % n, p / n);
+            if x > 0 {
+                stack.push(p - 1)
+            }
+            if x + 1 < n {
+                stack.push(p + 1)
+            }
+            if y > 0 {
+                stack.push(p - n)
+            }
+            if y + 1 < n {
+                stack.push(p + n)
+            }
+        }
+        let c = (cy * 4.0) as usize * n + (cx * 4.0) as usize;
+        !seen[c]
+    }
+
+    #[test]
+    fn a_heavy_loop_filled_in_grey_keeps_its_hole() {
+        // A ring of ink around (14, 14) whose hole MNIST's grey fills with
+        // 150: at the usual level the ink is a disk, whose skeleton is a dot.
+        let pixels: Vec<f32> = (0..SIDE * SIDE)
+            .map(|i| {
+                let (x, y) = ((i % SIDE) as f32 - 14.0, (i / SIDE) as f32 - 14.0);
+                let r = (x * x + y * y).sqrt();
+                if r < 2.5 {
+                    150.0
+                } else if r < 7.0 {
+                    255.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let path = skeleton(&pixels);
+        assert!(!path.is_empty());
+        assert!(
+            encloses(&path, (14.0, 14.0)),
+            "the ring's skeleton lost its loop"
+        );
+        // A plain bar keeps the usual level: no loop is made up.
+        let bar: Vec<f32> = (0..SIDE * SIDE)
+            .map(|i| {
+                if (10..18).contains(&(i % SIDE)) && (4..24).contains(&(i / SIDE)) {
+                    200.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let path = skeleton(&bar);
+        assert!(!path.is_empty());
+        assert!(!encloses(&path, (14.0, 14.0)));
+    }
 }

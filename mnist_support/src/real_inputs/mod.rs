@@ -49,7 +49,7 @@ use crate::fonts;
 #[cfg(feature = "inputs")]
 pub use crate::fonts::{benchmark_fonts, training_fonts, TRAINING_FAMILIES};
 #[cfg(feature = "inputs")]
-pub use generate::{generate, generate_with_crops, skeleton, Path, NOT_A_DIGIT};
+pub use generate::{generate, generate_from, generate_with_crops, skeleton, Path, NOT_A_DIGIT};
 #[cfg(feature = "inputs")]
 pub use non_digits::{non_digits, non_digits_with_crops};
 #[cfg(feature = "inputs")]
@@ -389,6 +389,57 @@ impl InputsReport {
         )))
     }
 
+    /// Each model's lowest accuracy over every source at every crop margin
+    /// (uncropped included), where it is, and the points it lies under the
+    /// model's MNIST test accuracy.
+    pub fn worst_table(&self) -> Table {
+        let header = [
+            "model",
+            "MNIST test",
+            "worst",
+            "where",
+            "points under MNIST",
+        ]
+        .map(String::from)
+        .to_vec();
+        let rows = self
+            .models
+            .iter()
+            .enumerate()
+            .map(|(m, name)| {
+                let worst = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.images > 0)
+                    .map(|r| (r.correct[m] as f64 / r.images as f64, r))
+                    .min_by(|a, b| a.0.total_cmp(&b.0));
+                let mnist = self.mnist_test.get(m).copied().flatten();
+                match worst {
+                    Some((acc, r)) => vec![
+                        name.clone(),
+                        self.mnist_column(m),
+                        percent(acc),
+                        format!("{}, {}", r.source.name(), r.crop.name()),
+                        mnist
+                            .map(|t| format!("{:.2}", 100.0 * (t - acc)))
+                            .unwrap_or_else(|| "–".into()),
+                    ],
+                    None => vec![
+                        name.clone(),
+                        self.mnist_column(m),
+                        "–".into(),
+                        "–".into(),
+                        "–".into(),
+                    ],
+                }
+            })
+            .collect();
+        Table::new(header, rows).with_caption(format!(
+            "Real inputs ({} set): each model's lowest accuracy over every source and crop margin",
+            self.set.name()
+        ))
+    }
+
     /// How the server's `digit_like` flag did: non-digits flagged, digits flagged.
     pub fn digit_like_line(&self) -> String {
         let digits: usize = self.rows.iter().map(|r| r.images).sum();
@@ -414,7 +465,8 @@ impl crate::display::Rich for InputsReport {
     fn bundle(&self) -> crate::display::Bundle {
         let mut panel = crate::display::Panel::new()
             .table(&self.table())
-            .table(&self.crop_table());
+            .table(&self.crop_table())
+            .table(&self.worst_table());
         if let Some(t) = self.model_table("cnn") {
             panel = panel.table(&t);
         }

@@ -294,6 +294,7 @@ pub fn bench_inputs(a: BenchInputsArgs) -> AnyResult<()> {
     } else {
         println!("{}", report.table().to_text());
         println!("{}", report.crop_table().to_text());
+        println!("{}", report.worst_table().to_text());
         if let Some(t) = report.model_table("cnn") {
             println!("{}", t.to_text());
         }
