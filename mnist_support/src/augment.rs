@@ -329,6 +329,11 @@ impl Augment {
             return Ok(None);
         }
         let n = raw.nrows();
+        if self.pictures > 0 {
+            progress.note(
+                "making the generated pictures of training digits (a few minutes on 2 cores, once per process)",
+            );
+        }
         let (xa, ya) = self.expand(raw, y)?;
         let added = scaler.transform(&xa.slice(ndarray::s![n.., ..]))?;
         let x = ndarray::concatenate(Axis(0), &[scaled.view(), added.view()])
@@ -544,6 +549,35 @@ mod tests {
             assert_eq!(row[0], 0.0, "corner is background");
         }
         assert_eq!(typed_training(2, 1).unwrap().0, x, "deterministic");
+    }
+
+    #[cfg(feature = "inputs")]
+    #[test]
+    fn generated_pictures_come_in_proportion_with_their_digits_labels() {
+        // 110 training digits (bars labelled 1) take 2,000 × 110 / 55,000 =
+        // 4 pictures of each of the six sources.
+        let ink: Vec<f32> = bar().iter().map(|v| v * 255.0).collect();
+        let x = ndarray::Array2::from_shape_fn((110, SIDE * SIDE), |(_, j)| ink[j]);
+        let y = ndarray::Array1::from(vec![1u8; 110]);
+        let aug = Augment::NONE.with_pictures(2000);
+        let (xa, ya) = aug.expand(x.view(), y.view()).unwrap();
+        assert_eq!(xa.nrows(), 110 + 24, "no picture refused");
+        assert_eq!(ya.len(), xa.nrows());
+        // The drawn sources redraw the bars (label 1); the typed ones are the
+        // digits 0-3 in the training fonts.
+        let added: Vec<u8> = ya.iter().skip(110).copied().collect();
+        assert_eq!(added.iter().filter(|&&l| l == 1).count(), 16 + 2);
+        for row in xa.rows().into_iter().skip(110) {
+            let ink = row.iter().filter(|&&v| v > 128.0).count();
+            assert!((20..400).contains(&ink), "{ink} ink pixels");
+            assert_eq!(row[0], 0.0, "corner is background");
+        }
+        assert_eq!(
+            aug.expand(x.view(), y.view()).unwrap().0,
+            xa,
+            "deterministic"
+        );
+        assert!(Augment::NONE.with_pictures(5001).check().is_err());
     }
     use rand::SeedableRng;
 
