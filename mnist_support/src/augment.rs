@@ -439,13 +439,14 @@ pub fn picture_training(
     y: ArrayView1<u8>,
     per_source: usize,
 ) -> Result<(Array2<f32>, Array1<u8>)> {
-    use crate::preprocess;
     use crate::real_inputs::{generate_from, Crop, Set};
     use std::sync::{Arc, Mutex};
     type Made = Arc<(Array2<f32>, Array1<u8>)>;
+    /// Training rows, pictures per source, hash of the digits and labels.
+    type Key = (usize, usize, u64);
     // The models of one run (`train`, `run-all`) train on the same digits:
     // the pictures are made once per process.
-    static LAST: Mutex<Option<((usize, usize, u64), Made)>> = Mutex::new(None);
+    static LAST: Mutex<Option<(Key, Made)>> = Mutex::new(None);
     let key = (x.nrows(), per_source, {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -464,10 +465,7 @@ pub fn picture_training(
     let samples = generate_from(x, y, Set::Train, per_source, &[Crop::Uncropped])?;
     let rows: Vec<(Vec<f32>, u8)> = samples
         .par_iter()
-        .filter_map(|s| {
-            let gray = preprocess::decode_image(&s.bytes).ok()?;
-            Some((preprocess::to_mnist(&gray).ok()?, s.label))
-        })
+        .filter_map(|s| Some((s.to_mnist()?, s.label)))
         .collect();
     let n = rows.len();
     let (x, y): (Vec<Vec<f32>>, Vec<u8>) = rows.into_iter().unzip();

@@ -187,7 +187,6 @@ mod train {
     use crate::data::{Split, PIXELS};
     use crate::display::write_atomic;
     use crate::models::Progress;
-    use crate::preprocess;
     use crate::real_inputs::{generate_with_crops, non_digits_with_crops, Crop, Sample, Set};
 
     /// How much the gate learns from.
@@ -224,13 +223,7 @@ mod train {
 
     /// Pictures through the server's preprocessing, in order (`None`: refused).
     fn preprocessed(samples: &[Sample]) -> Vec<Option<Vec<f32>>> {
-        samples
-            .par_iter()
-            .map(|s| {
-                let gray = preprocess::decode_image(&s.bytes).ok()?;
-                preprocess::to_mnist(&gray).ok()
-            })
-            .collect()
+        samples.par_iter().map(Sample::to_mnist).collect()
     }
 
     /// Rows and labels, split into training and held-out parts.

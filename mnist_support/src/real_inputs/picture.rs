@@ -22,6 +22,13 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// The 784 values the models see: the file through the server's
+    /// preprocessing (`None`: refused, e.g. as holding no digit).
+    pub fn to_mnist(&self) -> Option<Vec<f32>> {
+        let gray = crate::preprocess::decode_image(&self.bytes).ok()?;
+        crate::preprocess::to_mnist(&gray).ok()
+    }
+
     /// `data:` URL of the file, as the page sends it.
     pub fn data_url(&self) -> String {
         use base64::Engine;
