@@ -36,22 +36,11 @@ fn generate_crops(
 ) -> Result<Vec<Sample>> {
     // Dev and held-out draw validation digits at even and odd positions;
     // training draws training digits.
-    match set {
-        Set::Train => generate_from(
-            split.x_train.view(),
-            split.y_train.view(),
-            set,
-            per_source,
-            crops,
-        ),
-        _ => generate_from(
-            split.x_valid.view(),
-            split.y_valid.view(),
-            set,
-            per_source,
-            crops,
-        ),
-    }
+    let (x, y) = match set {
+        Set::Train => (&split.x_train, &split.y_train),
+        _ => (&split.x_valid, &split.y_valid),
+    };
+    generate_from(x.view(), y.view(), set, per_source, crops)
 }
 
 /// [`generate`] from the digits `x`, `y` (for [`Set::Train`], all of them,
@@ -213,17 +202,16 @@ fn ink_mask(big: &GrayImage) -> Vec<bool> {
             imageproc::region_labelling::Connectivity::Four,
             Luma([0u8]),
         );
-        let mut area = std::collections::HashMap::<u32, Vec<u32>>::new();
+        // Per component: its area and its pixels on the border.
+        let mut area = std::collections::HashMap::<u32, [u32; 2]>::new();
         for (x, y, l) in labels.enumerate_pixels() {
             if l[0] > 0 {
-                let e = area.entry(l[0]).or_insert_with(|| vec![0, 0]);
+                let e = area.entry(l[0]).or_default();
                 e[0] += 1;
-                if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
-                    e[1] += 1;
-                }
+                e[1] += u32::from(x == 0 || y == 0 || x + 1 == w || y + 1 == h);
             }
         }
-        area.values().filter(|a| keep(a)).count()
+        area.values().filter(|a| keep(&a[..])).count()
     };
     let stats = INK_LEVELS.map(|t| {
         let mask = |ink: bool| {
@@ -579,23 +567,27 @@ mod tests {
         !seen[c]
     }
 
+    /// A 28×28 digit of `level(x, y)` at each pixel.
+    fn digit(level: impl Fn(f32, f32) -> f32) -> Vec<f32> {
+        (0..SIDE * SIDE)
+            .map(|i| level((i % SIDE) as f32, (i / SIDE) as f32))
+            .collect()
+    }
+
     #[test]
     fn a_heavy_loop_filled_in_grey_keeps_its_hole() {
         // A ring of ink around (14, 14) whose hole MNIST's grey fills with
         // 150: at the usual level the ink is a disk, whose skeleton is a dot.
-        let pixels: Vec<f32> = (0..SIDE * SIDE)
-            .map(|i| {
-                let (x, y) = ((i % SIDE) as f32 - 14.0, (i / SIDE) as f32 - 14.0);
-                let r = (x * x + y * y).sqrt();
-                if r < 2.5 {
-                    150.0
-                } else if r < 7.0 {
-                    255.0
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let pixels = digit(|x, y| {
+            let r = ((x - 14.0).powi(2) + (y - 14.0).powi(2)).sqrt();
+            if r < 2.5 {
+                150.0
+            } else if r < 7.0 {
+                255.0
+            } else {
+                0.0
+            }
+        });
         let path = skeleton(&pixels);
         assert!(!path.is_empty());
         assert!(
@@ -603,15 +595,13 @@ mod tests {
             "the ring's skeleton lost its loop"
         );
         // A plain bar keeps the usual level: no loop is made up.
-        let bar: Vec<f32> = (0..SIDE * SIDE)
-            .map(|i| {
-                if (10..18).contains(&(i % SIDE)) && (4..24).contains(&(i / SIDE)) {
-                    200.0
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let bar = digit(|x, y| {
+            if (10.0..18.0).contains(&x) && (4.0..24.0).contains(&y) {
+                200.0
+            } else {
+                0.0
+            }
+        });
         let path = skeleton(&bar);
         assert!(!path.is_empty());
         assert!(!encloses(&path, (14.0, 14.0)));

@@ -414,24 +414,19 @@ impl InputsReport {
                     .map(|r| (r.correct[m] as f64 / r.images as f64, r))
                     .min_by(|a, b| a.0.total_cmp(&b.0));
                 let mnist = self.mnist_test.get(m).copied().flatten();
-                match worst {
-                    Some((acc, r)) => vec![
-                        name.clone(),
-                        self.mnist_column(m),
-                        percent(acc),
-                        format!("{}, {}", r.source.name(), r.crop.name()),
-                        mnist
-                            .map(|t| format!("{:.2}", 100.0 * (t - acc)))
-                            .unwrap_or_else(|| "–".into()),
-                    ],
-                    None => vec![
-                        name.clone(),
-                        self.mnist_column(m),
-                        "–".into(),
-                        "–".into(),
-                        "–".into(),
-                    ],
-                }
+                let under = worst
+                    .zip(mnist)
+                    .map(|((acc, _), t)| format!("{:.2}", 100.0 * (t - acc)));
+                vec![
+                    name.clone(),
+                    self.mnist_column(m),
+                    worst.map_or_else(|| "–".into(), |(acc, _)| percent(acc)),
+                    worst.map_or_else(
+                        || "–".into(),
+                        |(_, r)| format!("{}, {}", r.source.name(), r.crop.name()),
+                    ),
+                    under.unwrap_or_else(|| "–".into()),
+                ]
             })
             .collect();
         Table::new(header, rows).with_caption(format!(

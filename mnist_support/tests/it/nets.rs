@@ -305,10 +305,7 @@ fn candle_predicts_what_libtorch_predicts() {
         mnist_support::real_inputs::generate(&split, mnist_support::real_inputs::Set::Heldout, 25)
             .unwrap()
             .iter()
-            .filter_map(|s| {
-                let g = mnist_support::preprocess::decode_image(&s.bytes).ok()?;
-                mnist_support::preprocess::to_mnist(&g).ok()
-            })
+            .filter_map(|s| s.to_mnist())
             .flatten()
             .collect();
     let real = ndarray::Array2::from_shape_vec((real.len() / 784, 784), real).unwrap();
