@@ -45,15 +45,19 @@ mod non_digits;
 #[cfg(feature = "inputs")]
 mod picture;
 #[cfg(feature = "inputs")]
+mod skeleton;
+#[cfg(feature = "inputs")]
 use crate::fonts;
 #[cfg(feature = "inputs")]
 pub use crate::fonts::{benchmark_fonts, training_fonts, TRAINING_FAMILIES};
 #[cfg(feature = "inputs")]
-pub use generate::{generate, generate_from, generate_with_crops, skeleton, Path, NOT_A_DIGIT};
+pub use generate::{generate, generate_from, generate_with_crops, NOT_A_DIGIT};
 #[cfg(feature = "inputs")]
 pub use non_digits::{non_digits, non_digits_with_crops};
 #[cfg(feature = "inputs")]
 pub use picture::{jpeg_with_orientation, Sample};
+#[cfg(feature = "inputs")]
+pub use skeleton::{skeleton, Path};
 
 /// Where a real input comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

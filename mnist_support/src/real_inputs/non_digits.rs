@@ -5,8 +5,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::generate::{distort, draw, Path, NOT_A_DIGIT};
+use super::generate::{distort, draw, NOT_A_DIGIT};
 use super::picture::{dark_box, Canvas, Picture, Sample};
+use super::skeleton::Path;
 use super::{Crop, Set, Source};
 use crate::error::Result;
 use crate::fonts::typed;
