@@ -125,10 +125,12 @@ pub enum Scaler {
     },
 }
 
-/// Which scaling to fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Which scaling to fit. The default, none, is what a tree or forest saved
+/// before they had the choice was fit with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scaling {
+    #[default]
     None,
     Unit,
     Standard,

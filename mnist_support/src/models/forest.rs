@@ -25,6 +25,10 @@ pub struct ForestParams {
     pub seed: u64,
     /// Growth of each tree (`max_features` per split).
     pub tree: TreeParams,
+    /// Pixel scaling: deskewing or none (thresholds need no other; a tree
+    /// saved before this field was fit without).
+    #[serde(default)]
+    pub scaling: Scaling,
     /// Train on the digits plus distorted copies of them (handwriting
     /// distortions; see [`crate::augment`]).
     #[serde(default)]
@@ -45,6 +49,9 @@ impl Default for ForestParams {
                 min_samples_leaf: 1,
                 max_features: Some(40),
             },
+            // Deskewed: an upright digit asks far fewer splits than one at
+            // any slant (validation 98.68% → 98.84%).
+            scaling: Scaling::Deskew,
             augment: crate::augment::Augment::copies(1)
                 .with_typed(crate::augment::TYPED_PER_CLASS)
                 .with_pictures(crate::augment::PICTURES_PER_SOURCE),
@@ -59,9 +66,10 @@ impl Estimator for ForestParams {
         ModelKind::Forest
     }
 
-    /// Trees compare raw pixel values with thresholds: no scaling.
+    /// Deskewed or not, then the raw pixel values (a threshold needs no
+    /// other scaling).
     fn scaling(&self) -> Scaling {
-        Scaling::None
+        self.scaling
     }
 
     fn augmentation(&self) -> crate::augment::Augment {
@@ -72,6 +80,7 @@ impl Estimator for ForestParams {
         if self.n_trees == 0 {
             return Err(invalid(ModelKind::Forest, "n_trees", "must be at least 1"));
         }
+        TreeParams::check_scaling(ModelKind::Forest, self.scaling)?;
         self.tree.check(ModelKind::Forest)
     }
 

@@ -18,6 +18,10 @@ use crate::scale::{Scaler, Scaling};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionTreeParams {
     pub tree: TreeParams,
+    /// Pixel scaling: deskewing or none (thresholds need no other; a tree
+    /// saved before this field was fit without).
+    #[serde(default)]
+    pub scaling: Scaling,
     /// Train on the digits plus distorted copies of them (handwriting
     /// distortions; see [`crate::augment`]).
     #[serde(default)]
@@ -26,15 +30,19 @@ pub struct DecisionTreeParams {
 
 impl Default for DecisionTreeParams {
     fn default() -> Self {
-        // Chosen on the validation split (notebooks/04_5_decision_tree.ipynb).
+        // Chosen on the validation split (notebooks/04_5_decision_tree.ipynb;
+        // deskewed, min_samples_leaf 3 and 5 tie at 94.48%: the smaller tree).
         DecisionTreeParams {
             tree: TreeParams {
                 criterion: Criterion::Entropy,
                 max_depth: None,
                 min_samples_split: 2,
-                min_samples_leaf: 1,
+                min_samples_leaf: 5,
                 max_features: None,
             },
+            // Deskewed: an upright digit asks far fewer splits than one at
+            // any slant (validation 90.10% → 94.20%).
+            scaling: Scaling::Deskew,
             augment: crate::augment::Augment::copies(1)
                 .with_typed(crate::augment::TYPED_PER_CLASS)
                 .with_pictures(crate::augment::PICTURES_PER_SOURCE),
@@ -49,9 +57,10 @@ impl Estimator for DecisionTreeParams {
         ModelKind::Tree
     }
 
-    /// Trees compare raw pixel values with thresholds: no scaling.
+    /// Deskewed or not, then the raw pixel values (a threshold needs no
+    /// other scaling).
     fn scaling(&self) -> Scaling {
-        Scaling::None
+        self.scaling
     }
 
     fn augmentation(&self) -> crate::augment::Augment {
@@ -59,6 +68,7 @@ impl Estimator for DecisionTreeParams {
     }
 
     fn check(&self) -> Result<()> {
+        TreeParams::check_scaling(ModelKind::Tree, self.scaling)?;
         self.tree.check(ModelKind::Tree)
     }
 

@@ -110,6 +110,7 @@ fn same_config(kind: ModelKind, epochs: Option<usize>, seed: u64) -> Box<dyn Cla
                 criterion: Criterion::Entropy,
                 ..TreeParams::default()
             },
+            scaling: Scaling::None,
             augment: Augment::NONE,
         })),
         ModelKind::Forest => Box::new(Forest::new(ForestParams {
@@ -121,6 +122,7 @@ fn same_config(kind: ModelKind, epochs: Option<usize>, seed: u64) -> Box<dyn Cla
                 max_features: Some(40),
                 ..TreeParams::default()
             },
+            scaling: Scaling::None,
             augment: Augment::NONE,
         })),
         ModelKind::Svm => Box::new(Svm::new(SvmParams {

@@ -143,6 +143,24 @@ impl TreeParams {
         Ok(())
     }
 
+    /// A tree splits pixel levels 0–255 (one byte each): no scaling, or
+    /// deskewing alone (which keeps the levels).
+    pub(crate) fn check_scaling(
+        model: crate::models::ModelKind,
+        scaling: crate::scale::Scaling,
+    ) -> Result<()> {
+        use crate::scale::Scaling;
+        if matches!(scaling, Scaling::None | Scaling::Deskew) {
+            Ok(())
+        } else {
+            Err(crate::models::invalid(
+                model,
+                "scaling",
+                "trees split pixel levels 0–255: use none or deskew",
+            ))
+        }
+    }
+
     fn validate(&self, d: usize) -> Result<()> {
         self.check(crate::models::ModelKind::Tree)?;
         match self.max_features {
