@@ -256,6 +256,56 @@ fn scaling_must_match_the_model() {
     assert!(err.contains("scaling"), "{err}");
 }
 
+/// The tree and the forest deskew by default and accept only deskewing or
+/// nothing (they split pixel levels 0–255); a tree saved before they had
+/// the choice reads back as fit without deskewing.
+#[test]
+fn trees_deskew_or_take_the_pixels_as_they_are() {
+    use mnist_support::augment::Augment;
+    use mnist_support::models::{DecisionTree, DecisionTreeParams, Forest, ForestParams};
+    use mnist_support::scale::Scaling;
+    let split = common::synthetic_split(200, 20, 9);
+    let mut tree = DecisionTree::new(DecisionTreeParams {
+        augment: Augment::NONE,
+        ..Default::default()
+    });
+    tree.fit(split.x_train.view(), split.y_train.view(), &Silent)
+        .unwrap();
+    assert_eq!(tree.scaler().scaling(), Scaling::Deskew);
+    for scaling in [Scaling::Standard, Scaling::Unit, Scaling::DeskewMinMax] {
+        let tree = DecisionTreeParams {
+            scaling,
+            augment: Augment::NONE,
+            ..Default::default()
+        };
+        let forest = ForestParams {
+            n_trees: 2,
+            scaling,
+            augment: Augment::NONE,
+            ..Default::default()
+        };
+        for mut model in [
+            Box::new(DecisionTree::new(tree)) as Box<dyn Classifier>,
+            Box::new(Forest::new(forest)),
+        ] {
+            let err = model
+                .fit(split.x_train.view(), split.y_train.view(), &Silent)
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    mnist_support::Error::InvalidHyperparameter { name: "scaling", .. }
+                ),
+                "{scaling:?}: {err}"
+            );
+        }
+    }
+    let mut old = serde_json::to_value(DecisionTreeParams::default()).unwrap();
+    old.as_object_mut().unwrap().remove("scaling");
+    let old: DecisionTreeParams = serde_json::from_value(old).unwrap();
+    assert_eq!(old.scaling, Scaling::None);
+}
+
 /// Every learner is usable through linfa's traits as well.
 #[test]
 fn linfa_fit_and_predict() {
