@@ -59,6 +59,32 @@ fn data_without_files_fails_with_the_four_names() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// `mnist data | head`: the reader going away ends the command quietly,
+/// without a panic on the closed pipe.
+#[test]
+fn data_into_a_closed_pipe_ends_without_a_panic() {
+    let Some(dir) = common::real_data_dir() else {
+        return;
+    };
+    let mut child = mnist()
+        .arg("data")
+        .env("MNIST_DIR", &dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before the first line
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{err}");
+    }
+}
+
 #[test]
 fn data_with_a_corrupt_file_fails_cleanly() {
     let Some(real) = common::real_data_dir() else {

@@ -74,6 +74,9 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.cmd.only_prints() {
+        end_quietly_when_stdout_closes();
+    }
     match run(cli.cmd) {
         Ok(code) => code,
         Err(e) => {
@@ -85,6 +88,34 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+impl Cmd {
+    /// The commands that write to stdout and to files only: no server, no
+    /// kernel, no child process they feed.
+    fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Cmd::Data(_)
+                | Cmd::Figures(_)
+                | Cmd::Train(_)
+                | Cmd::TrainGate(_)
+                | Cmd::Bench(_)
+                | Cmd::RunAll(_)
+                | Cmd::BenchInputs(_)
+        )
+    }
+}
+
+/// `mnist data | head`: like other Unix tools, end when the reader of stdout
+/// has gone (SIGPIPE's default) rather than panic on the closed pipe, as Rust
+/// programs do, which ignore SIGPIPE.
+fn end_quietly_when_stdout_closes() {
+    #[cfg(unix)]
+    // SAFETY: sets the disposition of one signal at startup, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
