@@ -240,7 +240,7 @@ mod train {
         fn add(&mut self, rows: Vec<Option<Vec<f32>>>, per: usize, label: u8) {
             for (i, row) in rows.into_iter().enumerate() {
                 let Some(row) = row else { continue };
-                let part = if (i / per) % HOLD_OUT == 0 {
+                let part = if (i / per).is_multiple_of(HOLD_OUT) {
                     &mut self.held
                 } else {
                     &mut self.train

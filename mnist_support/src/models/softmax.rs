@@ -94,7 +94,7 @@ fn loss_grad(x: &ArrayView2<f32>, y: &[u8], alpha: f32, theta: &Array2<f32>) -> 
     let n = x.nrows() as f32;
     let w = theta.slice(s![..d, ..]);
     let b = theta.row(d);
-    let mut h = x.dot(&w) + &b;
+    let mut h = x.dot(&w) + b;
     let mut loss = 0.0f64;
     for (mut row, &label) in h.rows_mut().into_iter().zip(y) {
         let m = row.fold(f32::NEG_INFINITY, |a, &v| a.max(v));

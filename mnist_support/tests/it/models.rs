@@ -99,8 +99,7 @@ fn corrupt_files_are_errors(kind: ModelKind, dir: &std::path::Path) {
     std::fs::write(&model_path, &bad).unwrap();
     let err = Store::new(dir)
         .load(name)
-        .err()
-        .expect("corrupt file must not load")
+        .expect_err("corrupt file must not load")
         .to_string();
     assert!(err.contains("checksum"), "{kind}: {err}");
 
@@ -115,8 +114,7 @@ fn corrupt_files_are_errors(kind: ModelKind, dir: &std::path::Path) {
     std::fs::remove_file(&model_path).unwrap();
     let err = Store::new(dir)
         .load(name)
-        .err()
-        .expect("missing file")
+        .expect_err("missing file")
         .to_string();
     assert!(err.contains(&card.model_file), "{kind}: {err}");
     std::fs::write(&model_path, &good).unwrap();

@@ -53,12 +53,12 @@ pub fn setup() -> AnyResult<()> {
 /// The notebooks named (paths or names like `01`), or all of them in order.
 fn resolve(p: &jupyter::Paths, names: &[String]) -> AnyResult<Vec<PathBuf>> {
     let notebooks = if names.is_empty() {
-        jupyter::all_notebooks(&p)
+        jupyter::all_notebooks(p)
     } else {
         names
             .iter()
             .map(|n| {
-                jupyter::resolve_notebook(&p, n).ok_or_else(|| format!("no notebook named {n:?}"))
+                jupyter::resolve_notebook(p, n).ok_or_else(|| format!("no notebook named {n:?}"))
             })
             .collect::<Result<Vec<_>, _>>()?
     };
