@@ -292,7 +292,10 @@ fn trees_deskew_or_take_the_pixels_as_they_are() {
             assert!(
                 matches!(
                     err,
-                    mnist_support::Error::InvalidHyperparameter { name: "scaling", .. }
+                    mnist_support::Error::InvalidHyperparameter {
+                        name: "scaling",
+                        ..
+                    }
                 ),
                 "{scaling:?}: {err}"
             );

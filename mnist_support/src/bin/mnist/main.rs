@@ -92,19 +92,18 @@ fn main() -> ExitCode {
 }
 
 impl Cmd {
-    /// The commands that write to stdout and to files only: no server, no
-    /// kernel, no child process they feed.
+    /// The commands that write to stdout and to files only. The others run
+    /// the prediction server (in this process for `bench-inputs` and
+    /// `figures --readme`), kernels or a browser: their server writes to
+    /// sockets with `writev`, which raises SIGPIPE when a client has gone, and
+    /// that must stay an error on one connection, not end the process.
     fn only_prints(&self) -> bool {
-        matches!(
-            self,
-            Cmd::Data(_)
-                | Cmd::Figures(_)
-                | Cmd::Train(_)
-                | Cmd::TrainGate(_)
-                | Cmd::Bench(_)
-                | Cmd::RunAll(_)
-                | Cmd::BenchInputs(_)
-        )
+        match self {
+            Cmd::Data(_) | Cmd::Train(_) | Cmd::TrainGate(_) | Cmd::RunAll(_) => true,
+            Cmd::Figures(a) => !a.readme,
+            Cmd::Bench(a) => !a.notebooks,
+            _ => false,
+        }
     }
 }
 
