@@ -66,6 +66,12 @@ pub struct ModelInfo {
     /// The library that runs it: "rust" for the models of this crate,
     /// "candle" or "libtorch" for the networks.
     pub runtime: String,
+    /// The hyperparameters it was trained with (its card's).
+    #[serde(default)]
+    pub hyperparameters: serde_json::Value,
+    /// Which of them differ from the crate's defaults, in words.
+    #[serde(default)]
+    pub changed_from_defaults: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

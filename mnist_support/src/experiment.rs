@@ -21,6 +21,10 @@ use crate::scale::{Scaler, Scaling};
 /// to all three parts.
 pub struct ScaledSplit {
     pub scaler: Scaler,
+    /// The training images as they were before scaling (raw pixels 0–255):
+    /// what typed digits, distorted copies and generated pictures are made
+    /// beside, as [`Classifier::fit`] makes them.
+    pub raw_train: Array2<f32>,
     pub x_train: Array2<f32>,
     pub x_valid: Array2<f32>,
     pub x_test: Array2<f32>,
@@ -36,6 +40,7 @@ impl ScaledSplit {
         let scaler = Scaler::fit(scaling, &split.x_train.view())?;
         Ok(ScaledSplit {
             x_train: scaler.transform(&split.x_train.view())?,
+            raw_train: split.x_train.clone(),
             x_valid: scaler.transform(&split.x_valid.view())?,
             x_test: scaler.transform(&split.x_test.view())?,
             y_train: split.y_train.clone(),
@@ -116,34 +121,15 @@ pub fn fit(model: &mut dyn Classifier, data: &ScaledSplit, progress: &dyn Progre
         });
     }
     let t = Instant::now();
-    let valid = Some((data.x_valid.view(), data.y_valid.view()));
-    // Typed digits and distorted copies are made as pixels: the copies from
-    // the digits as the scaler left them (inverted), then scaled like the rest.
-    let aug = model.augmentation();
-    let added = if aug.is_none() {
-        None
-    } else {
-        let raw = data.scaler.inverse_transform(&data.x_train.view())?;
-        aug.training_set(
-            &data.scaler,
-            raw.view(),
-            data.x_train.view(),
-            data.y_train.view(),
-            progress,
-        )?
-    };
-    match added {
-        None => model.fit_scaled(
-            data.scaler.clone(),
-            data.x_train.view(),
-            data.y_train.view(),
-            valid,
-            progress,
-        )?,
-        Some((xa, ya)) => {
-            model.fit_scaled(data.scaler.clone(), xa.view(), ya.view(), valid, progress)?
-        }
-    }
+    crate::models::fit_prepared(
+        model,
+        data.scaler.clone(),
+        data.raw_train.view(),
+        data.x_train.view(),
+        data.y_train.view(),
+        Some((data.x_valid.view(), data.y_valid.view())),
+        progress,
+    )?;
     Ok(t.elapsed().as_secs_f64())
 }
 
@@ -155,6 +141,10 @@ impl Parts for ScaledSplit {
             [&self.x_train, &self.x_valid, &self.x_test],
             [&self.y_train, &self.y_valid, &self.y_test],
         )
+    }
+
+    fn checksums(&self) -> &[(String, String)] {
+        &self.checksums
     }
 }
 

@@ -174,7 +174,7 @@ pub fn gate_files() -> [String; 2] {
 }
 
 #[cfg(feature = "torch")]
-pub use train::{train, GateData, Trained};
+pub use train::{train, train_if_missing, GateData, Trained};
 
 #[cfg(feature = "torch")]
 mod train {
@@ -198,6 +198,15 @@ mod train {
         pub non_digits: usize,
         /// MNIST training digits, as they are.
         pub mnist: usize,
+    }
+
+    impl GateData {
+        /// Quick mode's (`MNIST_SUBSET`): a little of each, for test runs.
+        pub const QUICK: GateData = GateData {
+            per_source: 30,
+            non_digits: 300,
+            mnist: 2_000,
+        };
     }
 
     impl Default for GateData {
@@ -255,6 +264,44 @@ mod train {
         let n = y.len();
         let x = Array2::from_shape_vec((n, PIXELS), x).map_err(|e| Error::Shape(e.to_string()))?;
         Ok((x, Array1::from(y)))
+    }
+
+    /// The gate in `models_dir` when one is saved by this crate version and
+    /// loads; otherwise one trained with the defaults (fewer epochs in quick
+    /// mode, as the models) and saved: what the notebooks, `mnist train` and
+    /// `serve --train` do, so that a models directory they filled is whole.
+    pub fn train_if_missing(
+        split: &Split,
+        models_dir: &Path,
+        progress: &dyn Progress,
+    ) -> Result<Option<Trained>> {
+        match Gate::load(models_dir) {
+            Ok(Some(gate)) if gate.card.crate_version == env!("CARGO_PKG_VERSION") => {
+                progress.note(&format!(
+                    "the digit gate in {} is up to date",
+                    gate_dir(models_dir).display()
+                ));
+                return Ok(None);
+            }
+            Ok(Some(gate)) => progress.note(&format!(
+                "the digit gate is from mnist_support {}: training it again",
+                gate.card.crate_version
+            )),
+            Ok(None) => progress.note("no digit gate saved yet: training it"),
+            Err(e) => progress.note(&format!("the saved digit gate cannot be used ({e}): training it again")),
+        }
+        let data = match crate::data::quick_mode() {
+            true => GateData::QUICK,
+            false => GateData::default(),
+        };
+        train(
+            split,
+            data,
+            super::params().quick_from_env(),
+            models_dir,
+            progress,
+        )
+        .map(Some)
     }
 
     /// Generate the gate's data (`data`) from `split`'s training digits,

@@ -340,20 +340,14 @@ pub struct SpaceListing {
 }
 
 /// `mnist space DIR` over the models in `models` (as its own process, like
-/// the server; it builds the server binary without libtorch). `any_models`
-/// ships the saved models even when they are not the seven up-to-date ones
-/// (quick runs).
-pub fn write_space(
-    dir: &std::path::Path,
-    models: &std::path::Path,
-    any_models: bool,
-) -> Result<SpaceListing> {
+/// the server; it builds the server binary without libtorch). It takes the
+/// seven models when each is up to date for the data this process uses (in
+/// quick mode, the same subset), whatever their hyperparameters, and the
+/// digit gate.
+pub fn write_space(dir: &std::path::Path, models: &std::path::Path) -> Result<SpaceListing> {
     let root = crate::data::project_root();
     let mut cmd = mnist_command(&root)?;
     cmd.arg("space").arg(dir).arg("--dir").arg(models);
-    if any_models {
-        cmd.arg("--any-models");
-    }
     let out = cmd
         .stdin(Stdio::null())
         .output()

@@ -24,13 +24,16 @@ pub struct Store {
     retrain: bool,
 }
 
-/// Whether a saved model can stand in for training a model again.
+/// Whether a saved model is up to date: trained by this crate version, in
+/// this file format, on these data files and split sizes. Its
+/// hyperparameters do not decide: a model trained with other ones (a choice
+/// made in a notebook, a vote chosen on validation) is as deployable as one
+/// trained with the defaults, and its card says which it used.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Freshness {
-    /// Same kind, hyperparameters, scaling, data files, split sizes and
-    /// crate version: its card.
+    /// Up to date: its card.
     Fresh(Box<ModelCard>),
-    /// Saved, but not for this model and data: why.
+    /// Saved, but not up to date: why.
     Stale(String),
     /// Nothing readable saved under the model's name.
     Missing(String),
@@ -169,13 +172,18 @@ impl Store {
         Ok(names)
     }
 
-    /// Whether the model saved under `model`'s name can stand in for training
-    /// `model` on `data` now.
-    pub fn freshness(&self, model: &dyn Classifier, data: &ScaledSplit) -> Freshness {
-        match self.current_card(model, data) {
-            Err(e) => Freshness::Missing(format!("no usable saved model ({e})")),
-            Ok(Err(why)) => Freshness::Stale(why),
-            Ok(Ok(card)) => Freshness::Fresh(Box::new(card)),
+    /// Whether the model saved as `name` is an up-to-date `kind` model for
+    /// `data` (see [`Freshness`]); its model file is read and checked.
+    pub fn freshness(&self, name: &str, kind: ModelKind, data: &dyn Parts) -> Freshness {
+        let card = match self.card(name) {
+            Ok(card) => card,
+            Err(e) => return Freshness::Missing(format!("no usable saved model ({e})")),
+        };
+        match why_stale(&card, kind, data)
+            .map_or_else(|| ModelFile::read(&self.dir, name, &card).err().map(|e| e.to_string()), Some)
+        {
+            Some(why) => Freshness::Stale(why),
+            None => Freshness::Fresh(Box::new(card)),
         }
     }
 
@@ -191,15 +199,19 @@ impl Store {
         data: &ScaledSplit,
         progress: &dyn Progress,
     ) -> Result<f64> {
+        check_scaling(model, data)?;
         if self.retrain {
             progress.note(&format!(
                 "retraining ({RETRAIN_ENV}=1 or --retrain): training again"
             ));
             return fit(model, data, progress);
         }
-        match self.freshness(model, data) {
+        match self.freshness(model.name(), model.kind(), data) {
             Freshness::Missing(_) => {}
             Freshness::Stale(why) => progress.note(&format!("{why}: training")),
+            Freshness::Fresh(card) if !model.fits_like(&card.hyperparameters) => progress.note(
+                "the saved model was trained with other hyperparameters than these: training",
+            ),
             Freshness::Fresh(card) => match self.restore(model, &card) {
                 Ok(()) => {
                     let seconds = card.report.fit_seconds;
@@ -231,41 +243,39 @@ impl Store {
         Ok(report)
     }
 
-    /// The card of the model saved as `<name>` when it is up to date for
-    /// `model` and `data`, or why it is not (`Ok(Err(..))`); `Err` when there is
-    /// no readable card.
-    fn current_card(
+    /// The `kind` model saved under its name when it is up to date for
+    /// `split`, whatever its hyperparameters (its report, from the card);
+    /// otherwise the default `kind` model trained, evaluated and saved
+    /// ([`run`](Store::run)). What `mnist train` and `serve --train` do: a
+    /// model someone trained with other hyperparameters is kept.
+    pub fn fresh_or_run(
         &self,
-        model: &dyn Classifier,
-        data: &ScaledSplit,
-    ) -> Result<std::result::Result<ModelCard, String>> {
-        let card = self.card(model.name())?;
-        let sizes: Vec<usize> = data.parts().iter().map(|(_, l)| l.len()).collect();
-        let saved_sizes: Vec<usize> = card.report.parts.iter().map(|p| p.images).collect();
-        Ok(if card.kind != model.kind() {
-            Err(format!("the saved model is a {}", card.kind))
-        } else if card.hyperparameters != model.hyperparameters() {
-            Err("the saved model has other hyperparameters".into())
-        } else if card.scaler.scaling() != data.scaler.scaling() {
-            Err("the saved model uses another scaling".into())
-        } else if card.data_checksums != data.checksums || saved_sizes != sizes {
-            Err(format!(
-                "the saved model was trained on other data ({} images)",
-                saved_sizes.first().copied().unwrap_or(0)
-            ))
-        } else if card.crate_version != env!("CARGO_PKG_VERSION") {
-            Err(format!(
-                "the saved model is from mnist_support {}",
-                card.crate_version
-            ))
-        } else {
-            Ok(card)
-        })
+        kind: ModelKind,
+        split: &crate::data::Split,
+        progress: &dyn Progress,
+    ) -> Result<Report> {
+        if !self.retrain {
+            match self.freshness(kind.name(), kind, split) {
+                Freshness::Fresh(card) => {
+                    progress.note(&format!(
+                        "{} is up to date ({}); {RETRAIN_ENV}=1 or --retrain trains it again",
+                        self.dir.join(kind.name()).display(),
+                        describe_hyperparameters(kind, &card.hyperparameters)
+                    ));
+                    return Ok(card.report);
+                }
+                Freshness::Stale(why) => progress.note(&format!("{why}: training")),
+                Freshness::Missing(_) => {}
+            }
+        }
+        let mut model = kind.default_model()?;
+        self.run(model.as_mut(), split, progress)
     }
 
     fn restore(&self, model: &mut dyn Classifier, card: &ModelCard) -> Result<()> {
         let file = ModelFile::read(&self.dir, &card.name, card)?;
         model.restore(
+            &card.hyperparameters,
             card.scaler.clone(),
             file.payload(),
             card.report.history.clone(),
@@ -313,6 +323,85 @@ impl Rich for Saved {
         }
         let t = Table::new(vec!["file".into(), "path".into()], rows).with_caption("Saved");
         t.bundle()
+    }
+}
+
+/// Why `card` is not an up-to-date `kind` model for `data` (its model file
+/// aside), or `None`.
+fn why_stale(card: &ModelCard, kind: ModelKind, data: &dyn Parts) -> Option<String> {
+    let saved_sizes: Vec<usize> = card.report.parts.iter().map(|p| p.images).collect();
+    if card.kind != kind {
+        Some(format!("the saved model is a {}", card.kind))
+    } else if card.data_checksums != data.checksums() || saved_sizes != data.sizes() {
+        Some(format!(
+            "the saved model was trained on other data ({} images, not {})",
+            saved_sizes.first().copied().unwrap_or(0),
+            data.sizes()[0]
+        ))
+    } else if card.crate_version != env!("CARGO_PKG_VERSION") {
+        Some(format!(
+            "the saved model is from mnist_support {}",
+            card.crate_version
+        ))
+    } else if card.scaler.scaling() != card.report.scaling {
+        Some("its card's scaler and report disagree".into())
+    } else {
+        None
+    }
+}
+
+/// The runner's data was scaled as `model` scales.
+fn check_scaling(model: &dyn Classifier, data: &ScaledSplit) -> Result<()> {
+    if model.scaling() == data.scaler.scaling() {
+        return Ok(());
+    }
+    Err(Error::ScalingMismatch {
+        model: model.kind().name(),
+        wants: format!("{:?}", model.scaling()),
+        got: format!("{:?}", data.scaler.scaling()),
+    })
+}
+
+/// The hyperparameters of a saved `kind` model that differ from the
+/// defaults, as `name = value` pairs ("the defaults" when none does).
+pub fn describe_hyperparameters(kind: ModelKind, saved: &serde_json::Value) -> String {
+    let defaults = kind
+        .default_hyperparameters()
+        .unwrap_or(serde_json::Value::Null);
+    let mut changed = Vec::new();
+    differences(&defaults, saved, "", &mut changed);
+    if changed.is_empty() {
+        "the default hyperparameters".into()
+    } else {
+        format!("hyperparameters changed from the defaults: {}", changed.join(", "))
+    }
+}
+
+/// `path = value` for each leaf of `saved` that differs from `defaults`.
+fn differences(
+    defaults: &serde_json::Value,
+    saved: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    match saved.as_object() {
+        Some(map) => {
+            for (key, value) in map {
+                let name = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                differences(
+                    defaults.get(key).unwrap_or(&serde_json::Value::Null),
+                    value,
+                    &name,
+                    out,
+                );
+            }
+        }
+        None if saved != defaults => out.push(format!("{path} = {saved}")),
+        None => {}
     }
 }
 

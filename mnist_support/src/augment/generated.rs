@@ -44,33 +44,22 @@ pub fn typed_training(per_class: usize, seed: u64) -> Result<(Array2<f32>, Array
 /// training seeds and fonts, put through the server's
 /// [`preprocess`](crate::preprocess): rows of 784 raw pixels and labels.
 /// A picture the preprocessing refuses is left out (none is, in practice).
+///
+/// Making them takes minutes, so they are kept on disk in `cache/` of the
+/// models directory ([`Config`](crate::config::Config)), keyed by the crate
+/// version (which fixes the generators, their seeds and the fonts),
+/// `per_source` and the digits: the tree and the forest, in two processes
+/// (two notebooks), make them once. A cache file that cannot be read is made
+/// again.
 pub fn picture_training(
     x: ArrayView2<f32>,
     y: ArrayView1<u8>,
     per_source: usize,
 ) -> Result<(Array2<f32>, Array1<u8>)> {
     use crate::real_inputs::{generate_from, Crop, Set};
-    use std::sync::{Arc, Mutex};
-    type Made = Arc<(Array2<f32>, Array1<u8>)>;
-    /// Training rows, pictures per source, hash of the digits and labels.
-    type Key = (usize, usize, u64);
-    // The models of one run (`train`, `run-all`) train on the same digits:
-    // the pictures are made once per process.
-    static LAST: Mutex<Option<(Key, Made)>> = Mutex::new(None);
-    let key = (x.nrows(), per_source, {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        x.iter().for_each(|v| v.to_bits().hash(&mut h));
-        y.iter().for_each(|v| v.hash(&mut h));
-        h.finish()
-    });
-    let cached = LAST.lock().ok().and_then(|last| {
-        last.as_ref()
-            .filter(|(k, _)| *k == key)
-            .map(|(_, m)| m.clone())
-    });
-    if let Some(made) = cached {
-        return Ok((made.0.clone(), made.1.clone()));
+    let path = cache_path(x, y, per_source);
+    if let Some(made) = read_cache(&path) {
+        return Ok(made);
     }
     let samples = generate_from(x, y, Set::Train, per_source, &[Crop::Uncropped])?;
     let rows: Vec<(Vec<f32>, u8)> = samples
@@ -82,10 +71,58 @@ pub fn picture_training(
     let x =
         Array2::from_shape_vec((n, 784), x.concat()).map_err(|e| Error::Shape(e.to_string()))?;
     let y = Array1::from(y);
-    if let Ok(mut last) = LAST.lock() {
-        *last = Some((key, Arc::new((x.clone(), y.clone()))));
-    }
+    // A cache that cannot be written only costs the next process the minutes.
+    let _ = write_cache(&path, &x, &y);
     Ok((x, y))
+}
+
+/// The first bytes of a cache file of generated pictures.
+const CACHE_MAGIC: &[u8; 8] = b"MNISTPIC";
+
+/// Where the pictures of these digits are cached.
+fn cache_path(x: ArrayView2<f32>, y: ArrayView1<u8>, per_source: usize) -> std::path::PathBuf {
+    let mut key = md5::Context::new();
+    key.consume(env!("CARGO_PKG_VERSION"));
+    key.consume((per_source as u64).to_le_bytes());
+    key.consume((x.nrows() as u64).to_le_bytes());
+    for v in x.iter() {
+        key.consume(v.to_le_bytes());
+    }
+    key.consume(y.iter().copied().collect::<Vec<u8>>());
+    crate::config::Config::get()
+        .models_dir
+        .join("cache")
+        .join(format!("pictures-{:x}.bin", key.compute()))
+}
+
+fn read_cache(path: &std::path::Path) -> Option<(Array2<f32>, Array1<u8>)> {
+    let bytes = std::fs::read(path).ok()?;
+    let body = bytes.strip_prefix(CACHE_MAGIC.as_slice())?;
+    let n = u64::from_le_bytes(body.get(..8)?.try_into().ok()?) as usize;
+    let (pixels, labels) = body.get(8..)?.split_at_checked(n.checked_mul(784 * 4)?)?;
+    if labels.len() != n || labels.iter().any(|&l| l > 9) {
+        return None;
+    }
+    let x: Vec<f32> = pixels
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if x.iter().any(|v| !(0.0..=255.0).contains(v)) {
+        return None;
+    }
+    Some((
+        Array2::from_shape_vec((n, 784), x).ok()?,
+        Array1::from(labels.to_vec()),
+    ))
+}
+
+fn write_cache(path: &std::path::Path, x: &Array2<f32>, y: &Array1<u8>) -> Result<()> {
+    let mut bytes = Vec::with_capacity(16 + x.len() * 4 + y.len());
+    bytes.extend_from_slice(CACHE_MAGIC);
+    bytes.extend_from_slice(&(y.len() as u64).to_le_bytes());
+    x.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+    bytes.extend(y.iter());
+    crate::display::write_atomic(path, &bytes).map(|_| ())
 }
 
 #[cfg(test)]

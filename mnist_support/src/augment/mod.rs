@@ -336,7 +336,7 @@ impl Augment {
         let n = raw.nrows();
         if self.pictures > 0 {
             progress.note(
-                "making the generated pictures of training digits (a few minutes on 2 cores, once per process)",
+                "the generated pictures of training digits: read from cache/ in the models directory, or made and kept there (a few minutes on 2 cores)",
             );
         }
         let (xa, ya) = self.expand(raw, y)?;

@@ -80,6 +80,14 @@ pub trait Parts {
     /// One part's images and labels.
     fn part(&self, part: Part) -> Labelled<'_>;
 
+    /// MD5 of the data files the parts came from.
+    fn checksums(&self) -> &[(String, String)];
+
+    /// The number of images of each part (train, valid, test).
+    fn sizes(&self) -> [usize; 3] {
+        Part::ALL.map(|p| self.part(p).len())
+    }
+
     /// The three parts in order.
     fn parts(&self) -> [(Part, Labelled<'_>); 3] {
         Part::ALL.map(|p| (p, self.part(p)))
@@ -252,6 +260,10 @@ impl Parts for Split {
             [&self.x_train, &self.x_valid, &self.x_test],
             [&self.y_train, &self.y_valid, &self.y_test],
         )
+    }
+
+    fn checksums(&self) -> &[(String, String)] {
+        &self.checksums
     }
 }
 

@@ -128,6 +128,27 @@ impl ModelKind {
         })
     }
 
+    /// The default hyperparameters, as a card holds them (`None` for a
+    /// network where neither libtorch nor candle is built in).
+    pub fn default_hyperparameters(self) -> Option<serde_json::Value> {
+        fn json<E: Estimator>(params: E) -> serde_json::Value {
+            serde_json::to_value(params).expect("plain data serializes")
+        }
+        Some(match self {
+            ModelKind::Softmax => json(SoftmaxParams::default()),
+            ModelKind::Knn => json(KnnParams::default()),
+            ModelKind::Svm => json(SvmParams::default()),
+            ModelKind::Tree => json(DecisionTreeParams::default()),
+            ModelKind::Forest => json(ForestParams::default()),
+            #[cfg(any(feature = "torch", feature = "candle"))]
+            ModelKind::Dnn => json(NetParams::dnn()),
+            #[cfg(any(feature = "torch", feature = "candle"))]
+            ModelKind::Cnn => json(NetParams::cnn()),
+            #[cfg(not(any(feature = "torch", feature = "candle")))]
+            ModelKind::Dnn | ModelKind::Cnn => return None,
+        })
+    }
+
     /// The model with its default hyperparameters changed by `changes`, a JSON
     /// object holding only the keys to change; nested objects merge, so
     /// `{"n_trees": 100, "tree": {"max_features": 40}}` changes two values of
@@ -244,7 +265,7 @@ impl ModelKind {
 
 /// `v` decoded as the hyperparameters of a `kind` model (for
 /// [`ModelKind::model_with`] and [`ModelKind::restore`]).
-fn params_of<E: Estimator>(kind: ModelKind, v: serde_json::Value) -> Result<E> {
+pub(crate) fn params_of<E: Estimator>(kind: ModelKind, v: serde_json::Value) -> Result<E> {
     let params: E = serde_json::from_value(v).map_err(|e| Error::Decode {
         what: format!("{} hyperparameters", kind.name()),
         reason: e.to_string(),
@@ -263,7 +284,7 @@ fn no_torch(kind: ModelKind) -> Error {
     Error::MissingFeature {
         what: format!("the {kind} model (libtorch)"),
         feature: "torch",
-        hint: " (notebooks: `:dep mnist_support = { path = \"../mnist_support\", default-features = false, features = [\"torch\"] }`)".into(),
+        hint: " (notebooks: `:dep mnist_support = { path = \"../mnist_support\", default-features = false, features = [\"notebook\"] }`)".into(),
     }
 }
 
@@ -334,9 +355,22 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
         progress: &dyn Progress,
     ) -> Result<()>;
 
+    /// Whether a model saved with `hyperparameters` (a card's) learned what
+    /// fitting this one would: the same hyperparameters, but for those that
+    /// fitting does not depend on ([`Estimator::fit_key`]).
+    fn fits_like(&self, hyperparameters: &serde_json::Value) -> bool;
+
     /// Become the fitted model saved as `payload` (bytes from
-    /// [`to_bytes`](Classifier::to_bytes)) with this model's hyperparameters.
-    fn restore(&mut self, scaler: Scaler, payload: &[u8], history: Option<History>) -> Result<()>;
+    /// [`to_bytes`](Classifier::to_bytes)) with `hyperparameters` (the
+    /// saved model's, which this model takes on; they must describe a model
+    /// of this kind).
+    fn restore(
+        &mut self,
+        hyperparameters: &serde_json::Value,
+        scaler: Scaler,
+        payload: &[u8],
+        history: Option<History>,
+    ) -> Result<()>;
 
     /// Class probabilities (n×10, rows sum to 1) of scaled features.
     fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>>;
@@ -360,13 +394,7 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
         check_xy(&x, &y)?;
         let scaler = Scaler::fit(self.scaling(), &x)?;
         let xs = scaler.transform(&x)?;
-        match self
-            .augmentation()
-            .training_set(&scaler, x, xs.view(), y, progress)?
-        {
-            None => self.fit_scaled(scaler, xs.view(), y, None, progress),
-            Some((xa, ya)) => self.fit_scaled(scaler, xa.view(), ya.view(), None, progress),
-        }
+        fit_prepared(self, scaler, x, xs.view(), y, None, progress)
     }
 
     /// Class probabilities of raw pixels.
@@ -379,6 +407,31 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
     fn predict(&self, x: ArrayView2<f32>) -> Result<Array1<u8>> {
         check_pixels(&x)?;
         self.predict_scaled(self.scaler().transform(&x)?.view())
+    }
+}
+
+/// The one way a model is fitted, for [`Classifier::fit`] and the runner's
+/// [`experiment::fit`](crate::experiment::fit) alike: `scaled` is `raw` (the
+/// training digits as raw pixels) through `scaler`; the typed digits,
+/// distorted copies and generated pictures of the model's
+/// [`augmentation`](Classifier::augmentation) are made from `raw` and scaled
+/// the same way, then the model fits on all of them (with the validation
+/// split when given).
+pub(crate) fn fit_prepared<M: Classifier + ?Sized>(
+    model: &mut M,
+    scaler: Scaler,
+    raw: ArrayView2<f32>,
+    scaled: ArrayView2<f32>,
+    y: ArrayView1<u8>,
+    valid: Option<(ArrayView2<f32>, ArrayView1<u8>)>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    match model
+        .augmentation()
+        .training_set(&scaler, raw, scaled, y, progress)?
+    {
+        None => model.fit_scaled(scaler, scaled, y, valid, progress),
+        Some((xa, ya)) => model.fit_scaled(scaler, xa.view(), ya.view(), valid, progress),
     }
 }
 

@@ -45,6 +45,14 @@ pub trait Estimator:
         Augment::NONE
     }
 
+    /// These hyperparameters with those that fitting does not depend on
+    /// (kNN's k and vote) set to fixed values: two models whose `fit_key`s
+    /// are equal learn the same fitted state, so a saved one can stand in
+    /// for the other ([`Store::fit_or_load`](crate::store::Store::fit_or_load)).
+    fn fit_key(&self) -> Self {
+        self.clone()
+    }
+
     /// Every hyperparameter in range, or [`Error::InvalidHyperparameter`];
     /// called before any work.
     fn check(&self) -> Result<()>;
@@ -156,6 +164,11 @@ impl<E: Estimator> Classifier for Model<E> {
         serde_json::to_value(&self.params).expect("plain data serializes")
     }
 
+    fn fits_like(&self, hyperparameters: &serde_json::Value) -> bool {
+        serde_json::from_value::<E>(hyperparameters.clone())
+            .is_ok_and(|saved| saved.fit_key() == self.params.fit_key())
+    }
+
     fn scaling(&self) -> Scaling {
         self.params.scaling()
     }
@@ -223,9 +236,17 @@ impl<E: Estimator> Classifier for Model<E> {
         Ok(())
     }
 
-    fn restore(&mut self, scaler: Scaler, payload: &[u8], history: Option<History>) -> Result<()> {
-        self.params.check()?;
-        self.fitted = Some(self.params.fitted_from_bytes(&scaler, payload)?);
+    fn restore(
+        &mut self,
+        hyperparameters: &serde_json::Value,
+        scaler: Scaler,
+        payload: &[u8],
+        history: Option<History>,
+    ) -> Result<()> {
+        let params: E = super::params_of(self.kind(), hyperparameters.clone())?;
+        params.check()?;
+        self.fitted = Some(params.fitted_from_bytes(&scaler, payload)?);
+        self.params = params;
         self.scaler = scaler;
         self.history = history;
         Ok(())

@@ -334,6 +334,11 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Json<ModelsResponse>
                 test_accuracy: m.card.report.accuracy(crate::data::Part::Test),
                 train_images: m.card.report.parts.first().map(|p| p.images),
                 runtime: m.model.runtime().into(),
+                hyperparameters: m.card.hyperparameters.clone(),
+                changed_from_defaults: crate::store::describe_hyperparameters(
+                    m.card.kind,
+                    &m.card.hyperparameters,
+                ),
             })
             .collect(),
     })

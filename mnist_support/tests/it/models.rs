@@ -388,10 +388,10 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
         .unwrap();
     let store = Store::new(dir.path());
     assert!(matches!(
-        store.freshness(&first, &data),
+        store.freshness("softmax", ModelKind::Softmax, &data),
         Freshness::Fresh(_)
     ));
-    let stale = |m: &dyn Classifier, d: &ScaledSplit| match store.freshness(m, d) {
+    let stale = |d: &ScaledSplit| match store.freshness("softmax", ModelKind::Softmax, d) {
         Freshness::Stale(why) => why,
         other => panic!("{other:?}"),
     };
@@ -407,26 +407,39 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
         first.predict_proba(split.x_test.view()).unwrap()
     );
 
-    // Other hyperparameters or other data: stale, so trained; nothing saved: missing.
-    let other = Softmax::new(SoftmaxParams {
+    // Other hyperparameters asked for: the saved model stays fresh (it is
+    // what was trained, deployable as it is), but is not what this model
+    // would learn, so this one trains.
+    let mut other = Softmax::new(SoftmaxParams {
         alpha: 1.0,
         ..SoftmaxParams::default()
     });
-    let why = stale(&other, &data);
-    assert!(why.contains("hyperparameters"), "{why}");
+    assert!(!other.fits_like(&first.hyperparameters()));
+    Store::new(dir.path())
+        .fit_or_load(&mut other, &data, &Silent)
+        .unwrap();
+    assert_eq!(other.params().alpha, 1.0);
+    assert_ne!(other.to_bytes().unwrap(), first.to_bytes().unwrap());
+    // Other data: stale; wrong kind under the name: stale; nothing saved: missing.
     let smaller = ScaledSplit::new(&split.head(200, 60), first.scaling()).unwrap();
-    let why = stale(&first, &smaller);
+    let why = stale(&smaller);
     assert!(why.contains("other data"), "{why}");
+    assert!(matches!(
+        store.freshness("softmax", ModelKind::Svm, &data),
+        Freshness::Stale(why) if why.contains("softmax")
+    ));
     let empty = tempfile::tempdir().unwrap();
     assert!(matches!(
-        Store::new(empty.path()).freshness(&first, &data),
+        Store::new(empty.path()).freshness("softmax", ModelKind::Softmax, &data),
         Freshness::Missing(_)
     ));
 
-    // A corrupt saved model file is not used: it trains instead (and says why).
+    // A corrupt saved model file is stale and not used: it trains instead (and says why).
     let bin = dir.path().join("softmax.bin");
     let good = std::fs::read(&bin).unwrap();
     std::fs::write(&bin, &good[..good.len() / 2]).unwrap();
+    let why = stale(&data);
+    assert!(why.contains("checksum"), "{why}");
     let mut fresh = Softmax::new(SoftmaxParams::default());
     Store::new(dir.path())
         .fit_or_load(&mut fresh, &data, &Silent)
@@ -466,4 +479,77 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
         back.logits(data.x_test.view()).unwrap(),
         net.logits(data.x_test.view()).unwrap()
     );
+}
+
+/// kNN's k and vote do not change what it stores: a model saved after a
+/// vote was chosen on validation (not the default) is reused by a model
+/// asking for the defaults, which then votes as saved; `fresh_or_run` (what
+/// `mnist train` does) keeps it, with the hyperparameters it was saved with.
+#[test]
+fn a_saved_knn_keeps_its_chosen_vote() {
+    use mnist_support::models::knn::Weighting;
+    use mnist_support::models::{Knn, KnnParams};
+    let split = common::synthetic_split(300, 60, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let params = KnnParams {
+        scaling: mnist_support::scale::Scaling::Unit,
+        augment: mnist_support::augment::Augment::NONE,
+        ..KnnParams::default()
+    };
+    let mut chosen = Knn::new(KnnParams {
+        k: 3,
+        weighting: Weighting::Distance,
+        ..params.clone()
+    });
+    store.run(&mut chosen, &split, &Silent).unwrap();
+    let mut asked = Knn::new(params);
+    let data = ScaledSplit::new(&split, asked.scaling()).unwrap();
+    store.fit_or_load(&mut asked, &data, &Silent).unwrap();
+    assert_eq!((asked.params().k, asked.params().weighting), (3, Weighting::Distance));
+    assert_eq!(
+        asked.predict(split.x_test.view()).unwrap(),
+        chosen.predict(split.x_test.view()).unwrap()
+    );
+    let kept = store.fresh_or_run(ModelKind::Knn, &split, &Silent).unwrap();
+    assert_eq!(kept.hyperparameters["k"], 3);
+    let card = store.card("knn").unwrap();
+    assert_eq!(card.hyperparameters["weighting"], "distance");
+    let said = mnist_support::store::describe_hyperparameters(ModelKind::Knn, &card.hyperparameters);
+    assert!(said.contains("k = 3") && said.contains("weighting"), "{said}");
+}
+
+/// One fit path: the same hyperparameters and seed give byte-identical model
+/// files through the notebooks' steps (`ScaledSplit`, `fit_or_load`,
+/// `evaluate`, `save`), `mnist train`'s (`Store::fresh_or_run`) and
+/// `Classifier::fit` on raw pixels, for the deskewing tree whose distorted
+/// copies and generated pictures are made from the raw training digits.
+#[test]
+fn every_fit_path_saves_the_same_model() {
+    let Some(mnist) = common::real_data_dir() else {
+        return;
+    };
+    let split = Split::load_from(&mnist).unwrap().head(1200, 200);
+    let kind = ModelKind::Tree;
+
+    let notebook = tempfile::tempdir().unwrap();
+    let store = Store::new(notebook.path());
+    let mut model = kind.default_model().unwrap();
+    let data = ScaledSplit::new(&split, model.scaling()).unwrap();
+    let seconds = store.fit_or_load(model.as_mut(), &data, &Silent).unwrap();
+    let mut report = experiment::evaluate(model.as_ref(), &data, seconds, &Silent).unwrap();
+    store.save(model.as_ref(), &mut report, &data.checksums).unwrap();
+
+    let cli = tempfile::tempdir().unwrap();
+    Store::new(cli.path())
+        .fresh_or_run(kind, &split, &Silent)
+        .unwrap();
+    let file = |dir: &std::path::Path| std::fs::read(dir.join("tree.bin")).unwrap();
+    assert!(file(notebook.path()) == file(cli.path()), "notebook and CLI models differ");
+
+    let mut direct = kind.default_model().unwrap();
+    direct
+        .fit(split.x_train.view(), split.y_train.view(), &Silent)
+        .unwrap();
+    assert!(direct.to_bytes().unwrap() == model.to_bytes().unwrap(), "Classifier::fit differs");
 }

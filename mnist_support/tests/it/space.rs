@@ -14,11 +14,42 @@ use std::process::Command;
 use mnist_support::api::{CallError, Client, PredictRequest, PredictResponse};
 use mnist_support::data::Split;
 
+/// `mnist ARGS` in quick mode with [`SUBSET`], as notebooks 04–05 run in it.
 fn mnist(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_mnist"))
         .args(args)
+        .env("MNIST_SUBSET", SUBSET.to_string())
         .output()
         .unwrap()
+}
+
+/// The quick mode the models below are trained for: `MNIST_SUBSET=2500` keeps
+/// the first 2,500 training and 500 validation and test images.
+const SUBSET: usize = 2500;
+
+/// The seven quick models on what quick mode uses, kNN with hyperparameters
+/// other than the defaults (k = 3, distance-weighted votes: what a notebook's
+/// choice on validation can give), and a small digit gate.
+fn subset_models(split: &Split) -> tempfile::TempDir {
+    use mnist_support::models::knn::Weighting;
+    use mnist_support::models::{Knn, KnnParams, ModelKind, Silent};
+    let dir = tempfile::tempdir().unwrap();
+    let small = split.head(SUBSET, 500);
+    for &kind in ModelKind::ALL {
+        let mut model = match kind {
+            ModelKind::Knn => Box::new(Knn::new(KnnParams {
+                k: 3,
+                weighting: Weighting::Distance,
+                ..KnnParams::default()
+            })),
+            _ => common::quick_model(kind),
+        };
+        mnist_support::store::Store::new(dir.path())
+            .run(model.as_mut(), &small, &Silent)
+            .unwrap();
+    }
+    common::small_gate(split, dir.path());
+    dir
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -62,24 +93,30 @@ fn the_space_is_written_and_runs_alone() {
         return;
     };
     let split = Split::load_from(&data).unwrap();
-    let models = common::small_models_with_gate(&split);
+    let models = subset_models(&split);
     let models_dir = models.path().to_str().unwrap();
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("space");
     let out_s = out.to_str().unwrap();
 
-    // The quick models are not the seven trained ones: refused, with the fix.
-    let refused = mnist(&["space", out_s, "--dir", models_dir]);
+    // Against the full split the quick models are stale (other data):
+    // refused, with the fix.
+    let refused = Command::new(env!("CARGO_BIN_EXE_mnist"))
+        .args(["space", out_s, "--dir", models_dir])
+        .env_remove("MNIST_SUBSET")
+        .output()
+        .unwrap();
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        err.contains("stale") && err.contains("cargo run --release -- train"),
+        err.contains("stale") && err.contains("other data") && err.contains("cargo run --release -- train"),
         "{err}"
     );
     assert!(!out.join("Dockerfile").exists());
 
-    // Written, building mnist-serve without libtorch.
-    let made = mnist(&["space", out_s, "--dir", models_dir, "--any-models"]);
+    // For the data they were trained on, written without `--any-models`,
+    // kNN's other hyperparameters and all (building mnist-serve without libtorch).
+    let made = mnist(&["space", out_s, "--dir", models_dir]);
     let said = String::from_utf8_lossy(&made.stdout);
     assert!(
         made.status.success(),
@@ -88,6 +125,18 @@ fn the_space_is_written_and_runs_alone() {
     );
     assert!(said.contains("in all"), "{said}");
     let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    let knn_row = readme
+        .lines()
+        .find(|l| l.starts_with("| k-nearest neighbours |"))
+        .unwrap_or_else(|| panic!("no kNN row: {readme}"));
+    assert!(
+        knn_row.contains("k = 3") && knn_row.contains("weighting = \"distance\""),
+        "{knn_row}"
+    );
+    assert!(
+        readme.contains("| Softmax regression | ") && readme.contains("the default hyperparameters"),
+        "{readme}"
+    );
     let front = readme.split("---").nth(1).unwrap();
     for key in [
         "sdk: docker",
@@ -200,6 +249,12 @@ fn the_space_is_written_and_runs_alone() {
     let space = Client::new(&space_url, std::time::Duration::from_secs(60));
     let health = space.health().unwrap();
     assert_eq!(health.models, 7);
+    // `/api/models` shows what each model was trained with.
+    let listed = space.models().unwrap();
+    let knn = listed.models.iter().find(|m| m.name == "knn").unwrap();
+    assert_eq!(knn.hyperparameters["k"], 3);
+    assert_eq!(knn.hyperparameters["weighting"], "distance");
+    assert!(knn.changed_from_defaults.contains("k = 3"), "{}", knn.changed_from_defaults);
     assert!(health.digit_gate);
     let said = std::fs::read_to_string(log.path()).unwrap();
     assert!(

@@ -149,7 +149,7 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
         }
         Cmd::Train(a) => {
             fetch::ensure_data()?;
-            train::train(a.models, &a.dir.path())?
+            train::train(a.models, &a.dir.path(), a.retrain)?
         }
         Cmd::TrainGate(a) => {
             fetch::ensure_data()?;

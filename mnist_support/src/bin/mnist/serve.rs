@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use mnist_support::models::ModelKind;
 use mnist_support::serve::{Networks, Options};
 
 use crate::fetch::ensure_data;
@@ -33,21 +32,10 @@ pub fn serve(
     libtorch: bool,
 ) -> AnyResult<()> {
     if train_missing {
-        let missing: Vec<ModelKind> = ModelKind::ALL
-            .iter()
-            .copied()
-            .filter(|k| !dir.join(format!("{}.json", k.name())).exists())
-            .collect();
-        if !missing.is_empty() {
-            ensure_data()?;
-            eprintln!("serve: training {} missing model(s) first", missing.len());
-            train(missing, &dir)?;
-        }
-        if !mnist_support::gate::is_saved(&dir) {
-            ensure_data()?;
-            eprintln!("serve: training the missing digit gate first");
-            crate::train::train_gate(&dir)?;
-        }
+        ensure_data()?;
+        // The models and the gate that are missing or stale; up-to-date ones
+        // are kept whatever their hyperparameters.
+        train(Vec::new(), &dir, false)?;
     }
     let networks = if libtorch {
         Networks::Libtorch

@@ -11,9 +11,8 @@ use std::process::Command;
 use mnist_support::api::ExamplesResponse;
 use mnist_support::data::Split;
 use mnist_support::display::Table;
-use mnist_support::experiment::ScaledSplit;
 use mnist_support::models::ModelKind;
-use mnist_support::store::{Freshness, ModelCard, Store};
+use mnist_support::store::{describe_hyperparameters, Freshness, ModelCard, Store};
 
 use crate::AnyResult;
 
@@ -69,8 +68,17 @@ pub fn space(a: SpaceArgs) -> AnyResult<()> {
     let models_dir = a.dir.path();
     check_out_dir(&a.out)?;
     crate::fetch::ensure_data()?;
-    let split = Split::load()?;
+    // The data the models were trained on: the full split, or in quick mode
+    // the same subset the notebooks used.
+    let split = Split::load()?.limit_from_env()?;
     let cards = fresh_cards(&models_dir, &split, a.any_models)?;
+    for card in &cards {
+        eprintln!(
+            "space: {} ({})",
+            card.kind.title(),
+            describe_hyperparameters(card.kind, &card.hyperparameters)
+        );
+    }
     let binary = match &a.server_binary {
         Some(b) => b.clone(),
         None => build_server()?,
@@ -234,9 +242,9 @@ fn check_out_dir(out: &Path) -> AnyResult<()> {
     Ok(())
 }
 
-/// The card of each of the seven models in `dir`, each up to date with its
-/// default hyperparameters and this data (unless `any`), or an error naming
-/// the command that fixes it.
+/// The card of each of the seven models in `dir`, each up to date with this
+/// data and crate version (unless `any`), whatever its hyperparameters, or an
+/// error naming the command that fixes it.
 fn fresh_cards(dir: &Path, split: &Split, any: bool) -> AnyResult<Vec<ModelCard>> {
     let store = Store::new(dir);
     let mut cards = Vec::new();
@@ -249,9 +257,7 @@ fn fresh_cards(dir: &Path, split: &Split, any: bool) -> AnyResult<Vec<ModelCard>
             }
             continue;
         }
-        let model = kind.default_model()?;
-        let data = ScaledSplit::new(split, model.scaling())?;
-        match store.freshness(model.as_ref(), &data) {
+        match store.freshness(kind.name(), kind, split) {
             Freshness::Fresh(card) => cards.push(*card),
             Freshness::Stale(why) => problems.push(format!("{kind}: stale ({why})")),
             Freshness::Missing(why) => problems.push(format!("{kind}: missing ({why})")),
@@ -321,13 +327,14 @@ pub fn readme(cards: &[ModelCard], title: &str, project_url: Option<&str>) -> St
         .iter()
         .map(|c| {
             format!(
-                "| {} | {} | {} |\n",
+                "| {} | {} | {} | {} |\n",
                 c.kind.title(),
                 c.report
                     .accuracy(mnist_support::data::Part::Test)
                     .map(mnist_support::metrics::percent)
                     .unwrap_or_else(|| "–".into()),
-                c.report.parts.first().map_or(0, |p| p.images)
+                c.report.parts.first().map_or(0, |p| p.images),
+                describe_hyperparameters(c.kind, &c.hyperparameters).replace('|', "\\|")
             )
         })
         .collect();
@@ -354,10 +361,11 @@ Draw a digit, or upload, drop, paste or photograph one: seven classifiers traine
 answer side by side with their three most probable digits, beside the 28×28 picture they saw.
 Everything runs in one Rust binary (no Python, no libtorch: the two networks run on candle).
 
-| model | MNIST test accuracy | training images |
-|---|---|---|
+| model | MNIST test accuracy | training images | trained with |
+|---|---|---|---|
 {rows}
-Accuracy on 5,000 MNIST test images that no choice was tuned on.
+Accuracy on the MNIST test images that no choice was tuned on; each model's full
+hyperparameters are in its card, `models/<name>.json`, and at `GET /api/models`.
 
 **What happens to your picture.** The paper's level is estimated and subtracted (grey paper,
 uneven light), the ink is found above the paper's noise, specks are dropped, the digit is

@@ -17,6 +17,10 @@ pub struct TrainArgs {
     pub models: Vec<ModelKind>,
     #[command(flatten)]
     pub dir: crate::args::ModelsDir,
+    /// Train again even the models (and gate) that are saved and up to date;
+    /// without it, an up-to-date model is kept whatever its hyperparameters.
+    #[arg(long)]
+    pub retrain: bool,
 }
 
 /// The arguments of `mnist train-gate`.
@@ -44,39 +48,53 @@ pub fn all_if_empty(kinds: Vec<ModelKind>) -> Vec<ModelKind> {
     }
 }
 
-pub fn train(kinds: Vec<ModelKind>, dir: &Path) -> AnyResult<()> {
+/// Train the `kinds` (all seven and the digit gate when empty) that are
+/// missing or stale in `dir`, or all of them when `retrain`.
+pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> {
     let split = Split::load()?;
-    let store = Store::new(dir).retraining(true);
+    let store = Store::new(dir).retraining(retrain);
     let gate_too = kinds.is_empty();
     for kind in all_if_empty(kinds) {
         eprintln!("train: {}", kind.title());
-        let mut model = kind.default_model()?;
-        let report = store.run(model.as_mut(), &split, &Bar::new())?;
+        let report = store.fresh_or_run(kind, &split, &Bar::new())?;
         print!("{}", report.accuracy_table());
         if let Some(p) = &report.model_path {
             println!("saved {}\n", p.display());
         }
     }
     if gate_too {
-        gate(&split, dir)?;
+        eprintln!("train: the digit gate (is there a digit at all?)");
+        match retrain {
+            true => Some(mnist_support::gate::train(
+                &split,
+                mnist_support::gate::GateData::default(),
+                mnist_support::gate::params().quick_from_env(),
+                dir,
+                &Bar::new(),
+            )?),
+            false => mnist_support::gate::train_if_missing(&split, dir, &Bar::new())?,
+        }
+        .iter()
+        .for_each(print_gate);
     }
     Ok(())
 }
 
 /// `mnist train-gate`: the server's digit gate.
 pub fn train_gate(dir: &Path) -> AnyResult<()> {
-    gate(&Split::load()?, dir)
-}
-
-fn gate(split: &Split, dir: &Path) -> AnyResult<()> {
     eprintln!("train: the digit gate (is there a digit at all?)");
     let trained = mnist_support::gate::train(
-        split,
+        &Split::load()?,
         mnist_support::gate::GateData::default(),
         mnist_support::gate::params().quick_from_env(),
         dir,
         &Bar::new(),
     )?;
+    print_gate(&trained);
+    Ok(())
+}
+
+fn print_gate(trained: &mnist_support::gate::Trained) {
     let c = &trained.gate.card;
     println!(
         "digit gate: {} training pictures ({} digits, {} non-digits) in {:.1} s; \
@@ -91,7 +109,6 @@ fn gate(split: &Split, dir: &Path) -> AnyResult<()> {
         mnist_support::metrics::percent(c.flagged.1),
         trained.dir.display()
     );
-    Ok(())
 }
 
 /// A fresh directory under the system's temporary directory.

@@ -184,6 +184,16 @@ impl Estimator for KnnParams {
         self.augment
     }
 
+    /// The stored training set does not depend on k or the vote.
+    fn fit_key(&self) -> Self {
+        let d = KnnParams::default();
+        KnnParams {
+            k: d.k,
+            weighting: d.weighting,
+            ..self.clone()
+        }
+    }
+
     fn check(&self) -> Result<()> {
         if self.k == 0 {
             return Err(invalid(ModelKind::Knn, "k", "must be at least 1"));
