@@ -64,43 +64,52 @@ fn newest_source(dir: &std::path::Path) -> Option<std::time::SystemTime> {
     newest
 }
 
-/// `mnist bench-inputs` over the models in `dir` (as its own process, like the
-/// server): the real-inputs report, with the gallery of inputs and answers
-/// and the figure of the preprocessing steps written to `figures`
-/// (`real_inputs_gallery.png`, `preprocessing_steps.png`).
+/// The real-inputs benchmark on the held-out set over the models in `dir`
+/// (`per_source` inputs of each source): what `mnist bench-inputs` measured
+/// for exactly these saved models when it did ([`real_inputs::measured_dir`]),
+/// or measured now by `mnist bench-inputs` (as its own process, over the
+/// real server path); the report, the gallery of answers and the
+/// preprocessing steps.
 pub fn bench_inputs(
     dir: &std::path::Path,
     per_source: usize,
-    figures: &std::path::Path,
 ) -> Result<(InputsReport, Figure, Figure)> {
-    let root = crate::data::project_root();
-    let gallery = figures.join("real_inputs_gallery.png");
-    let steps = figures.join("preprocessing_steps.png");
-    let out = mnist_command(&root)?
-        .args(["bench-inputs", "--json"])
-        .args(["--per-source", &per_source.to_string(), "--dir"])
-        .arg(dir)
-        .arg("--gallery")
-        .arg(&gallery)
-        .arg("--steps")
-        .arg(&steps)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::io("mnist", e))?;
-    if !out.status.success() {
-        return Err(Error::Process {
-            what: "mnist bench-inputs failed".into(),
-            reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+    use crate::real_inputs::{measured_dir, MEASURED_GALLERY, MEASURED_REPORT, MEASURED_STEPS};
+    let kept = measured_dir(dir, per_source)?;
+    let whole = [MEASURED_REPORT, MEASURED_GALLERY, MEASURED_STEPS]
+        .iter()
+        .all(|f| kept.join(f).exists());
+    if whole {
+        println!(
+            "the real-inputs benchmark of these saved models, as `mnist bench-inputs` measured it ({})",
+            kept.display()
+        );
+    } else {
+        let root = crate::data::project_root();
+        let out = mnist_command(&root)?
+            .args(["bench-inputs", "--json"])
+            .args(["--per-source", &per_source.to_string(), "--dir"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::io("mnist", e))?;
+        if !out.status.success() {
+            return Err(Error::Process {
+                what: "mnist bench-inputs failed".into(),
+                reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
     }
-    let report: InputsReport = serde_json::from_slice(&out.stdout).map_err(|e| Error::Decode {
-        what: "the output of mnist bench-inputs".into(),
+    let path = kept.join(MEASURED_REPORT);
+    let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let report: InputsReport = serde_json::from_slice(&text).map_err(|e| Error::Decode {
+        what: path.display().to_string(),
         reason: e.to_string(),
     })?;
     Ok((
         report,
-        Figure::load("Real inputs and the models' answers", &gallery)?,
-        Figure::load("Preprocessing, step by step", &steps)?,
+        Figure::load("Real inputs and the models' answers", &kept.join(MEASURED_GALLERY))?,
+        Figure::load("Preprocessing, step by step", &kept.join(MEASURED_STEPS))?,
     ))
 }
 

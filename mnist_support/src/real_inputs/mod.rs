@@ -474,3 +474,40 @@ impl crate::display::Rich for InputsReport {
 }
 
 crate::display::inherent_rich!(InputsReport);
+
+/// Where `mnist bench-inputs` keeps its held-out measurement of the models
+/// saved in `models_dir` with `per_source` inputs of each source
+/// ([`MEASURED_REPORT`], [`MEASURED_GALLERY`], [`MEASURED_STEPS`]), so that
+/// notebook 05 shows it instead of measuring again: `cache/` of the models
+/// directory, under a key made of the crate version, `per_source` and every
+/// card there (each names its model file's MD5), the digit gate's included.
+/// Training any model again changes the key.
+pub fn measured_dir(models_dir: &std::path::Path, per_source: usize) -> crate::error::Result<std::path::PathBuf> {
+    let store = crate::store::Store::new(models_dir);
+    let mut key = md5::Context::new();
+    key.consume(env!("CARGO_PKG_VERSION"));
+    key.consume((per_source as u64).to_le_bytes());
+    let gate_card = models_dir.join("gate").join("card.json");
+    let cards = store
+        .names()?
+        .into_iter()
+        .map(|name| models_dir.join(format!("{name}.json")))
+        .chain(std::iter::once(gate_card).filter(|p| p.exists()));
+    for path in cards {
+        let bytes = std::fs::read(&path).map_err(|e| crate::error::Error::io(&path, e))?;
+        key.consume(path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        key.consume((bytes.len() as u64).to_le_bytes());
+        key.consume(&bytes);
+    }
+    Ok(models_dir
+        .join("cache")
+        .join(format!("real-inputs-{:x}", key.compute())))
+}
+
+/// The report in a [`measured_dir`].
+pub const MEASURED_REPORT: &str = "report.json";
+/// The gallery of inputs and answers in a [`measured_dir`].
+pub const MEASURED_GALLERY: &str = "real_inputs_gallery.png";
+/// The preprocessing steps in a [`measured_dir`].
+pub const MEASURED_STEPS: &str = "preprocessing_steps.png";
+

@@ -300,17 +300,37 @@ pub fn bench_inputs(a: BenchInputsArgs) -> AnyResult<()> {
         }
         println!("{}", report.digit_like_line());
     }
-    if let Some(path) = steps {
-        steps_figure(&samples)?.save(&path)?;
-        eprintln!(
-            "bench-inputs: preprocessing steps written to {}",
-            path.display()
-        );
+    // Kept for notebook 05, which shows it while these models stay saved.
+    let kept = (set == real_inputs::Set::Heldout)
+        .then(|| real_inputs::measured_dir(&dir, per_source))
+        .transpose()?;
+    if steps.is_some() || kept.is_some() {
+        let fig = steps_figure(&samples)?;
+        if let Some(path) = steps {
+            fig.save(&path)?;
+            eprintln!("bench-inputs: preprocessing steps written to {}", path.display());
+        }
+        if let Some(kept) = &kept {
+            fig.save(&kept.join(real_inputs::MEASURED_STEPS))?;
+        }
     }
-    if let Some(path) = gallery {
+    if gallery.is_some() || kept.is_some() {
         let fig = gallery_figure(&samples, &answers, 3)?;
-        fig.save(&path)?;
-        eprintln!("bench-inputs: gallery written to {}", path.display());
+        if let Some(path) = gallery {
+            fig.save(&path)?;
+            eprintln!("bench-inputs: gallery written to {}", path.display());
+        }
+        if let Some(kept) = &kept {
+            fig.save(&kept.join(real_inputs::MEASURED_GALLERY))?;
+        }
+    }
+    if let Some(kept) = &kept {
+        // The report last: a kept measurement is whole when it is there.
+        mnist_support::display::write_atomic(
+            &kept.join(real_inputs::MEASURED_REPORT),
+            report.to_json().as_bytes(),
+        )?;
+        eprintln!("bench-inputs: kept in {} for notebook 05", kept.display());
     }
     Ok(())
 }
