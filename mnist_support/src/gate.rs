@@ -288,7 +288,9 @@ mod train {
                 gate.card.crate_version
             )),
             Ok(None) => progress.note("no digit gate saved yet: training it"),
-            Err(e) => progress.note(&format!("the saved digit gate cannot be used ({e}): training it again")),
+            Err(e) => progress.note(&format!(
+                "the saved digit gate cannot be used ({e}): training it again"
+            )),
         }
         let data = match crate::data::quick_mode() {
             true => GateData::QUICK,

@@ -108,7 +108,10 @@ pub fn bench_inputs(
     })?;
     Ok((
         report,
-        Figure::load("Real inputs and the models' answers", &kept.join(MEASURED_GALLERY))?,
+        Figure::load(
+            "Real inputs and the models' answers",
+            &kept.join(MEASURED_GALLERY),
+        )?,
         Figure::load("Preprocessing, step by step", &kept.join(MEASURED_STEPS))?,
     ))
 }

@@ -179,9 +179,14 @@ impl Store {
             Ok(card) => card,
             Err(e) => return Freshness::Missing(format!("no usable saved model ({e})")),
         };
-        match why_stale(&card, kind, data)
-            .map_or_else(|| ModelFile::read(&self.dir, name, &card).err().map(|e| e.to_string()), Some)
-        {
+        match why_stale(&card, kind, data).map_or_else(
+            || {
+                ModelFile::read(&self.dir, name, &card)
+                    .err()
+                    .map(|e| e.to_string())
+            },
+            Some,
+        ) {
             Some(why) => Freshness::Stale(why),
             None => Freshness::Fresh(Box::new(card)),
         }
@@ -373,7 +378,10 @@ pub fn describe_hyperparameters(kind: ModelKind, saved: &serde_json::Value) -> S
     if changed.is_empty() {
         "the default hyperparameters".into()
     } else {
-        format!("hyperparameters changed from the defaults: {}", changed.join(", "))
+        format!(
+            "hyperparameters changed from the defaults: {}",
+            changed.join(", ")
+        )
     }
 }
 

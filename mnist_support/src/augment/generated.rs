@@ -120,7 +120,8 @@ fn write_cache(path: &std::path::Path, x: &Array2<f32>, y: &Array1<u8>) -> Resul
     let mut bytes = Vec::with_capacity(16 + x.len() * 4 + y.len());
     bytes.extend_from_slice(CACHE_MAGIC);
     bytes.extend_from_slice(&(y.len() as u64).to_le_bytes());
-    x.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+    x.iter()
+        .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
     bytes.extend(y.iter());
     crate::display::write_atomic(path, &bytes).map(|_| ())
 }

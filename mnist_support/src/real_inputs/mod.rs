@@ -482,7 +482,10 @@ crate::display::inherent_rich!(InputsReport);
 /// directory, under a key made of the crate version, `per_source` and every
 /// card there (each names its model file's MD5), the digit gate's included.
 /// Training any model again changes the key.
-pub fn measured_dir(models_dir: &std::path::Path, per_source: usize) -> crate::error::Result<std::path::PathBuf> {
+pub fn measured_dir(
+    models_dir: &std::path::Path,
+    per_source: usize,
+) -> crate::error::Result<std::path::PathBuf> {
     let store = crate::store::Store::new(models_dir);
     let mut key = md5::Context::new();
     key.consume(env!("CARGO_PKG_VERSION"));
@@ -495,7 +498,11 @@ pub fn measured_dir(models_dir: &std::path::Path, per_source: usize) -> crate::e
         .chain(std::iter::once(gate_card).filter(|p| p.exists()));
     for path in cards {
         let bytes = std::fs::read(&path).map_err(|e| crate::error::Error::io(&path, e))?;
-        key.consume(path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        key.consume(
+            path.file_name()
+                .map(|n| n.as_encoded_bytes())
+                .unwrap_or_default(),
+        );
         key.consume((bytes.len() as u64).to_le_bytes());
         key.consume(&bytes);
     }
@@ -510,4 +517,3 @@ pub const MEASURED_REPORT: &str = "report.json";
 pub const MEASURED_GALLERY: &str = "real_inputs_gallery.png";
 /// The preprocessing steps in a [`measured_dir`].
 pub const MEASURED_STEPS: &str = "preprocessing_steps.png";
-

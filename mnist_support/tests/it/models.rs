@@ -506,7 +506,10 @@ fn a_saved_knn_keeps_its_chosen_vote() {
     let mut asked = Knn::new(params);
     let data = ScaledSplit::new(&split, asked.scaling()).unwrap();
     store.fit_or_load(&mut asked, &data, &Silent).unwrap();
-    assert_eq!((asked.params().k, asked.params().weighting), (3, Weighting::Distance));
+    assert_eq!(
+        (asked.params().k, asked.params().weighting),
+        (3, Weighting::Distance)
+    );
     assert_eq!(
         asked.predict(split.x_test.view()).unwrap(),
         chosen.predict(split.x_test.view()).unwrap()
@@ -515,8 +518,12 @@ fn a_saved_knn_keeps_its_chosen_vote() {
     assert_eq!(kept.hyperparameters["k"], 3);
     let card = store.card("knn").unwrap();
     assert_eq!(card.hyperparameters["weighting"], "distance");
-    let said = mnist_support::store::describe_hyperparameters(ModelKind::Knn, &card.hyperparameters);
-    assert!(said.contains("k = 3") && said.contains("weighting"), "{said}");
+    let said =
+        mnist_support::store::describe_hyperparameters(ModelKind::Knn, &card.hyperparameters);
+    assert!(
+        said.contains("k = 3") && said.contains("weighting"),
+        "{said}"
+    );
 }
 
 /// One fit path: the same hyperparameters and seed give byte-identical model
@@ -538,18 +545,26 @@ fn every_fit_path_saves_the_same_model() {
     let data = ScaledSplit::new(&split, model.scaling()).unwrap();
     let seconds = store.fit_or_load(model.as_mut(), &data, &Silent).unwrap();
     let mut report = experiment::evaluate(model.as_ref(), &data, seconds, &Silent).unwrap();
-    store.save(model.as_ref(), &mut report, &data.checksums).unwrap();
+    store
+        .save(model.as_ref(), &mut report, &data.checksums)
+        .unwrap();
 
     let cli = tempfile::tempdir().unwrap();
     Store::new(cli.path())
         .fresh_or_run(kind, &split, &Silent)
         .unwrap();
     let file = |dir: &std::path::Path| std::fs::read(dir.join("tree.bin")).unwrap();
-    assert!(file(notebook.path()) == file(cli.path()), "notebook and CLI models differ");
+    assert!(
+        file(notebook.path()) == file(cli.path()),
+        "notebook and CLI models differ"
+    );
 
     let mut direct = kind.default_model().unwrap();
     direct
         .fit(split.x_train.view(), split.y_train.view(), &Silent)
         .unwrap();
-    assert!(direct.to_bytes().unwrap() == model.to_bytes().unwrap(), "Classifier::fit differs");
+    assert!(
+        direct.to_bytes().unwrap() == model.to_bytes().unwrap(),
+        "Classifier::fit differs"
+    );
 }

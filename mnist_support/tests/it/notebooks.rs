@@ -319,12 +319,22 @@ fn the_model_notebooks_execute_in_quick_mode() {
     // ... from exactly what the notebooks trained, with no `--any-models`:
     // the digit gate, trained by the notebook, ships too, and the README
     // says which hyperparameters each model was trained with.
-    assert!(text.contains("digit gate trained in"), "05_serve: no gate trained");
-    assert!(text.contains("models/gate/gate.bin"), "05_serve: the Space has no gate");
-    let readme = std::fs::read_to_string(mnist_support::data::project_root().join("space/README.md"))
-        .unwrap();
+    assert!(
+        text.contains("digit gate trained in"),
+        "05_serve: no gate trained"
+    );
+    assert!(
+        text.contains("models/gate/gate.bin"),
+        "05_serve: the Space has no gate"
+    );
+    let readme =
+        std::fs::read_to_string(mnist_support::data::project_root().join("space/README.md"))
+            .unwrap();
     assert!(readme.contains("| trained with |"), "{readme}");
-    assert!(readme.contains("epochs = 1"), "the quick networks' epochs not shown: {readme}");
+    assert!(
+        readme.contains("epochs = 1"),
+        "the quick networks' epochs not shown: {readme}"
+    );
     // The page frame falls back to the screenshot where the server is gone.
     assert!(text.contains("is not running now"), "05_serve: no fallback");
 

@@ -109,7 +109,9 @@ fn the_space_is_written_and_runs_alone() {
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        err.contains("stale") && err.contains("other data") && err.contains("cargo run --release -- train"),
+        err.contains("stale")
+            && err.contains("other data")
+            && err.contains("cargo run --release -- train"),
         "{err}"
     );
     assert!(!out.join("Dockerfile").exists());
@@ -134,7 +136,8 @@ fn the_space_is_written_and_runs_alone() {
         "{knn_row}"
     );
     assert!(
-        readme.contains("| Softmax regression | ") && readme.contains("the default hyperparameters"),
+        readme.contains("| Softmax regression | ")
+            && readme.contains("the default hyperparameters"),
         "{readme}"
     );
     let front = readme.split("---").nth(1).unwrap();
@@ -254,7 +257,11 @@ fn the_space_is_written_and_runs_alone() {
     let knn = listed.models.iter().find(|m| m.name == "knn").unwrap();
     assert_eq!(knn.hyperparameters["k"], 3);
     assert_eq!(knn.hyperparameters["weighting"], "distance");
-    assert!(knn.changed_from_defaults.contains("k = 3"), "{}", knn.changed_from_defaults);
+    assert!(
+        knn.changed_from_defaults.contains("k = 3"),
+        "{}",
+        knn.changed_from_defaults
+    );
     assert!(health.digit_gate);
     let said = std::fs::read_to_string(log.path()).unwrap();
     assert!(

@@ -308,7 +308,10 @@ pub fn bench_inputs(a: BenchInputsArgs) -> AnyResult<()> {
         let fig = steps_figure(&samples)?;
         if let Some(path) = steps {
             fig.save(&path)?;
-            eprintln!("bench-inputs: preprocessing steps written to {}", path.display());
+            eprintln!(
+                "bench-inputs: preprocessing steps written to {}",
+                path.display()
+            );
         }
         if let Some(kept) = &kept {
             fig.save(&kept.join(real_inputs::MEASURED_STEPS))?;

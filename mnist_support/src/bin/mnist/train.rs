@@ -59,7 +59,7 @@ pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> 
         let report = store.fresh_or_run(kind, &split, &Bar::new())?;
         print!("{}", report.accuracy_table());
         if let Some(p) = &report.model_path {
-            println!("saved {}\n", p.display());
+            println!("model: {}\n", p.display());
         }
     }
     if gate_too {

@@ -129,28 +129,46 @@ impl Model<KnnParams> {
     }
 
     /// Validation accuracy for every k in `ks` and both weightings, from one
-    /// search of the `max(ks)` nearest neighbours.
+    /// search of the `max(ks)` nearest neighbours. The best is chosen on
+    /// exact counts of correct images, ties going to the first in `ks`, then
+    /// to uniform votes, so the choice depends on no float comparison (the
+    /// votes themselves can, on distances that tie to the last bit).
     pub fn choose_k(
         &self,
         x_valid: ArrayView2<f32>,
         y_valid: ArrayView1<u8>,
         ks: &[usize],
     ) -> Result<KChoice> {
+        if ks.is_empty() || ks.contains(&0) {
+            return Err(invalid(
+                ModelKind::Knn,
+                "k",
+                "choose among one or more k of at least 1",
+            ));
+        }
+        if x_valid.nrows() != y_valid.len() || y_valid.is_empty() {
+            return Err(Error::Shape(format!(
+                "{} validation rows and {} labels",
+                x_valid.nrows(),
+                y_valid.len()
+            )));
+        }
         let kmax = ks.iter().copied().max().unwrap_or(1);
         let nb = self.neighbours(x_valid, kmax, &super::Silent)?;
         let labels = &self.fitted()?.labels;
         let mut rows = Vec::new();
+        let mut best = (0, 0usize);
         for &k in ks {
             for w in [Weighting::Uniform, Weighting::Distance] {
                 let pred = decide(&vote(&nb, labels, k, w)?, &nb, labels);
-                let acc = crate::metrics::accuracy(&y_valid.to_vec(), &pred.to_vec())?;
-                rows.push((k, w, acc));
+                let correct = pred.iter().zip(y_valid).filter(|(p, y)| p == y).count();
+                if correct > best.1 || rows.is_empty() {
+                    best = (rows.len(), correct);
+                }
+                rows.push((k, w, correct as f64 / y_valid.len() as f64));
             }
         }
-        // Best accuracy; ties go to the smaller k, then uniform votes.
-        let (k, weighting, accuracy) =
-            rows.iter()
-                .fold(rows[0], |best, &r| if r.2 > best.2 { r } else { best });
+        let (k, weighting, accuracy) = rows[best.0];
         Ok(KChoice {
             rows,
             k,
