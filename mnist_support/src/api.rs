@@ -105,6 +105,9 @@ pub struct Health {
     /// Predictions waiting for the inference pool now, and its bound.
     pub queued: usize,
     pub queue_limit: usize,
+    /// Inference workers running now (`status` is "ok" while one is).
+    #[serde(default)]
+    pub workers: usize,
 }
 
 /// Every 4xx/5xx answer.

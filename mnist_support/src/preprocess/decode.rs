@@ -2,6 +2,25 @@
 
 use super::*;
 
+/// The width and height a PNG or JPEG declares in its header, read without
+/// decoding the picture.
+pub fn image_size(bytes: &[u8]) -> Result<(u32, u32)> {
+    let err = |reason: String| Error::Decode {
+        what: "the uploaded image".into(),
+        reason,
+    };
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| err(e.to_string()))?;
+    if !matches!(
+        reader.format(),
+        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg)
+    ) {
+        return Err(err("it is not a PNG or JPEG image".into()));
+    }
+    reader.into_dimensions().map_err(|e| err(e.to_string()))
+}
+
 /// Decode a PNG or JPEG: colour to luminance, transparency over white, EXIF
 /// orientation applied; at most [`MAX_SIDE`] pixels a side and 256 MB of
 /// decoding memory.

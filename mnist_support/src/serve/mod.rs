@@ -54,6 +54,10 @@ pub use crate::preprocess::MAX_SIDE;
 pub const EXAMPLES_FILE: &str = "examples.json";
 
 const PAGE: &str = include_str!("index.html");
+/// The page's script and style sheet, served from the page's origin so
+/// that its Content-Security-Policy needs no inline code.
+const PAGE_JS: &str = include_str!("page.js");
+const PAGE_CSS: &str = include_str!("page.css");
 
 /// How the server listens and what it allows.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
@@ -72,17 +76,39 @@ pub struct Options {
     /// with Retry-After.
     #[arg(long, default_value_t = 48)]
     pub queue: usize,
+    /// Megapixels of pictures per second one client may send (a picture's
+    /// size, read from its header before it is queued), with bursts of three
+    /// times as many; 0 turns the budget off.
+    #[arg(long, default_value_t = 8)]
+    pub megapixels_per_second: u32,
     /// Predictions per second one client may ask for, with bursts of three
     /// times as many; 0 turns the limit off.
     #[arg(long, default_value_t = 10)]
     pub rate_limit: u32,
-    /// Take the client's address from X-Forwarded-For / Forwarded (behind a
-    /// proxy, as on Hugging Face Spaces); otherwise the peer's address.
-    #[arg(long)]
+    /// Proxies in front of the server that each append their peer's address
+    /// to X-Forwarded-For (a Hugging Face Space: 1): the client is the entry
+    /// that many places from the right, which no client can write; 0 counts
+    /// the peer's address.
+    #[arg(long, default_value_t = 0)]
+    pub trusted_proxies: usize,
+    /// The same as `--trusted-proxies 1` (what Spaces written before ran).
+    #[arg(long, hide = true)]
     pub behind_proxy: bool,
-    /// Seconds a client has to send a request's headers, and again its body.
+    /// Predictions per second from all clients together, with bursts of as
+    /// many (a backstop against many addresses at once); past it 503 with
+    /// Retry-After; 0 turns it off.
+    #[arg(long, default_value_t = 400)]
+    pub global_rate_limit: u32,
+    /// Seconds a client has to send a request's headers, and again its
+    /// whole body.
     #[arg(long, default_value_t = 10)]
     pub read_timeout: u64,
+    /// Seconds one write of an answer may wait for the client to read.
+    #[arg(long, default_value_t = 10)]
+    pub write_timeout: u64,
+    /// Connections open at once; past it, new ones wait until one closes.
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
     /// Seconds a prediction may take, waiting included (then 503).
     #[arg(long, default_value_t = 30)]
     pub answer_timeout: u64,
@@ -105,6 +131,14 @@ impl Default for Options {
 impl Options {
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.host, self.port)
+    }
+
+    /// The proxies whose X-Forwarded-For entries are trusted.
+    pub fn proxies(&self) -> usize {
+        match (self.trusted_proxies, self.behind_proxy) {
+            (0, true) => 1,
+            (n, _) => n,
+        }
     }
 
     fn workers(&self) -> usize {
@@ -247,14 +281,26 @@ struct AppState {
     models: Arc<Vec<Loaded>>,
     digit_gate: bool,
     pool: pool::Pool,
-    examples: std::sync::OnceLock<Vec<Example>>,
+    /// `GET /api/examples`'s body, serialized once.
+    examples: std::sync::OnceLock<axum::body::Bytes>,
     make_examples: MakeExamples,
     answer_timeout: Duration,
+    /// Each client's megapixels a second (`None`: no budget).
+    budget: Option<Arc<http::Budget>>,
 }
 
 impl AppState {
-    fn examples(&self) -> &[Example] {
-        self.examples.get_or_init(|| (self.make_examples)())
+    fn examples(&self) -> axum::body::Bytes {
+        self.examples
+            .get_or_init(|| {
+                let examples = ExamplesResponse {
+                    examples: (self.make_examples)(),
+                };
+                serde_json::to_vec(&examples)
+                    .expect("plain data serializes")
+                    .into()
+            })
+            .clone()
     }
 }
 
@@ -304,21 +350,35 @@ fn chosen(models: &[Loaded], which: &str) -> std::result::Result<Vec<usize>, Api
 
 async fn predict(
     State(state): State<Arc<AppState>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     body: std::result::Result<Json<api::PredictRequest>, JsonRejection>,
-) -> std::result::Result<Json<api::PredictResponse>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
-    let models = chosen(&state.models, req.model.as_deref().unwrap_or("all"))?;
-    let answer = state.pool.submit(req, models)?;
+) -> std::result::Result<Json<api::PredictResponse>, Response> {
+    let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()).into_response())?;
+    // Checked and sized before it is queued: a bad request, a picture too
+    // large or over its client's budget never takes a place in the queue.
+    let models = chosen(&state.models, req.model.as_deref().unwrap_or("all"))
+        .map_err(IntoResponse::into_response)?;
+    let input = input::Input::admit(&req).map_err(IntoResponse::into_response)?;
+    if let Some(budget) = &state.budget {
+        budget.charge(&headers, peer.ip(), input.megapixels())?;
+    }
+    let answer = state
+        .pool
+        .submit(input, models)
+        .map_err(IntoResponse::into_response)?;
     match tokio::time::timeout(state.answer_timeout, answer).await {
-        Ok(Ok(r)) => r.map(Json),
+        Ok(Ok(r)) => r.map(Json).map_err(IntoResponse::into_response),
         Ok(Err(_)) => Err(ApiError(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the prediction failed".into(),
-        )),
+        )
+        .into_response()),
         Err(_) => Err(ApiError::busy(format!(
             "the prediction took longer than {} s",
             state.answer_timeout.as_secs()
-        ))),
+        ))
+        .into_response()),
     }
 }
 
@@ -344,26 +404,55 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Json<ModelsResponse>
     })
 }
 
-async fn list_examples(State(state): State<Arc<AppState>>) -> Json<ExamplesResponse> {
+async fn list_examples(State(state): State<Arc<AppState>>) -> Response {
     // Made on first use (or by the warm-up at start), off the async threads.
-    let examples = tokio::task::spawn_blocking(move || state.examples().to_vec())
+    let body = tokio::task::spawn_blocking(move || state.examples())
         .await
-        .unwrap_or_default();
-    Json(ExamplesResponse { examples })
+        .unwrap_or_else(|_| axum::body::Bytes::from_static(b"{\"examples\":[]}"));
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn healthz(State(state): State<Arc<AppState>>) -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
+/// 200 and "ok" while an inference worker runs; 503 when none does (every
+/// prediction would fail), so a platform's health check restarts the server.
+async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
+    let workers = state.pool.workers();
+    let (code, status) = match workers {
+        0 => (StatusCode::SERVICE_UNAVAILABLE, "no inference worker is running"),
+        _ => (StatusCode::OK, "ok"),
+    };
+    let health = Health {
+        status: status.into(),
         models: state.models.len(),
         digit_gate: state.digit_gate,
         queued: state.pool.queued(),
         queue_limit: state.pool.limit(),
-    })
+        workers,
+    };
+    (code, Json(health))
 }
 
 async fn page() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-cache")], Html(PAGE))
+}
+
+async fn page_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        PAGE_JS,
+    )
+}
+
+async fn page_css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        PAGE_CSS,
+    )
 }
 
 async fn not_found() -> ApiError {
@@ -389,6 +478,7 @@ pub fn router(served: Served, make_examples: MakeExamples, options: &Options) ->
         examples: std::sync::OnceLock::new(),
         make_examples,
         answer_timeout: Duration::from_secs(options.answer_timeout.max(1)),
+        budget: http::Budget::new(options),
     });
     let warm = state.clone();
     std::thread::spawn(move || {
@@ -397,16 +487,20 @@ pub fn router(served: Served, make_examples: MakeExamples, options: &Options) ->
     let predict_route = http::rate_limited(post(predict), options);
     let app = Router::new()
         .route("/", get(page))
+        .route("/page.js", get(page_js))
+        .route("/page.css", get(page_css))
         .route("/healthz", get(healthz))
         .route("/api/models", get(list_models))
         .route("/api/examples", get(list_examples))
         .route("/api/predict", predict_route)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(http::refuse_large_bodies))
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        .layer(axum::middleware::from_fn_with_state(
             Duration::from_secs(options.read_timeout.max(1)),
+            http::body_deadline,
         ))
+        .layer(axum::middleware::from_fn(http::refuse_large_bodies))
+        .layer(axum::middleware::from_fn(http::security_headers))
         .with_state(state);
     if options.quiet {
         app
@@ -442,12 +536,12 @@ pub fn serve(
         let bound = listener.local_addr().map_err(listen_error)?;
         let app = router(served, make_examples, options);
         on_ready(bound);
-        http::run(
-            listener,
-            app,
-            Duration::from_secs(options.read_timeout.max(1)),
-            shutdown_signal(),
-        )
+        let limits = http::Limits {
+            header_timeout: Duration::from_secs(options.read_timeout.max(1)),
+            write_timeout: Duration::from_secs(options.write_timeout.max(1)),
+            max_connections: options.max_connections,
+        };
+        http::run(listener, app, limits, shutdown_signal())
         .await;
         Ok(())
     })
@@ -538,6 +632,7 @@ mod tests {
     fn options_default_to_the_command_line_defaults() {
         let o = Options::default();
         assert_eq!(o.addr(), SocketAddr::from(([127, 0, 0, 1], 8000)));
-        assert!(o.queue > 0 && o.rate_limit > 0 && !o.behind_proxy && !o.quiet);
+        assert!(o.queue > 0 && o.rate_limit > 0 && o.proxies() == 0 && !o.quiet);
+        assert!(o.global_rate_limit > o.rate_limit);
     }
 }

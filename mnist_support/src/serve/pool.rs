@@ -5,6 +5,7 @@
 //! (up to [`MAX_BATCH`]) and runs each model once on all of their images:
 //! concurrent requests share one forward pass instead of queueing for one each.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,8 +14,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use ndarray::Array2;
 use tokio::sync::oneshot;
 
-use super::api::{ModelResult, PredictRequest, PredictResponse, Top};
-use super::{input, ApiError, Loaded};
+use super::api::{ModelResult, PredictResponse, Top};
+use super::input::Input;
+use super::{ApiError, Loaded};
 use crate::data::PIXELS;
 use crate::gate::Gate;
 
@@ -45,9 +47,15 @@ pub fn agreement(probs: &[[f32; 10]]) -> f32 {
     sum.iter().fold(f32::MIN, |m, &v| m.max(v)) / probs.len() as f32
 }
 
+/// Pictures of more megapixels than this are preprocessed in a batch of
+/// their own, after the others: a heavy picture never holds back the cheap
+/// ones that arrived with it.
+pub const HEAVY_MEGAPIXELS: f64 = 1.0;
+
 /// One prediction waiting for a worker.
 struct Job {
-    request: PredictRequest,
+    /// Taken when the worker preprocesses it.
+    input: Option<Input>,
     /// Indices of the models to run, in the server's order.
     models: Vec<usize>,
     reply: oneshot::Sender<Result<PredictResponse, ApiError>>,
@@ -57,6 +65,17 @@ struct Job {
 pub struct Pool {
     tx: Sender<Job>,
     limit: usize,
+    /// Worker threads running now.
+    alive: Arc<AtomicUsize>,
+}
+
+/// Counts a worker out when its thread ends, however it ends.
+struct Alive(Arc<AtomicUsize>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Pool {
@@ -69,17 +88,29 @@ impl Pool {
         queue: usize,
     ) -> Pool {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(queue.max(1));
+        let alive = Arc::new(AtomicUsize::new(0));
         for i in 0..workers.max(1) {
             let (rx, models, gate) = (rx.clone(), models.clone(), gate.clone());
+            alive.fetch_add(1, Ordering::SeqCst);
+            let counted = Alive(alive.clone());
             std::thread::Builder::new()
                 .name(format!("inference-{i}"))
-                .spawn(move || work(&rx, &models, gate.as_deref()))
+                .spawn(move || {
+                    let _counted = counted;
+                    work(&rx, &models, gate.as_deref())
+                })
                 .expect("a thread can be started at start-up");
         }
         Pool {
             tx,
             limit: queue.max(1),
+            alive,
         }
+    }
+
+    /// Worker threads running now.
+    pub fn workers(&self) -> usize {
+        self.alive.load(Ordering::SeqCst)
     }
 
     /// Requests waiting now.
@@ -94,12 +125,12 @@ impl Pool {
     /// Queue a prediction; `Err` at once when the queue is full.
     pub fn submit(
         &self,
-        request: PredictRequest,
+        input: Input,
         models: Vec<usize>,
     ) -> Result<oneshot::Receiver<Result<PredictResponse, ApiError>>, ApiError> {
         let (reply, answer) = oneshot::channel();
         match self.tx.try_send(Job {
-            request,
+            input: Some(input),
             models,
             reply,
         }) {
@@ -127,7 +158,33 @@ fn work(rx: &Receiver<Job>, models: &[Loaded], gate: Option<&Gate>) {
         }
         // A client that gave up (timeout, closed connection) is not waited for.
         batch.retain(|job| !job.reply.is_closed());
-        run_batch(batch, models, gate);
+        let (cheap, heavy): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|job| {
+            job.input
+                .as_ref()
+                .is_some_and(|i| i.megapixels() <= HEAVY_MEGAPIXELS)
+        });
+        for batch in [cheap, heavy] {
+            if !batch.is_empty() {
+                run_guarded(batch, models, gate);
+            }
+        }
+    }
+}
+
+/// [`run_batch`], where a panic (a bug a picture found) is that batch's
+/// alone: its replies are dropped, so its requests get 500, and the worker
+/// goes on.
+fn run_guarded(batch: Vec<Job>, models: &[Loaded], gate: Option<&Gate>) {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_batch(batch, models, gate)
+    }));
+    if let Err(panic) = ran {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("serve: a prediction panicked ({why}); its requests got 500, the worker goes on");
     }
 }
 
@@ -135,8 +192,9 @@ fn work(rx: &Receiver<Job>, models: &[Loaded], gate: Option<&Gate>) {
 /// want it, and answer each request.
 fn run_batch(batch: Vec<Job>, models: &[Loaded], gate: Option<&Gate>) {
     let mut ready: Vec<(Job, Vec<f32>)> = Vec::with_capacity(batch.len());
-    for job in batch {
-        match input::pixels(&job.request) {
+    for mut job in batch {
+        let input = job.input.take().expect("a job is preprocessed once");
+        match input.pixels() {
             Ok(p) => ready.push((job, p)),
             Err(e) => {
                 let _ = job.reply.send(Err(e));

@@ -44,12 +44,25 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
     let client = Client::new(url, std::time::Duration::from_secs(60));
     assert_eq!(client.health().unwrap().models, ModelKind::ALL.len());
     assert_eq!(client.models().unwrap().models.len(), ModelKind::ALL.len());
-    let page = ureq::get(&format!("{url}/"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let page = ureq::get(&format!("{url}/")).call().unwrap();
+    // A strict Content-Security-Policy (no inline script: the page's script
+    // and style sheet are files of its own), nosniff, and framing by
+    // Hugging Face allowed.
+    let csp = page.header("Content-Security-Policy").unwrap_or_default().to_string();
+    assert!(
+        csp.contains("script-src 'self';") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors") && csp.contains("https://huggingface.co"), "{csp}");
+    assert_eq!(page.header("X-Content-Type-Options"), Some("nosniff"));
+    let page = page.into_string().unwrap();
     assert!(page.contains("<canvas id=\"pad\""));
+    assert!(!page.contains("<script>") && page.contains("<script src=\"/page.js\">"));
+    for (path, kind) in [("/page.js", "text/javascript"), ("/page.css", "text/css")] {
+        let r = ureq::get(&format!("{url}{path}")).call().unwrap();
+        assert!(r.content_type().starts_with(kind), "{path}: {}", r.content_type());
+        assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
+    }
     // Example inputs for the page: every real-inputs source, as data URLs.
     let ex = client.examples().unwrap().examples;
     for source in ["pad", "scan", "photo", "typed"] {
@@ -246,6 +259,8 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
         &[
             "--rate-limit",
             "0",
+            "--megapixels-per-second",
+            "0",
             "--workers",
             "1",
             "--queue",
@@ -344,6 +359,40 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
             "a body that never comes: {answer}"
         );
         assert!(start.elapsed() < std::time::Duration::from_secs(14));
+
+        // A body trickled a byte every half second (never idle for the
+        // 2 s read timeout) is cut off when its 2 s are up, with 408.
+        let start = std::time::Instant::now();
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            s,
+            "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        )
+        .unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+            .unwrap();
+        let mut answer = Vec::new();
+        for _ in 0..40 {
+            if s.write_all(b" ").is_err() {
+                break;
+            }
+            let mut buf = [0u8; 1024];
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    break;
+                }
+                Err(_) => {}
+            }
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "a trickled body: {answer:?}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "cut off after {:?}",
+            start.elapsed()
+        );
     }
     assert_eq!(post_full(url, good.as_bytes()).0, 200);
 
@@ -383,6 +432,115 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
     }
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(post_full(&server.url, good.as_bytes()).0, 200);
+    drop(server);
+
+    // Behind one trusted proxy (a Space): the client is the entry the proxy
+    // appended, the rightmost; a leftmost entry made up afresh for every
+    // request changes nothing, while two clients behind the proxy each get
+    // their own budget.
+    let server = common::start_server_with(
+        models.path(),
+        &["--rate-limit", "1", "--trusted-proxies", "1"],
+        false,
+    );
+    let forwarded = |xff: &str| {
+        match ureq::post(&format!("{}/api/predict", server.url))
+            .set("Content-Type", "application/json")
+            .set("X-Forwarded-For", xff)
+            .send_bytes(good.as_bytes())
+        {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let spoofed: Vec<u16> = (0..8)
+        .map(|i| forwarded(&format!("10.{i}.{}.1, 203.0.113.7", i * 7)))
+        .collect();
+    assert!(
+        spoofed.iter().filter(|&&c| c == 429).count() >= 4,
+        "spoofed leftmost entries were counted as clients: {spoofed:?}"
+    );
+    assert_eq!(forwarded("203.0.113.8"), 200, "another client has its own budget");
+    // IPv6 clients count by their /64.
+    let v6: Vec<u16> = (0..8)
+        .map(|i| forwarded(&format!("2001:db8:1:2::{i:x}")))
+        .collect();
+    assert!(v6.iter().filter(|&&c| c == 429).count() >= 4, "{v6:?}");
+    drop(server);
+
+    // The global backstop: past it everyone gets a 503 with Retry-After.
+    let server = common::start_server_with(
+        models.path(),
+        &["--rate-limit", "0", "--global-rate-limit", "1"],
+        false,
+    );
+    let codes: Vec<(u16, Option<String>)> = (0..8)
+        .map(|_| {
+            let (c, r, _) = post_full(&server.url, good.as_bytes());
+            (c, r)
+        })
+        .collect();
+    let busy: Vec<_> = codes.iter().filter(|c| c.0 == 503).collect();
+    assert!(busy.len() >= 4, "{codes:?}");
+    assert!(busy.iter().all(|c| c.1.is_some()), "{codes:?}");
+    drop(server);
+
+    // Admission by cost: a client's pictures count by their megapixels (read
+    // from the header before queueing), 2 a second with bursts of 6 here:
+    // 3.2-megapixel pictures one after the other meet 429 with Retry-After
+    // where their request count alone would not; a picture larger than a
+    // whole burst is 413 at once.
+    let server = common::start_server_with(
+        models.path(),
+        &["--rate-limit", "0", "--megapixels-per-second", "2"],
+        false,
+    );
+    let codes: Vec<(u16, Option<String>)> = (0..6)
+        .map(|_| {
+            let (c, r, _) = post_full(&server.url, heavy.as_bytes());
+            (c, r)
+        })
+        .collect();
+    assert_eq!(codes[0].0, 200, "{codes:?}");
+    let limited: Vec<_> = codes.iter().filter(|c| c.0 == 429).collect();
+    assert!(limited.len() >= 2, "{codes:?}");
+    assert!(limited.iter().all(|c| c.1.is_some()), "{codes:?}");
+    drop(server);
+    let server = common::start_server_with(
+        models.path(),
+        &["--rate-limit", "0", "--megapixels-per-second", "1"],
+        false,
+    );
+    let (code, _, said) = post_full(&server.url, heavy.as_bytes());
+    assert_eq!(code, 413, "{said}");
+    assert_eq!(post_full(&server.url, good.as_bytes()).0, 200);
+    drop(server);
+
+    // A cap on open connections: with two held open by clients that send
+    // nothing, a third is served only once one of them is gone (the read
+    // timeout closes them; the clients give up after 4 s in any case).
+    let server = common::start_server_with(
+        models.path(),
+        &["--rate-limit", "0", "--max-connections", "2", "--read-timeout", "2"],
+        false,
+    );
+    let host = server.url.trim_start_matches("http://").to_string();
+    let idle: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(&host).unwrap())
+        .collect();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        drop(idle);
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let start = std::time::Instant::now();
+    assert_eq!(post_full(&server.url, good.as_bytes()).0, 200);
+    let waited = start.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(1) && waited < std::time::Duration::from_secs(8),
+        "served after {waited:?} with both connections taken"
+    );
 }
 
 /// More bad input a public server meets, each a 4xx, each followed by a good answer.
@@ -434,4 +592,136 @@ fn malformed_requests_are_4xx() {
         assert!((400..500).contains(&code), "{what}: status {code}");
         assert_eq!(post_full(url, good.as_bytes()).0, 200, "after {what}");
     }
+}
+
+/// A model that panics on an all-white picture (a bug a picture could find),
+/// and otherwise predicts as the model it wraps.
+#[derive(Debug)]
+struct PanicsOnWhite(Box<dyn mnist_support::models::Classifier>);
+
+impl mnist_support::models::Classifier for PanicsOnWhite {
+    fn kind(&self) -> mnist_support::models::ModelKind {
+        self.0.kind()
+    }
+    fn hyperparameters(&self) -> serde_json::Value {
+        self.0.hyperparameters()
+    }
+    fn fits_like(&self, h: &serde_json::Value) -> bool {
+        self.0.fits_like(h)
+    }
+    fn scaling(&self) -> mnist_support::scale::Scaling {
+        self.0.scaling()
+    }
+    fn augmentation(&self) -> mnist_support::augment::Augment {
+        self.0.augmentation()
+    }
+    fn scaler(&self) -> &mnist_support::scale::Scaler {
+        self.0.scaler()
+    }
+    fn is_fitted(&self) -> bool {
+        self.0.is_fitted()
+    }
+    fn runtime(&self) -> &'static str {
+        self.0.runtime()
+    }
+    fn history(&self) -> Option<&mnist_support::models::History> {
+        self.0.history()
+    }
+    fn fit_scaled(
+        &mut self,
+        _: mnist_support::scale::Scaler,
+        _: ndarray::ArrayView2<f32>,
+        _: ndarray::ArrayView1<u8>,
+        _: Option<(ndarray::ArrayView2<f32>, ndarray::ArrayView1<u8>)>,
+        _: &dyn mnist_support::models::Progress,
+    ) -> mnist_support::error::Result<()> {
+        unreachable!("served, not trained")
+    }
+    fn restore(
+        &mut self,
+        _: &serde_json::Value,
+        _: mnist_support::scale::Scaler,
+        _: &[u8],
+        _: Option<mnist_support::models::History>,
+    ) -> mnist_support::error::Result<()> {
+        unreachable!("served, not restored")
+    }
+    fn predict_proba_scaled(
+        &self,
+        x: ndarray::ArrayView2<f32>,
+    ) -> mnist_support::error::Result<ndarray::Array2<f32>> {
+        self.0.predict_proba_scaled(x)
+    }
+    fn predict_scaled(
+        &self,
+        x: ndarray::ArrayView2<f32>,
+    ) -> mnist_support::error::Result<ndarray::Array1<u8>> {
+        self.0.predict_scaled(x)
+    }
+    fn to_bytes(&self) -> mnist_support::error::Result<Vec<u8>> {
+        self.0.to_bytes()
+    }
+    fn predict_proba(
+        &self,
+        x: ndarray::ArrayView2<f32>,
+    ) -> mnist_support::error::Result<ndarray::Array2<f32>> {
+        if x.rows().into_iter().any(|r| r.iter().all(|&v| v == 255.0)) {
+            panic!("an all-white picture");
+        }
+        self.0.predict_proba(x)
+    }
+}
+
+/// A prediction that panics is a 500 for its request alone: the one worker
+/// goes on, answers the next request, and /healthz still counts it.
+#[test]
+fn a_panicking_prediction_is_a_500_and_the_worker_goes_on() {
+    use mnist_support::models::Silent;
+    use mnist_support::serve::{Loaded, Options, Served};
+    let split = common::synthetic_split(300, 60, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let store = mnist_support::store::Store::new(dir.path());
+    let mut model = common::quick_model_with(ModelKind::Softmax, false);
+    store.run(model.as_mut(), &split, &Silent).unwrap();
+    let (model, card) = store.load("softmax").unwrap();
+    let served = Served {
+        models: vec![Loaded {
+            name: "softmax".into(),
+            model: Box::new(PanicsOnWhite(model)),
+            card,
+        }],
+        gate: None,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let options = Options {
+            port: 0,
+            workers: Some(1),
+            rate_limit: 0,
+            global_rate_limit: 0,
+            quiet: true,
+            ..Options::default()
+        };
+        mnist_support::serve::serve(served, Box::new(Vec::new), &options, |a| {
+            let _ = tx.send(a);
+        })
+        .unwrap();
+    });
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap();
+    let url = format!("http://{addr}");
+    let body = |pixels: Vec<f32>| serde_json::json!({ "model": "all", "pixels": pixels }).to_string();
+    let white = body(vec![255.0; 784]);
+    let good = body(split.x_test.row(0).to_vec());
+    for _ in 0..3 {
+        let (code, _, said) = post_full(&url, white.as_bytes());
+        assert_eq!(code, 500, "{said}");
+        let (code, _, said) = post_full(&url, good.as_bytes());
+        assert_eq!(code, 200, "the worker is gone after a panic: {said}");
+    }
+    let health = Client::new(&url, std::time::Duration::from_secs(10))
+        .health()
+        .unwrap();
+    assert_eq!((health.status.as_str(), health.workers), ("ok", 1));
 }

@@ -104,6 +104,8 @@ pub fn start_in_process(served: Served, who: &'static str) -> AnyResult<std::net
     let options = Options {
         port: 0,
         rate_limit: 0,
+        global_rate_limit: 0,
+        megapixels_per_second: 0,
         quiet: true,
         ..Options::default()
     };

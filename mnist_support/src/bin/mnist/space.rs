@@ -54,7 +54,7 @@ WORKDIR /home/user/app
 COPY --chown=user mnist-serve ./
 COPY --chown=user models ./models
 EXPOSE 7860
-CMD ["./mnist-serve", "--host", "0.0.0.0", "--port", "7860", "--dir", "models", "--behind-proxy"]
+CMD ["./mnist-serve", "--host", "0.0.0.0", "--port", "7860", "--dir", "models", "--trusted-proxies", "1"]
 "#;
 
 pub fn space(a: SpaceArgs) -> AnyResult<()> {

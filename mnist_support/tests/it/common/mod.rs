@@ -154,7 +154,19 @@ impl Server {
 
 pub fn start_server(models: &Path) -> Server {
     // No per-client rate limit: the tests send many requests from one address.
-    start_server_with(models, &["--rate-limit", "0", "--quiet"], false)
+    start_server_with(
+        models,
+        &[
+            "--rate-limit",
+            "0",
+            "--global-rate-limit",
+            "0",
+            "--megapixels-per-second",
+            "0",
+            "--quiet",
+        ],
+        false,
+    )
 }
 
 /// `mnist serve --port 0 ARGS --dir MODELS`, its stderr kept when `capture_log`.
