@@ -144,9 +144,18 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -231,7 +240,9 @@ impl Budget {
         )?;
         let burst = cells.saturating_mul(std::num::NonZeroU32::new(3).expect("3 > 0"));
         let budget = std::sync::Arc::new(Budget {
-            limiter: governor::RateLimiter::keyed(governor::Quota::per_second(cells).allow_burst(burst)),
+            limiter: governor::RateLimiter::keyed(
+                governor::Quota::per_second(cells).allow_burst(burst),
+            ),
             proxies: options.proxies(),
             per_second,
         });
@@ -257,7 +268,9 @@ impl Budget {
         megapixels: f64,
     ) -> Result<(), Response> {
         let key = client_of(headers, peer, self.proxies);
-        let cells = (megapixels * CELLS_PER_MEGAPIXEL).ceil().clamp(1.0, u32::MAX as f64) as u32;
+        let cells = (megapixels * CELLS_PER_MEGAPIXEL)
+            .ceil()
+            .clamp(1.0, u32::MAX as f64) as u32;
         let cells = std::num::NonZeroU32::new(cells).expect("at least 1");
         match self.limiter.check_key_n(&key, cells) {
             Ok(Ok(())) => Ok(()),
@@ -453,9 +466,11 @@ mod tests {
             network_of(ip("2001:db8:1:2::1")),
             network_of(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
         );
-        assert_ne!(network_of(ip("2001:db8:1:2::1")), network_of(ip("2001:db8:1:3::1")));
+        assert_ne!(
+            network_of(ip("2001:db8:1:2::1")),
+            network_of(ip("2001:db8:1:3::1"))
+        );
         assert_eq!(network_of(ip("::ffff:1.2.3.4")), ip("1.2.3.4"));
         assert_eq!(network_of(ip("1.2.3.4")), ip("1.2.3.4"));
     }
 }
-

@@ -417,7 +417,10 @@ async fn list_examples(State(state): State<Arc<AppState>>) -> Response {
 async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
     let workers = state.pool.workers();
     let (code, status) = match workers {
-        0 => (StatusCode::SERVICE_UNAVAILABLE, "no inference worker is running"),
+        0 => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no inference worker is running",
+        ),
         _ => (StatusCode::OK, "ok"),
     };
     let health = Health {
@@ -541,8 +544,7 @@ pub fn serve(
             write_timeout: Duration::from_secs(options.write_timeout.max(1)),
             max_connections: options.max_connections,
         };
-        http::run(listener, app, limits, shutdown_signal())
-        .await;
+        http::run(listener, app, limits, shutdown_signal()).await;
         Ok(())
     })
 }

@@ -48,19 +48,29 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
     // A strict Content-Security-Policy (no inline script: the page's script
     // and style sheet are files of its own), nosniff, and framing by
     // Hugging Face allowed.
-    let csp = page.header("Content-Security-Policy").unwrap_or_default().to_string();
+    let csp = page
+        .header("Content-Security-Policy")
+        .unwrap_or_default()
+        .to_string();
     assert!(
         csp.contains("script-src 'self';") && !csp.contains("unsafe-inline"),
         "{csp}"
     );
-    assert!(csp.contains("frame-ancestors") && csp.contains("https://huggingface.co"), "{csp}");
+    assert!(
+        csp.contains("frame-ancestors") && csp.contains("https://huggingface.co"),
+        "{csp}"
+    );
     assert_eq!(page.header("X-Content-Type-Options"), Some("nosniff"));
     let page = page.into_string().unwrap();
     assert!(page.contains("<canvas id=\"pad\""));
     assert!(!page.contains("<script>") && page.contains("<script src=\"/page.js\">"));
     for (path, kind) in [("/page.js", "text/javascript"), ("/page.css", "text/css")] {
         let r = ureq::get(&format!("{url}{path}")).call().unwrap();
-        assert!(r.content_type().starts_with(kind), "{path}: {}", r.content_type());
+        assert!(
+            r.content_type().starts_with(kind),
+            "{path}: {}",
+            r.content_type()
+        );
         assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
     }
     // Example inputs for the page: every real-inputs source, as data URLs.
@@ -387,7 +397,10 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
             }
         }
         let answer = String::from_utf8_lossy(&answer);
-        assert!(answer.starts_with("HTTP/1.1 408"), "a trickled body: {answer:?}");
+        assert!(
+            answer.starts_with("HTTP/1.1 408"),
+            "a trickled body: {answer:?}"
+        );
         assert!(
             start.elapsed() < std::time::Duration::from_secs(5),
             "cut off after {:?}",
@@ -443,16 +456,14 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
         &["--rate-limit", "1", "--trusted-proxies", "1"],
         false,
     );
-    let forwarded = |xff: &str| {
-        match ureq::post(&format!("{}/api/predict", server.url))
-            .set("Content-Type", "application/json")
-            .set("X-Forwarded-For", xff)
-            .send_bytes(good.as_bytes())
-        {
-            Ok(r) => r.status(),
-            Err(ureq::Error::Status(code, _)) => code,
-            Err(e) => panic!("{e}"),
-        }
+    let forwarded = |xff: &str| match ureq::post(&format!("{}/api/predict", server.url))
+        .set("Content-Type", "application/json")
+        .set("X-Forwarded-For", xff)
+        .send_bytes(good.as_bytes())
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
     };
     let spoofed: Vec<u16> = (0..8)
         .map(|i| forwarded(&format!("10.{i}.{}.1, 203.0.113.7", i * 7)))
@@ -461,7 +472,11 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
         spoofed.iter().filter(|&&c| c == 429).count() >= 4,
         "spoofed leftmost entries were counted as clients: {spoofed:?}"
     );
-    assert_eq!(forwarded("203.0.113.8"), 200, "another client has its own budget");
+    assert_eq!(
+        forwarded("203.0.113.8"),
+        200,
+        "another client has its own budget"
+    );
     // IPv6 clients count by their /64.
     let v6: Vec<u16> = (0..8)
         .map(|i| forwarded(&format!("2001:db8:1:2::{i:x}")))
@@ -522,7 +537,14 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
     // timeout closes them; the clients give up after 4 s in any case).
     let server = common::start_server_with(
         models.path(),
-        &["--rate-limit", "0", "--max-connections", "2", "--read-timeout", "2"],
+        &[
+            "--rate-limit",
+            "0",
+            "--max-connections",
+            "2",
+            "--read-timeout",
+            "2",
+        ],
         false,
     );
     let host = server.url.trim_start_matches("http://").to_string();
@@ -707,11 +729,10 @@ fn a_panicking_prediction_is_a_500_and_the_worker_goes_on() {
         })
         .unwrap();
     });
-    let addr = rx
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .unwrap();
+    let addr = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
     let url = format!("http://{addr}");
-    let body = |pixels: Vec<f32>| serde_json::json!({ "model": "all", "pixels": pixels }).to_string();
+    let body =
+        |pixels: Vec<f32>| serde_json::json!({ "model": "all", "pixels": pixels }).to_string();
     let white = body(vec![255.0; 784]);
     let good = body(split.x_test.row(0).to_vec());
     for _ in 0..3 {

@@ -95,10 +95,21 @@ struct Started {
 
 fn start(libtorch: bool, dir: &std::path::Path, queue: Option<usize>) -> AnyResult<Started> {
     let (mut cmd, name, binary_mb) = server_command(libtorch)?;
-    cmd.args(["--port", "0", "--rate-limit", "0", "--global-rate-limit", "0", "--megapixels-per-second", "0", "--quiet", "--dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    cmd.args([
+        "--port",
+        "0",
+        "--rate-limit",
+        "0",
+        "--global-rate-limit",
+        "0",
+        "--megapixels-per-second",
+        "0",
+        "--quiet",
+        "--dir",
+    ])
+    .arg(dir)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
     if let Some(q) = queue {
         cmd.args(["--queue", &q.to_string()]);
     }
