@@ -18,5 +18,6 @@ mod preprocess;
 mod real_data;
 mod scale;
 mod serve;
+mod serve_workers;
 mod space;
 mod summary;

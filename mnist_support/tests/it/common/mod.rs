@@ -343,3 +343,21 @@ pub fn png_gray(gray: &mnist_support::preprocess::Gray) -> Vec<u8> {
         .unwrap();
     out
 }
+
+/// Status, Retry-After and JSON body of one POST /api/predict.
+pub fn post_full(url: &str, body: &[u8]) -> (u16, Option<String>, serde_json::Value) {
+    let resp = ureq::post(&format!("{url}/api/predict"))
+        .set("Content-Type", "application/json")
+        .send_bytes(body);
+    let r = match resp {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let (code, retry) = (r.status(), r.header("Retry-After").map(String::from));
+    (
+        code,
+        retry,
+        r.into_json().unwrap_or(serde_json::Value::Null),
+    )
+}
