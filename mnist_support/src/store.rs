@@ -175,21 +175,29 @@ impl Store {
     /// Whether the model saved as `name` is an up-to-date `kind` model for
     /// `data` (see [`Freshness`]); its model file is read and checked.
     pub fn freshness(&self, name: &str, kind: ModelKind, data: &dyn Parts) -> Freshness {
-        let card = match self.card(name) {
-            Ok(card) => card,
-            Err(e) => return Freshness::Missing(format!("no usable saved model ({e})")),
-        };
-        match why_stale(&card, kind, data).map_or_else(
-            || {
-                ModelFile::read(&self.dir, name, &card)
-                    .err()
-                    .map(|e| e.to_string())
-            },
-            Some,
-        ) {
-            Some(why) => Freshness::Stale(why),
-            None => Freshness::Fresh(Box::new(card)),
+        match self.up_to_date(name, kind, data) {
+            Ok((card, _)) => Freshness::Fresh(Box::new(card)),
+            Err(not) => not,
         }
+    }
+
+    /// The card and the model file read and checked of an up-to-date model
+    /// (see [`freshness`](Store::freshness)), or why there is none.
+    fn up_to_date(
+        &self,
+        name: &str,
+        kind: ModelKind,
+        data: &dyn Parts,
+    ) -> std::result::Result<(ModelCard, ModelFile), Freshness> {
+        let card = self
+            .card(name)
+            .map_err(|e| Freshness::Missing(format!("no usable saved model ({e})")))?;
+        if let Some(why) = why_stale(&card, kind, data) {
+            return Err(Freshness::Stale(why));
+        }
+        let file =
+            ModelFile::read(&self.dir, name, &card).map_err(|e| Freshness::Stale(e.to_string()))?;
+        Ok((card, file))
     }
 
     /// Step 4.2, or its saved result: when the store holds an up-to-date
@@ -211,13 +219,18 @@ impl Store {
             ));
             return fit(model, data, progress);
         }
-        match self.freshness(model.name(), model.kind(), data) {
-            Freshness::Missing(_) => {}
-            Freshness::Stale(why) => progress.note(&format!("{why}: training")),
-            Freshness::Fresh(card) if !model.fits_like(&card.hyperparameters) => progress.note(
+        match self.up_to_date(model.name(), model.kind(), data) {
+            Err(Freshness::Stale(why)) => progress.note(&format!("{why}: training")),
+            Err(_) => {}
+            Ok((card, _)) if !model.fits_like(&card.hyperparameters) => progress.note(
                 "the saved model was trained with other hyperparameters than these: training",
             ),
-            Freshness::Fresh(card) => match self.restore(model, &card) {
+            Ok((card, file)) => match model.restore(
+                &card.hyperparameters,
+                card.scaler.clone(),
+                file.payload(),
+                card.report.history.clone(),
+            ) {
                 Ok(()) => {
                     let seconds = card.report.fit_seconds;
                     progress.note(&format!(
@@ -275,16 +288,6 @@ impl Store {
         }
         let mut model = kind.default_model()?;
         self.run(model.as_mut(), split, progress)
-    }
-
-    fn restore(&self, model: &mut dyn Classifier, card: &ModelCard) -> Result<()> {
-        let file = ModelFile::read(&self.dir, &card.name, card)?;
-        model.restore(
-            &card.hyperparameters,
-            card.scaler.clone(),
-            file.payload(),
-            card.report.history.clone(),
-        )
     }
 }
 

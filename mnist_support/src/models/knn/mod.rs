@@ -157,12 +157,13 @@ impl Model<KnnParams> {
         let nb = self.neighbours(x_valid, kmax, &super::Silent)?;
         let labels = &self.fitted()?.labels;
         let mut rows = Vec::new();
+        // (row, correct images) of the best so far: the first row until one beats it.
         let mut best = (0, 0usize);
         for &k in ks {
             for w in [Weighting::Uniform, Weighting::Distance] {
                 let pred = decide(&vote(&nb, labels, k, w)?, &nb, labels);
                 let correct = pred.iter().zip(y_valid).filter(|(p, y)| p == y).count();
-                if correct > best.1 || rows.is_empty() {
+                if correct > best.1 {
                     best = (rows.len(), correct);
                 }
                 rows.push((k, w, correct as f64 / y_valid.len() as f64));
