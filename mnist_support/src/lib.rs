@@ -15,6 +15,7 @@
 //! * [`gate`] (features `inputs` and a network library): whether a picture holds a digit at all;
 //! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]), [`store`]
 //!   (save, load, fresh or stale, the whole pipeline), [`summary`] (step 4.7);
+//! * `space` (feature `space`): a Hugging Face Space written as a directory;
 //! * [`api`]: the web API's types; `serve` (feature `serve`: the server and its inference pool); [`server_process`] (the server and the benchmark from a notebook, a client on ureq). Installing and running the toolchain is the `mnist_setup` crate's, never the library's.
 //!
 //! Notebooks start with
@@ -44,6 +45,8 @@ pub mod progress;
 pub mod real_inputs;
 pub mod scale;
 pub mod server_process;
+#[cfg(all(feature = "space", any(feature = "torch", feature = "candle")))]
+pub mod space;
 pub mod store;
 pub mod summary;
 

@@ -323,12 +323,25 @@ pub fn ensure_kernel(p: &Paths, evcxr: &Path) -> SetupResult<()> {
     Ok(())
 }
 
-/// Headless Chromium and its WebDriver for the web page's browser test:
-/// Debian's `chromium` and `chromium-driver`, installed with apt-get when
-/// missing (as root; otherwise the command to run is printed). Not fatal: only
-/// the browser test needs them.
-pub fn ensure_browser() {
-    if on_path("chromium") && on_path("chromedriver") {
+/// Debian packages that only tests need, installed with apt-get when missing
+/// (as root; otherwise the command to run is printed). Not fatal: only those
+/// tests need them.
+/// * `chromium`, `chromium-driver`: headless Chromium and its WebDriver for
+///   the web page's browser tests;
+/// * `debootstrap`: a Debian 13 root in which the Space's Dockerfile is
+///   replayed (its image built from source and run as uid 1000).
+pub fn ensure_test_packages() {
+    let wanted: &[(&str, &str)] = &[
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+        ("debootstrap", "debootstrap"),
+    ];
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(program, _)| !on_path(program) && !Path::new("/usr/sbin").join(program).exists())
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
         return;
     }
     let is_root = std::process::Command::new("id")
@@ -337,10 +350,16 @@ pub fn ensure_browser() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false);
     if !is_root || !on_path("apt-get") {
-        eprintln!("setup: the browser test needs Chromium and its driver: sudo apt-get install chromium chromium-driver");
+        eprintln!(
+            "setup: the browser and Space tests need: sudo apt-get install {}",
+            missing.join(" ")
+        );
         return;
     }
-    eprintln!("setup: installing chromium and chromium-driver with apt-get (for the browser test)");
+    eprintln!(
+        "setup: installing {} with apt-get (for the browser and Space tests)",
+        missing.join(" ")
+    );
     let apt = |args: &[&str]| {
         std::process::Command::new("apt-get")
             .args(args)
@@ -349,11 +368,13 @@ pub fn ensure_browser() {
             .map(|s| s.success())
             .unwrap_or(false)
     };
-    let ok = apt(&["install", "-y", "-qq", "chromium", "chromium-driver"])
-        || (apt(&["update", "-qq"])
-            && apt(&["install", "-y", "-qq", "chromium", "chromium-driver"]));
+    let install: Vec<&str> = ["install", "-y", "-qq"].into_iter().chain(missing.iter().copied()).collect();
+    let ok = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
     if !ok {
-        eprintln!("setup: could not install chromium-driver; the browser test will fail until it is installed");
+        eprintln!(
+            "setup: could not install {}; the tests that need them will fail until it is",
+            missing.join(" ")
+        );
     }
 }
 
@@ -409,7 +430,7 @@ pub fn setup() -> SetupResult<Paths> {
     ensure_libtorch(&p)?;
     let evcxr = ensure_evcxr()?;
     ensure_kernel(&p, &evcxr)?;
-    ensure_browser();
+    ensure_test_packages();
     Ok(p)
 }
 

@@ -517,3 +517,37 @@ pub const MEASURED_REPORT: &str = "report.json";
 pub const MEASURED_GALLERY: &str = "real_inputs_gallery.png";
 /// The preprocessing steps in a [`measured_dir`].
 pub const MEASURED_STEPS: &str = "preprocessing_steps.png";
+
+/// The examples file a Space ships beside its models (the page's examples).
+#[cfg(feature = "inputs")]
+pub const EXAMPLES_FILE: &str = "examples.json";
+
+/// The page's examples: two inputs of each real-inputs source, from the dev
+/// set (validation digits, never the test split).
+#[cfg(feature = "inputs")]
+pub fn example_inputs(split: &crate::data::Split) -> Vec<crate::api::Example> {
+    generate(split, Set::Dev, 2)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| crate::api::Example {
+            name: format!("{} of a {}", e.source.name(), e.label),
+            source: e.source.name().into(),
+            label: e.label,
+            image: e.data_url(),
+        })
+        .collect()
+}
+
+/// An [`EXAMPLES_FILE`].
+pub fn read_examples(path: &std::path::Path) -> crate::Result<Vec<crate::api::Example>> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::Io {
+        path: path.into(),
+        source: e,
+    })?;
+    let list: crate::api::ExamplesResponse =
+        serde_json::from_str(&text).map_err(|e| crate::Error::Decode {
+            what: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok(list.examples)
+}

@@ -53,8 +53,8 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 /// Largest decoded image side.
 pub use crate::preprocess::MAX_SIDE;
 
-/// The examples file a Space ships beside its models.
-pub const EXAMPLES_FILE: &str = "examples.json";
+/// The page's examples: what a Space ships beside its models, or made from the validation digits.
+pub use crate::real_inputs::{example_inputs, read_examples, EXAMPLES_FILE};
 
 const PAGE: &str = include_str!("index.html");
 /// The page's script and style sheet, served from the page's origin so
@@ -162,31 +162,6 @@ pub fn examples_for(dir: &Path) -> MakeExamples {
             .map(|split| example_inputs(&split))
             .unwrap_or_default()
     })
-}
-
-/// Two inputs of each real-inputs source, from the dev set (validation
-/// digits, never the test split).
-pub fn example_inputs(split: &crate::data::Split) -> Vec<Example> {
-    crate::real_inputs::generate(split, crate::real_inputs::Set::Dev, 2)
-        .unwrap_or_default()
-        .iter()
-        .map(|e| Example {
-            name: format!("{} of a {}", e.source.name(), e.label),
-            source: e.source.name().into(),
-            label: e.label,
-            image: e.data_url(),
-        })
-        .collect()
-}
-
-/// An [`EXAMPLES_FILE`].
-pub fn read_examples(path: &Path) -> Result<Vec<Example>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let list: ExamplesResponse = serde_json::from_str(&text).map_err(|e| Error::Decode {
-        what: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(list.examples)
 }
 
 struct AppState {

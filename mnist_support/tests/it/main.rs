@@ -20,4 +20,5 @@ mod scale;
 mod serve;
 mod serve_workers;
 mod space;
+mod space_debian;
 mod summary;

@@ -30,7 +30,7 @@ const SUBSET: usize = 2500;
 /// The seven quick models on what quick mode uses, kNN with hyperparameters
 /// other than the defaults (k = 3, distance-weighted votes: what a notebook's
 /// choice on validation can give), and a small digit gate.
-fn subset_models(split: &Split) -> tempfile::TempDir {
+pub(crate) fn subset_models(split: &Split) -> tempfile::TempDir {
     use mnist_support::models::knn::Weighting;
     use mnist_support::models::{Knn, KnnParams, ModelKind, Silent};
     let dir = tempfile::tempdir().unwrap();
@@ -74,7 +74,7 @@ fn docker_cmd(dockerfile: &str) -> Vec<String> {
     serde_json::from_str(line).expect("CMD in JSON form")
 }
 
-fn predict(url: &str, image: &str) -> Result<PredictResponse, u16> {
+pub(crate) fn predict(url: &str, image: &str) -> Result<PredictResponse, u16> {
     let req = PredictRequest {
         model: Some("all".into()),
         image: Some(image.into()),
@@ -116,9 +116,57 @@ fn the_space_is_written_and_runs_alone() {
     );
     assert!(!out.join("Dockerfile").exists());
 
+    // By default the Space carries the crate's source and its Dockerfile
+    // builds mnist-serve in the image (space_debian.rs builds and runs it).
+    let from_source = root.path().join("from-source");
+    let made = mnist(&["space", from_source.to_str().unwrap(), "--dir", models_dir]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(!from_source.join("mnist-serve").exists());
+    for rel in ["Cargo.lock", "Cargo.toml", "mnist_support/Cargo.toml", "mnist_support/src/bin/serve.rs", "mnist_support/src/serve/page.js"] {
+        assert!(from_source.join("source").join(rel).is_file(), "source/{rel} missing");
+    }
+    assert!(!from_source.join("source/mnist_support/tests").exists());
+    let dockerfile = std::fs::read_to_string(from_source.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains(mnist_support::space::source::BUILD_IMAGE), "{dockerfile}");
+    assert!(dockerfile.contains(mnist_support::space::source::BUILD_COMMAND), "{dockerfile}");
+    assert!(dockerfile.contains("--from=build") && dockerfile.contains("--locked"), "{dockerfile}");
+
+    // `--prebuilt` refuses binaries the image cannot run, writing nothing.
+    let built = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mnist"))
+        .with_file_name("mnist-serve");
+    assert!(built.exists(), "cargo test builds mnist-serve beside mnist");
+    {
+        let bytes = std::fs::read(&built).unwrap();
+        let mut arm = bytes.clone();
+        arm[18..20].copy_from_slice(&183u16.to_le_bytes()); // EM_AARCH64
+        let mut newer = bytes.clone();
+        let at = newer
+            .windows(10)
+            .position(|w| w == b"GLIBC_2.34")
+            .expect("mnist-serve asks for GLIBC_2.34");
+        newer[at..at + 10].copy_from_slice(b"GLIBC_2.99");
+        for (name, patched, reason) in [
+            ("arm64", arm, "arm64"),
+            ("newer", newer, "needs glibc 2.99"),
+            ("macos", b"\xcf\xfa\xed\xfe\x07\x00\x00\x01".repeat(16), "macOS"),
+        ] {
+            let binary = root.path().join(format!("mnist-serve-{name}"));
+            std::fs::write(&binary, patched).unwrap();
+            let dir = root.path().join(format!("refused-{name}"));
+            let refused = mnist(&[
+                "space", dir.to_str().unwrap(), "--dir", models_dir,
+                "--prebuilt", "--server-binary", binary.to_str().unwrap(),
+            ]);
+            let err = String::from_utf8_lossy(&refused.stderr);
+            assert!(!refused.status.success() && err.contains(reason) && err.contains("leave out --prebuilt"), "{err}");
+            assert!(!dir.join("Dockerfile").exists());
+        }
+    }
+
     // For the data they were trained on, written without `--any-models`,
-    // kNN's other hyperparameters and all (building mnist-serve without libtorch).
-    let made = mnist(&["space", out_s, "--dir", models_dir]);
+    // kNN's other hyperparameters and all (`--prebuilt`: mnist-serve built
+    // here without libtorch, run below as the image would).
+    let made = mnist(&["space", out_s, "--dir", models_dir, "--prebuilt"]);
     let said = String::from_utf8_lossy(&made.stdout);
     assert!(
         made.status.success(),
@@ -152,7 +200,7 @@ fn the_space_is_written_and_runs_alone() {
     }
     assert!(readme.contains("Convolutional neural network"));
     let dockerfile = std::fs::read_to_string(out.join("Dockerfile")).unwrap();
-    assert!(dockerfile.contains("-slim"), "{dockerfile}");
+    assert!(dockerfile.contains(mnist_support::space::source::RUN_IMAGE), "{dockerfile}");
     assert!(dockerfile.contains("--uid 1000") && dockerfile.contains("EXPOSE 7860"));
     assert!(!dockerfile.contains("RUN apt") && !dockerfile.contains("cargo"));
     let attributes = std::fs::read_to_string(out.join(".gitattributes")).unwrap();
@@ -203,6 +251,7 @@ fn the_space_is_written_and_runs_alone() {
         "--dir",
         models_dir,
         "--any-models",
+        "--prebuilt",
         "--server-binary",
         binary.to_str().unwrap(),
     ]);

@@ -1,6 +1,8 @@
 //! Shared helpers: synthetic IDX fixtures and access to the real data.
 #![allow(dead_code)]
 
+pub mod debian;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

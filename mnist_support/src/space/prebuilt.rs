@@ -1,0 +1,130 @@
+//! `mnist space --prebuilt`: a server binary built on this machine runs in the
+//! Space's image only if it is a Linux x86-64 program that asks for no newer
+//! glibc than the image's (Debian 13 has 2.41). Checked by reading the ELF
+//! header and its version needs with the `object` crate.
+
+use object::elf;
+use object::read::elf::{FileHeader, SectionHeader};
+use object::{Endianness, FileKind};
+
+use crate::error::{Error, Result};
+
+/// The glibc of the Space's runtime image (`debian:trixie-slim`).
+pub const IMAGE_GLIBC: (u32, u32) = (2, 41);
+
+/// What a prebuilt binary needs of the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinaryNeeds {
+    /// The highest `GLIBC_x.y` version it links against (`None`: no glibc,
+    /// such as a static musl build).
+    pub glibc: Option<(u32, u32)>,
+}
+
+/// Refuses, with the reason and the fix, a binary the Space's image cannot run.
+pub fn check(bytes: &[u8], what: &str) -> Result<BinaryNeeds> {
+    let refuse = |reason: String| Error::Process {
+        what: format!("{what} cannot run in the Space's image (Debian 13, Linux x86-64, glibc 2.41)"),
+        reason: format!(
+            "{reason}\nfix: leave out --prebuilt: the Space then builds mnist-serve from the crate's source"
+        ),
+    };
+    let kind = FileKind::parse(bytes).map_err(|_| refuse("it is not an executable file".into()))?;
+    if kind != FileKind::Elf64 {
+        let looks = match kind {
+            FileKind::MachO64 | FileKind::MachO32 | FileKind::MachOFat32 | FileKind::MachOFat64 => {
+                "a macOS (Mach-O) program"
+            }
+            FileKind::Pe32 | FileKind::Pe64 => "a Windows (PE) program",
+            FileKind::Elf32 => "a 32-bit ELF program",
+            _ => "not a 64-bit Linux (ELF) program",
+        };
+        return Err(refuse(format!("it is {looks}")));
+    }
+    let header = elf::FileHeader64::<Endianness>::parse(bytes)
+        .map_err(|e| refuse(format!("its ELF header is unreadable: {e}")))?;
+    let endian = header
+        .endian()
+        .map_err(|e| refuse(format!("its ELF header is unreadable: {e}")))?;
+    let machine = header.e_machine(endian);
+    if machine != elf::EM_X86_64 {
+        return Err(refuse(format!(
+            "it is built for ELF machine {machine} ({}), not x86-64",
+            machine_name(machine)
+        )));
+    }
+    let sections = header
+        .sections(endian, bytes)
+        .map_err(|e| refuse(format!("its sections are unreadable: {e}")))?;
+    let mut glibc: Option<(u32, u32)> = None;
+    let unreadable = |e: object::read::Error| refuse(format!("its version needs are unreadable: {e}"));
+    for section in sections.iter() {
+        let Some((mut needs, link)) = section.gnu_verneed(endian, bytes).map_err(unreadable)? else {
+            continue;
+        };
+        let strings = sections.strings(endian, bytes, link).map_err(unreadable)?;
+        while let Some((_, mut aux)) = needs.next().map_err(unreadable)? {
+            while let Some(entry) = aux.next().map_err(unreadable)? {
+                let name = entry.name(endian, strings).map_err(unreadable)?;
+                if let Some(v) = glibc_version(name) {
+                    glibc = glibc.max(Some(v));
+                }
+            }
+        }
+    }
+    if let Some(v) = glibc {
+        if v > IMAGE_GLIBC {
+            return Err(refuse(format!(
+                "it needs glibc {}.{}, newer than the image's {}.{} (it was built on a newer Linux)",
+                v.0, v.1, IMAGE_GLIBC.0, IMAGE_GLIBC.1
+            )));
+        }
+    }
+    Ok(BinaryNeeds { glibc })
+}
+
+/// `GLIBC_2.34` → (2, 34); other version names → `None`.
+fn glibc_version(name: &[u8]) -> Option<(u32, u32)> {
+    let rest = std::str::from_utf8(name).ok()?.strip_prefix("GLIBC_")?;
+    let mut parts = rest.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().map_or(Some(0), |m| m.parse().ok())?;
+    Some((major, minor))
+}
+
+fn machine_name(machine: u16) -> &'static str {
+    match machine {
+        elf::EM_AARCH64 => "arm64",
+        elf::EM_ARM => "32-bit ARM",
+        elf::EM_386 => "x86",
+        elf::EM_RISCV => "RISC-V",
+        elf::EM_PPC64 => "POWER",
+        _ => "another processor",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glibc_versions_parse_and_order() {
+        assert_eq!(glibc_version(b"GLIBC_2.34"), Some((2, 34)));
+        assert_eq!(glibc_version(b"GLIBC_2.2.5"), Some((2, 2)));
+        assert_eq!(glibc_version(b"GLIBC_PRIVATE"), None);
+        assert_eq!(glibc_version(b"GCC_3.0"), None);
+        assert!(Some((2, 9)) < Some((2, 41)));
+    }
+
+    #[test]
+    fn non_linux_files_are_refused_with_the_reason() {
+        let macho = [0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1, 3, 0, 0, 0, 2, 0, 0, 0]
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(0).take(64))
+            .collect::<Vec<u8>>();
+        let e = check(&macho, "mnist-serve").unwrap_err().to_string();
+        assert!(e.contains("macOS") && e.contains("leave out --prebuilt"), "{e}");
+        let e = check(b"#!/bin/sh\necho hi\n", "x").unwrap_err().to_string();
+        assert!(e.contains("not an executable") || e.contains("not a 64-bit"), "{e}");
+    }
+}
