@@ -54,18 +54,43 @@ pub fn decode_image(bytes: &[u8]) -> Result<Gray> {
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| err(e.to_string()))?;
     img.apply_orientation(orientation);
-    let rgba = img.to_rgba8();
-    let (w, h) = rgba.dimensions();
-    let pixels = rgba
-        .pixels()
-        .map(|p| {
-            let [r, g, b, a] = p.0;
-            let lum = 0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32;
-            let a = a as f32 / 255.0;
-            (a * lum + (1.0 - a) * 255.0).round() as u8
-        })
-        .collect();
-    Gray::new(w as usize, h as usize, pixels)
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    // The common 8-bit layouts are read as they are (converting them to RGBA
+    // first cost more than the rest of decoding); others go through RGBA.
+    let pixels: Vec<u8> = match &img {
+        image::DynamicImage::ImageLuma8(g) => {
+            let lut: [u8; 256] = std::array::from_fn(|v| luminance(v as u8, v as u8, v as u8, 255));
+            g.as_raw().iter().map(|&v| lut[v as usize]).collect()
+        }
+        image::DynamicImage::ImageLumaA8(g) => g
+            .as_raw()
+            .chunks_exact(2)
+            .map(|p| luminance(p[0], p[0], p[0], p[1]))
+            .collect(),
+        image::DynamicImage::ImageRgb8(g) => g
+            .as_raw()
+            .chunks_exact(3)
+            .map(|p| luminance(p[0], p[1], p[2], 255))
+            .collect(),
+        image::DynamicImage::ImageRgba8(g) => g
+            .as_raw()
+            .chunks_exact(4)
+            .map(|p| luminance(p[0], p[1], p[2], p[3]))
+            .collect(),
+        other => other
+            .to_rgba8()
+            .pixels()
+            .map(|p| luminance(p.0[0], p.0[1], p.0[2], p.0[3]))
+            .collect(),
+    };
+    Gray::new(w, h, pixels)
+}
+
+/// A pixel's luminance, transparency over white.
+fn luminance(r: u8, g: u8, b: u8, a: u8) -> u8 {
+    let lum = 0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32;
+    let a = a as f32 / 255.0;
+    super::round(a * lum + (1.0 - a) * 255.0) as u8
 }
 
 /// Whether a JPEG's image data ends: walking its header segments by their

@@ -9,7 +9,7 @@ use super::*;
 /// candidates, and the threshold lies halfway between the paper and their
 /// typical level. (Otsu's threshold fails here: a thin pen on a photo is a
 /// fraction of a percent of the pixels, and Otsu then splits the noise.)
-pub(super) fn ink_threshold(hist: &[u64; 256]) -> Option<u8> {
+fn ink_threshold(hist: &[u64; 256]) -> Option<u8> {
     let total: u64 = hist.iter().sum();
     let median = percentile(hist, 0.5) as f32;
     let mut dev = [0u64; 256];
@@ -64,13 +64,13 @@ pub(super) fn clean(ink: &GrayImage, dense: bool) -> Result<GrayImage> {
     // uneven light in a photo's corner barely clears the threshold, a stroke
     // stands well above it.
     let mut weight: Vec<u64> = Vec::new();
-    for (x, y, l) in labels.enumerate_pixels() {
-        let l = l.0[0] as usize;
-        if l > 0 && mask.get_pixel(x, y).0[0] > 0 {
+    for ((&l, &m), &v) in labels.as_raw().iter().zip(mask.as_raw()).zip(ink.as_raw()) {
+        let l = l as usize;
+        if l > 0 && m > 0 {
             if weight.len() <= l {
                 weight.resize(l + 1, 0);
             }
-            weight[l] += (ink.get_pixel(x, y).0[0] - t) as u64;
+            weight[l] += (v - t) as u64;
         }
     }
     let largest = weight.iter().copied().max().unwrap_or(0);
@@ -83,14 +83,23 @@ pub(super) fn clean(ink: &GrayImage, dense: bool) -> Result<GrayImage> {
         .collect();
     // Soft edges: the ink within the kept components' reach, above half the threshold.
     let floor = t as f32 / 2.0;
-    let mut out = GrayImage::new(w, h);
-    for (x, y, p) in out.enumerate_pixels_mut() {
-        let l = labels.get_pixel(x, y).0[0] as usize;
-        if l > 0 && keep.get(l).copied().unwrap_or(false) {
-            let v = ink.get_pixel(x, y).0[0] as f32;
-            p.0[0] = (v - floor).max(0.0).round().min(255.0) as u8;
-        }
-    }
+    // Each ink level's soft-edge value, computed once.
+    let soft: [u8; 256] =
+        std::array::from_fn(|v| (v as f32 - floor).max(0.0).round().min(255.0) as u8);
+    let pixels = labels
+        .as_raw()
+        .iter()
+        .zip(ink.as_raw())
+        .map(|(&l, &v)| {
+            let l = l as usize;
+            if l > 0 && keep.get(l).copied().unwrap_or(false) {
+                soft[v as usize]
+            } else {
+                0
+            }
+        })
+        .collect();
+    let mut out = GrayImage::from_raw(w, h, pixels).expect("same size");
     stretch(&mut out);
     Ok(out)
 }
@@ -104,8 +113,10 @@ pub(super) fn stretch(img: &mut GrayImage) {
     }
     let hist = histogram(img.as_raw().iter().filter(|&&v| v >= max / 3));
     let top = percentile(&hist, 0.9).max(1) as f32;
+    let scaled: [u8; 256] =
+        std::array::from_fn(|v| (v as f32 * 255.0 / top).round().min(255.0) as u8);
     for p in img.pixels_mut() {
-        p.0[0] = (p.0[0] as f32 * 255.0 / top).round().min(255.0) as u8;
+        p.0[0] = scaled[p.0[0] as usize];
     }
 }
 
@@ -141,7 +152,7 @@ pub(super) fn even_out(img: &mut GrayImage) {
     let level = imageproc::filter::gaussian_blur_f32(&level, r as f32 / 2.0);
     for (p, l) in img.pixels_mut().zip(level.pixels()) {
         let l = (l.0[0] as f32).max(EVEN_FLOOR);
-        p.0[0] = (p.0[0] as f32 * 255.0 / l).round().min(255.0) as u8;
+        p.0[0] = round(p.0[0] as f32 * 255.0 / l).min(255.0) as u8;
     }
 }
 

@@ -45,7 +45,7 @@ pub(super) fn orient(img: &GrayImage, dense: bool) -> GrayImage {
     let paper = background(img, 0.5);
     let mut hist = vec![0u64; 511];
     for (p, b) in img.as_raw().iter().zip(&paper) {
-        hist[((*p as f32 - b).round().clamp(-255.0, 255.0) + 255.0) as usize] += 1;
+        hist[(round(*p as f32 - b).clamp(-255.0, 255.0) + 255.0) as usize] += 1;
     }
     let at = |q: f64| quantile_bin(&hist, q) as f32 - 255.0;
     let (dark, light) = (-at(0.002), at(0.998));
@@ -107,8 +107,9 @@ pub(super) fn background(img: &GrayImage, q: f64) -> Vec<f32> {
             let (ya, yb) = (cy * h / gh, ((cy + 1) * h / gh).max(cy * h / gh + 1));
             let mut hist = [0u64; 256];
             for y in ya..yb {
-                for x in xa..xb {
-                    hist[img.get_pixel(x, y).0[0] as usize] += 1;
+                let row = &img.as_raw()[(y * w) as usize..][..w as usize];
+                for &v in &row[xa as usize..xb as usize] {
+                    hist[v as usize] += 1;
                 }
             }
             cells[(cy * gw + cx) as usize] = percentile(&hist, q) as f32;
@@ -136,16 +137,31 @@ pub(super) fn background(img: &GrayImage, q: f64) -> Vec<f32> {
         let i = (f.floor().max(0.0) as usize).min(n.saturating_sub(2) as usize);
         (i, if n > 1 { f - i as f32 } else { 0.0 })
     };
+    // Each column's and each row's cell and weight, computed once.
+    let columns: Vec<(usize, f32)> = (0..w)
+        .map(|x| cell((x as f32 + 0.5) * gw as f32 / w as f32 - 0.5, gw))
+        .collect();
+    // Along a row, the values on the cell rows above and below it; they
+    // change only when the row enters another cell.
+    let across = |iy: usize| -> Vec<f32> {
+        columns
+            .iter()
+            .map(|&(ix, tx)| at(ix, iy) * (1.0 - tx) + at(ix + 1, iy) * tx)
+            .collect()
+    };
     let mut out = Vec::with_capacity((w * h) as usize);
+    let mut rows: Option<(usize, Vec<f32>, Vec<f32>)> = None;
     for y in 0..h {
-        for x in 0..w {
-            let fx = (x as f32 + 0.5) * gw as f32 / w as f32 - 0.5;
-            let fy = (y as f32 + 0.5) * gh as f32 / h as f32 - 0.5;
-            let ((ix, tx), (iy, ty)) = (cell(fx, gw), cell(fy, gh));
-            let top = at(ix, iy) * (1.0 - tx) + at(ix + 1, iy) * tx;
-            let bottom = at(ix, iy + 1) * (1.0 - tx) + at(ix + 1, iy + 1) * tx;
-            out.push((top * (1.0 - ty) + bottom * ty).clamp(0.0, 255.0));
+        let (iy, ty) = cell((y as f32 + 0.5) * gh as f32 / h as f32 - 0.5, gh);
+        if rows.as_ref().is_none_or(|r| r.0 != iy) {
+            rows = Some((iy, across(iy), across(iy + 1)));
         }
+        let (_, top, bottom) = rows.as_ref().expect("set above");
+        out.extend(
+            top.iter()
+                .zip(bottom)
+                .map(|(t, b)| (t * (1.0 - ty) + b * ty).clamp(0.0, 255.0)),
+        );
     }
     out
 }
@@ -169,7 +185,7 @@ pub(super) fn remove_background(img: &GrayImage, dense: bool) -> GrayImage {
         .as_raw()
         .iter()
         .zip(&paper)
-        .map(|(&v, b)| (v as f32 - b).clamp(0.0, 255.0).round() as u8)
+        .map(|(&v, b)| round((v as f32 - b).clamp(0.0, 255.0)) as u8)
         .collect();
     GrayImage::from_raw(w, h, pixels).expect("same size")
 }
