@@ -131,10 +131,15 @@ impl Figure {
     pub fn load(title: impl Into<String>, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let png = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Figure::from_png(title, png, &path.display().to_string())
+    }
+
+    /// PNG bytes (from `what`) as a figure.
+    pub fn from_png(title: impl Into<String>, png: Vec<u8>, what: &str) -> Result<Self> {
         let header = png::Decoder::new(std::io::Cursor::new(&png))
             .read_info()
             .map_err(|e| Error::Decode {
-                what: path.display().to_string(),
+                what: what.to_string(),
                 reason: e.to_string(),
             })?;
         let (width, height) = (header.info().width, header.info().height);

@@ -139,9 +139,9 @@ impl Gate {
         let payload = codec::decode_file(&model_path, ModelKind::Cnn, &file)?;
         let (params, scaler) = (card.hyperparameters.clone(), card.scaler.clone());
         #[cfg(feature = "candle")]
-        let net = Network::restore_on_candle(params, scaler, payload)?;
+        let net = Network::load_on_candle(params, scaler, payload)?;
         #[cfg(not(feature = "candle"))]
-        let net = crate::models::Model::restore(params, scaler, payload)?;
+        let net = crate::models::Model::load(params, scaler, payload)?;
         Ok(Some(Gate { net, card }))
     }
 }

@@ -16,7 +16,7 @@
 //! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]), [`store`]
 //!   (save, load, fresh or stale, the whole pipeline), [`summary`] (step 4.7);
 //! * `space` (feature `space`): a Hugging Face Space written as a directory;
-//! * [`api`]: the web API's types; `serve` (feature `serve`: the server and its inference pool); [`server_process`] (the server and the benchmark from a notebook, a client on ureq). Installing and running the toolchain is the `mnist_setup` crate's, never the library's.
+//! * [`api`]: the web API's types; [`load`]: a load test of a running server over the API; `serve` (feature `serve`: the server, its inference pool, and the server on a thread of a notebook's process, shown inline); `real_inputs::bench` (the real-inputs benchmark over the server path). Installing and running the toolchain is the `mnist_setup` crate's, never the library's.
 //!
 //! Notebooks start with
 //! ```text
@@ -36,6 +36,7 @@ pub mod experiment;
 pub mod fonts;
 #[cfg(all(feature = "inputs", any(feature = "torch", feature = "candle")))]
 pub mod gate;
+pub mod load;
 pub mod metrics;
 pub mod models;
 pub mod plot;
@@ -44,7 +45,6 @@ pub mod preprocess;
 pub mod progress;
 pub mod real_inputs;
 pub mod scale;
-pub mod server_process;
 #[cfg(all(feature = "space", any(feature = "torch", feature = "candle")))]
 pub mod space;
 pub mod store;

@@ -122,23 +122,23 @@ impl Store {
 
     /// The model saved as `name`, with its card.
     pub fn load(&self, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> {
-        self.load_with(name, ModelKind::restore)
+        self.load_with(name, ModelKind::load)
     }
 
     /// [`load`](Store::load) for the prediction server: the networks run on
-    /// candle where it is built in ([`ModelKind::restore_for_serving`]).
+    /// candle where it is built in ([`ModelKind::load_for_serving`]).
     pub fn load_for_serving(&self, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> {
-        self.load_with(name, ModelKind::restore_for_serving)
+        self.load_with(name, ModelKind::load_for_serving)
     }
 
     fn load_with(
         &self,
         name: &str,
-        restore: fn(ModelKind, &serde_json::Value, Scaler, &[u8]) -> Result<Box<dyn Classifier>>,
+        load: fn(ModelKind, &serde_json::Value, Scaler, &[u8]) -> Result<Box<dyn Classifier>>,
     ) -> Result<(Box<dyn Classifier>, ModelCard)> {
         let card = self.card(name)?;
         let file = ModelFile::read(&self.dir, name, &card)?;
-        let model = restore(
+        let model = load(
             card.kind,
             &card.hyperparameters,
             card.scaler.clone(),
@@ -225,7 +225,7 @@ impl Store {
             Ok((card, _)) if !model.fits_like(&card.hyperparameters) => progress.note(
                 "the saved model was trained with other hyperparameters than these: training",
             ),
-            Ok((card, file)) => match model.restore(
+            Ok((card, file)) => match model.load(
                 &card.hyperparameters,
                 card.scaler.clone(),
                 file.payload(),
@@ -261,6 +261,33 @@ impl Store {
         Ok(report)
     }
 
+    /// Steps 4.1–4.7 for all seven models, each with its default
+    /// hyperparameters ([`run`](Store::run): reused when up to date unless
+    /// retraining), then the summary, saved beside them as CSV and Markdown.
+    pub fn run_all(&self, split: &crate::data::Split, progress: &dyn Progress) -> Result<RunAll> {
+        let t = std::time::Instant::now();
+        let mut reports = Vec::new();
+        for (i, &kind) in ModelKind::ALL.iter().enumerate() {
+            progress.note(&format!(
+                "[{}/{}] {}",
+                i + 1,
+                ModelKind::ALL.len(),
+                kind.title()
+            ));
+            let mut model = kind.default_model()?;
+            reports.push(self.run(model.as_mut(), split, progress)?);
+        }
+        let summary = crate::summary::Summary::load(&self.dir)?;
+        let (csv, markdown) = summary.save(&self.dir)?;
+        Ok(RunAll {
+            reports,
+            summary,
+            seconds: t.elapsed().as_secs_f64(),
+            csv,
+            markdown,
+        })
+    }
+
     /// The `kind` model saved under its name when it is up to date for
     /// `split`, whatever its hyperparameters (its report, from the card);
     /// otherwise the default `kind` model trained, evaluated and saved
@@ -289,6 +316,17 @@ impl Store {
         let mut model = kind.default_model()?;
         self.run(model.as_mut(), split, progress)
     }
+}
+
+/// What [`Store::run_all`] did: the seven reports in [`ModelKind::ALL`]'s
+/// order, the summary, the wall time, the summary's files.
+#[derive(Debug, Clone)]
+pub struct RunAll {
+    pub reports: Vec<Report>,
+    pub summary: crate::summary::Summary,
+    pub seconds: f64,
+    pub csv: PathBuf,
+    pub markdown: PathBuf,
 }
 
 /// `models/<name>.json`: what a saved model is and how it did.

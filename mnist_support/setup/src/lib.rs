@@ -14,6 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod browser;
+
 /// The project's root: the directory above `mnist_support/`.
 pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -368,7 +370,10 @@ pub fn ensure_test_packages() {
             .map(|s| s.success())
             .unwrap_or(false)
     };
-    let install: Vec<&str> = ["install", "-y", "-qq"].into_iter().chain(missing.iter().copied()).collect();
+    let install: Vec<&str> = ["install", "-y", "-qq"]
+        .into_iter()
+        .chain(missing.iter().copied())
+        .collect();
     let ok = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
     if !ok {
         eprintln!(
@@ -437,7 +442,9 @@ pub fn setup() -> SetupResult<Paths> {
 /// `cargo build --release --bin mnist` in the project: the CLI the notebooks
 /// start the server and the benchmarks with (cargo skips it when up to date).
 pub fn build_cli(p: &Paths) -> SetupResult<PathBuf> {
-    eprintln!("setup: building the mnist CLI (the notebooks run it; the first time takes a while)");
+    eprintln!(
+        "setup: building the mnist CLI (the README's commands; the first time takes a while)"
+    );
     run(
         Command::new("cargo")
             .current_dir(&p.root)

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mnist_support::serve::{self, Options};
+use mnist_support::serve;
+
+#[path = "common/serve_args.rs"]
+mod serve_args;
 
 #[derive(Parser)]
 #[command(
@@ -20,7 +23,7 @@ struct Cli {
     #[arg(long, default_value = "models")]
     dir: PathBuf,
     #[command(flatten)]
-    options: Options,
+    options: serve_args::ServeOptions,
 }
 
 fn main() -> ExitCode {
@@ -35,5 +38,6 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> mnist_support::Result<()> {
-    serve::serve_dir(&cli.dir, &cli.options, serve::Networks::Candle)
+    let options = cli.options.clone().into();
+    serve::serve_dir(&cli.dir, &options, serve::Networks::Candle)
 }

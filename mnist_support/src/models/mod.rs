@@ -210,30 +210,30 @@ impl ModelKind {
     }
 
     /// Rebuild a fitted model from its saved hyperparameters, scaler and parameter bytes.
-    pub fn restore(
+    pub fn load(
         self,
         hyperparameters: &serde_json::Value,
         scaler: Scaler,
         payload: &[u8],
     ) -> Result<Box<dyn Classifier>> {
-        fn restore<E: Estimator>(
+        fn load<E: Estimator>(
             kind: ModelKind,
             v: &serde_json::Value,
             scaler: Scaler,
             payload: &[u8],
         ) -> Result<Box<dyn Classifier>> {
             let params: E = params_of(kind, v.clone())?;
-            Ok(Box::new(Model::restore(params, scaler, payload)?))
+            Ok(Box::new(Model::load(params, scaler, payload)?))
         }
         let v = hyperparameters;
         match self {
-            ModelKind::Softmax => restore::<SoftmaxParams>(self, v, scaler, payload),
-            ModelKind::Knn => restore::<KnnParams>(self, v, scaler, payload),
-            ModelKind::Svm => restore::<SvmParams>(self, v, scaler, payload),
-            ModelKind::Tree => restore::<DecisionTreeParams>(self, v, scaler, payload),
-            ModelKind::Forest => restore::<ForestParams>(self, v, scaler, payload),
+            ModelKind::Softmax => load::<SoftmaxParams>(self, v, scaler, payload),
+            ModelKind::Knn => load::<KnnParams>(self, v, scaler, payload),
+            ModelKind::Svm => load::<SvmParams>(self, v, scaler, payload),
+            ModelKind::Tree => load::<DecisionTreeParams>(self, v, scaler, payload),
+            ModelKind::Forest => load::<ForestParams>(self, v, scaler, payload),
             #[cfg(any(feature = "torch", feature = "candle"))]
-            ModelKind::Dnn | ModelKind::Cnn => restore::<NetParams>(self, v, scaler, payload),
+            ModelKind::Dnn | ModelKind::Cnn => load::<NetParams>(self, v, scaler, payload),
             #[cfg(not(any(feature = "torch", feature = "candle")))]
             ModelKind::Dnn | ModelKind::Cnn => Err(no_torch(self)),
         }
@@ -241,10 +241,10 @@ impl ModelKind {
 }
 
 impl ModelKind {
-    /// [`restore`](ModelKind::restore) for the prediction server: the same,
+    /// [`load`](ModelKind::load) for the prediction server: the same,
     /// except that the networks run on candle where it is built in, even
     /// beside libtorch (so every server runs the same arithmetic).
-    pub fn restore_for_serving(
+    pub fn load_for_serving(
         self,
         hyperparameters: &serde_json::Value,
         scaler: Scaler,
@@ -254,17 +254,15 @@ impl ModelKind {
             #[cfg(feature = "candle")]
             ModelKind::Dnn | ModelKind::Cnn => {
                 let params: NetParams = params_of(self, hyperparameters.clone())?;
-                Ok(Box::new(Network::restore_on_candle(
-                    params, scaler, payload,
-                )?))
+                Ok(Box::new(Network::load_on_candle(params, scaler, payload)?))
             }
-            _ => self.restore(hyperparameters, scaler, payload),
+            _ => self.load(hyperparameters, scaler, payload),
         }
     }
 }
 
 /// `v` decoded as the hyperparameters of a `kind` model (for
-/// [`ModelKind::model_with`] and [`ModelKind::restore`]).
+/// [`ModelKind::model_with`] and [`ModelKind::load`]).
 pub(crate) fn params_of<E: Estimator>(kind: ModelKind, v: serde_json::Value) -> Result<E> {
     let params: E = serde_json::from_value(v).map_err(|e| Error::Decode {
         what: format!("{} hyperparameters", kind.name()),
@@ -364,7 +362,7 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
     /// [`to_bytes`](Classifier::to_bytes)) with `hyperparameters` (the
     /// saved model's, which this model takes on; they must describe a model
     /// of this kind).
-    fn restore(
+    fn load(
         &mut self,
         hyperparameters: &serde_json::Value,
         scaler: Scaler,

@@ -128,7 +128,7 @@ impl<E: Estimator> Model<E> {
     }
 
     /// The fitted model saved as `payload` with these hyperparameters and `scaler`.
-    pub fn restore(params: E, scaler: Scaler, payload: &[u8]) -> Result<Self> {
+    pub fn load(params: E, scaler: Scaler, payload: &[u8]) -> Result<Self> {
         params.check()?;
         let fitted = params.fitted_from_bytes(&scaler, payload)?;
         Ok(Model::with_fitted(params, scaler, fitted))
@@ -236,7 +236,7 @@ impl<E: Estimator> Classifier for Model<E> {
         Ok(())
     }
 
-    fn restore(
+    fn load(
         &mut self,
         hyperparameters: &serde_json::Value,
         scaler: Scaler,

@@ -38,6 +38,8 @@ use serde::{Deserialize, Serialize};
 use crate::display::Table;
 use crate::metrics::percent;
 
+#[cfg(feature = "serve")]
+mod bench;
 #[cfg(feature = "inputs")]
 mod generate;
 #[cfg(feature = "inputs")]
@@ -50,6 +52,8 @@ mod skeleton;
 use crate::fonts;
 #[cfg(feature = "inputs")]
 pub use crate::fonts::{benchmark_fonts, training_fonts, TRAINING_FAMILIES};
+#[cfg(feature = "serve")]
+pub use bench::{bench, bench_or_kept, load_kept, BenchOptions, RealInputsReport};
 #[cfg(feature = "inputs")]
 pub use generate::{generate, generate_from, generate_with_crops, NOT_A_DIGIT};
 #[cfg(feature = "inputs")]

@@ -39,12 +39,16 @@ use crate::models::Classifier;
 use crate::store::{ModelCard, Store};
 
 pub use crate::api;
+mod background;
 mod http;
 mod input;
 mod options;
 pub mod pool;
+mod show;
 
+pub use background::{start, Background};
 pub use options::Options;
+pub use show::{start_dir, PageFrame};
 
 use api::{ErrorBody, Example, ExamplesResponse, Health, ModelInfo, ModelsResponse};
 
@@ -407,6 +411,17 @@ pub fn serve(
     options: &Options,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
+    serve_until(served, make_examples, options, on_ready, shutdown_signal())
+}
+
+/// [`serve`] until `shutdown` completes (then open connections finish).
+fn serve_until(
+    served: Served,
+    make_examples: MakeExamples,
+    options: &Options,
+    on_ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -431,7 +446,7 @@ pub fn serve(
             write_timeout: Duration::from_secs(options.write_timeout.max(1)),
             max_connections: options.max_connections,
         };
-        http::run(listener, app, limits, shutdown_signal()).await;
+        http::run(listener, app, limits, shutdown).await;
         Ok(())
     })
 }

@@ -141,7 +141,10 @@ pub fn write(opts: &SpaceOptions, data: &Split) -> Result<Space> {
         what: "the page's examples".into(),
         reason: e.to_string(),
     })?;
-    written.put(&format!("models/{}", crate::real_inputs::EXAMPLES_FILE), &examples)?;
+    written.put(
+        &format!("models/{}", crate::real_inputs::EXAMPLES_FILE),
+        &examples,
+    )?;
     let from_source = opts.server == Server::FromSource;
     written.put("Dockerfile", source::dockerfile(from_source).as_bytes())?;
     let readme = readme(&cards, &opts.title, opts.project_url.as_deref());
@@ -223,7 +226,10 @@ fn refused(reason: String) -> Error {
 
 /// The gate's files (relative to the models), or an error naming the fix.
 fn gate_files(models: &Path, any: bool) -> Result<Vec<String>> {
-    let fix = format!("fix: cargo run --release -- train-gate --dir {}", models.display());
+    let fix = format!(
+        "fix: cargo run --release -- train-gate --dir {}",
+        models.display()
+    );
     let dir = crate::gate::gate_dir(models);
     match crate::gate::Gate::load(models) {
         Ok(Some(_)) => Ok(crate::gate::gate_files().to_vec()),
@@ -245,7 +251,10 @@ fn check_out_dir(out: &Path) -> Result<()> {
         return Ok(());
     }
     if !out.is_dir() {
-        return Err(refused(format!("{} exists and is not a directory", out.display())));
+        return Err(refused(format!(
+            "{} exists and is not a directory",
+            out.display()
+        )));
     }
     let ours: Vec<String> = std::fs::read_to_string(out.join(MANIFEST))
         .unwrap_or_default()
@@ -358,7 +367,11 @@ impl Space {
                 if !source_shown {
                     let bytes: u64 = source.iter().map(|s| s.bytes).sum();
                     rows.push(vec![
-                        format!("{}/ ({} files: the crate's source)", source::SOURCE_DIR, source.len()),
+                        format!(
+                            "{}/ ({} files: the crate's source)",
+                            source::SOURCE_DIR,
+                            source.len()
+                        ),
                         megabytes(bytes),
                         String::new(),
                     ]);

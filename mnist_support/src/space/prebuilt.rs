@@ -22,11 +22,13 @@ pub struct BinaryNeeds {
 
 /// Refuses, with the reason and the fix, a binary the Space's image cannot run.
 pub fn check(bytes: &[u8], what: &str) -> Result<BinaryNeeds> {
-    let refuse = |reason: String| Error::Process {
+    let refuse = |reason: String| {
+        Error::Process {
         what: format!("{what} cannot run in the Space's image (Debian 13, Linux x86-64, glibc 2.41)"),
         reason: format!(
             "{reason}\nfix: leave out --prebuilt: the Space then builds mnist-serve from the crate's source"
         ),
+    }
     };
     let kind = FileKind::parse(bytes).map_err(|_| refuse("it is not an executable file".into()))?;
     if kind != FileKind::Elf64 {
@@ -56,9 +58,11 @@ pub fn check(bytes: &[u8], what: &str) -> Result<BinaryNeeds> {
         .sections(endian, bytes)
         .map_err(|e| refuse(format!("its sections are unreadable: {e}")))?;
     let mut glibc: Option<(u32, u32)> = None;
-    let unreadable = |e: object::read::Error| refuse(format!("its version needs are unreadable: {e}"));
+    let unreadable =
+        |e: object::read::Error| refuse(format!("its version needs are unreadable: {e}"));
     for section in sections.iter() {
-        let Some((mut needs, link)) = section.gnu_verneed(endian, bytes).map_err(unreadable)? else {
+        let Some((mut needs, link)) = section.gnu_verneed(endian, bytes).map_err(unreadable)?
+        else {
             continue;
         };
         let strings = sections.strings(endian, bytes, link).map_err(unreadable)?;
@@ -123,8 +127,14 @@ mod tests {
             .chain(std::iter::repeat(0).take(64))
             .collect::<Vec<u8>>();
         let e = check(&macho, "mnist-serve").unwrap_err().to_string();
-        assert!(e.contains("macOS") && e.contains("leave out --prebuilt"), "{e}");
+        assert!(
+            e.contains("macOS") && e.contains("leave out --prebuilt"),
+            "{e}"
+        );
         let e = check(b"#!/bin/sh\necho hi\n", "x").unwrap_err().to_string();
-        assert!(e.contains("not an executable") || e.contains("not a 64-bit"), "{e}");
+        assert!(
+            e.contains("not an executable") || e.contains("not a 64-bit"),
+            "{e}"
+        );
     }
 }

@@ -74,7 +74,8 @@ pub fn source_files(root: &Path) -> Result<Vec<PathBuf>> {
         }
         let mut stack = vec![Path::new(member).join("src")];
         while let Some(dir) = stack.pop() {
-            let entries = std::fs::read_dir(root.join(&dir)).map_err(|e| Error::io(root.join(&dir), e))?;
+            let entries =
+                std::fs::read_dir(root.join(&dir)).map_err(|e| Error::io(root.join(&dir), e))?;
             for entry in entries {
                 let entry = entry.map_err(|e| Error::io(root.join(&dir), e))?;
                 let name = entry.file_name();
@@ -83,7 +84,11 @@ pub fn source_files(root: &Path) -> Result<Vec<PathBuf>> {
                     continue;
                 }
                 let rel = dir.join(&name);
-                if entry.file_type().map_err(|e| Error::io(root.join(&rel), e))?.is_dir() {
+                if entry
+                    .file_type()
+                    .map_err(|e| Error::io(root.join(&rel), e))?
+                    .is_dir()
+                {
                     stack.push(rel);
                 } else {
                     files.push(rel);

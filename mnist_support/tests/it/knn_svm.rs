@@ -65,7 +65,7 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
         assert_eq!(votes[pred[i] as usize], top, "row {i}");
     }
     let payload = model.to_bytes().unwrap();
-    let back = Svm::restore(model.params().clone(), model.scaler().clone(), &payload).unwrap();
+    let back = Svm::load(model.params().clone(), model.scaler().clone(), &payload).unwrap();
     assert_eq!(
         back.predict_proba(split.x_test.view()).unwrap(),
         model.predict_proba(split.x_test.view()).unwrap()

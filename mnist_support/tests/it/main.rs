@@ -3,6 +3,7 @@
 
 mod common;
 
+mod bench_inputs;
 mod browser;
 mod cli;
 mod fetch;

@@ -132,7 +132,7 @@ fn truncated_payloads_are_errors(kind: ModelKind, model: &dyn Classifier) {
     let step = (payload.len() / 97).max(1);
     for cut in (0..payload.len()).step_by(step) {
         assert!(
-            kind.restore(
+            kind.load(
                 &model.hyperparameters(),
                 model.scaler().clone(),
                 &payload[..cut]
@@ -145,7 +145,7 @@ fn truncated_payloads_are_errors(kind: ModelKind, model: &dyn Classifier) {
     let mut longer = payload.clone();
     longer.push(0);
     assert!(kind
-        .restore(&model.hyperparameters(), model.scaler().clone(), &longer)
+        .load(&model.hyperparameters(), model.scaler().clone(), &longer)
         .is_err());
 }
 

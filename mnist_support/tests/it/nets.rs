@@ -143,7 +143,7 @@ fn saved_networks_reload_with_identical_logits() {
         // Identical logits, through the restored network itself.
         let payload = model.to_bytes().unwrap();
         let params: NetParams = serde_json::from_value(card.hyperparameters.clone()).unwrap();
-        let restored = Network::restore(params, model.scaler().clone(), &payload).unwrap();
+        let restored = Network::load(params, model.scaler().clone(), &payload).unwrap();
         assert_eq!(
             restored.logits(data.x_test.view()).unwrap(),
             model.logits(data.x_test.view()).unwrap()
@@ -171,7 +171,7 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
     let scaler = dnn.scaler().clone();
 
     // The DNN's weights with the CNN's architecture.
-    let err = Network::restore(NetParams::cnn(), scaler.clone(), &payload)
+    let err = Network::load(NetParams::cnn(), scaler.clone(), &payload)
         .unwrap_err()
         .to_string();
     assert!(err.contains("another architecture"), "{err}");
@@ -180,19 +180,19 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
         hidden: vec![512, 300],
         ..NetParams::dnn()
     };
-    let err = Network::restore(wider, scaler.clone(), &payload)
+    let err = Network::load(wider, scaler.clone(), &payload)
         .unwrap_err()
         .to_string();
     assert!(err.contains("the network needs F32 [300"), "{err}");
     // Hyperparameters of the other kind.
     let dnn_params = serde_json::to_value(NetParams::dnn()).unwrap();
     let err = ModelKind::Cnn
-        .restore(&dnn_params, scaler.clone(), &payload)
+        .load(&dnn_params, scaler.clone(), &payload)
         .unwrap_err()
         .to_string();
     assert!(err.contains("describe a dnn model"), "{err}");
     // Not safetensors at all.
-    let err = Network::restore(NetParams::dnn(), scaler.clone(), b"\x00\x01garbage")
+    let err = Network::load(NetParams::dnn(), scaler.clone(), b"\x00\x01garbage")
         .unwrap_err()
         .to_string();
     assert!(err.contains("not a safetensors file"), "{err}");
@@ -205,7 +205,7 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
         .unwrap();
     let mut nan = payload.clone();
     nan[start..start + 4].copy_from_slice(&f32::NAN.to_le_bytes());
-    let err = Network::restore(NetParams::dnn(), scaler.clone(), &nan)
+    let err = Network::load(NetParams::dnn(), scaler.clone(), &nan)
         .unwrap_err()
         .to_string();
     assert!(err.contains("NaN"), "{err}");
@@ -214,7 +214,7 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
         epochs: 0,
         ..NetParams::dnn()
     };
-    assert!(Network::restore(bad, scaler, &payload).is_err());
+    assert!(Network::load(bad, scaler, &payload).is_err());
 }
 
 #[test]
@@ -271,7 +271,7 @@ fn quick_mode_trains_one_epoch() {
 fn assert_candle_matches(tch: &Network, x: ndarray::ArrayView2<f32>, what: &str) {
     let bytes = tch.to_bytes().unwrap();
     let candle =
-        Network::restore_on_candle(tch.params().clone(), tch.scaler().clone(), &bytes).unwrap();
+        Network::load_on_candle(tch.params().clone(), tch.scaler().clone(), &bytes).unwrap();
     assert_eq!(tch.runtime(), "libtorch");
     assert_eq!(candle.runtime(), "candle");
     let (a, b) = (
@@ -321,7 +321,7 @@ fn candle_predicts_what_libtorch_predicts() {
         if let Ok(card) = store.card(kind.name()) {
             let (saved, _) = store.load(kind.name()).unwrap();
             let params: NetParams = serde_json::from_value(card.hyperparameters).unwrap();
-            let model = Network::restore(params, card.scaler, &saved.to_bytes().unwrap()).unwrap();
+            let model = Network::load(params, card.scaler, &saved.to_bytes().unwrap()).unwrap();
             nets.push((format!("saved {kind}"), model));
         }
     }

@@ -50,7 +50,7 @@ impl mnist_support::models::Classifier for PanicsOnWhite {
     ) -> mnist_support::error::Result<()> {
         unreachable!("served, not trained")
     }
-    fn restore(
+    fn load(
         &mut self,
         _: &serde_json::Value,
         _: mnist_support::scale::Scaler,

@@ -120,20 +120,41 @@ fn the_space_is_written_and_runs_alone() {
     // builds mnist-serve in the image (space_debian.rs builds and runs it).
     let from_source = root.path().join("from-source");
     let made = mnist(&["space", from_source.to_str().unwrap(), "--dir", models_dir]);
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     assert!(!from_source.join("mnist-serve").exists());
-    for rel in ["Cargo.lock", "Cargo.toml", "mnist_support/Cargo.toml", "mnist_support/src/bin/serve.rs", "mnist_support/src/serve/page.js"] {
-        assert!(from_source.join("source").join(rel).is_file(), "source/{rel} missing");
+    for rel in [
+        "Cargo.lock",
+        "Cargo.toml",
+        "mnist_support/Cargo.toml",
+        "mnist_support/src/bin/serve.rs",
+        "mnist_support/src/serve/page.js",
+    ] {
+        assert!(
+            from_source.join("source").join(rel).is_file(),
+            "source/{rel} missing"
+        );
     }
     assert!(!from_source.join("source/mnist_support/tests").exists());
     let dockerfile = std::fs::read_to_string(from_source.join("Dockerfile")).unwrap();
-    assert!(dockerfile.contains(mnist_support::space::source::BUILD_IMAGE), "{dockerfile}");
-    assert!(dockerfile.contains(mnist_support::space::source::BUILD_COMMAND), "{dockerfile}");
-    assert!(dockerfile.contains("--from=build") && dockerfile.contains("--locked"), "{dockerfile}");
+    assert!(
+        dockerfile.contains(mnist_support::space::source::BUILD_IMAGE),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains(mnist_support::space::source::BUILD_COMMAND),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains("--from=build") && dockerfile.contains("--locked"),
+        "{dockerfile}"
+    );
 
     // `--prebuilt` refuses binaries the image cannot run, writing nothing.
-    let built = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mnist"))
-        .with_file_name("mnist-serve");
+    let built = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mnist")).with_file_name("mnist-serve");
     assert!(built.exists(), "cargo test builds mnist-serve beside mnist");
     {
         let bytes = std::fs::read(&built).unwrap();
@@ -148,17 +169,31 @@ fn the_space_is_written_and_runs_alone() {
         for (name, patched, reason) in [
             ("arm64", arm, "arm64"),
             ("newer", newer, "needs glibc 2.99"),
-            ("macos", b"\xcf\xfa\xed\xfe\x07\x00\x00\x01".repeat(16), "macOS"),
+            (
+                "macos",
+                b"\xcf\xfa\xed\xfe\x07\x00\x00\x01".repeat(16),
+                "macOS",
+            ),
         ] {
             let binary = root.path().join(format!("mnist-serve-{name}"));
             std::fs::write(&binary, patched).unwrap();
             let dir = root.path().join(format!("refused-{name}"));
             let refused = mnist(&[
-                "space", dir.to_str().unwrap(), "--dir", models_dir,
-                "--prebuilt", "--server-binary", binary.to_str().unwrap(),
+                "space",
+                dir.to_str().unwrap(),
+                "--dir",
+                models_dir,
+                "--prebuilt",
+                "--server-binary",
+                binary.to_str().unwrap(),
             ]);
             let err = String::from_utf8_lossy(&refused.stderr);
-            assert!(!refused.status.success() && err.contains(reason) && err.contains("leave out --prebuilt"), "{err}");
+            assert!(
+                !refused.status.success()
+                    && err.contains(reason)
+                    && err.contains("leave out --prebuilt"),
+                "{err}"
+            );
             assert!(!dir.join("Dockerfile").exists());
         }
     }
@@ -200,7 +235,10 @@ fn the_space_is_written_and_runs_alone() {
     }
     assert!(readme.contains("Convolutional neural network"));
     let dockerfile = std::fs::read_to_string(out.join("Dockerfile")).unwrap();
-    assert!(dockerfile.contains(mnist_support::space::source::RUN_IMAGE), "{dockerfile}");
+    assert!(
+        dockerfile.contains(mnist_support::space::source::RUN_IMAGE),
+        "{dockerfile}"
+    );
     assert!(dockerfile.contains("--uid 1000") && dockerfile.contains("EXPOSE 7860"));
     assert!(!dockerfile.contains("RUN apt") && !dockerfile.contains("cargo"));
     let attributes = std::fs::read_to_string(out.join(".gitattributes")).unwrap();
@@ -325,7 +363,7 @@ fn the_space_is_written_and_runs_alone() {
     assert!(examples.examples.len() >= 4, "{}", examples.examples.len());
 
     // The page renders in Chromium: the model list and the examples are filled in.
-    if mnist_support::server_process::on_path("chromium") {
+    if mnist_setup::on_path("chromium") {
         let profile = tempfile::tempdir().unwrap();
         let dom = Command::new("chromium")
             .args([

@@ -32,12 +32,24 @@ fn the_default_space_builds_from_source_and_runs_in_debian_13_as_uid_1000() {
     let models = subset_models(&split);
     let out = work.path().join("space");
     let made = Command::new(env!("CARGO_BIN_EXE_mnist"))
-        .args(["space", out.to_str().unwrap(), "--dir", models.path().to_str().unwrap()])
+        .args([
+            "space",
+            out.to_str().unwrap(),
+            "--dir",
+            models.path().to_str().unwrap(),
+        ])
         .env("MNIST_SUBSET", "2500")
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    assert!(!out.join("mnist-serve").exists(), "the default ships no binary");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(
+        !out.join("mnist-serve").exists(),
+        "the default ships no binary"
+    );
     let dockerfile = std::fs::read_to_string(out.join("Dockerfile")).unwrap();
 
     let base = work.path().join("trixie");
@@ -46,9 +58,14 @@ fn the_default_space_builds_from_source_and_runs_in_debian_13_as_uid_1000() {
     // Two stages, both Debian 13, both pinned by digest.
     assert_eq!(image.images.len(), 2, "{dockerfile}");
     for from in &image.images {
-        let (tag, digest) = from.split_once("@sha256:").unwrap_or_else(|| panic!("{from} is not pinned"));
+        let (tag, digest) = from
+            .split_once("@sha256:")
+            .unwrap_or_else(|| panic!("{from} is not pinned"));
         assert!(tag.contains("trixie"), "{from}");
-        assert!(digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()), "{from}");
+        assert!(
+            digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+            "{from}"
+        );
     }
     assert!(image.images[0].starts_with("rust:"));
     // The run stage holds the binary built in the build stage, not a copy from here.
@@ -81,7 +98,10 @@ fn the_default_space_builds_from_source_and_runs_in_debian_13_as_uid_1000() {
     // It runs as uid 1000.
     let status = std::fs::read_to_string(format!("/proc/{}/status", _server.0.id())).unwrap();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    assert!(uid_line.split_whitespace().nth(1) == Some("1000"), "{uid_line}");
+    assert!(
+        uid_line.split_whitespace().nth(1) == Some("1000"),
+        "{uid_line}"
+    );
 
     // The same answers as the local server on held-out real inputs.
     let local = common::start_server(models.path());
@@ -89,11 +109,19 @@ fn the_default_space_builds_from_source_and_runs_in_debian_13_as_uid_1000() {
         mnist_support::real_inputs::generate(&split, mnist_support::real_inputs::Set::Heldout, 3)
             .unwrap();
     for s in &inputs {
-        match (predict(&url, &s.data_url()), predict(&local.url, &s.data_url())) {
+        match (
+            predict(&url, &s.data_url()),
+            predict(&local.url, &s.data_url()),
+        ) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a.input, b.input, "{}", s.name);
                 for (x, y) in a.results.iter().zip(&b.results) {
-                    assert_eq!((&x.model, x.prediction), (&y.model, y.prediction), "{}", s.name);
+                    assert_eq!(
+                        (&x.model, x.prediction),
+                        (&y.model, y.prediction),
+                        "{}",
+                        s.name
+                    );
                 }
             }
             (a, b) => assert_eq!(a.err(), b.err(), "{}", s.name),

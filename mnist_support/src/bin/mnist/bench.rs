@@ -10,7 +10,7 @@ use mnist_support::models::ModelKind;
 use mnist_support::store::Store;
 
 use crate::progress_bar::Bar;
-use crate::train::{all_if_empty, run_all, tempfile_dir};
+use crate::train::{all_if_empty, tempfile_dir};
 use crate::AnyResult;
 
 /// The arguments of `mnist bench`.
@@ -62,20 +62,7 @@ pub fn run(a: BenchArgs) -> AnyResult<()> {
 }
 
 pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResult<()> {
-    let changes: Option<serde_json::Value> = match params {
-        Some(text) => {
-            if kinds.len() != 1 {
-                return Err(
-                    "--params changes one model's hyperparameters: name exactly one model".into(),
-                );
-            }
-            let v = serde_json::from_str(text).map_err(|e| format!("--params is not JSON: {e}"))?;
-            // Checked before the data is loaded: a typo fails at once.
-            kinds[0].model_with(&v)?;
-            Some(v)
-        }
-        None => None,
-    };
+    let changes = parse_changes(&kinds, params)?;
     let split = Split::load()?;
     let mut rows = Vec::new();
     let mut torch_threads = None;
@@ -92,78 +79,107 @@ pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResu
         let fit_s = experiment::fit(model.as_mut(), &data, &Bar::new())?;
         let report = experiment::evaluate(model.as_ref(), &data, fit_s, &Bar::new())?;
         let peak = peak_rss_mb().unwrap_or(f64::NAN);
-        let acc = |s: Part| report.accuracy(s).unwrap_or(f64::NAN);
-        let history = report.history.as_ref();
-        if let Some(h) = history {
+        if let Some(h) = &report.history {
             torch_threads = Some((h.threads, h.device.clone()));
         }
         if json {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "model": kind.name(),
-                    "fit_s": report.fit_seconds,
-                    "epochs": history.map(|h| h.epochs.len()),
-                    "best_epoch": history.map(|h| h.best_epoch),
-                    "s_per_epoch": history.map(|h| h.seconds_per_epoch()),
-                    "predict_s": report.predict_seconds,
-                    "peak_rss_mb": peak,
-                    "train_acc": acc(Part::Train),
-                    "valid_acc": acc(Part::Valid),
-                    "test_acc": acc(Part::Test),
-                    "threads": history.map(|h| h.threads).unwrap_or(rayon::current_num_threads()),
-                    "device": history.map(|h| h.device.as_str()).unwrap_or("cpu"),
-                })
-            );
+            println!("{}", json_line(kind, &report, peak));
         } else {
-            let (epochs, per_epoch) = match history {
-                Some(h) => (
-                    format!("{} ({})", h.epochs.len(), h.best_epoch),
-                    format!("{:.2}", h.seconds_per_epoch()),
-                ),
-                None => ("-".into(), "-".into()),
-            };
             eprintln!(
                 "bench: {kind}: fit {:.2} s, test {}",
                 report.fit_seconds,
-                percent(acc(Part::Test))
+                percent(report.accuracy(Part::Test).unwrap_or(f64::NAN))
             );
-            rows.push(vec![
-                kind.name().to_string(),
-                format!("{:.2}", report.fit_seconds),
-                epochs,
-                per_epoch,
-                format!("{:.2}", report.predict_seconds),
-                format!("{peak:.0}"),
-                percent(acc(Part::Train)),
-                percent(acc(Part::Valid)),
-                percent(acc(Part::Test)),
-            ]);
+            rows.push(row(kind, &report, peak));
         }
     }
     if !json {
-        let header = [
-            "model",
-            "fit s",
-            "epochs",
-            "s/epoch",
-            "predict s",
-            "peak MB",
-            "train",
-            "valid",
-            "test",
-        ];
-        print!("{}", Table::new(header.map(String::from).to_vec(), rows));
-        println!(
-            "(threads: {} for the classical models{}; epochs: run (kept); predict = all 65,000 images; \
-             peak MB = whole process, data included)",
-            rayon::current_num_threads(),
-            torch_threads
-                .map(|(t, d)| format!(", {t} libtorch threads on {d} for the networks"))
-                .unwrap_or_default()
-        );
+        print_table(rows, torch_threads);
     }
     Ok(())
+}
+
+/// `--params`: one model's hyperparameter changes, checked before the data
+/// is loaded, so that a typo fails at once.
+fn parse_changes(
+    kinds: &[ModelKind],
+    params: Option<&str>,
+) -> AnyResult<Option<serde_json::Value>> {
+    let Some(text) = params else {
+        return Ok(None);
+    };
+    let [kind] = kinds else {
+        return Err("--params changes one model's hyperparameters: name exactly one model".into());
+    };
+    let v = serde_json::from_str(text).map_err(|e| format!("--params is not JSON: {e}"))?;
+    kind.model_with(&v)?;
+    Ok(Some(v))
+}
+
+/// One model's figures as one JSON object (`--json`).
+fn json_line(kind: ModelKind, report: &Report, peak: f64) -> serde_json::Value {
+    let acc = |s: Part| report.accuracy(s).unwrap_or(f64::NAN);
+    let history = report.history.as_ref();
+    serde_json::json!({
+        "model": kind.name(),
+        "fit_s": report.fit_seconds,
+        "epochs": history.map(|h| h.epochs.len()),
+        "best_epoch": history.map(|h| h.best_epoch),
+        "s_per_epoch": history.map(|h| h.seconds_per_epoch()),
+        "predict_s": report.predict_seconds,
+        "peak_rss_mb": peak,
+        "train_acc": acc(Part::Train),
+        "valid_acc": acc(Part::Valid),
+        "test_acc": acc(Part::Test),
+        "threads": history.map(|h| h.threads).unwrap_or(rayon::current_num_threads()),
+        "device": history.map(|h| h.device.as_str()).unwrap_or("cpu"),
+    })
+}
+
+/// One model's row of the table.
+fn row(kind: ModelKind, report: &Report, peak: f64) -> Vec<String> {
+    let acc = |s: Part| percent(report.accuracy(s).unwrap_or(f64::NAN));
+    let (epochs, per_epoch) = match &report.history {
+        Some(h) => (
+            format!("{} ({})", h.epochs.len(), h.best_epoch),
+            format!("{:.2}", h.seconds_per_epoch()),
+        ),
+        None => ("-".into(), "-".into()),
+    };
+    vec![
+        kind.name().to_string(),
+        format!("{:.2}", report.fit_seconds),
+        epochs,
+        per_epoch,
+        format!("{:.2}", report.predict_seconds),
+        format!("{peak:.0}"),
+        acc(Part::Train),
+        acc(Part::Valid),
+        acc(Part::Test),
+    ]
+}
+
+fn print_table(rows: Vec<Vec<String>>, torch_threads: Option<(usize, String)>) {
+    let header = [
+        "model",
+        "fit s",
+        "epochs",
+        "s/epoch",
+        "predict s",
+        "peak MB",
+        "train",
+        "valid",
+        "test",
+    ];
+    print!("{}", Table::new(header.map(String::from).to_vec(), rows));
+    println!(
+        "(threads: {} for the classical models{}; epochs: run (kept); predict = all 65,000 images; \
+         peak MB = whole process, data included)",
+        rayon::current_num_threads(),
+        torch_threads
+            .map(|(t, d)| format!(", {t} libtorch threads on {d} for the networks"))
+            .unwrap_or_default()
+    );
 }
 
 /// The whole `run-all --retrain` in a temporary directory, timed.
@@ -171,7 +187,11 @@ pub fn bench_run_all() -> AnyResult<()> {
     let dir = tempfile_dir()?;
     reset_peak_rss();
     let t = std::time::Instant::now();
-    let result = run_all(dir.clone(), true);
+    let result = Split::load().and_then(|split| {
+        Store::new(&dir)
+            .retraining(true)
+            .run_all(&split, &Bar::new())
+    });
     let wall = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
     result?;
@@ -194,70 +214,46 @@ pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
     let p = mnist_setup::setup()?;
     let split = Split::load()?;
     let root = tempfile_dir()?;
-    let result = (|| -> AnyResult<Vec<(ModelKind, Report, Report)>> {
-        let mut rows = Vec::new();
-        for kind in all_if_empty(kinds) {
-            let index = ModelKind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
-            let notebook = mnist_setup::resolve_notebook(&p, &format!("04_{}", index + 1))
-                .ok_or_else(|| format!("no notebook 04_{}_* for {kind}", index + 1))?;
-            eprintln!("bench: {kind}: the CLI's pipeline");
-            let cli = Store::new(root.join("cli")).retraining(true);
-            let mut model = kind.default_model()?;
-            let a = cli.run(model.as_mut(), &split, &Bar::new())?;
-            eprintln!("bench: {kind}: {}", notebook.display());
-            let nb_dir = root.join("notebook");
-            let status = mnist_setup::runner_command(&p, &[notebook], &root.join("out"))
-                .env(mnist_support::config::MODELS_ENV, &nb_dir)
-                .env(mnist_support::config::RETRAIN_ENV, "1")
-                .status()?;
-            if !status.success() {
-                return Err(format!("the {kind} notebook failed").into());
-            }
-            let b = Store::new(&nb_dir).card(kind.name())?.report;
-            rows.push((kind, a, b));
-        }
-        Ok(rows)
-    })();
+    let result = (all_if_empty(kinds).into_iter())
+        .map(|kind| Ok((kind, cli_and_notebook(kind, &p, &split, &root)?)))
+        .collect::<AnyResult<Vec<_>>>();
     let _ = std::fs::remove_dir_all(&root);
     let rows = result?;
     let pct = |r: &Report| percent(r.accuracy(Part::Test).unwrap_or(f64::NAN));
-    let table = Table::new(
-        [
-            "model",
-            "CLI fit s",
-            "notebook s",
-            "ratio",
-            "CLI test",
-            "notebook test",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows.iter()
-            .map(|(kind, a, b)| {
-                vec![
-                    kind.name().to_string(),
-                    format!("{:.1}", a.fit_seconds),
-                    format!("{:.1}", b.fit_seconds),
-                    format!("{:.2}", b.fit_seconds / a.fit_seconds),
-                    pct(a),
-                    pct(b),
-                ]
-            })
-            .collect(),
-    );
-    print!("{table}");
+    let header = [
+        "model",
+        "CLI fit s",
+        "notebook s",
+        "ratio",
+        "CLI test",
+        "notebook test",
+    ];
+    let lines = (rows.iter())
+        .map(|(kind, (a, b))| {
+            vec![
+                kind.name().to_string(),
+                format!("{:.1}", a.fit_seconds),
+                format!("{:.1}", b.fit_seconds),
+                format!("{:.2}", b.fit_seconds / a.fit_seconds),
+                pct(a),
+                pct(b),
+            ]
+        })
+        .collect();
+    print!("{}", Table::new(header.map(String::from).to_vec(), lines));
     println!(
         "(training only, as each saved report records it; ratio = notebook / CLI; {} threads)",
         rayon::current_num_threads()
     );
-    for (kind, a, b) in &rows {
+    for (kind, (a, b)) in &rows {
         if let (Some(ha), Some(hb)) = (&a.history, &b.history) {
             let secs = |h: &mnist_support::metrics::History| {
-                h.epochs
+                let s: Vec<String> = h
+                    .epochs
                     .iter()
                     .map(|e| format!("{:.1}", e.seconds))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                    .collect();
+                s.join(" ")
             };
             println!(
                 "{kind} seconds per epoch: CLI {}; notebook {}",
@@ -267,4 +263,32 @@ pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
         }
     }
     Ok(())
+}
+
+/// `kind` trained by the CLI's pipeline, then by its notebook, each into its
+/// own directory under `root`: the two saved reports.
+fn cli_and_notebook(
+    kind: ModelKind,
+    p: &mnist_setup::Paths,
+    split: &Split,
+    root: &std::path::Path,
+) -> AnyResult<(Report, Report)> {
+    let index = ModelKind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
+    let notebook = mnist_setup::resolve_notebook(p, &format!("04_{}", index + 1))
+        .ok_or_else(|| format!("no notebook 04_{}_* for {kind}", index + 1))?;
+    eprintln!("bench: {kind}: the CLI's pipeline");
+    let cli = Store::new(root.join("cli")).retraining(true);
+    let mut model = kind.default_model()?;
+    let a = cli.run(model.as_mut(), split, &Bar::new())?;
+    eprintln!("bench: {kind}: {}", notebook.display());
+    let nb_dir = root.join("notebook");
+    let status = mnist_setup::runner_command(p, &[notebook], &root.join("out"))
+        .env(mnist_support::config::MODELS_ENV, &nb_dir)
+        .env(mnist_support::config::RETRAIN_ENV, "1")
+        .status()?;
+    if !status.success() {
+        return Err(format!("the {kind} notebook failed").into());
+    }
+    let b = Store::new(&nb_dir).card(kind.name())?.report;
+    Ok((a, b))
 }

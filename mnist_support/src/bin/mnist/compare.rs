@@ -316,146 +316,151 @@ fn theirs(
 }
 
 pub fn compare(a: CompareArgs) -> AnyResult<()> {
-    let CompareArgs {
-        models: kinds,
-        subset,
-        epochs,
-        best,
-        seeds,
-        json,
-    } = a;
-    let kinds = if kinds.is_empty() {
+    let kinds = if a.models.is_empty() {
         DEFAULT.to_vec()
     } else {
-        kinds
+        a.models.clone()
     };
     let mut split = Split::load()?;
-    if let Some(n) = subset {
+    if let Some(n) = a.subset {
         split = split.head(n, (n / 5).max(100));
         eprintln!("compare: on the first {n} training images only (--subset)");
     }
     let dir = std::env::temp_dir().join(format!("mnist-compare-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let result = (|| -> AnyResult<Vec<(Side, Side)>> {
-        export(&split, &dir)?;
-        let mut rows = Vec::new();
-        for &kind in &kinds {
-            let seeded = !best && SEEDED.contains(&kind);
-            let runs = if seeded { seeds } else { 1 };
-            for seed in (42..).take(runs as usize) {
-                let which = if seeded {
-                    format!("{kind}, seed {seed}")
-                } else {
-                    kind.to_string()
-                };
-                eprintln!("compare: {which}: ours");
-                // Form (b): our model as the project trains it (deskewing, typed
-                // digits, distortions, all of it); form (a): the shared configuration.
-                let model = if best {
-                    kind.default_model()?
-                } else {
-                    same_config(kind, epochs, seed)
-                };
-                let mut a = ours(model, &split)?;
-                eprintln!("compare: {which}: the Python side");
-                let mut b = theirs(kind, &dir, epochs, best, seed)?;
-                if seeded {
-                    (a.seed, b.seed) = (Some(seed), Some(seed));
-                }
-                if json {
-                    println!("{}", serde_json::json!({ "ours": a, "theirs": b }));
-                }
-                rows.push((a, b));
-            }
-        }
-        Ok(rows)
-    })();
+    let result = export(&split, &dir).and_then(|()| run_pairs(&kinds, &split, &dir, &a));
     let _ = std::fs::remove_dir_all(&dir);
-    let rows = result?;
-    if !json {
-        let mut table_rows: Vec<Vec<String>> = Vec::new();
-        let mut line = |name: &str, a: &Side, b: &Side| {
-            table_rows.push(vec![
-                name.to_string(),
-                percent(a.test_acc),
-                format!("{:.2}", a.fit_s),
-                format!("{:.2}", a.predict_s),
-                percent(b.test_acc),
-                format!("{:.2}", b.fit_s),
-                format!("{:.2}", b.predict_s),
-                format!("{:.2}", a.fit_s / b.fit_s),
-                format!("{:.2}", a.predict_s / b.predict_s),
-            ])
-        };
-        // One group of rows per model: its runs, then the means of several.
-        for runs in rows.chunk_by(|(a, _), (b, _)| a.model == b.model) {
-            for (a, b) in runs {
-                match a.seed {
-                    Some(seed) => line(&format!("{} {seed}", a.model), a, b),
-                    None => line(&a.model, a, b),
-                }
-            }
-            if runs.len() > 1 {
-                line(
-                    &format!("{} mean", runs[0].0.model),
-                    &Side::mean(runs.iter().map(|(a, _)| a)),
-                    &Side::mean(runs.iter().map(|(_, b)| b)),
-                );
-            }
-        }
-        let header = [
-            "model",
-            "ours test",
-            "fit s",
-            "predict s",
-            "Python test",
-            "fit s",
-            "predict s",
-            "fit ratio",
-            "predict ratio",
-        ];
-        print!(
-            "{}",
-            Table::new(header.map(String::from).to_vec(), table_rows)
-        );
-        let mut tools: Vec<&str> = rows.iter().map(|(_, b)| b.tool.as_str()).collect();
-        tools.dedup();
-        println!(
-            "(same split, {} on both sides, {} threads; predict = all {} images; ratio = ours / {})",
-            if best {
-                "each side's own recipe"
-            } else {
-                "the same configuration"
-            },
-            rayon::current_num_threads(),
-            split.x_train.nrows() + split.x_valid.nrows() + split.x_test.nrows(),
-            tools.join(", ")
-        );
-        // The networks: how long our run takes to reach the validation
-        // accuracy the other side ends with.
-        for (a, b) in rows.iter().filter(|(_, b)| !b.epochs.is_empty()) {
-            let Some(last) = b.epochs.last() else {
-                continue;
-            };
-            let target = last.valid_acc;
-            match a.time_to(target) {
-                Some((epoch, t)) => println!(
-                    "{}: {} reaches {:.2}% on validation after {} epochs, {:.1} s; ours after epoch {epoch}, {t:.1} s (ratio {:.2})",
-                    a.model,
-                    b.tool,
-                    100.0 * target,
-                    last.epoch,
-                    b.fit_s,
-                    t / b.fit_s
-                ),
-                None => println!(
-                    "{}: ours never reaches {}'s {:.2}% on validation",
-                    a.model,
-                    b.tool,
-                    100.0 * target
-                ),
-            }
-        }
+    let pairs = result?;
+    if !a.json {
+        print_table(&pairs, a.best, &split);
+        print_time_to(&pairs);
     }
     Ok(())
+}
+
+/// Both sides of every model (of every seed, for the seeded models of form
+/// (a)); with `--json`, each pair printed as it is done.
+fn run_pairs(
+    kinds: &[ModelKind],
+    split: &Split,
+    dir: &Path,
+    a: &CompareArgs,
+) -> AnyResult<Vec<(Side, Side)>> {
+    let mut pairs = Vec::new();
+    for &kind in kinds {
+        let seeded = !a.best && SEEDED.contains(&kind);
+        let runs = if seeded { a.seeds } else { 1 };
+        for seed in (42..).take(runs as usize) {
+            let which = if seeded {
+                format!("{kind}, seed {seed}")
+            } else {
+                kind.to_string()
+            };
+            eprintln!("compare: {which}: ours");
+            // Form (b): our model as the project trains it (deskewing, typed
+            // digits, distortions, all of it); form (a): the shared configuration.
+            let model = if a.best {
+                kind.default_model()?
+            } else {
+                same_config(kind, a.epochs, seed)
+            };
+            let mut ours = ours(model, split)?;
+            eprintln!("compare: {which}: the Python side");
+            let mut theirs = theirs(kind, dir, a.epochs, a.best, seed)?;
+            if seeded {
+                (ours.seed, theirs.seed) = (Some(seed), Some(seed));
+            }
+            if a.json {
+                println!("{}", serde_json::json!({ "ours": ours, "theirs": theirs }));
+            }
+            pairs.push((ours, theirs));
+        }
+    }
+    Ok(pairs)
+}
+
+/// One row per run, and the means of several runs of a model.
+fn print_table(pairs: &[(Side, Side)], best: bool, split: &Split) {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut line = |name: &str, a: &Side, b: &Side| {
+        rows.push(vec![
+            name.to_string(),
+            percent(a.test_acc),
+            format!("{:.2}", a.fit_s),
+            format!("{:.2}", a.predict_s),
+            percent(b.test_acc),
+            format!("{:.2}", b.fit_s),
+            format!("{:.2}", b.predict_s),
+            format!("{:.2}", a.fit_s / b.fit_s),
+            format!("{:.2}", a.predict_s / b.predict_s),
+        ])
+    };
+    for runs in pairs.chunk_by(|(a, _), (b, _)| a.model == b.model) {
+        for (a, b) in runs {
+            match a.seed {
+                Some(seed) => line(&format!("{} {seed}", a.model), a, b),
+                None => line(&a.model, a, b),
+            }
+        }
+        if runs.len() > 1 {
+            line(
+                &format!("{} mean", runs[0].0.model),
+                &Side::mean(runs.iter().map(|(a, _)| a)),
+                &Side::mean(runs.iter().map(|(_, b)| b)),
+            );
+        }
+    }
+    let header = [
+        "model",
+        "ours test",
+        "fit s",
+        "predict s",
+        "Python test",
+        "fit s",
+        "predict s",
+        "fit ratio",
+        "predict ratio",
+    ];
+    print!("{}", Table::new(header.map(String::from).to_vec(), rows));
+    let mut tools: Vec<&str> = pairs.iter().map(|(_, b)| b.tool.as_str()).collect();
+    tools.dedup();
+    let form = if best {
+        "each side's own recipe"
+    } else {
+        "the same configuration"
+    };
+    println!(
+        "(same split, {form} on both sides, {} threads; predict = all {} images; ratio = ours / {})",
+        rayon::current_num_threads(),
+        split.x_train.nrows() + split.x_valid.nrows() + split.x_test.nrows(),
+        tools.join(", ")
+    );
+}
+
+/// The networks: how long our run takes to reach the validation accuracy
+/// the other side ends with.
+fn print_time_to(pairs: &[(Side, Side)]) {
+    for (a, b) in pairs.iter().filter(|(_, b)| !b.epochs.is_empty()) {
+        let Some(last) = b.epochs.last() else {
+            continue;
+        };
+        let target = last.valid_acc;
+        match a.time_to(target) {
+            Some((epoch, t)) => println!(
+                "{}: {} reaches {:.2}% on validation after {} epochs, {:.1} s; ours after epoch {epoch}, {t:.1} s (ratio {:.2})",
+                a.model,
+                b.tool,
+                100.0 * target,
+                last.epoch,
+                b.fit_s,
+                t / b.fit_s
+            ),
+            None => println!(
+                "{}: ours never reaches {}'s {:.2}% on validation",
+                a.model,
+                b.tool,
+                100.0 * target
+            ),
+        }
+    }
 }

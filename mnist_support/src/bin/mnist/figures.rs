@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 
 use mnist_support::data::Split;
 use mnist_support::plot;
-use mnist_support::real_inputs::Set;
-use mnist_support::server_process::ServerProcess;
+use mnist_support::real_inputs::{self, BenchOptions};
+use mnist_support::serve;
 use mnist_support::store::Store;
 use mnist_support::summary::Summary;
 
-use crate::bench_inputs::BenchInputsArgs;
 use crate::AnyResult;
 
 /// The arguments of `mnist figures`.
@@ -69,17 +68,11 @@ pub fn readme_figures(out: &Path, models: &Path) -> AnyResult<()> {
         store.card("svm")?.report.confusion_figure()?,
         "svm_confusion.png",
     )?;
-    crate::bench_inputs::bench_inputs(BenchInputsArgs {
-        set: Set::Heldout,
-        per_source: 400,
-        dir: crate::args::ModelsDir {
-            dir: Some(models.to_path_buf()),
-        },
-        gallery: Some(out.join("real_inputs_gallery.png")),
-        steps: Some(out.join("preprocessing_steps.png")),
-        ..Default::default()
-    })?;
-    let server = ServerProcess::start(0, models)?;
+    let measured =
+        real_inputs::bench(&BenchOptions::new(models), &crate::progress_bar::Bar::new())?;
+    save(measured.gallery, "real_inputs_gallery.png")?;
+    save(measured.steps, "preprocessing_steps.png")?;
+    let server = serve::start_dir(0, models)?;
     save(server.screenshot("/?demo=pad", 1200, 900)?, "web_page.png")?;
     server.stop()?;
     Ok(())

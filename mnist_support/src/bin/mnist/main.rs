@@ -128,6 +128,8 @@ mod figures;
 mod notebooks;
 mod progress_bar;
 mod serve;
+#[path = "../common/serve_args.rs"]
+mod serve_args;
 mod serve_bench;
 mod space;
 mod train;
@@ -163,7 +165,9 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
             fetch::ensure_data()?;
             train::run_all(a.dir.path(), a.retrain)?
         }
-        Cmd::Serve(a) => serve::serve(&a.options, a.dir.path(), a.train, a.libtorch)?,
+        Cmd::Serve(a) => {
+            serve::serve(&a.options.clone().into(), a.dir.path(), a.train, a.libtorch)?
+        }
         Cmd::ServeBench(a) => serve_bench::serve_bench(a)?,
         Cmd::Space(a) => space::space(a)?,
         Cmd::BenchInputs(a) => {

@@ -3,17 +3,19 @@
 
 use std::path::PathBuf;
 
+use mnist_support::models::ModelKind;
 use mnist_support::serve::{Networks, Options};
+use mnist_support::store::Store;
 
 use crate::fetch::ensure_data;
-use crate::train::train;
+use crate::progress_bar::Bar;
 use crate::AnyResult;
 
 /// The arguments of `mnist serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
-    pub options: mnist_support::serve::Options,
+    pub options: crate::serve_args::ServeOptions,
     #[command(flatten)]
     pub dir: crate::args::ModelsDir,
     /// First train (on the full split) every model that is not saved yet,
@@ -35,7 +37,15 @@ pub fn serve(
         ensure_data()?;
         // The models and the gate that are missing or stale; up-to-date ones
         // are kept whatever their hyperparameters.
-        train(Vec::new(), &dir, false)?;
+        let split = mnist_support::data::Split::load()?;
+        let store = Store::new(&dir);
+        for &kind in ModelKind::ALL {
+            eprintln!("serve: {}", kind.title());
+            store.fresh_or_run(kind, &split, &Bar::new())?;
+        }
+        if mnist_support::gate::train_if_missing(&split, &dir, &Bar::new())?.is_some() {
+            eprintln!("serve: digit gate trained and saved in {}", dir.display());
+        }
     }
     let networks = if libtorch {
         Networks::Libtorch

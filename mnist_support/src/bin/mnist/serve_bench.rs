@@ -1,19 +1,17 @@
 //! `mnist serve-bench`: load benchmark of the prediction server, on loopback
 //! only, bounded in time and count. The server runs as its own process (the
 //! Space's `mnist-serve` when it is built, else `mnist serve`), so its memory
-//! is its own; CLIENTS threads each send one picture of a digit to every
-//! model ("all") over a kept-alive connection, one request after another,
-//! for SECONDS; a client told 503 waits the Retry-After it is given, as a
-//! browser would. A prober asks /healthz ten times a second meanwhile.
+//! is its own; the load is the library's [`mnist_support::load`]: CLIENTS
+//! clients each send one picture of a digit to every model ("all") for
+//! SECONDS.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mnist_support::api::{CallError, Client, PredictRequest};
+use mnist_support::api::{Client, PredictRequest};
 use mnist_support::display::Table;
+use mnist_support::load;
 
 use crate::AnyResult;
 
@@ -36,9 +34,6 @@ pub struct ServeBenchArgs {
     #[command(flatten)]
     pub dir: crate::args::ModelsDir,
 }
-
-/// Requests one run sends at most, all clients together.
-const MAX_REQUESTS: usize = 200_000;
 
 /// A server child process, killed when dropped.
 struct Child(std::process::Child);
@@ -152,32 +147,9 @@ fn server_row(
         format!("{:.0} MB", mb("VmRSS:")),
         format!("{:.0} MB", mb("VmHWM:")),
     ];
-    let ms = per_image_ms(&s.base, split)?;
+    let ms = load::per_image_ms(&s.base, split)?;
     row.extend(ms.iter().map(|(_, v)| format!("{v:.2}")));
     Ok((ms.into_iter().map(|(m, _)| m).collect(), row))
-}
-
-/// Per model (and "all"), the median of the server's own milliseconds per
-/// image over 40 single requests, one at a time, with test digits as pixels.
-fn per_image_ms(base: &str, split: &mnist_support::data::Split) -> AnyResult<Vec<(String, f64)>> {
-    let client = Client::new(base, Duration::from_secs(60));
-    let models = client.models()?;
-    let mut out = Vec::new();
-    for m in &models.models {
-        let mut ms = Vec::new();
-        for i in 0..40 {
-            let req = PredictRequest {
-                model: Some(m.name.clone()),
-                image: None,
-                pixels: Some(split.x_test.row(i).to_vec()),
-            };
-            let r = client.predict(&req)?;
-            ms.push(r.results.first().map_or(f64::NAN, |r| r.ms));
-        }
-        ms.sort_by(f64::total_cmp);
-        out.push((m.name.clone(), percentile(&ms, 0.5)));
-    }
-    Ok(out)
 }
 
 /// Kilobytes of `field` (VmRSS, VmHWM) in /proc/PID/status.
@@ -189,25 +161,6 @@ fn proc_kb(pid: u32, field: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-#[derive(Default)]
-struct Tally {
-    /// Latencies (ms) of answered predictions (200).
-    ok: Vec<f64>,
-    /// Latencies (ms) of 503 answers.
-    busy: Vec<f64>,
-    /// Count per other status.
-    other: std::collections::BTreeMap<u16, usize>,
-    /// Connection errors and timeouts.
-    failed: usize,
 }
 
 pub fn serve_bench(a: ServeBenchArgs) -> AnyResult<()> {
@@ -226,28 +179,56 @@ pub fn serve_bench(a: ServeBenchArgs) -> AnyResult<()> {
     }
     let dir = dir.path();
     crate::fetch::ensure_data()?;
-    // One picture: a pad drawing of a validation digit, through preprocessing each time.
     let split = mnist_support::data::Split::load()?;
-    let examples = mnist_support::serve::example_inputs(&split);
-    let picture = examples
-        .iter()
+    let body = pad_request(&split)?;
+    let server = start(false, &dir, queue)?;
+    let health = Client::new(&server.base, Duration::from_secs(10)).health()?;
+    let libtorch = vs_libtorch.then(|| start(true, &dir, queue)).transpose()?;
+    let servers = std::iter::once(&server).chain(libtorch.as_ref());
+    let caption = format!(
+        "Servers over the {} models in {} (per image: the server's own time for one 28×28 sent as pixels, median of 40)",
+        health.models,
+        dir.display()
+    );
+    println!(
+        "{}",
+        servers_table(servers, &split)?
+            .with_caption(caption)
+            .to_text()
+    );
+    println!(
+        "load: {}, queue {}, model \"all\", one pad drawing ({} bytes as JSON), {seconds} s per run, loopback",
+        server.name,
+        health.queue_limit,
+        body.len()
+    );
+    let runs: Vec<load::LoadRun> = (clients.iter())
+        .map(|&n| load::run(&server.base, &body, n, seconds))
+        .collect();
+    let peak = proc_kb(server.pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0;
+    println!("{}", load::table(&runs, peak).to_text());
+    Ok(())
+}
+
+/// The request the load sends: a pad drawing of a validation digit (through
+/// preprocessing each time) to every model.
+fn pad_request(split: &mnist_support::data::Split) -> AnyResult<String> {
+    let examples = mnist_support::serve::example_inputs(split);
+    let picture = (examples.iter())
         .find(|e| e.source == "pad")
         .ok_or("no pad example could be made")?;
-    let body = serde_json::to_string(&PredictRequest {
+    Ok(serde_json::to_string(&PredictRequest {
         model: Some("all".into()),
         image: Some(picture.image.clone()),
         pixels: None,
-    })?;
+    })?)
+}
 
-    let server = start(false, &dir, queue)?;
-    let base = server.base.clone();
-    let pid = server.pid;
-    let health = Client::new(&base, Duration::from_secs(10)).health()?;
-    let (models, first) = server_row(&server, &split)?;
-    let mut rows = vec![first];
-    if vs_libtorch {
-        rows.push(server_row(&start(true, &dir, queue)?, &split)?.1);
-    }
+/// One row per started server ([`server_row`]).
+fn servers_table<'a>(
+    servers: impl Iterator<Item = &'a Started>,
+    split: &mnist_support::data::Split,
+) -> AnyResult<Table> {
     let mut header: Vec<String> = [
         "server",
         "binary + libraries",
@@ -257,141 +238,13 @@ pub fn serve_bench(a: ServeBenchArgs) -> AnyResult<()> {
     ]
     .map(String::from)
     .to_vec();
-    header.extend(models.iter().map(|m| format!("{m} ms/image")));
-    println!(
-        "{}",
-        Table::new(header, rows)
-            .with_caption(format!(
-                "Servers over the {} models in {} (per image: the server's own time for one 28×28 sent as pixels, median of 40)",
-                health.models,
-                dir.display()
-            ))
-            .to_text()
-    );
-    println!(
-        "load: {}, queue {}, model \"all\", one pad drawing ({} bytes as JSON), {seconds} s per run, loopback",
-        server.name,
-        health.queue_limit,
-        body.len()
-    );
-
     let mut rows = Vec::new();
-    for &n in &clients {
-        let tally = Mutex::new(Tally::default());
-        let health_ms = Mutex::new(Vec::new());
-        let sent = std::sync::atomic::AtomicUsize::new(0);
-        let done = AtomicBool::new(false);
-        let t0 = Instant::now();
-        let deadline = t0 + Duration::from_secs_f64(seconds);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let client = Client::new(&base, Duration::from_secs(5));
-                while !done.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    if client.health().is_ok() {
-                        health_ms
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(t.elapsed().as_secs_f64() * 1e3);
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            });
-            let workers: Vec<_> = (0..n)
-                .map(|_| {
-                    s.spawn(|| {
-                        let client = Client::new(&base, Duration::from_secs(30));
-                        let mut mine = Tally::default();
-                        while Instant::now() < deadline
-                            && sent.fetch_add(1, Ordering::Relaxed) < MAX_REQUESTS
-                        {
-                            let t = Instant::now();
-                            let r = client.predict_json(&body);
-                            let ms = t.elapsed().as_secs_f64() * 1e3;
-                            match r {
-                                Ok(()) => mine.ok.push(ms),
-                                Err(CallError::Status {
-                                    code: 503,
-                                    retry_after,
-                                    ..
-                                }) => {
-                                    mine.busy.push(ms);
-                                    let wait = retry_after.unwrap_or(1.0);
-                                    let left = deadline.saturating_duration_since(Instant::now());
-                                    std::thread::sleep(Duration::from_secs_f64(wait).min(left));
-                                }
-                                Err(CallError::Status { code, .. }) => {
-                                    *mine.other.entry(code).or_default() += 1;
-                                }
-                                Err(CallError::Transport(_)) => mine.failed += 1,
-                            }
-                        }
-                        let mut all = tally.lock().unwrap_or_else(|e| e.into_inner());
-                        all.ok.extend(mine.ok);
-                        all.busy.extend(mine.busy);
-                        for (k, v) in mine.other {
-                            *all.other.entry(k).or_default() += v;
-                        }
-                        all.failed += mine.failed;
-                    })
-                })
-                .collect();
-            for w in workers {
-                let _ = w.join();
-            }
-            done.store(true, Ordering::Relaxed);
-        });
-        let secs = t0.elapsed().as_secs_f64();
-        let mut t = tally.into_inner().unwrap_or_else(|e| e.into_inner());
-        t.ok.sort_by(f64::total_cmp);
-        t.busy.sort_by(f64::total_cmp);
-        let mut h = health_ms.into_inner().unwrap_or_else(|e| e.into_inner());
-        h.sort_by(f64::total_cmp);
-        let others: Vec<String> = t.other.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-        rows.push(vec![
-            n.to_string(),
-            format!("{:.1}", t.ok.len() as f64 / secs),
-            format!("{:.1}", percentile(&t.ok, 0.5)),
-            format!("{:.1}", percentile(&t.ok, 0.99)),
-            t.ok.len().to_string(),
-            format!(
-                "{}{}",
-                t.busy.len(),
-                if t.busy.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (p99 {:.1} ms)", percentile(&t.busy, 0.99))
-                }
-            ),
-            if others.is_empty() {
-                "0".into()
-            } else {
-                others.join(", ")
-            },
-            t.failed.to_string(),
-            format!("{:.1}", percentile(&h, 0.99)),
-        ]);
+    for s in servers {
+        let (models, row) = server_row(s, split)?;
+        if rows.is_empty() {
+            header.extend(models.iter().map(|m| format!("{m} ms/image")));
+        }
+        rows.push(row);
     }
-    let peak = proc_kb(pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0;
-    let table = Table::new(
-        [
-            "clients",
-            "answered/s",
-            "p50 ms",
-            "p99 ms",
-            "200",
-            "503",
-            "other 4xx/5xx",
-            "connection errors",
-            "healthz p99 ms",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows,
-    )
-    .with_caption(format!(
-        "Prediction server under load (latency of answered predictions; server peak resident memory {peak:.0} MB)"
-    ));
-    println!("{}", table.to_text());
-    Ok(())
+    Ok(Table::new(header, rows))
 }

@@ -71,7 +71,15 @@ fn build_server() -> AnyResult<PathBuf> {
     eprintln!("space: building the server without libtorch (cargo build --release --no-default-features --features serve --bin mnist-serve)");
     let status = Command::new(cargo)
         .current_dir(&root)
-        .args(["build", "--release", "--no-default-features", "--features", "serve", "--bin", "mnist-serve"])
+        .args([
+            "build",
+            "--release",
+            "--no-default-features",
+            "--features",
+            "serve",
+            "--bin",
+            "mnist-serve",
+        ])
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {

@@ -121,25 +121,20 @@ pub fn tempfile_dir() -> AnyResult<PathBuf> {
 /// Steps 4.1–4.7 for all seven models: scale, train (or reuse an up-to-date
 /// saved model unless `retrain`), evaluate, save; then the summary.
 pub fn run_all(dir: PathBuf, retrain: bool) -> AnyResult<()> {
-    let store = Store::new(&dir).retraining(retrain);
     let split = Split::load()?;
-    let t = std::time::Instant::now();
-    for (i, &kind) in ModelKind::ALL.iter().enumerate() {
-        eprintln!("[{}/{}] {}", i + 1, ModelKind::ALL.len(), kind.title());
-        let mut model = kind.default_model()?;
-        let report = store.run(model.as_mut(), &split, &Bar::new())?;
-        print!("{}", report.accuracy_table());
-        println!();
+    let done = Store::new(&dir)
+        .retraining(retrain)
+        .run_all(&split, &Bar::new())?;
+    for report in &done.reports {
+        println!("{}", report.accuracy_table());
     }
-    let summary = mnist_support::summary::Summary::load(&dir)?;
-    let (csv, md) = summary.save(&dir)?;
-    print!("{}", summary.table());
+    print!("{}", done.summary.table());
     println!(
         "\nall seven models in {:.1} s; saved in {}; summary: {}, {}",
-        t.elapsed().as_secs_f64(),
+        done.seconds,
         dir.display(),
-        csv.display(),
-        md.display()
+        done.csv.display(),
+        done.markdown.display()
     );
     Ok(())
 }

@@ -170,7 +170,7 @@ impl Model<NetParams> {
     /// hyperparameters and `scaler`, run by candle whether or not libtorch is
     /// built in: what the prediction server runs.
     #[cfg(feature = "candle")]
-    pub fn restore_on_candle(params: NetParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
+    pub fn load_on_candle(params: NetParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
         params.check()?;
         let net = candle::Net::new(&params, payload)?;
         Ok(Model::with_fitted(

@@ -63,7 +63,11 @@ impl Root {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success(), "`{script}` failed in {}:\n{said}", self.dir.display());
+        assert!(
+            out.status.success(),
+            "`{script}` failed in {}:\n{said}",
+            self.dir.display()
+        );
         said
     }
 
@@ -88,7 +92,14 @@ impl Root {
         let mut cmd = Command::new("chroot");
         cmd.arg(format!("--userspec={uid}:{uid}"))
             .arg(&self.dir)
-            .args(["/usr/bin/env", "-i", "/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", workdir])
+            .args([
+                "/usr/bin/env",
+                "-i",
+                "/bin/sh",
+                "-c",
+                "cd \"$0\" && exec \"$@\"",
+                workdir,
+            ])
             .args(argv);
         cmd
     }
@@ -96,7 +107,10 @@ impl Root {
 
 impl Drop for Root {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.join("proc")).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.join("proc"))
+            .status();
     }
 }
 
@@ -139,9 +153,15 @@ struct Stage {
     env: Vec<(&'static str, &'static str)>,
 }
 
-const PATH: (&str, &str) = ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+const PATH: (&str, &str) = (
+    "PATH",
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+);
 const RUST_ENV: [(&str, &str); 3] = [
-    ("PATH", "/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    (
+        "PATH",
+        "/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ),
     ("CARGO_HOME", "/usr/local/cargo"),
     ("RUSTUP_HOME", "/usr/local/rustup"),
 ];
@@ -164,7 +184,12 @@ pub fn replay(dockerfile: &str, context: &Path, base: &Path, work: &Path) -> Ima
                 let image = words[0].to_string();
                 let name = (words.len() == 3 && words[1] == "AS").then(|| words[2].to_string());
                 let dir = work.join(format!("stage{}", stages.len()));
-                let copied = Command::new("cp").arg("-a").arg(base).arg(&dir).status().unwrap();
+                let copied = Command::new("cp")
+                    .arg("-a")
+                    .arg(base)
+                    .arg(&dir)
+                    .status()
+                    .unwrap();
                 assert!(copied.success());
                 let root = Root::new(dir);
                 let env = if image.starts_with("rust:") {
@@ -174,13 +199,21 @@ pub fn replay(dockerfile: &str, context: &Path, base: &Path, work: &Path) -> Ima
                     vec![PATH]
                 };
                 images.push(image);
-                stages.push(Stage { name, root, workdir: "/".into(), uid: 0, env });
+                stages.push(Stage {
+                    name,
+                    root,
+                    workdir: "/".into(),
+                    uid: 0,
+                    env,
+                });
             }
             "WORKDIR" => {
                 let stage = stages.last_mut().expect("FROM first");
                 stage.workdir = rest.to_string();
                 let uid = stage.uid;
-                stage.root.run(uid, "/", &[PATH], &format!("mkdir -p {rest}"));
+                stage
+                    .root
+                    .run(uid, "/", &[PATH], &format!("mkdir -p {rest}"));
             }
             "USER" => {
                 let stage = stages.last_mut().expect("FROM first");
@@ -223,7 +256,9 @@ pub fn replay(dockerfile: &str, context: &Path, base: &Path, work: &Path) -> Ima
                 let target = stage.root.dir.join(dest.trim_start_matches('/'));
                 copy(&src, &target);
                 if let Some(owner) = chown {
-                    stage.root.run(0, "/", &[PATH], &format!("chown -R {owner}:{owner} {dest}"));
+                    stage
+                        .root
+                        .run(0, "/", &[PATH], &format!("chown -R {owner}:{owner} {dest}"));
                 }
             }
             "CMD" => cmd = serde_json::from_str(rest).expect("CMD in JSON form"),
@@ -279,7 +314,10 @@ fn provision_rust(root: &Root, image: &str) {
         root.dir.join("etc/ssl/certs/ca-certificates.crt"),
     )
     .unwrap();
-    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output().unwrap();
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap();
     let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
     let version = Command::new("rustc").arg("--version").output().unwrap();
     let version = String::from_utf8_lossy(&version.stdout).to_string();
@@ -288,7 +326,9 @@ fn provision_rust(root: &Root, image: &str) {
         .and_then(|t| t.split('-').next())
         .unwrap_or("");
     if !version.contains(&format!("rustc {wanted} ")) {
-        eprintln!("note: the image pins Rust {wanted}; this replay builds with the machine's {version}");
+        eprintln!(
+            "note: the image pins Rust {wanted}; this replay builds with the machine's {version}"
+        );
     }
     let toolchain = root.dir.join("usr/local/rustup/toolchains/replay");
     std::fs::create_dir_all(&toolchain).unwrap();
@@ -297,15 +337,29 @@ fn provision_rust(root: &Root, image: &str) {
         if !from.exists() {
             continue;
         }
-        let linked = Command::new("cp").arg("-al").arg(&from).arg(&toolchain).status().unwrap();
+        let linked = Command::new("cp")
+            .arg("-al")
+            .arg(&from)
+            .arg(&toolchain)
+            .status()
+            .unwrap();
         if !linked.success() {
-            assert!(Command::new("cp").arg("-a").arg(&from).arg(&toolchain).status().unwrap().success());
+            assert!(Command::new("cp")
+                .arg("-a")
+                .arg(&from)
+                .arg(&toolchain)
+                .status()
+                .unwrap()
+                .success());
         }
     }
     let bin = root.dir.join("usr/local/cargo/bin");
     std::fs::create_dir_all(&bin).unwrap();
     for tool in ["cargo", "rustc"] {
-        std::os::unix::fs::symlink(format!("/usr/local/rustup/toolchains/replay/bin/{tool}"), bin.join(tool))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            format!("/usr/local/rustup/toolchains/replay/bin/{tool}"),
+            bin.join(tool),
+        )
+        .unwrap();
     }
 }
