@@ -184,21 +184,36 @@ pub fn evaluate(
     fit_seconds: f64,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let total: usize = data.parts().iter().map(|(_, l)| l.len()).sum();
-    progress.begin("predicting train, valid and test images", total as u64);
+    evaluate_parts(model, &data.parts(), fit_seconds, progress)
+}
+
+/// [`evaluate`] on any parts of scaled features (the digit gate's: its
+/// training and held-out pictures).
+pub fn evaluate_parts(
+    model: &dyn Classifier,
+    parts: &[(Part, Labelled<'_>)],
+    fit_seconds: f64,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let names: Vec<&str> = parts.iter().map(|(p, _)| p.name()).collect();
+    let total: usize = parts.iter().map(|(_, l)| l.len()).sum();
+    progress.begin(
+        &format!("predicting the {} images", names.join(", ")),
+        total as u64,
+    );
     let t = Instant::now();
     let mut predictions = Vec::new();
-    for (_, l) in data.parts() {
+    for (_, l) in parts {
         predictions.push(model.predict_scaled(l.x)?);
         progress.advance(l.len() as u64);
     }
     let predict_seconds = t.elapsed().as_secs_f64();
     progress.end();
-    let mut parts = Vec::new();
-    for ((split, l), pred) in data.parts().into_iter().zip(predictions) {
+    let mut results = Vec::new();
+    for ((split, l), pred) in parts.iter().zip(predictions) {
         let confusion = ConfusionMatrix::new(&l.y.to_vec(), &pred.to_vec())?;
-        parts.push(PartResult {
-            split,
+        results.push(PartResult {
+            split: *split,
             images: l.len(),
             accuracy: confusion.accuracy(),
             confusion,
@@ -211,7 +226,7 @@ pub fn evaluate(
         scaling: model.scaling(),
         fit_seconds,
         predict_seconds,
-        parts,
+        parts: results,
         model_path: None,
         history: model.history().cloned(),
     })

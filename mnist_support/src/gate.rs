@@ -2,12 +2,11 @@
 //!
 //! The seven models each read *some* digit in a letter, a face or a
 //! scribble, often with full confidence; their agreement flags too few of
-//! them. The gate is a small convolutional network ([`params`]: the CNN's
-//! kind, smaller) trained on two labels: 0 for a picture that holds no
-//! digit, 1 for a digit. (It keeps the networks' ten outputs; the eight
-//! others are never a target and stay near zero.) [`Gate::scores`] is the
-//! probability of 1 between the two; `digit_like` is a score of at least
-//! the gate's [threshold](GateCard::threshold).
+//! them. The gate is a model of its own kind, [`ModelKind::Gate`]: a small
+//! convolutional network with a two-class head ([`NetParams::gate`]: 0 for a
+//! picture that holds no digit, 1 for a digit). [`Gate::scores`] is the
+//! probability of 1; `digit_like` is a score of at least the gate's
+//! [threshold](GateFigures::threshold).
 //!
 //! It learns from what the server's models see: every picture put through
 //! the server's [`preprocess`](crate::preprocess). Digits: MNIST training
@@ -21,156 +20,97 @@
 //! benchmark's dev and held-out sets and MNIST's test split are never seen;
 //! `mnist bench-inputs` reports the flag on them.
 //!
-//! Saved in its own directory, `models/gate/` (`gate.bin`, a model file of
-//! the crate's format, and `card.json`, [`GateCard`]), so the model store
-//! and the summary keep listing the seven models alone.
+//! The [`Store`] saves it as the other models, under the name `gate`
+//! (`gate.bin`, and `gate.json`: a [`ModelCard`] whose report has its
+//! training and held-out pictures and whose [`gate`](ModelCard::gate) holds
+//! the threshold), and says when it is fresh; the summary, the server's
+//! models and the Space's table list the seven models ([`ModelKind::ALL`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ndarray::ArrayView2;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::models::{codec, Classifier, ModelKind, NetParams, Network};
-use crate::scale::{Scaler, Scaling};
+use crate::models::{Classifier, ModelKind};
+use crate::store::{GateFigures, ModelCard, Store};
 
-/// The gate's directory inside a models directory.
-pub const GATE_DIR: &str = "gate";
-const MODEL_FILE: &str = "gate.bin";
-const CARD_FILE: &str = "card.json";
+#[cfg(doc)]
+use crate::{models::NetParams, real_inputs::Set};
+
+/// The gate's name in a models directory (its files are `gate.*`).
+pub const NAME: &str = "gate";
 
 /// The share of held-out training digits the threshold flags.
 pub const FLAG_DIGITS: f64 = 0.01;
 
-/// The gate's network: two conv stages (16, 32), 64 hidden units, the
-/// networks' handwriting distortions.
-pub fn params() -> NetParams {
-    NetParams {
-        conv: vec![vec![16], vec![32]],
-        hidden: vec![64],
-        dropout: 0.2,
-        epochs: 6,
-        batch_size: 128,
-        learning_rate: 3e-3,
-        weight_decay: 0.0,
-        distort: crate::augment::Distort::handwriting(),
-        typed: 0,
-        patience: 0,
-        mixed_precision: true,
-        seed: 0x6a7e,
-        scaling: Scaling::Unit,
-    }
-}
-
-/// What a saved gate is: its network, scaler and threshold, and how it did
-/// on its own held-out data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateCard {
-    pub crate_version: String,
-    pub hyperparameters: NetParams,
-    pub scaler: Scaler,
-    /// MD5 of `gate.bin`.
-    pub model_md5: String,
-    /// The least score of a digit.
-    pub threshold: f32,
-    /// Training pictures: digits, non-digits.
-    pub trained_on: (usize, usize),
-    /// Held-out pictures: digits, non-digits.
-    pub held_out: (usize, usize),
-    /// Shares of the held-out digits and non-digits the threshold flags.
-    pub flagged: (f64, f64),
-}
-
 /// A loaded gate.
+#[derive(Debug)]
 pub struct Gate {
-    pub card: GateCard,
-    net: Network,
-}
-
-impl std::fmt::Debug for Gate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gate").field("card", &self.card).finish()
-    }
+    pub card: ModelCard,
+    pub figures: GateFigures,
+    model: Box<dyn Classifier>,
 }
 
 impl Gate {
-    /// The probability that each row of raw pixels (n×784) holds a digit,
-    /// between "no digit" and "a digit".
+    /// A gate from a model loaded by the store and its card.
+    fn new(model: Box<dyn Classifier>, card: ModelCard) -> Result<Gate> {
+        let not_a_gate = |reason: String| Error::Decode {
+            what: format!("{NAME}.json"),
+            reason,
+        };
+        if card.kind != ModelKind::Gate {
+            return Err(not_a_gate(format!(
+                "it describes a {} model, not the digit gate",
+                card.kind
+            )));
+        }
+        let figures = card
+            .gate
+            .ok_or_else(|| not_a_gate("it has no threshold (its `gate` figures)".into()))?;
+        Ok(Gate {
+            card,
+            figures,
+            model,
+        })
+    }
+
+    /// The probability that each row of raw pixels (n×784) holds a digit.
     pub fn scores(&self, x: ArrayView2<f32>) -> Result<Vec<f32>> {
-        digit_scores(&self.net, x)
+        digit_scores(self.model.as_ref(), x)
     }
 
     /// Whether a score is a digit's.
     pub fn digit_like(&self, score: f32) -> bool {
-        score >= self.card.threshold
+        score >= self.figures.threshold
     }
 
     /// The library that runs it.
     pub fn runtime(&self) -> &'static str {
-        self.net.runtime()
+        self.model.runtime()
     }
 
-    /// The gate saved in `models_dir` (`gate/`), or `None` when there is
-    /// none; a gate that is there but unreadable is an error. The network
-    /// runs on candle where it is built in, as the server's do.
+    /// The gate saved in `models_dir`, or `None` when there is none; a gate
+    /// that is there but unreadable is an error. The network runs on candle
+    /// where it is built in, as the server's do
+    /// ([`Store::load_for_serving`]).
     pub fn load(models_dir: &Path) -> Result<Option<Gate>> {
         if !is_saved(models_dir) {
             return Ok(None);
         }
-        let dir = gate_dir(models_dir);
-        let card_path = dir.join(CARD_FILE);
-        let text = std::fs::read_to_string(&card_path).map_err(|e| Error::io(&card_path, e))?;
-        let card: GateCard = serde_json::from_str(&text).map_err(|e| Error::Decode {
-            what: card_path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let model_path = dir.join(MODEL_FILE);
-        let file = std::fs::read(&model_path).map_err(|e| Error::io(&model_path, e))?;
-        let md5 = format!("{:x}", md5::compute(&file));
-        if md5 != card.model_md5 {
-            return Err(Error::Decode {
-                what: model_path.display().to_string(),
-                reason: format!(
-                    "its MD5 is {md5}, the card says {}: the files are from two trainings",
-                    card.model_md5
-                ),
-            });
-        }
-        let payload = codec::decode_file(&model_path, ModelKind::Cnn, &file)?;
-        let (params, scaler) = (card.hyperparameters.clone(), card.scaler.clone());
-        #[cfg(feature = "candle")]
-        let net = Network::load_on_candle(params, scaler, payload)?;
-        #[cfg(not(feature = "candle"))]
-        let net = crate::models::Model::load(params, scaler, payload)?;
-        Ok(Some(Gate { net, card }))
+        let (model, card) = Store::new(models_dir).load_for_serving(NAME)?;
+        Gate::new(model, card).map(Some)
     }
 }
 
-/// What [`Gate::scores`] says, from the network alone.
-fn digit_scores(net: &Network, x: ArrayView2<f32>) -> Result<Vec<f32>> {
-    let p = net.predict_proba(x)?;
-    Ok(p.rows()
-        .into_iter()
-        .map(|r| r[1] / (r[0] + r[1]).max(f32::MIN_POSITIVE))
-        .collect())
-}
-
-/// The directory of the gate in `models_dir`.
-pub fn gate_dir(models_dir: &Path) -> PathBuf {
-    models_dir.join(GATE_DIR)
+/// What [`Gate::scores`] says, from the network alone (raw pixels).
+fn digit_scores(model: &dyn Classifier, x: ArrayView2<f32>) -> Result<Vec<f32>> {
+    let p = model.predict_proba(x)?;
+    Ok(p.rows().into_iter().map(|r| r[1]).collect())
 }
 
 /// Whether a gate is saved in `models_dir` (its card, written last, is there).
 pub fn is_saved(models_dir: &Path) -> bool {
-    gate_dir(models_dir).join(CARD_FILE).exists()
-}
-
-/// The files of a saved gate, relative to the models directory.
-pub fn gate_files() -> [String; 2] {
-    [
-        format!("{GATE_DIR}/{MODEL_FILE}"),
-        format!("{GATE_DIR}/{CARD_FILE}"),
-    ]
+    models_dir.join(format!("{NAME}.json")).exists()
 }
 
 #[cfg(feature = "torch")]
@@ -184,10 +124,12 @@ mod train {
     use rayon::prelude::*;
 
     use super::*;
-    use crate::data::{Split, PIXELS};
-    use crate::display::write_atomic;
-    use crate::models::Progress;
+    use crate::data::{Labelled, Part, Split, PIXELS};
+    use crate::experiment::evaluate_parts;
+    use crate::models::{Estimator, NetParams, Network, Progress};
     use crate::real_inputs::{generate_with_crops, non_digits_with_crops, Crop, Sample, Set};
+    use crate::scale::Scaler;
+    use crate::store::{Freshness, Saved};
 
     /// How much the gate learns from.
     #[derive(Debug, Clone, Copy, PartialEq)]
@@ -226,7 +168,8 @@ mod train {
     /// A trained and saved gate.
     pub struct Trained {
         pub gate: Gate,
-        pub dir: PathBuf,
+        /// Its files.
+        pub saved: Saved,
         pub seconds: f64,
     }
 
@@ -235,14 +178,14 @@ mod train {
         samples.par_iter().map(Sample::to_mnist).collect()
     }
 
-    /// Rows and labels, split into training and held-out parts.
+    /// Rows and labels, split into training and held-out pictures.
     #[derive(Default)]
-    struct Parts {
+    struct Pictures {
         train: (Vec<f32>, Vec<u8>),
         held: (Vec<f32>, Vec<u8>),
     }
 
-    impl Parts {
+    impl Pictures {
         /// `rows` come `per` at a time (one picture's crops, as the
         /// generators give them): every [`HOLD_OUT`]-th picture is held out
         /// whole, so no crop of it is trained on.
@@ -266,56 +209,53 @@ mod train {
         Ok((x, Array1::from(y)))
     }
 
-    /// The gate in `models_dir` when one is saved by this crate version and
-    /// loads; otherwise one trained with the defaults (fewer epochs in quick
-    /// mode, as the models) and saved: what the notebooks, `mnist train` and
-    /// `serve --train` do, so that a models directory they filled is whole.
+    /// The gate in `store` when it is up to date for `split` (the store's
+    /// [`freshness`](Store::freshness), as every model's); otherwise one
+    /// trained with the defaults (smaller data and one epoch when `quick`)
+    /// and saved: what the notebooks, `mnist train` and `serve --train` do,
+    /// so that a models directory they filled is whole.
     pub fn train_if_missing(
         split: &Split,
-        models_dir: &Path,
+        store: &Store,
+        quick: bool,
         progress: &dyn Progress,
     ) -> Result<Option<Trained>> {
-        match Gate::load(models_dir) {
-            Ok(Some(gate)) if gate.card.crate_version == env!("CARGO_PKG_VERSION") => {
+        match store.freshness(NAME, ModelKind::Gate, split) {
+            Freshness::Fresh(_) => {
                 progress.note(&format!(
                     "the digit gate in {} is up to date",
-                    gate_dir(models_dir).display()
+                    store.dir().display()
                 ));
                 return Ok(None);
             }
-            Ok(Some(gate)) => progress.note(&format!(
-                "the digit gate is from mnist_support {}: training it again",
-                gate.card.crate_version
-            )),
-            Ok(None) => progress.note("no digit gate saved yet: training it"),
-            Err(e) => progress.note(&format!(
-                "the saved digit gate cannot be used ({e}): training it again"
-            )),
+            Freshness::Stale(why) => progress.note(&format!("the digit gate: {why}: training it")),
+            Freshness::Missing(_) => progress.note("no digit gate saved yet: training it"),
         }
-        let data = match crate::data::quick_mode() {
-            true => GateData::QUICK,
-            false => GateData::default(),
+        let data = if quick {
+            GateData::QUICK
+        } else {
+            GateData::default()
         };
-        train(
-            split,
-            data,
-            super::params().quick_from_env(),
-            models_dir,
-            progress,
-        )
-        .map(Some)
+        train(split, data, NetParams::gate().quick(quick), store, progress).map(Some)
     }
 
     /// Generate the gate's data (`data`) from `split`'s training digits,
-    /// train a network of `params` (normally [`params()`](super::params)) on
-    /// it, choose its threshold, and save it in `models_dir/gate/`.
+    /// train a network of `params` (normally [`NetParams::gate`]) on it,
+    /// choose its threshold, and save it in `store`.
     pub fn train(
         split: &Split,
         data: GateData,
         params: NetParams,
-        models_dir: &Path,
+        store: &Store,
         progress: &dyn Progress,
     ) -> Result<Trained> {
+        if params.kind() != ModelKind::Gate {
+            return Err(Error::InvalidHyperparameter {
+                model: ModelKind::Gate.name(),
+                name: "classes",
+                reason: format!("the gate has 2 classes, not {}", params.classes),
+            });
+        }
         let t = std::time::Instant::now();
         progress.note("gate: generating digits and non-digits (training digits and fonts)");
         let per = Crop::ALL.len();
@@ -332,12 +272,12 @@ mod train {
             .take(data.mnist)
             .map(|&i| Some(split.x_train.row(i).to_vec()))
             .collect();
-        let mut parts = Parts::default();
-        parts.add(digits, per, 1);
-        parts.add(non, per, 0);
-        parts.add(mnist, 1, 1);
-        let (x, y) = arrays(parts.train)?;
-        let (hx, hy) = arrays(parts.held)?;
+        let mut pictures = Pictures::default();
+        pictures.add(digits, per, 1);
+        pictures.add(non, per, 0);
+        pictures.add(mnist, 1, 1);
+        let (x, y) = arrays(pictures.train)?;
+        let (hx, hy) = arrays(pictures.held)?;
         let count = |y: &Array1<u8>| {
             let d = y.iter().filter(|&&v| v == 1).count();
             (d, y.len() - d)
@@ -354,14 +294,16 @@ mod train {
         let scaler = Scaler::fit(params.scaling, &x.view())?;
         let xs = scaler.transform(&x.view())?;
         let hxs = scaler.transform(&hx.view())?;
-        let mut net = Network::new(params.clone());
+        let mut net = Network::new(params);
+        let fit_start = std::time::Instant::now();
         net.fit_scaled(
-            scaler.clone(),
+            scaler,
             xs.view(),
             y.view(),
             Some((hxs.view(), hy.view())),
             progress,
         )?;
+        let fit_seconds = fit_start.elapsed().as_secs_f64();
         let scores = digit_scores(&net, hx.view())?;
         let mut of_digits: Vec<f32> = scores
             .iter()
@@ -384,26 +326,22 @@ mod train {
                 });
             f as f64 / n.max(1) as f64
         };
-        let flagged = (share(1), share(0));
-        let dir = gate_dir(models_dir);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let file = codec::encode_file(ModelKind::Cnn, &net.to_bytes()?);
-        write_atomic(&dir.join(MODEL_FILE), &file)?;
-        let card = GateCard {
-            crate_version: env!("CARGO_PKG_VERSION").into(),
-            hyperparameters: params,
-            scaler,
-            model_md5: format!("{:x}", md5::compute(&file)),
+        let figures = GateFigures {
             threshold,
             trained_on,
             held_out,
-            flagged,
+            flagged: (share(1), share(0)),
         };
-        let json = serde_json::to_string_pretty(&card).expect("plain data serializes");
-        write_atomic(&dir.join(CARD_FILE), json.as_bytes())?;
+        let parts = [
+            (Part::Train, Labelled::new(&xs, &y)),
+            (Part::Valid, Labelled::new(&hxs, &hy)),
+        ];
+        let mut report = evaluate_parts(&net, &parts, fit_seconds, progress)?;
+        let saved = store.save_card(&net, &mut report, split, Some(figures))?;
+        let card = store.card(NAME)?;
         Ok(Trained {
-            gate: Gate { card, net },
-            dir,
+            gate: Gate::new(Box::new(net), card)?,
+            saved,
             seconds: t.elapsed().as_secs_f64(),
         })
     }

@@ -73,7 +73,19 @@ impl Store {
         &self,
         model: &dyn Classifier,
         report: &mut Report,
-        data_checksums: &[(String, String)],
+        data: &dyn Parts,
+    ) -> Result<Saved> {
+        self.save_card(model, report, data, None)
+    }
+
+    /// [`save`](Store::save) with the digit gate's threshold and held-out
+    /// figures on the card ([`crate::gate`]).
+    pub(crate) fn save_card(
+        &self,
+        model: &dyn Classifier,
+        report: &mut Report,
+        data: &dyn Parts,
+        gate: Option<GateFigures>,
     ) -> Result<Saved> {
         if !model.is_fitted() {
             return Err(Error::NotFitted {
@@ -107,7 +119,9 @@ impl Store {
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             model_md5: format!("{:x}", md5::compute(&file)),
-            data_checksums: data_checksums.to_vec(),
+            data_checksums: data.checksums().to_vec(),
+            data_sizes: Some(data.sizes()),
+            gate,
             report: report.clone(),
         };
         let json = serde_json::to_string_pretty(&card).expect("plain data serializes");
@@ -257,7 +271,7 @@ impl Store {
         let data = ScaledSplit::new(split, model.scaling())?;
         let seconds = self.fit_or_load(model, &data, progress)?;
         let mut report = evaluate(model, &data, seconds, progress)?;
-        self.save(model, &mut report, &data.checksums)?;
+        self.save(model, &mut report, &data)?;
         Ok(report)
     }
 
@@ -341,7 +355,28 @@ pub struct ModelCard {
     pub model_file: String,
     pub model_md5: String,
     pub data_checksums: Vec<(String, String)>,
+    /// The sizes of the train, valid and test parts of the data it was
+    /// trained for (cards written before this field: its report's parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sizes: Option<[usize; 3]>,
+    /// The digit gate's threshold and held-out figures (its kind only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateFigures>,
     pub report: Report,
+}
+
+/// What the digit gate ([`ModelKind::Gate`], [`crate::gate`]) chose on its
+/// held-out pictures, and how it did there.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GateFigures {
+    /// The least score of a digit.
+    pub threshold: f32,
+    /// Training pictures: digits, non-digits.
+    pub trained_on: (usize, usize),
+    /// Held-out pictures: digits, non-digits.
+    pub held_out: (usize, usize),
+    /// Shares of the held-out digits and non-digits the threshold flags.
+    pub flagged: (f64, f64),
 }
 
 /// What [`Store::save`] wrote.
@@ -375,7 +410,10 @@ impl Rich for Saved {
 /// Why `card` is not an up-to-date `kind` model for `data` (its model file
 /// aside), or `None`.
 fn why_stale(card: &ModelCard, kind: ModelKind, data: &dyn Parts) -> Option<String> {
-    let saved_sizes: Vec<usize> = card.report.parts.iter().map(|p| p.images).collect();
+    let saved_sizes: Vec<usize> = match card.data_sizes {
+        Some(sizes) => sizes.to_vec(),
+        None => card.report.parts.iter().map(|p| p.images).collect(),
+    };
     if card.kind != kind {
         Some(format!("the saved model is a {}", card.kind))
     } else if card.data_checksums != data.checksums() || saved_sizes != data.sizes() {

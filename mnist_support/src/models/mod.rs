@@ -56,7 +56,10 @@ pub type Forest = Model<ForestParams>;
 #[cfg(any(feature = "torch", feature = "candle"))]
 pub type Network = Model<NetParams>;
 
-/// The seven models of the assignment, in the seed's order.
+/// The seven models of the assignment, in the seed's order ([`ALL`](ModelKind::ALL)),
+/// and the digit gate: a network with a two-class head that says whether a
+/// picture holds a digit at all ([`crate::gate`]), saved, loaded and kept
+/// fresh by the same [`Store`](crate::store::Store), but not one of the seven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
@@ -67,6 +70,7 @@ pub enum ModelKind {
     Tree,
     Forest,
     Cnn,
+    Gate,
 }
 
 impl ModelKind {
@@ -82,7 +86,12 @@ impl ModelKind {
 
     /// The networks need libtorch (the `torch` feature).
     pub fn needs_torch(self) -> bool {
-        matches!(self, ModelKind::Dnn | ModelKind::Cnn)
+        self.is_network()
+    }
+
+    /// The DNN, the CNN and the gate: [`NetParams`] models.
+    pub fn is_network(self) -> bool {
+        matches!(self, ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate)
     }
 
     /// Short name: CLI argument, default model file name.
@@ -95,6 +104,7 @@ impl ModelKind {
             ModelKind::Tree => "tree",
             ModelKind::Forest => "forest",
             ModelKind::Cnn => "cnn",
+            ModelKind::Gate => "gate",
         }
     }
 
@@ -108,6 +118,7 @@ impl ModelKind {
             ModelKind::Tree => "Decision tree",
             ModelKind::Forest => "Random forest",
             ModelKind::Cnn => "Convolutional neural network",
+            ModelKind::Gate => "Digit gate",
         }
     }
 
@@ -123,8 +134,10 @@ impl ModelKind {
             ModelKind::Dnn => Box::new(Network::new(NetParams::dnn())),
             #[cfg(feature = "torch")]
             ModelKind::Cnn => Box::new(Network::new(NetParams::cnn())),
+            #[cfg(feature = "torch")]
+            ModelKind::Gate => Box::new(Network::new(NetParams::gate())),
             #[cfg(not(feature = "torch"))]
-            ModelKind::Dnn | ModelKind::Cnn => return Err(no_torch(self)),
+            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => return Err(no_torch(self)),
         })
     }
 
@@ -144,8 +157,10 @@ impl ModelKind {
             ModelKind::Dnn => json(NetParams::dnn()),
             #[cfg(any(feature = "torch", feature = "candle"))]
             ModelKind::Cnn => json(NetParams::cnn()),
+            #[cfg(any(feature = "torch", feature = "candle"))]
+            ModelKind::Gate => json(NetParams::gate()),
             #[cfg(not(any(feature = "torch", feature = "candle")))]
-            ModelKind::Dnn | ModelKind::Cnn => return None,
+            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => return None,
         })
     }
 
@@ -203,9 +218,9 @@ impl ModelKind {
             ModelKind::Tree => build::<DecisionTreeParams>(self, v),
             ModelKind::Forest => build::<ForestParams>(self, v),
             #[cfg(feature = "torch")]
-            ModelKind::Dnn | ModelKind::Cnn => build::<NetParams>(self, v),
+            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => build::<NetParams>(self, v),
             #[cfg(not(feature = "torch"))]
-            ModelKind::Dnn | ModelKind::Cnn => Err(no_torch(self)),
+            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => Err(no_torch(self)),
         }
     }
 
@@ -233,9 +248,11 @@ impl ModelKind {
             ModelKind::Tree => load::<DecisionTreeParams>(self, v, scaler, payload),
             ModelKind::Forest => load::<ForestParams>(self, v, scaler, payload),
             #[cfg(any(feature = "torch", feature = "candle"))]
-            ModelKind::Dnn | ModelKind::Cnn => load::<NetParams>(self, v, scaler, payload),
+            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => {
+                load::<NetParams>(self, v, scaler, payload)
+            }
             #[cfg(not(any(feature = "torch", feature = "candle")))]
-            ModelKind::Dnn | ModelKind::Cnn => Err(no_torch(self)),
+            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => Err(no_torch(self)),
         }
     }
 }
@@ -252,7 +269,7 @@ impl ModelKind {
     ) -> Result<Box<dyn Classifier>> {
         match self {
             #[cfg(feature = "candle")]
-            ModelKind::Dnn | ModelKind::Cnn => {
+            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => {
                 let params: NetParams = params_of(self, hyperparameters.clone())?;
                 Ok(Box::new(Network::load_on_candle(params, scaler, payload)?))
             }
@@ -370,7 +387,7 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
         history: Option<History>,
     ) -> Result<()>;
 
-    /// Class probabilities (n×10, rows sum to 1) of scaled features.
+    /// Class probabilities (n×10, rows sum to 1; n×2 for the digit gate) of scaled features.
     fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>>;
 
     /// Labels of scaled features.

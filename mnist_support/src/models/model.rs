@@ -65,7 +65,7 @@ pub trait Estimator:
         progress: &dyn Progress,
     ) -> Result<(Self::Fitted, Option<History>)>;
 
-    /// Class probabilities (n×10, rows sum to 1) of scaled features.
+    /// Class probabilities (n×10, rows sum to 1; n×2 for the digit gate) of scaled features.
     fn predict_proba(&self, fitted: &Self::Fitted, x: ArrayView2<f32>) -> Result<Array2<f32>>;
 
     /// Labels of scaled features: the most probable class (ties → smaller digit).

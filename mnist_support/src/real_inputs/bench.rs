@@ -143,7 +143,7 @@ pub fn bench(opts: &BenchOptions, progress: &dyn Progress) -> Result<RealInputsR
     let served = serve::load(&opts.models, Networks::Candle, "bench-inputs")?;
     let models: Vec<String> = served.models.iter().map(|m| m.name.clone()).collect();
     let server_threshold = match &served.gate {
-        Some(g) => format!("{:.3}, the digit gate's", g.card.threshold),
+        Some(g) => format!("{:.3}, the digit gate's", g.figures.threshold),
         None => format!(
             "{}, on the models' agreement: no digit gate",
             serve::pool::DIGIT_LIKE_MIN

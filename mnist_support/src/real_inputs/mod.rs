@@ -494,12 +494,10 @@ pub fn measured_dir(
     let mut key = md5::Context::new();
     key.consume(env!("CARGO_PKG_VERSION"));
     key.consume((per_source as u64).to_le_bytes());
-    let gate_card = models_dir.join("gate").join("card.json");
     let cards = store
         .names()?
         .into_iter()
-        .map(|name| models_dir.join(format!("{name}.json")))
-        .chain(std::iter::once(gate_card).filter(|p| p.exists()));
+        .map(|name| models_dir.join(format!("{name}.json")));
     for path in cards {
         let bytes = std::fs::read(&path).map_err(|e| crate::error::Error::io(&path, e))?;
         key.consume(

@@ -83,13 +83,16 @@ pub enum Networks {
     Libtorch,
 }
 
-/// Load every model saved in `dir` (each `<name>.json` with its model file),
-/// the networks on `networks`. A model that fails to load is skipped with a
+/// Load every model saved in `dir` (each `<name>.json` with its model file)
+/// but the digit gate, the networks on `networks`. A model that fails to load is skipped with a
 /// line on stderr (`who: skipping NAME: why`); none at all is an error.
 pub fn load_models(dir: &Path, networks: Networks, who: &str) -> Result<Vec<Loaded>> {
     let store = Store::new(dir);
     let mut loaded = Vec::new();
     for name in store.names()? {
+        if name == crate::gate::NAME {
+            continue;
+        }
         let model = match networks {
             Networks::Candle => store.load_for_serving(&name),
             Networks::Libtorch => store.load(&name),
@@ -129,7 +132,7 @@ pub fn load(dir: &Path, networks: Networks, who: &str) -> Result<Served> {
             eprintln!(
                 "{who}: no digit gate in {}: digit_like comes from the models' agreement \
                  (train the gate with `mnist train-gate`)",
-                crate::gate::gate_dir(dir).display()
+                dir.display()
             );
             None
         }

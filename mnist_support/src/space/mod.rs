@@ -100,7 +100,7 @@ pub fn write(opts: &SpaceOptions, data: &Split) -> Result<Space> {
             Some(bytes)
         }
     };
-    let gate = gate_files(&opts.models, opts.any_models)?;
+    let gate = gate_files(&opts.models, data, opts.any_models)?;
 
     let mut written = Writer {
         out: &opts.out,
@@ -224,23 +224,31 @@ fn refused(reason: String) -> Error {
     }
 }
 
-/// The gate's files (relative to the models), or an error naming the fix.
-fn gate_files(models: &Path, any: bool) -> Result<Vec<String>> {
+/// The gate's files (relative to the models) when it is up to date for
+/// `data` (with `any`: when it loads), or an error naming the fix.
+fn gate_files(models: &Path, data: &Split, any: bool) -> Result<Vec<String>> {
     let fix = format!(
         "fix: cargo run --release -- train-gate --dir {}",
         models.display()
     );
-    let dir = crate::gate::gate_dir(models);
-    match crate::gate::Gate::load(models) {
-        Ok(Some(_)) => Ok(crate::gate::gate_files().to_vec()),
-        Ok(None) if any => Ok(Vec::new()),
-        Ok(None) => Err(refused(format!(
-            "the Space needs the digit gate in {} (what says \"this does not look like a digit\")\n{fix}",
-            dir.display()
-        ))),
-        Err(e) => Err(refused(format!(
-            "the digit gate in {} cannot be loaded: {e}\n{fix}",
-            dir.display()
+    let name = crate::gate::NAME;
+    let files = |card: &ModelCard| vec![card.model_file.clone(), format!("{name}.json")];
+    if any {
+        return match crate::gate::Gate::load(models) {
+            Ok(Some(gate)) => Ok(files(&gate.card)),
+            Ok(None) => Ok(Vec::new()),
+            Err(e) => Err(refused(format!(
+                "the digit gate in {} cannot be loaded: {e}\n{fix}",
+                models.display()
+            ))),
+        };
+    }
+    match Store::new(models).freshness(name, ModelKind::Gate, data) {
+        Freshness::Fresh(card) => Ok(files(&card)),
+        Freshness::Stale(why) | Freshness::Missing(why) => Err(refused(format!(
+            "the Space needs the digit gate (what says \"this does not look like a digit\"), \
+             up to date, in {}: {why}\n{fix}",
+            models.display()
         ))),
     }
 }

@@ -1,8 +1,11 @@
-//! The digit gate: trained on small generated data, saved, loaded on candle,
-//! refused when corrupt, and used by the server for `digit_like`.
+//! The digit gate: trained on small generated data, saved and kept fresh by
+//! the model store with its own kind, loaded on candle, refused when
+//! corrupt, and used by the server for `digit_like`.
 
-use mnist_support::gate::{self, Gate};
+use mnist_support::gate::Gate;
+use mnist_support::models::ModelKind;
 use mnist_support::real_inputs::{non_digits, Set};
+use mnist_support::store::{Freshness, Store};
 use ndarray::Array2;
 
 use crate::common;
@@ -18,7 +21,7 @@ fn a_small_gate_learns_to_tell_digits_from_non_digits_and_loads_on_candle() {
     let dir = tempfile::tempdir().unwrap();
     assert!(Gate::load(dir.path()).unwrap().is_none(), "no gate yet");
     let trained = common::small_gate(&split, dir.path());
-    let card = &trained.gate.card;
+    let card = &trained.gate.figures;
     assert!(
         card.trained_on.0 > 1000 && card.trained_on.1 > 500,
         "{card:?}"
@@ -32,8 +35,37 @@ fn a_small_gate_learns_to_tell_digits_from_non_digits_and_loads_on_candle() {
     // Loaded again (on candle), it scores as the trained one (libtorch) does,
     // here on non-digits of the dev set it never saw.
     let loaded = Gate::load(dir.path()).unwrap().expect("saved");
-    assert_eq!(&loaded.card, card);
+    assert_eq!(&loaded.figures, card);
+    assert_eq!(loaded.card, trained.gate.card);
     assert_eq!(loaded.runtime(), "candle");
+
+    // Saved by the store as a model of its own kind, with a two-class head,
+    // fresh for the data it came from and stale for other data; not one of
+    // the seven.
+    let store = Store::new(dir.path());
+    let saved = store.card("gate").unwrap();
+    assert_eq!(saved.kind, ModelKind::Gate);
+    assert_eq!(saved.hyperparameters["classes"], 2);
+    assert_eq!(
+        saved.report.parts.len(),
+        2,
+        "training and held-out pictures"
+    );
+    assert_eq!(
+        saved.report.parts[1].images,
+        card.held_out.0 + card.held_out.1
+    );
+    assert!(matches!(
+        store.freshness("gate", ModelKind::Gate, &split),
+        Freshness::Fresh(_)
+    ));
+    let other = split.head(5_000, 1_000);
+    assert!(matches!(
+        store.freshness("gate", ModelKind::Gate, &other),
+        Freshness::Stale(why) if why.contains("other data")
+    ));
+    assert!(!ModelKind::ALL.contains(&ModelKind::Gate));
+    assert!("gate".parse::<ModelKind>().is_err());
     let pictures = non_digits(Set::Dev, 12).unwrap();
     let rows: Vec<f32> = pictures
         .iter()
@@ -64,20 +96,20 @@ fn a_small_gate_learns_to_tell_digits_from_non_digits_and_loads_on_candle() {
     );
 
     // A damaged gate is a clear error, never a panic.
-    let bin = gate::gate_dir(dir.path()).join("gate.bin");
+    let bin = dir.path().join("gate.bin");
     let mut bytes = std::fs::read(&bin).unwrap();
     let n = bytes.len();
     bytes[n - 10] ^= 0xff;
     std::fs::write(&bin, &bytes).unwrap();
     let e = Gate::load(dir.path()).unwrap_err().to_string();
-    assert!(e.contains("MD5"), "{e}");
-    std::fs::write(
-        gate::gate_dir(dir.path()).join("card.json"),
-        "{\"threshold\": 0.5",
-    )
-    .unwrap();
+    assert!(e.contains("checksum"), "{e}");
+    assert!(matches!(
+        store.freshness("gate", ModelKind::Gate, &split),
+        Freshness::Stale(_)
+    ));
+    std::fs::write(dir.path().join("gate.json"), "{\"threshold\": 0.5").unwrap();
     let e = Gate::load(dir.path()).unwrap_err().to_string();
-    assert!(e.contains("card.json"), "{e}");
+    assert!(e.contains("gate.json"), "{e}");
 }
 
 /// Pictures that hold no digit (typed letters, drawn shapes, faces,
@@ -148,7 +180,7 @@ fn answers_say_whether_the_picture_looks_like_a_digit() {
     let trained = common::small_gate(&split, models.path());
     let (health, out) = answers(&common::start_server(models.path()));
     assert!(health.digit_gate);
-    let threshold = trained.gate.card.threshold;
+    let threshold = trained.gate.figures.threshold;
     for &(_, like, score) in &out {
         assert_eq!(like, score >= threshold);
     }
@@ -168,7 +200,7 @@ fn answers_say_whether_the_picture_looks_like_a_digit() {
 
     // A damaged gate: the server starts all the same, says so, and the
     // agreement decides.
-    let bin = gate::gate_dir(models.path()).join("gate.bin");
+    let bin = models.path().join("gate.bin");
     std::fs::write(&bin, b"not a model").unwrap();
     let server = common::start_server_with(models.path(), &[], true);
     let (health, _) = answers(&server);

@@ -65,7 +65,7 @@ fn every_model_meets_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         let mut report = report;
         let saved = Store::new(dir.path())
-            .save(model.as_ref(), &mut report, &data.checksums)
+            .save(model.as_ref(), &mut report, &data)
             .unwrap();
         assert!(saved.model.exists() && saved.card.exists() && saved.confusion.exists());
         let (loaded, card) = Store::new(dir.path()).load(kind.name()).unwrap();
@@ -384,7 +384,7 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
         .unwrap();
     let mut report = experiment::evaluate(&first, &data, t, &Silent).unwrap();
     Store::new(dir.path())
-        .save(&first, &mut report, &data.checksums)
+        .save(&first, &mut report, &data)
         .unwrap();
     let store = Store::new(dir.path());
     assert!(matches!(
@@ -468,7 +468,7 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
         .unwrap();
     let mut report = experiment::evaluate(&net, &data, t, &Silent).unwrap();
     Store::new(dir.path())
-        .save(&net, &mut report, &data.checksums)
+        .save(&net, &mut report, &data)
         .unwrap();
     let mut back = Network::new(params);
     Store::new(dir.path())
@@ -545,9 +545,7 @@ fn every_fit_path_saves_the_same_model() {
     let data = ScaledSplit::new(&split, model.scaling()).unwrap();
     let seconds = store.fit_or_load(model.as_mut(), &data, &Silent).unwrap();
     let mut report = experiment::evaluate(model.as_ref(), &data, seconds, &Silent).unwrap();
-    store
-        .save(model.as_ref(), &mut report, &data.checksums)
-        .unwrap();
+    store.save(model.as_ref(), &mut report, &data).unwrap();
 
     let cli = tempfile::tempdir().unwrap();
     Store::new(cli.path())

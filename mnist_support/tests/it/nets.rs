@@ -134,7 +134,7 @@ fn saved_networks_reload_with_identical_logits() {
         let mut report = experiment::evaluate(&model, &data, 1.0, &Silent).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let saved = Store::new(dir.path())
-            .save(&model, &mut report, &data.checksums)
+            .save(&model, &mut report, &data)
             .unwrap();
         let curves = saved.curves.expect("networks save their training curves");
         assert!(std::fs::read(&curves).unwrap().starts_with(b"\x89PNG"));

@@ -324,7 +324,7 @@ fn the_model_notebooks_execute_in_quick_mode() {
         "05_serve: no gate trained"
     );
     assert!(
-        text.contains("models/gate/gate.bin"),
+        text.contains("models/gate.bin"),
         "05_serve: the Space has no gate"
     );
     let readme =

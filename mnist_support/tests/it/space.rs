@@ -48,7 +48,7 @@ pub(crate) fn subset_models(split: &Split) -> tempfile::TempDir {
             .run(model.as_mut(), &small, &Silent)
             .unwrap();
     }
-    common::small_gate(split, dir.path());
+    common::small_gate(&small, dir.path());
     dir
 }
 
@@ -253,9 +253,9 @@ fn the_space_is_written_and_runs_alone() {
         );
     }
     // The digit gate ships beside the models.
-    assert!(out.join("models/gate/card.json").exists());
+    assert!(out.join("models/gate.json").exists());
     assert!(
-        attributes.contains("models/gate/gate.bin filter=lfs"),
+        attributes.contains("models/gate.bin filter=lfs"),
         "{attributes}"
     );
     // Spaces refuse plain files over 10 MB.

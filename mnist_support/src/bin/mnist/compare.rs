@@ -74,10 +74,10 @@ pub const DEFAULT: [ModelKind; 4] = [
 /// The networks as our models define them, less what PyTorch's side would
 /// not do: no distortions, no typed digits; `epochs` when given.
 fn net_config(kind: ModelKind, epochs: Option<usize>, seed: u64) -> NetParams {
-    let p = if kind == ModelKind::Dnn {
-        NetParams::dnn()
-    } else {
-        NetParams::cnn()
+    let p = match kind {
+        ModelKind::Dnn => NetParams::dnn(),
+        ModelKind::Gate => NetParams::gate(),
+        _ => NetParams::cnn(),
     };
     NetParams {
         distort: Distort::NONE,
@@ -132,7 +132,9 @@ fn same_config(kind: ModelKind, epochs: Option<usize>, seed: u64) -> Box<dyn Cla
             augment: Augment::NONE,
             ..SvmParams::default()
         })),
-        ModelKind::Dnn | ModelKind::Cnn => Box::new(Network::new(net_config(kind, epochs, seed))),
+        ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => {
+            Box::new(Network::new(net_config(kind, epochs, seed)))
+        }
     }
 }
 

@@ -27,7 +27,7 @@ enum Cmd {
     Train(train::TrainArgs),
     /// Train the server's digit gate (does the picture hold a digit at all?) on
     /// generated digits and non-digits and MNIST training digits; save it in
-    /// models/gate/ (or --dir's). Prints its held-out figures and threshold.
+    /// models/ as gate.bin and gate.json (or --dir's). Prints its held-out figures and threshold.
     TrainGate(train::TrainGateArgs),
     /// Benchmark: train each model on the full split and print fit seconds,
     /// epochs and seconds per epoch (networks), predict seconds (all 65,000

@@ -43,7 +43,8 @@ pub fn serve(
             eprintln!("serve: {}", kind.title());
             store.fresh_or_run(kind, &split, &Bar::new())?;
         }
-        if mnist_support::gate::train_if_missing(&split, &dir, &Bar::new())?.is_some() {
+        let quick = mnist_support::data::quick_mode();
+        if mnist_support::gate::train_if_missing(&split, &store, quick, &Bar::new())?.is_some() {
             eprintln!("serve: digit gate trained and saved in {}", dir.display());
         }
     }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use mnist_support::data::Split;
+use mnist_support::gate;
 use mnist_support::models::ModelKind;
 use mnist_support::store::Store;
 
@@ -64,15 +65,10 @@ pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> 
     }
     if gate_too {
         eprintln!("train: the digit gate (is there a digit at all?)");
+        let quick = mnist_support::data::quick_mode();
         match retrain {
-            true => Some(mnist_support::gate::train(
-                &split,
-                mnist_support::gate::GateData::default(),
-                mnist_support::gate::params().quick_from_env(),
-                dir,
-                &Bar::new(),
-            )?),
-            false => mnist_support::gate::train_if_missing(&split, dir, &Bar::new())?,
+            true => Some(train_gate_with(&split, &store, quick)?),
+            false => gate::train_if_missing(&split, &store, quick, &Bar::new())?,
         }
         .iter()
         .for_each(print_gate);
@@ -80,34 +76,35 @@ pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> 
     Ok(())
 }
 
-/// `mnist train-gate`: the server's digit gate.
+/// `mnist train-gate`: the server's digit gate, trained again.
 pub fn train_gate(dir: &Path) -> AnyResult<()> {
     eprintln!("train: the digit gate (is there a digit at all?)");
-    let trained = mnist_support::gate::train(
-        &Split::load()?,
-        mnist_support::gate::GateData::default(),
-        mnist_support::gate::params().quick_from_env(),
-        dir,
-        &Bar::new(),
-    )?;
+    let quick = mnist_support::data::quick_mode();
+    let trained = train_gate_with(&Split::load()?, &Store::new(dir), quick)?;
     print_gate(&trained);
     Ok(())
 }
 
-fn print_gate(trained: &mnist_support::gate::Trained) {
-    let c = &trained.gate.card;
+fn train_gate_with(split: &Split, store: &Store, quick: bool) -> AnyResult<gate::Trained> {
+    let params = mnist_support::models::NetParams::gate().quick(quick);
+    let data = gate::GateData::default();
+    Ok(gate::train(split, data, params, store, &Bar::new())?)
+}
+
+fn print_gate(trained: &gate::Trained) {
+    let f = &trained.gate.figures;
     println!(
         "digit gate: {} training pictures ({} digits, {} non-digits) in {:.1} s; \
          on its {} held-out pictures the threshold {:.3} flags {} of the digits and {} of the non-digits\nsaved {}",
-        c.trained_on.0 + c.trained_on.1,
-        c.trained_on.0,
-        c.trained_on.1,
+        f.trained_on.0 + f.trained_on.1,
+        f.trained_on.0,
+        f.trained_on.1,
         trained.seconds,
-        c.held_out.0 + c.held_out.1,
-        c.threshold,
-        mnist_support::metrics::percent(c.flagged.0),
-        mnist_support::metrics::percent(c.flagged.1),
-        trained.dir.display()
+        f.held_out.0 + f.held_out.1,
+        f.threshold,
+        mnist_support::metrics::percent(f.flagged.0),
+        mnist_support::metrics::percent(f.flagged.1),
+        trained.saved.model.display()
     );
 }
 

@@ -9,7 +9,7 @@ use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, VarBuilder};
 use ndarray::{Array2, ArrayView2};
 
 use super::{bad_weights, check_weights, NetParams, PADDING};
-use crate::data::{CLASSES, PIXELS, SIDE};
+use crate::data::{PIXELS, SIDE};
 use crate::error::{Error, Result};
 use crate::models::Estimator;
 
@@ -25,6 +25,8 @@ pub struct Net {
     convs: Vec<Vec<(Conv2d, BatchNorm)>>,
     hidden: Vec<(Linear, BatchNorm)>,
     out: Linear,
+    /// Outputs of `out`: [`NetParams::classes`].
+    classes: usize,
     weights: std::sync::Arc<Vec<u8>>,
 }
 
@@ -80,11 +82,12 @@ impl Net {
                 hidden.push((lin, bn));
                 width = out;
             }
-            let out = candle_nn::linear(width, CLASSES, vb.pp("out"))?;
+            let out = candle_nn::linear(width, p.classes, vb.pp("out"))?;
             Ok(Net {
                 convs,
                 hidden,
                 out,
+                classes: p.classes,
                 weights: std::sync::Arc::new(payload.to_vec()),
             })
         };
@@ -117,7 +120,7 @@ impl Net {
         self.out.forward(&h)
     }
 
-    /// Logits (n×10) of scaled features.
+    /// Logits (n×classes) of scaled features.
     pub fn logits(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         if x.ncols() != PIXELS {
             return Err(Error::Shape(format!(
@@ -127,7 +130,7 @@ impl Net {
         }
         let x = x.as_standard_layout();
         let flat = x.as_slice().expect("standard layout");
-        let mut out = Vec::with_capacity(x.nrows() * CLASSES);
+        let mut out = Vec::with_capacity(x.nrows() * self.classes);
         for chunk in flat.chunks(CHUNK * PIXELS) {
             let n = chunk.len() / PIXELS;
             let xb = Tensor::from_slice(chunk, (n, PIXELS), &Device::Cpu).map_err(candle_error)?;
@@ -137,7 +140,7 @@ impl Net {
                 .map_err(candle_error)?;
             out.extend(logits);
         }
-        Array2::from_shape_vec((x.nrows(), CLASSES), out)
+        Array2::from_shape_vec((x.nrows(), self.classes), out)
             .map_err(|e| Error::Shape(format!("network output: {e}")))
     }
 }

@@ -4,7 +4,8 @@
 //! A network is `conv` stages (each: 3×3 convolutions, each followed by
 //! batch norm and ReLU, then 2×2 max-pooling), then `hidden` fully connected
 //! layers (each: linear, batch norm, ReLU, dropout), then a linear layer to
-//! the 10 logits. With no conv stages it is the DNN on the 784 pixels.
+//! the logits: 10 for the digits, 2 for the [digit gate](NetParams::gate)
+//! (no digit, a digit). With no conv stages it is the DNN on the 784 pixels.
 //!
 //! Two libraries run the same saved weights (safetensors, tensor names like
 //! `conv0_0.weight`, `bn_fc0.running_mean`, `out.bias`):
@@ -64,6 +65,18 @@ pub struct NetParams {
     pub mixed_precision: bool,
     pub seed: u64,
     pub scaling: Scaling,
+    /// Outputs: 10 (the digits) for the DNN and the CNN, 2 for the digit
+    /// gate ([`ModelKind::Gate`]); not written to a card when 10.
+    #[serde(default = "digit_classes", skip_serializing_if = "is_digit_classes")]
+    pub classes: usize,
+}
+
+fn digit_classes() -> usize {
+    crate::data::CLASSES
+}
+
+fn is_digit_classes(classes: &usize) -> bool {
+    *classes == crate::data::CLASSES
 }
 
 impl NetParams {
@@ -83,6 +96,7 @@ impl NetParams {
             mixed_precision: false,
             seed: 42,
             scaling: Scaling::Unit,
+            classes: crate::data::CLASSES,
         }
     }
 
@@ -102,6 +116,29 @@ impl NetParams {
             mixed_precision: true,
             seed: 42,
             scaling: Scaling::Unit,
+            classes: crate::data::CLASSES,
+        }
+    }
+
+    /// The digit gate ([`crate::gate`]): two conv stages (16, 32), 64 hidden
+    /// units, the networks' handwriting distortions, and a two-class head
+    /// (0: no digit, 1: a digit).
+    pub fn gate() -> Self {
+        NetParams {
+            conv: vec![vec![16], vec![32]],
+            hidden: vec![64],
+            dropout: 0.2,
+            epochs: 6,
+            batch_size: 128,
+            learning_rate: 3e-3,
+            weight_decay: 0.0,
+            distort: Distort::handwriting(),
+            typed: 0,
+            patience: 0,
+            mixed_precision: true,
+            seed: 0x6a7e,
+            scaling: Scaling::Unit,
+            classes: 2,
         }
     }
 
@@ -161,7 +198,7 @@ impl FittedNetwork {
 }
 
 impl Model<NetParams> {
-    /// Logits (n×10) of scaled features, in eval mode.
+    /// Logits (n×classes) of scaled features, in eval mode.
     pub fn logits(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.fitted()?.logits(x)
     }
@@ -184,9 +221,11 @@ impl Model<NetParams> {
 impl Estimator for NetParams {
     type Fitted = FittedNetwork;
 
-    /// DNN without conv stages, CNN with them.
+    /// The gate with two outputs; else the DNN without conv stages, the CNN with them.
     fn kind(&self) -> ModelKind {
-        if self.conv.is_empty() {
+        if self.classes == 2 {
+            ModelKind::Gate
+        } else if self.conv.is_empty() {
             ModelKind::Dnn
         } else {
             ModelKind::Cnn
@@ -204,6 +243,9 @@ impl Estimator for NetParams {
     fn check(&self) -> Result<()> {
         let kind = self.kind();
         let bad = |name, reason: &str| Err(invalid(kind, name, reason));
+        if self.classes != 2 && self.classes != crate::data::CLASSES {
+            return bad("classes", "must be 10 (the digits) or 2 (the digit gate)");
+        }
         if self.epochs == 0 {
             return bad("epochs", "must be at least 1");
         }
@@ -239,6 +281,13 @@ impl Estimator for NetParams {
         data: Training<'_>,
         progress: &dyn Progress,
     ) -> Result<(FittedNetwork, Option<History>)> {
+        if let Some(l) = data.y.iter().find(|&&l| l as usize >= self.classes) {
+            return Err(Error::InvalidData(format!(
+                "label {l} in the training labels; the {} has {} classes",
+                self.kind(),
+                self.classes
+            )));
+        }
         #[cfg(feature = "torch")]
         {
             let (net, history) = torch::fit(self, data, progress)?;
@@ -324,8 +373,8 @@ pub(crate) fn tensor_shapes(p: &NetParams) -> Vec<(String, Vec<usize>)> {
         }
         width = h;
     }
-    out.push(("out.weight".into(), vec![crate::data::CLASSES, width]));
-    out.push(("out.bias".into(), vec![crate::data::CLASSES]));
+    out.push(("out.weight".into(), vec![p.classes, width]));
+    out.push(("out.bias".into(), vec![p.classes]));
     out.sort();
     out
 }

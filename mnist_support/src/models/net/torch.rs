@@ -37,7 +37,7 @@ use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Tensor};
 
 use super::{bad_weights, NetParams, PADDING};
-use crate::data::{CLASSES, PIXELS, SIDE};
+use crate::data::{PIXELS, SIDE};
 use crate::error::{Error, Result};
 use crate::models::{argmax_rows, Epoch, Estimator, History, ModelKind, Progress, Training};
 
@@ -59,6 +59,8 @@ struct Layers {
     convs: Vec<Vec<(nn::Conv2D, nn::BatchNorm)>>,
     hidden: Vec<(nn::Linear, nn::BatchNorm)>,
     out: nn::Linear,
+    /// Outputs of `out`: [`NetParams::classes`].
+    classes: usize,
     dropout: f64,
     /// The convolution stages compute in bfloat16 (see [`NetParams::mixed_precision`]).
     bf16: bool,
@@ -124,11 +126,12 @@ impl Layers {
             hidden.push((lin, bn));
             width = out;
         }
-        let out = nn::linear(root / "out", width, CLASSES as i64, Default::default());
+        let out = nn::linear(root / "out", width, p.classes as i64, Default::default());
         Layers {
             convs,
             hidden,
             out,
+            classes: p.classes,
             dropout: p.dropout,
             bf16: p.mixed_precision
                 && !p.conv.is_empty()
@@ -237,7 +240,7 @@ impl Net {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Logits (n×10) of scaled features, in eval mode without gradients.
+    /// Logits (n×classes) of scaled features, in eval mode without gradients.
     pub fn logits(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         logits_of(&self.state(), x)
     }
@@ -251,7 +254,8 @@ fn logits_of(state: &State, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         )));
     }
     let device = state.vs.device();
-    let mut out = Vec::with_capacity(x.nrows() * CLASSES);
+    let classes = state.layers.classes;
+    let mut out = Vec::with_capacity(x.nrows() * classes);
     // Small chunks keep the activations in cache: 128 images per call is
     // 3× faster than 1,000 on a 2-core CPU (measured).
     const CHUNK: usize = 128;
@@ -268,7 +272,7 @@ fn logits_of(state: &State, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         let v: Vec<f32> = Vec::try_from(&logits.to_device(Device::Cpu).view([-1]))?;
         out.extend(v);
     }
-    Array2::from_shape_vec((x.nrows(), CLASSES), out)
+    Array2::from_shape_vec((x.nrows(), classes), out)
         .map_err(|e| Error::Shape(format!("network output: {e}")))
 }
 

@@ -233,11 +233,11 @@ pub fn quick_model_with(
     };
     use mnist_support::scale::Scaling;
     match kind {
-        ModelKind::Dnn | ModelKind::Cnn => {
-            let base = if kind == ModelKind::Dnn {
-                NetParams::dnn()
-            } else {
-                NetParams::cnn()
+        ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => {
+            let base = match kind {
+                ModelKind::Dnn => NetParams::dnn(),
+                ModelKind::Gate => NetParams::gate(),
+                _ => NetParams::cnn(),
             };
             Box::new(Network::new(NetParams {
                 epochs: 1,
@@ -318,9 +318,9 @@ pub fn small_gate(split: &mnist_support::data::Split, dir: &Path) -> mnist_suppo
         mnist_support::models::NetParams {
             epochs: 3,
             batch_size: 32,
-            ..gate::params()
+            ..mnist_support::models::NetParams::gate()
         },
-        dir,
+        &mnist_support::store::Store::new(dir),
         &mnist_support::models::Silent,
     )
     .unwrap()
