@@ -95,7 +95,7 @@ fn nn(split: &Split) -> AnyResult {
 }
 
 fn main() -> AnyResult {
-    let split = Split::load()?;
+    let split = Split::load(&mnist_support::config::Config::from_env())?;
     match std::env::args().nth(1).as_deref() {
         Some("logistic") => logistic(&split),
         Some("trees") => trees(&split),

@@ -3,7 +3,7 @@
 //! `cargo run --release --example stroke_ratio`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let split = mnist_support::data::Split::load()?;
+    let split = mnist_support::data::Split::load(&mnist_support::config::Config::from_env())?;
     let mut r: Vec<f32> = split
         .x_train
         .rows()

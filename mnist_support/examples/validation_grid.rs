@@ -35,7 +35,7 @@ fn score(model: &mut dyn Classifier, split: &Split, label: &str) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    let split = Split::load()?;
+    let split = Split::load(&mnist_support::config::Config::from_env())?;
     match std::env::args().nth(1).as_deref() {
         Some(net @ ("dnn" | "cnn")) => {
             let base = if net == "dnn" {

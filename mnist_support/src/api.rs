@@ -1,6 +1,6 @@
 //! The web API's request and response types (`serve` answers with them),
 //! for the server and for every client in the repo: the benchmarks, the load
-//! test, the server notebook 05 starts ([`crate::serve::start_dir`]),
+//! test, the server notebook 05 starts ([`crate::serve::start_with`]),
 //! the tests. Plain data, so clients need none of the server's crates.
 
 use serde::{Deserialize, Serialize};

@@ -1,8 +1,11 @@
-//! The settings that come from the environment, read in this one place,
-//! once per process ([`Config::get`]). No other module reads environment
-//! variables, and nothing writes them: commands that change a setting pass
-//! it on explicitly (a [`crate::store::Store`] with `retrain`, a child
-//! process's environment).
+//! The context value: the settings that come from the environment, read in
+//! this one place ([`Config::from_env`]). No other module reads environment
+//! variables or keeps process-wide settings: the library's functions take a
+//! `&Config` (or the one value they need from it: a directory, `quick`), the
+//! commands and the notebooks make one with [`Config::from_env`] and pass it
+//! on, and tests build theirs with [`Config::from_vars`]. Nothing writes
+//! the variables: commands that change a setting pass it on explicitly (a
+//! [`crate::store::Store`] with `retrain`, a child process's environment).
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
@@ -14,7 +17,6 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
@@ -54,10 +56,9 @@ pub fn project_root() -> PathBuf {
 }
 
 impl Config {
-    /// The settings read from the environment the first time it is called.
-    pub fn get() -> &'static Config {
-        static CONFIG: OnceLock<Config> = OnceLock::new();
-        CONFIG.get_or_init(|| Config::from_vars(|name| std::env::var_os(name)))
+    /// The settings of this process's environment.
+    pub fn from_env() -> Config {
+        Config::from_vars(|name| std::env::var_os(name))
     }
 
     /// The settings from `var` (the environment, or a test's map).
@@ -85,6 +86,14 @@ impl Config {
             cargo_home: set("CARGO_HOME")
                 .map(PathBuf::from)
                 .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(".cargo"))),
+        }
+    }
+
+    /// The same settings with the models in `dir`.
+    pub fn with_models_dir(self, dir: impl Into<PathBuf>) -> Config {
+        Config {
+            models_dir: dir.into(),
+            ..self
         }
     }
 

@@ -111,8 +111,30 @@ impl Rich for ScaledSplit {
 
 /// Step 4.2: fit on the scaled training split; returns wall-clock seconds.
 /// Networks also score the validation split after every epoch and keep the
-/// best epoch's weights (the test split is never looked at).
+/// best epoch's weights (the test split is never looked at). Generated
+/// training pictures are made anew; [`fit_cached`] keeps them.
 pub fn fit(model: &mut dyn Classifier, data: &ScaledSplit, progress: &dyn Progress) -> Result<f64> {
+    fit_in(model, data, None, progress)
+}
+
+/// [`fit`], keeping generated training pictures in `cache` (what
+/// [`Store::fit_or_load`](crate::store::Store::fit_or_load) does, in the
+/// store's `cache/`).
+pub fn fit_cached(
+    model: &mut dyn Classifier,
+    data: &ScaledSplit,
+    cache: &std::path::Path,
+    progress: &dyn Progress,
+) -> Result<f64> {
+    fit_in(model, data, Some(cache), progress)
+}
+
+fn fit_in(
+    model: &mut dyn Classifier,
+    data: &ScaledSplit,
+    cache: Option<&std::path::Path>,
+    progress: &dyn Progress,
+) -> Result<f64> {
     if model.scaling() != data.scaler.scaling() {
         return Err(Error::ScalingMismatch {
             model: model.kind().name(),
@@ -128,6 +150,7 @@ pub fn fit(model: &mut dyn Classifier, data: &ScaledSplit, progress: &dyn Progre
         data.x_train.view(),
         data.y_train.view(),
         Some((data.x_valid.view(), data.y_valid.view())),
+        cache,
         progress,
     )?;
     Ok(t.elapsed().as_secs_f64())

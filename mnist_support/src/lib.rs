@@ -61,6 +61,7 @@ pub use error::{Error, Result};
 
 /// What a notebook needs in scope.
 pub mod prelude {
+    pub use crate::config::Config;
     pub use crate::data::{
         ClassFrequency, Labelled, Part, Parts, Split, SplitSummary, CLASSES, PIXELS, SIDE,
     };

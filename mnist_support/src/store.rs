@@ -12,7 +12,7 @@ use crate::config::{Config, RETRAIN_ENV};
 use crate::data::Parts;
 use crate::display::{write_atomic, Bundle, Rich, Table};
 use crate::error::{Error, Result};
-use crate::experiment::{evaluate, fit, Report, ScaledSplit};
+use crate::experiment::{evaluate, fit_cached, Report, ScaledSplit};
 use crate::models::{codec, model_paths, Classifier, ModelKind, Progress};
 use crate::scale::Scaler;
 
@@ -48,10 +48,9 @@ impl Store {
         }
     }
 
-    /// `MNIST_MODELS_DIR` (or `models/`), training again when `MNIST_RETRAIN`
-    /// is set ([`Config`]).
-    pub fn from_config() -> Store {
-        let config = Config::get();
+    /// The configured models directory (`MNIST_MODELS_DIR`, or `models/`),
+    /// training again when `MNIST_RETRAIN` is set ([`Config`]).
+    pub fn from_config(config: &Config) -> Store {
         Store::new(&config.models_dir).retraining(config.retrain)
     }
 
@@ -62,6 +61,11 @@ impl Store {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where generated training pictures are kept: `cache/` of the store.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.dir.join("cache")
     }
 
     /// Step 4.6: save a fitted model and its report under the model's name:
@@ -231,7 +235,7 @@ impl Store {
             progress.note(&format!(
                 "retraining ({RETRAIN_ENV}=1 or --retrain): training again"
             ));
-            return fit(model, data, progress);
+            return fit_cached(model, data, &self.cache_dir(), progress);
         }
         match self.up_to_date(model.name(), model.kind(), data) {
             Err(Freshness::Stale(why)) => progress.note(&format!("{why}: training")),
@@ -257,7 +261,7 @@ impl Store {
                 Err(e) => progress.note(&format!("cannot use the saved model ({e}): training")),
             },
         }
-        fit(model, data, progress)
+        fit_cached(model, data, &self.cache_dir(), progress)
     }
 
     /// Steps 4.1–4.6 in one call: scale, fit (or reuse), evaluate, save;

@@ -45,20 +45,21 @@ pub fn typed_training(per_class: usize, seed: u64) -> Result<(Array2<f32>, Array
 /// [`preprocess`](crate::preprocess): rows of 784 raw pixels and labels.
 /// A picture the preprocessing refuses is left out (none is, in practice).
 ///
-/// Making them takes minutes, so they are kept on disk in `cache/` of the
-/// models directory ([`Config`](crate::config::Config)), keyed by the crate
-/// version (which fixes the generators, their seeds and the fonts),
-/// `per_source` and the digits: the tree and the forest, in two processes
-/// (two notebooks), make them once. A cache file that cannot be read is made
-/// again.
+/// Making them takes minutes, so with a `cache` directory (the store's
+/// `cache/`, [`Store::cache_dir`](crate::store::Store::cache_dir)) they
+/// are kept on disk there, keyed by the crate version (which fixes the
+/// generators, their seeds and the fonts), `per_source` and the digits: the
+/// tree and the forest, in two processes (two notebooks), make them once. A
+/// cache file that cannot be read is made again.
 pub fn picture_training(
     x: ArrayView2<f32>,
     y: ArrayView1<u8>,
     per_source: usize,
+    cache: Option<&std::path::Path>,
 ) -> Result<(Array2<f32>, Array1<u8>)> {
     use crate::real_inputs::{generate_from, Crop, Set};
-    let path = cache_path(x, y, per_source);
-    if let Some(made) = read_cache(&path) {
+    let path = cache.map(|dir| cache_path(dir, x, y, per_source));
+    if let Some(made) = path.as_deref().and_then(read_cache) {
         return Ok(made);
     }
     let samples = generate_from(x, y, Set::Train, per_source, &[Crop::Uncropped])?;
@@ -72,15 +73,22 @@ pub fn picture_training(
         Array2::from_shape_vec((n, 784), x.concat()).map_err(|e| Error::Shape(e.to_string()))?;
     let y = Array1::from(y);
     // A cache that cannot be written only costs the next process the minutes.
-    let _ = write_cache(&path, &x, &y);
+    if let Some(path) = &path {
+        let _ = write_cache(path, &x, &y);
+    }
     Ok((x, y))
 }
 
 /// The first bytes of a cache file of generated pictures.
 const CACHE_MAGIC: &[u8; 8] = b"MNISTPIC";
 
-/// Where the pictures of these digits are cached.
-fn cache_path(x: ArrayView2<f32>, y: ArrayView1<u8>, per_source: usize) -> std::path::PathBuf {
+/// Where the pictures of these digits are cached in `dir`.
+fn cache_path(
+    dir: &std::path::Path,
+    x: ArrayView2<f32>,
+    y: ArrayView1<u8>,
+    per_source: usize,
+) -> std::path::PathBuf {
     let mut key = md5::Context::new();
     key.consume(env!("CARGO_PKG_VERSION"));
     key.consume((per_source as u64).to_le_bytes());
@@ -89,10 +97,7 @@ fn cache_path(x: ArrayView2<f32>, y: ArrayView1<u8>, per_source: usize) -> std::
         key.consume(v.to_le_bytes());
     }
     key.consume(y.iter().copied().collect::<Vec<u8>>());
-    crate::config::Config::get()
-        .models_dir
-        .join("cache")
-        .join(format!("pictures-{:x}.bin", key.compute()))
+    dir.join(format!("pictures-{:x}.bin", key.compute()))
 }
 
 fn read_cache(path: &std::path::Path) -> Option<(Array2<f32>, Array1<u8>)> {
@@ -157,7 +162,7 @@ mod tests {
         let x = ndarray::Array2::from_shape_fn((110, SIDE * SIDE), |(_, j)| ink[j]);
         let y = ndarray::Array1::from(vec![1u8; 110]);
         let aug = Augment::NONE.with_pictures(2000);
-        let (xa, ya) = aug.expand(x.view(), y.view()).unwrap();
+        let (xa, ya) = aug.expand(x.view(), y.view(), None).unwrap();
         assert_eq!(xa.nrows(), 110 + 24, "no picture refused");
         assert_eq!(ya.len(), xa.nrows());
         // The drawn sources redraw the bars (label 1); the typed ones are the
@@ -170,7 +175,7 @@ mod tests {
             assert_eq!(row[0], 0.0, "corner is background");
         }
         assert_eq!(
-            aug.expand(x.view(), y.view()).unwrap().0,
+            aug.expand(x.view(), y.view(), None).unwrap().0,
             xa,
             "deterministic"
         );

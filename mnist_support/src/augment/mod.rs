@@ -272,14 +272,16 @@ impl Augment {
     /// and `typed` typed digits per class, followed by `copies` distorted
     /// copies of all of them (rounded to whole pixel values), with their
     /// labels; seeded per row, so the result does not depend on the thread
-    /// count.
+    /// count. Generated pictures are kept in `cache` when one is given
+    /// ([`picture_training`]).
     pub fn expand(
         &self,
         x: ArrayView2<f32>,
         y: ArrayView1<u8>,
+        cache: Option<&std::path::Path>,
     ) -> Result<(Array2<f32>, Array1<u8>)> {
         self.check()?;
-        let added: Vec<_> = [self.typed_digits()?, self.pictures_of(x, y)?]
+        let added: Vec<_> = [self.typed_digits()?, self.pictures_of(x, y, cache)?]
             .into_iter()
             .flatten()
             .collect();
@@ -321,12 +323,14 @@ impl Augment {
     /// and distorted copies, made as pixels from `raw` (the same digits) and
     /// scaled by `scaler`; `None` when nothing is added. The one place where
     /// rows are added, for the runner and for [`Classifier::fit`](crate::models::Classifier::fit) alike.
+    /// Generated pictures are kept in `cache` when one is given.
     pub fn training_set(
         &self,
         scaler: &crate::scale::Scaler,
         raw: ArrayView2<f32>,
         scaled: ArrayView2<f32>,
         y: ArrayView1<u8>,
+        cache: Option<&std::path::Path>,
         progress: &dyn Progress,
     ) -> Result<Option<(Array2<f32>, Array1<u8>)>> {
         self.check()?;
@@ -335,11 +339,12 @@ impl Augment {
         }
         let n = raw.nrows();
         if self.pictures > 0 {
-            progress.note(
-                "the generated pictures of training digits: read from cache/ in the models directory, or made and kept there (a few minutes on 2 cores)",
-            );
+            progress.note(match cache {
+                Some(_) => "the generated pictures of training digits: read from cache/ in the models directory, or made and kept there (a few minutes on 2 cores)",
+                None => "making the generated pictures of training digits (a few minutes on 2 cores)",
+            });
         }
-        let (xa, ya) = self.expand(raw, y)?;
+        let (xa, ya) = self.expand(raw, y, cache)?;
         let added = scaler.transform(&xa.slice(ndarray::s![n.., ..]))?;
         let x = ndarray::concatenate(Axis(0), &[scaled.view(), added.view()])
             .map_err(|e| Error::Shape(e.to_string()))?;
@@ -383,6 +388,7 @@ impl Augment {
         &self,
         x: ArrayView2<f32>,
         y: ArrayView1<u8>,
+        cache: Option<&std::path::Path>,
     ) -> Result<Option<(Array2<f32>, Array1<u8>)>> {
         if self.pictures == 0 {
             return Ok(None);
@@ -390,7 +396,7 @@ impl Augment {
         let per_source = (self.pictures * x.nrows())
             .div_ceil(crate::consts::TRAIN_ROWS)
             .clamp(1, self.pictures);
-        picture_training(x, y, per_source).map(Some)
+        picture_training(x, y, per_source, cache).map(Some)
     }
 
     #[cfg(not(feature = "inputs"))]
@@ -398,6 +404,7 @@ impl Augment {
         &self,
         _x: ArrayView2<f32>,
         _y: ArrayView1<u8>,
+        _cache: Option<&std::path::Path>,
     ) -> Result<Option<(Array2<f32>, Array1<u8>)>> {
         Ok(None)
     }
@@ -521,7 +528,7 @@ mod tests {
         let x =
             ndarray::Array2::from_shape_vec((2, SIDE * SIDE), [ink.clone(), ink].concat()).unwrap();
         let y = ndarray::Array1::from(vec![1u8, 7]);
-        let (xa, ya) = Augment::copies(2).expand(x.view(), y.view()).unwrap();
+        let (xa, ya) = Augment::copies(2).expand(x.view(), y.view(), None).unwrap();
         assert_eq!(xa.nrows(), 6);
         assert_eq!(ya.to_vec(), vec![1, 7, 1, 7, 1, 7]);
         assert_eq!(xa.row(0), x.row(0));
@@ -531,9 +538,9 @@ mod tests {
             .all(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v)));
         assert_ne!(xa.row(2), x.row(0));
         assert_ne!(xa.row(2), xa.row(4));
-        let (xb, _) = Augment::copies(2).expand(x.view(), y.view()).unwrap();
+        let (xb, _) = Augment::copies(2).expand(x.view(), y.view(), None).unwrap();
         assert_eq!(xa, xb, "seeded");
-        assert_eq!(Augment::NONE.expand(x.view(), y.view()).unwrap().0, x);
+        assert_eq!(Augment::NONE.expand(x.view(), y.view(), None).unwrap().0, x);
         assert!(Augment {
             copies: 11,
             ..Augment::copies(1)
@@ -549,14 +556,14 @@ mod tests {
         let y = ndarray::Array1::from(vec![1u8, 7]);
         let (xa, ya) = Augment::NONE
             .with_typed(1)
-            .expand(x.view(), y.view())
+            .expand(x.view(), y.view(), None)
             .unwrap();
         assert_eq!(xa.nrows(), 12);
         assert_eq!(&ya.to_vec()[..4], &[1, 7, 0, 1]);
         assert!(xa.row(2).sum() > 0.0, "a typed 0 has ink");
         let (xc, yc) = Augment::copies(1)
             .with_typed(1)
-            .expand(x.view(), y.view())
+            .expand(x.view(), y.view(), None)
             .unwrap();
         assert_eq!((xc.nrows(), yc.len()), (24, 24));
         assert!(Augment::NONE.with_typed(1001).check().is_err());

@@ -39,5 +39,6 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> mnist_support::Result<()> {
     let options = cli.options.clone().into();
-    serve::serve_dir(&cli.dir, &options, serve::Networks::Candle)
+    let mnist = mnist_support::config::Config::from_env().data_dir;
+    serve::serve_dir(&cli.dir, Some(&mnist), &options, serve::Networks::Candle)
 }

@@ -63,12 +63,6 @@ pub fn default_data_dir() -> PathBuf {
     project_root().join("data").join("mnist")
 }
 
-/// Where the data is read from: `$MNIST_DIR` if set, else `<project>/data/mnist`
-/// ([`Config`](crate::config::Config)).
-pub fn data_dir() -> PathBuf {
-    crate::config::Config::get().data_dir.clone()
-}
-
 /// md5 of a file's bytes, as lowercase hex.
 pub fn md5_file(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

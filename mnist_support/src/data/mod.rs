@@ -21,14 +21,13 @@ mod split;
 mod summary;
 
 pub use files::{
-    data_dir, default_data_dir, locate, locate_all, md5_file, missing_help, verify, MnistFile,
-    RawMnist, FILES, MIRRORS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
+    default_data_dir, locate, locate_all, md5_file, missing_help, verify, MnistFile, RawMnist,
+    FILES, MIRRORS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
 };
 #[cfg(feature = "download")]
 pub use files::{fetch, fetch_from};
 pub use idx::{read_images, read_labels, read_maybe_gz, read_pair, Images};
 pub use split::{
-    class_counts, is_test_index, is_valid_index, official_test, quick_mode, Labelled, Part, Parts,
-    Split,
+    class_counts, is_test_index, is_valid_index, official_test, Labelled, Part, Parts, Split,
 };
 pub use summary::{ClassFrequency, PartSummary, SplitSummary, BALANCE_THRESHOLD};

@@ -1,6 +1,6 @@
 //! The train/valid/test split ([`Split`]) by the seed's rule
 //! ([`is_valid_index`], [`is_test_index`]), quick runs on a subset
-//! ([`quick_mode`], [`Split::limit_from_env`]), all 10,000 official test
+//! ([`Config::quick`](crate::config::Config::quick), [`Split::limit`]), all 10,000 official test
 //! images ([`official_test`]), and [`class_counts`].
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
-use super::files::{data_dir, locate_all, verify, RawMnist, TEST_IMAGES, TEST_LABELS};
+use super::files::{locate_all, verify, RawMnist, TEST_IMAGES, TEST_LABELS};
 use super::idx::{read_pair, Images};
 use super::summary::{ClassFrequency, PartSummary, SplitSummary};
 use super::{CLASSES, PIXELS, SUBSET_ENV};
@@ -104,16 +104,11 @@ pub fn is_test_index(i: usize) -> bool {
     i.is_multiple_of(2)
 }
 
-/// Whether the quick mode of the project's tests is on (`MNIST_SUBSET` set).
-pub fn quick_mode() -> bool {
-    crate::config::Config::get().quick()
-}
-
-/// All 10,000 official test images and labels (from [`data_dir`], checksums
+/// All 10,000 official test images and labels (from `dir`, checksums
 /// verified), for comparison with published results; our test split is the
 /// even-indexed half of them.
-pub fn official_test() -> Result<(Array2<f32>, Array1<u8>)> {
-    let paths = locate_all(&data_dir())?;
+pub fn official_test(dir: &Path) -> Result<(Array2<f32>, Array1<u8>)> {
+    let paths = locate_all(dir)?;
     for (p, f) in paths[2..].iter().zip([TEST_IMAGES, TEST_LABELS]) {
         verify(p, &f)?;
     }
@@ -156,9 +151,11 @@ fn gather(
 }
 
 impl Split {
-    /// Load the canonical files from [`data_dir`] (checksums verified) and split them.
-    pub fn load() -> Result<Self> {
-        Self::load_from(&data_dir())
+    /// Load the canonical files from the configured MNIST directory
+    /// ([`Config::data_dir`](crate::config::Config::data_dir), checksums
+    /// verified) and split them.
+    pub fn load(config: &crate::config::Config) -> Result<Self> {
+        Self::load_from(&config.data_dir)
     }
 
     /// Load the canonical files from `dir` (checksums verified) and split them.
@@ -207,11 +204,12 @@ impl Split {
         }
     }
 
-    /// Quick mode for test runs of the notebooks: with `MNIST_SUBSET=n` set,
-    /// keep the first n training images and n/5 (at least 100) validation and
-    /// test images, and say so on stdout. Without it, the full split.
-    pub fn limit_from_env(self) -> Result<Split> {
-        let Some(n) = crate::config::Config::get().subset()? else {
+    /// Quick mode for test runs of the notebooks: with `MNIST_SUBSET=n` set
+    /// in `config`, keep the first n training images and n/5 (at least 100)
+    /// validation and test images, and say so on stdout. Without it, the
+    /// full split.
+    pub fn limit(self, config: &crate::config::Config) -> Result<Split> {
+        let Some(n) = config.subset()? else {
             return Ok(self);
         };
         let small = self.head(n, (n / 5).max(100));

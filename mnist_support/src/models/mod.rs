@@ -409,7 +409,7 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
         check_xy(&x, &y)?;
         let scaler = Scaler::fit(self.scaling(), &x)?;
         let xs = scaler.transform(&x)?;
-        fit_prepared(self, scaler, x, xs.view(), y, None, progress)
+        fit_prepared(self, scaler, x, xs.view(), y, None, None, progress)
     }
 
     /// Class probabilities of raw pixels.
@@ -439,11 +439,12 @@ pub(crate) fn fit_prepared<M: Classifier + ?Sized>(
     scaled: ArrayView2<f32>,
     y: ArrayView1<u8>,
     valid: Option<(ArrayView2<f32>, ArrayView1<u8>)>,
+    cache: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<()> {
     match model
         .augmentation()
-        .training_set(&scaler, raw, scaled, y, progress)?
+        .training_set(&scaler, raw, scaled, y, cache, progress)?
     {
         None => model.fit_scaled(scaler, scaled, y, valid, progress),
         Some((xa, ya)) => model.fit_scaled(scaler, xa.view(), ya.view(), valid, progress),
@@ -497,11 +498,6 @@ pub fn check_xy(x: &ArrayView2<f32>, y: &ArrayView1<u8>) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// `models/` in the project (or `MNIST_MODELS_DIR`).
-pub fn models_dir() -> PathBuf {
-    crate::config::Config::get().models_dir.clone()
 }
 
 /// Path of the model file and metadata of model `name` in `dir`.

@@ -26,6 +26,8 @@ pub struct BenchOptions {
     pub per_source: usize,
     /// The saved models (and digit gate) to serve.
     pub models: PathBuf,
+    /// The MNIST files whose digits the inputs are made from.
+    pub mnist: PathBuf,
     /// Also write every generated input file here.
     pub write_inputs: Option<PathBuf>,
     /// Note every input some model gets wrong, and every non-digit taken for a digit.
@@ -33,12 +35,14 @@ pub struct BenchOptions {
 }
 
 impl BenchOptions {
-    /// The held-out set, 400 inputs per source, the models in `models`.
-    pub fn new(models: impl Into<PathBuf>) -> BenchOptions {
+    /// The held-out set, 400 inputs per source, the models and the MNIST
+    /// files of `config`.
+    pub fn new(config: &crate::config::Config) -> BenchOptions {
         BenchOptions {
             set: Set::Heldout,
             per_source: 400,
-            models: models.into(),
+            models: config.models_dir.clone(),
+            mnist: config.data_dir.clone(),
             write_inputs: None,
             verbose: false,
         }
@@ -154,7 +158,7 @@ pub fn bench(opts: &BenchOptions, progress: &dyn Progress) -> Result<RealInputsR
         .iter()
         .map(|m| m.card.report.accuracy(crate::data::Part::Test))
         .collect();
-    let split = crate::data::Split::load()?;
+    let split = crate::data::Split::load_from(&opts.mnist)?;
     let t = std::time::Instant::now();
     let samples = generate_with_crops(&split, opts.set, opts.per_source)?;
     let non_digits = non_digits(opts.set, opts.per_source)?;

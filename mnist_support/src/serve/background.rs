@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 pub struct Background {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The deployed Space that [`page`](Background::page) frames, if any.
+    pub space_url: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
@@ -42,6 +44,7 @@ pub fn start(served: Served, make_examples: MakeExamples, options: &Options) -> 
     match ready_rx.recv_timeout(Duration::from_secs(60)) {
         Ok(addr) => Ok(Background {
             addr,
+            space_url: None,
             stop: Some(stop_tx),
             thread: Some(thread),
         }),

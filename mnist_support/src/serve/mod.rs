@@ -48,7 +48,7 @@ mod show;
 
 pub use background::{start, Background};
 pub use options::Options;
-pub use show::{start_dir, PageFrame};
+pub use show::{start_with, PageFrame};
 
 use api::{ErrorBody, Example, ExamplesResponse, Health, ModelInfo, ModelsResponse};
 
@@ -151,9 +151,11 @@ pub type MakeExamples = Box<dyn Fn() -> Vec<Example> + Send + Sync>;
 
 /// The page's examples for the models in `dir`: its [`EXAMPLES_FILE`] when
 /// there is one, else two inputs of each real-inputs source made from the
-/// validation digits (none when the MNIST files cannot be loaded).
-pub fn examples_for(dir: &Path) -> MakeExamples {
+/// validation digits of the MNIST files in `mnist` (none when there are no
+/// such files, or they cannot be loaded).
+pub fn examples_for(dir: &Path, mnist: Option<&Path>) -> MakeExamples {
     let file = dir.join(EXAMPLES_FILE);
+    let mnist = mnist.map(Path::to_path_buf);
     Box::new(move || {
         if file.exists() {
             return match read_examples(&file) {
@@ -164,8 +166,9 @@ pub fn examples_for(dir: &Path) -> MakeExamples {
                 }
             };
         }
-        crate::data::Split::load()
-            .ok()
+        mnist
+            .as_deref()
+            .and_then(|dir| crate::data::Split::load_from(dir).ok())
             .map(|split| example_inputs(&split))
             .unwrap_or_default()
     })
@@ -457,7 +460,12 @@ fn serve_until(
 /// Load every model in `dir` and the gate ([`load`]) and serve them with their examples
 /// ([`examples_for`]), printing `listening on http://ADDR/` on stdout once
 /// bound, then the [`banner`] on stderr.
-pub fn serve_dir(dir: &Path, options: &Options, networks: Networks) -> Result<()> {
+pub fn serve_dir(
+    dir: &Path,
+    mnist: Option<&Path>,
+    options: &Options,
+    networks: Networks,
+) -> Result<()> {
     let served = load(dir, networks, "serve")?;
     let names: Vec<String> = served
         .models
@@ -475,7 +483,7 @@ pub fn serve_dir(dir: &Path, options: &Options, networks: Networks) -> Result<()
             .map(|g| format!("; digit gate ({})", g.runtime()))
             .unwrap_or_default()
     );
-    serve(served, examples_for(dir), options, |bound| {
+    serve(served, examples_for(dir, mnist), options, |bound| {
         println!("listening on http://{bound}/");
         use std::io::Write;
         let _ = std::io::stdout().flush();

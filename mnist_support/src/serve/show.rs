@@ -1,24 +1,29 @@
 //! The server of notebook 05: started on a thread of the kernel's process
-//! ([`start_dir`]), shown inline (its link, its page in a frame, a
+//! ([`start_with`]), shown inline (its link, its page in a frame, a
 //! screenshot, the models it serves).
 
-use std::path::Path;
-
 use super::{Background, Networks, Options};
+use crate::config::Config;
 use crate::display::{html_escape, Bundle, Figure, Rich, Table};
 use crate::error::{Error, Result};
 
-/// Serve the saved models in `dir` and the digit gate beside them, with the
-/// page's examples, on `port` of 127.0.0.1 (0: any free port), on a thread
-/// of this process, without a log line per request.
-pub fn start_dir(port: u16, dir: &Path) -> Result<Background> {
+/// Serve the saved models of `config` (its models directory) and the digit
+/// gate beside them, with the page's examples (from its MNIST files), on
+/// `port` of 127.0.0.1 (0: any free port), on a thread of this process,
+/// without a log line per request; its [`page`](Background::page) frames
+/// the configured Space when there is one.
+pub fn start_with(config: &Config, port: u16) -> Result<Background> {
+    let dir = &config.models_dir;
     let served = super::load(dir, Networks::Candle, "serve")?;
     let options = Options {
         port,
         quiet: true,
         ..Options::DEFAULT
     };
-    super::start(served, super::examples_for(dir), &options)
+    let examples = super::examples_for(dir, Some(&config.data_dir));
+    let mut server = super::start(served, examples, &options)?;
+    server.space_url = config.space_url.clone();
+    Ok(server)
 }
 
 impl Background {
@@ -63,14 +68,14 @@ impl Background {
         Figure::from_png(format!("the page at {path}"), png, &url)
     }
 
-    /// The page in a frame: the deployed Space when `MNIST_SPACE_URL` is set
+    /// The page in a frame: the deployed Space when there is one ([`space_url`](Background::space_url), `MNIST_SPACE_URL` for [`start_with`])
     /// (graders can try the models from the HTML export itself), else this
     /// server, with `screenshot` shown in its place wherever the server cannot
     /// be reached (an HTML export opened later, after the server stopped).
     pub fn page(&self, screenshot: &Figure) -> PageFrame {
         PageFrame {
             local: self.url(),
-            space: crate::config::Config::get().space_url.clone(),
+            space: self.space_url.clone(),
             screenshot: screenshot.img_tag(),
         }
     }

@@ -2,6 +2,7 @@
 //! and `mnist bench-inputs` call it: the models served on a thread, every
 //! source and crop scored, a held-out measurement kept for `bench_or_kept`.
 
+use mnist_support::config::Config;
 use mnist_support::progress::Silent;
 use mnist_support::real_inputs::{self, BenchOptions, Crop, Set, Source};
 
@@ -16,7 +17,7 @@ fn the_benchmark_scores_every_source_and_keeps_a_heldout_measurement() {
     let models = common::small_models(&split);
     let options = BenchOptions {
         per_source: 5,
-        ..BenchOptions::new(models.path())
+        ..BenchOptions::new(&Config::from_env().with_models_dir(models.path()))
     };
     let measured = real_inputs::bench(&options, &Silent).unwrap();
     let report = &measured.report;

@@ -316,7 +316,7 @@ fn candle_predicts_what_libtorch_predicts() {
         let (model, _) = train(small(base), &small_split);
         nets.push((format!("{} trained here", model.kind()), model));
     }
-    let store = Store::new(mnist_support::models::models_dir());
+    let store = Store::from_config(&mnist_support::config::Config::from_env());
     for kind in [ModelKind::Dnn, ModelKind::Cnn] {
         if let Ok(card) = store.card(kind.name()) {
             let (saved, _) = store.load(kind.name()).unwrap();

@@ -37,8 +37,7 @@ fn official_test_holds_the_test_split() {
     let Some(dir) = common::real_data_dir() else {
         return;
     };
-    // official_test reads from MNIST_DIR, which real_data_dir found set.
-    let (x, y) = mnist_support::data::official_test().unwrap();
+    let (x, y) = mnist_support::data::official_test(&dir).unwrap();
     assert_eq!((x.dim(), y.len()), ((10_000, 784), 10_000));
     let s = Split::load_from(&dir).unwrap();
     let even = ndarray::s![..;2, ..];

@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use mnist_support::models;
-
 /// `--dir`: the directory of saved models, for every command that reads or
 /// writes them.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -16,6 +14,8 @@ pub struct ModelsDir {
 impl ModelsDir {
     /// The directory given, or the default one.
     pub fn path(&self) -> PathBuf {
-        self.dir.clone().unwrap_or_else(models::models_dir)
+        self.dir
+            .clone()
+            .unwrap_or_else(|| crate::config().models_dir)
     }
 }

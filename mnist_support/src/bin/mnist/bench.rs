@@ -63,7 +63,7 @@ pub fn run(a: BenchArgs) -> AnyResult<()> {
 
 pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResult<()> {
     let changes = parse_changes(&kinds, params)?;
-    let split = Split::load()?;
+    let split = Split::load(&crate::config())?;
     let mut rows = Vec::new();
     let mut torch_threads = None;
     for kind in all_if_empty(kinds) {
@@ -187,7 +187,7 @@ pub fn bench_run_all() -> AnyResult<()> {
     let dir = tempfile_dir()?;
     reset_peak_rss();
     let t = std::time::Instant::now();
-    let result = Split::load().and_then(|split| {
+    let result = Split::load(&crate::config()).and_then(|split| {
         Store::new(&dir)
             .retraining(true)
             .run_all(&split, &Bar::new())
@@ -212,7 +212,7 @@ pub fn bench_run_all() -> AnyResult<()> {
 /// training images and fitting) and the test accuracies.
 pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
     let p = mnist_setup::setup()?;
-    let split = Split::load()?;
+    let split = Split::load(&crate::config())?;
     let root = tempfile_dir()?;
     let result = (all_if_empty(kinds).into_iter())
         .map(|kind| Ok((kind, cli_and_notebook(kind, &p, &split, &root)?)))

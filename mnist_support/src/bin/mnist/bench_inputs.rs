@@ -40,6 +40,7 @@ pub fn bench_inputs(a: BenchInputsArgs) -> AnyResult<()> {
         set: a.set,
         per_source: a.per_source as usize,
         models: a.dir.path(),
+        mnist: crate::config().data_dir,
         write_inputs: a.write,
         verbose: a.verbose,
     };

@@ -323,7 +323,7 @@ pub fn compare(a: CompareArgs) -> AnyResult<()> {
     } else {
         a.models.clone()
     };
-    let mut split = Split::load()?;
+    let mut split = Split::load(&crate::config())?;
     if let Some(n) = a.subset {
         split = split.head(n, (n / 5).max(100));
         eprintln!("compare: on the first {n} training images only (--subset)");

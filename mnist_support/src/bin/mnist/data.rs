@@ -13,7 +13,7 @@ pub struct DataArgs {
 }
 
 pub fn data(json: bool) -> AnyResult<()> {
-    let split = Split::load()?;
+    let split = Split::load(&crate::config())?;
     let summary = split.summary();
     if json {
         println!("{}", summary.to_json());

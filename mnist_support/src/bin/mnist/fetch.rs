@@ -37,10 +37,11 @@ pub fn fetch(dir: PathBuf) -> AnyResult<()> {
 
 /// Make sure the data can be found: `$MNIST_DIR` or data/mnist, else download.
 pub fn ensure_data() -> AnyResult<()> {
-    let dir = data::data_dir();
+    let config = crate::config();
+    let dir = config.data_dir;
     match data::locate_all(&dir) {
         Ok(_) => return Ok(()),
-        Err(e) if mnist_support::config::Config::get().data_dir_set => return Err(e.into()),
+        Err(e) if config.data_dir_set => return Err(e.into()),
         Err(_) => {}
     }
     eprintln!("data: MNIST not found in {}; downloading", dir.display());

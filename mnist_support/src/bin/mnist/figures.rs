@@ -32,7 +32,7 @@ pub struct FiguresArgs {
 }
 
 pub fn figures(out: &Path, seed: u64) -> AnyResult<()> {
-    let split = Split::load()?;
+    let split = Split::load(&crate::config())?;
     let grid = plot::digit_grid(&split.x_train, &split.y_train, seed)?;
     println!("{}", grid.save(out.join("digits_3x3.png"))?.display());
     let freq = split.class_frequency().chart()?;
@@ -48,7 +48,7 @@ pub fn readme_figures(out: &Path, models: &Path) -> AnyResult<()> {
         println!("{}", fig.save(out.join(name))?.display());
         Ok(())
     };
-    let split = Split::load()?;
+    let split = Split::load(&crate::config())?;
     save(
         plot::class_means(&split.x_train, &split.y_train)?,
         "class_means.png",
@@ -68,11 +68,14 @@ pub fn readme_figures(out: &Path, models: &Path) -> AnyResult<()> {
         store.card("svm")?.report.confusion_figure()?,
         "svm_confusion.png",
     )?;
-    let measured =
-        real_inputs::bench(&BenchOptions::new(models), &crate::progress_bar::Bar::new())?;
+    let config = crate::config().with_models_dir(models);
+    let measured = real_inputs::bench(
+        &BenchOptions::new(&config),
+        &crate::progress_bar::Bar::new(),
+    )?;
     save(measured.gallery, "real_inputs_gallery.png")?;
     save(measured.steps, "preprocessing_steps.png")?;
-    let server = serve::start_dir(0, models)?;
+    let server = serve::start_with(&config, 0)?;
     save(server.screenshot("/?demo=pad", 1200, 900)?, "web_page.png")?;
     server.stop()?;
     Ok(())

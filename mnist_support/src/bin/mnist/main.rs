@@ -136,6 +136,13 @@ mod train;
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// The settings of this process (`MNIST_DIR`, `MNIST_MODELS_DIR`,
+/// `MNIST_SUBSET`, ...): the library's context value, read from the
+/// environment here and passed on.
+fn config() -> mnist_support::config::Config {
+    mnist_support::config::Config::from_env()
+}
+
 fn run(cmd: Cmd) -> AnyResult<ExitCode> {
     match cmd {
         Cmd::FetchData(a) => {

@@ -37,13 +37,13 @@ pub fn serve(
         ensure_data()?;
         // The models and the gate that are missing or stale; up-to-date ones
         // are kept whatever their hyperparameters.
-        let split = mnist_support::data::Split::load()?;
+        let split = mnist_support::data::Split::load(&crate::config())?;
         let store = Store::new(&dir);
         for &kind in ModelKind::ALL {
             eprintln!("serve: {}", kind.title());
             store.fresh_or_run(kind, &split, &Bar::new())?;
         }
-        let quick = mnist_support::data::quick_mode();
+        let quick = crate::config().quick();
         if mnist_support::gate::train_if_missing(&split, &store, quick, &Bar::new())?.is_some() {
             eprintln!("serve: digit gate trained and saved in {}", dir.display());
         }
@@ -53,6 +53,7 @@ pub fn serve(
     } else {
         Networks::Candle
     };
-    mnist_support::serve::serve_dir(&dir, options, networks)?;
+    let mnist = crate::config().data_dir;
+    mnist_support::serve::serve_dir(&dir, Some(&mnist), options, networks)?;
     Ok(())
 }

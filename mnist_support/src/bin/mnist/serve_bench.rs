@@ -179,7 +179,7 @@ pub fn serve_bench(a: ServeBenchArgs) -> AnyResult<()> {
     }
     let dir = dir.path();
     crate::fetch::ensure_data()?;
-    let split = mnist_support::data::Split::load()?;
+    let split = mnist_support::data::Split::load(&crate::config())?;
     let body = pad_request(&split)?;
     let server = start(false, &dir, queue)?;
     let health = Client::new(&server.base, Duration::from_secs(10)).health()?;

@@ -40,7 +40,7 @@ pub fn space(a: SpaceArgs) -> AnyResult<()> {
     crate::fetch::ensure_data()?;
     // The data the models were trained on: the full split, or in quick mode
     // the same subset the notebooks used.
-    let split = Split::load()?.limit_from_env()?;
+    let split = Split::load(&crate::config())?.limit(&crate::config())?;
     let server = match (a.prebuilt, a.server_binary) {
         (false, _) => Server::FromSource,
         (true, Some(binary)) => Server::Prebuilt(binary),

@@ -52,7 +52,7 @@ pub fn all_if_empty(kinds: Vec<ModelKind>) -> Vec<ModelKind> {
 /// Train the `kinds` (all seven and the digit gate when empty) that are
 /// missing or stale in `dir`, or all of them when `retrain`.
 pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> {
-    let split = Split::load()?;
+    let split = Split::load(&crate::config())?;
     let store = Store::new(dir).retraining(retrain);
     let gate_too = kinds.is_empty();
     for kind in all_if_empty(kinds) {
@@ -65,7 +65,7 @@ pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> 
     }
     if gate_too {
         eprintln!("train: the digit gate (is there a digit at all?)");
-        let quick = mnist_support::data::quick_mode();
+        let quick = crate::config().quick();
         match retrain {
             true => Some(train_gate_with(&split, &store, quick)?),
             false => gate::train_if_missing(&split, &store, quick, &Bar::new())?,
@@ -79,8 +79,8 @@ pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> 
 /// `mnist train-gate`: the server's digit gate, trained again.
 pub fn train_gate(dir: &Path) -> AnyResult<()> {
     eprintln!("train: the digit gate (is there a digit at all?)");
-    let quick = mnist_support::data::quick_mode();
-    let trained = train_gate_with(&Split::load()?, &Store::new(dir), quick)?;
+    let quick = crate::config().quick();
+    let trained = train_gate_with(&Split::load(&crate::config())?, &Store::new(dir), quick)?;
     print_gate(&trained);
     Ok(())
 }
@@ -118,7 +118,7 @@ pub fn tempfile_dir() -> AnyResult<PathBuf> {
 /// Steps 4.1–4.7 for all seven models: scale, train (or reuse an up-to-date
 /// saved model unless `retrain`), evaluate, save; then the summary.
 pub fn run_all(dir: PathBuf, retrain: bool) -> AnyResult<()> {
-    let split = Split::load()?;
+    let split = Split::load(&crate::config())?;
     let done = Store::new(&dir)
         .retraining(retrain)
         .run_all(&split, &Bar::new())?;

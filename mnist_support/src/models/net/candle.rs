@@ -21,7 +21,7 @@ const CHUNK: usize = 128;
 
 /// A trained network on candle, and the weight file it was built from.
 #[derive(Clone)]
-pub struct Net {
+pub struct CandleNet {
     convs: Vec<Vec<(Conv2d, BatchNorm)>>,
     hidden: Vec<(Linear, BatchNorm)>,
     out: Linear,
@@ -37,13 +37,13 @@ fn candle_error(e: candle_core::Error) -> Error {
     }
 }
 
-impl Net {
+impl CandleNet {
     /// The network `p` describes, with the weights of `payload` (safetensors,
     /// checked by [`check_weights`] first).
-    pub fn new(p: &NetParams, payload: &[u8]) -> Result<Net> {
+    pub fn new(p: &NetParams, payload: &[u8]) -> Result<CandleNet> {
         check_weights(p, payload)?;
         let kind = p.kind();
-        let build = || -> candle_core::Result<Net> {
+        let build = || -> candle_core::Result<CandleNet> {
             let vb = VarBuilder::from_slice_safetensors(payload, DType::F32, &Device::Cpu)?;
             let mut channels = 1;
             let mut convs = Vec::new();
@@ -83,7 +83,7 @@ impl Net {
                 width = out;
             }
             let out = candle_nn::linear(width, p.classes, vb.pp("out"))?;
-            Ok(Net {
+            Ok(CandleNet {
                 convs,
                 hidden,
                 out,

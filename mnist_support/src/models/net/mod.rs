@@ -142,14 +142,9 @@ impl NetParams {
         }
     }
 
-    /// In the tests' quick mode (`MNIST_SUBSET` set; see
-    /// [`Split::limit_from_env`](crate::data::Split::limit_from_env)): one
-    /// epoch, announced loudly. Otherwise unchanged.
-    pub fn quick_from_env(self) -> Self {
-        self.quick(crate::config::Config::get().quick())
-    }
-
-    /// One epoch when `quick`, announced loudly; otherwise unchanged.
+    /// One epoch when `quick` (the tests' quick mode, `MNIST_SUBSET` set:
+    /// [`Config::quick`](crate::config::Config::quick)), announced loudly;
+    /// otherwise unchanged.
     pub fn quick(self, quick: bool) -> Self {
         if !quick {
             return self;
@@ -166,33 +161,33 @@ impl NetParams {
 /// Padding of the 3×3 convolutions: the image keeps its size.
 pub(crate) const PADDING: usize = 1;
 
-/// A trained network, run by libtorch or by candle.
-pub struct FittedNetwork(Backend);
-
-enum Backend {
+/// A trained network ([`Estimator::Fitted`] of [`NetParams`]; a
+/// [`Network`] is the model that holds one): its weights in the library
+/// that runs them.
+pub enum FittedNetwork {
     #[cfg(feature = "torch")]
-    Torch(torch::Net),
+    Torch(torch::TorchNet),
     #[cfg(feature = "candle")]
-    Candle(candle::Net),
+    Candle(candle::CandleNet),
 }
 
 impl FittedNetwork {
     /// The library that runs it: `"libtorch"` or `"candle"`.
-    pub fn backend(&self) -> &'static str {
-        match &self.0 {
+    pub fn runtime(&self) -> &'static str {
+        match self {
             #[cfg(feature = "torch")]
-            Backend::Torch(_) => "libtorch",
+            FittedNetwork::Torch(_) => "libtorch",
             #[cfg(feature = "candle")]
-            Backend::Candle(_) => "candle",
+            FittedNetwork::Candle(_) => "candle",
         }
     }
 
     fn logits(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        match &self.0 {
+        match self {
             #[cfg(feature = "torch")]
-            Backend::Torch(n) => n.logits(x),
+            FittedNetwork::Torch(n) => n.logits(x),
             #[cfg(feature = "candle")]
-            Backend::Candle(n) => n.logits(x),
+            FittedNetwork::Candle(n) => n.logits(x),
         }
     }
 }
@@ -209,11 +204,11 @@ impl Model<NetParams> {
     #[cfg(feature = "candle")]
     pub fn load_on_candle(params: NetParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
         params.check()?;
-        let net = candle::Net::new(&params, payload)?;
+        let net = candle::CandleNet::new(&params, payload)?;
         Ok(Model::with_fitted(
             params,
             scaler,
-            FittedNetwork(Backend::Candle(net)),
+            FittedNetwork::Candle(net),
         ))
     }
 }
@@ -291,7 +286,7 @@ impl Estimator for NetParams {
         #[cfg(feature = "torch")]
         {
             let (net, history) = torch::fit(self, data, progress)?;
-            Ok((FittedNetwork(Backend::Torch(net)), history))
+            Ok((FittedNetwork::Torch(net), history))
         }
         #[cfg(not(feature = "torch"))]
         Err(Error::MissingFeature {
@@ -308,29 +303,29 @@ impl Estimator for NetParams {
     }
 
     fn to_bytes(&self, fitted: &FittedNetwork) -> Result<Vec<u8>> {
-        match &fitted.0 {
+        match fitted {
             #[cfg(feature = "torch")]
-            Backend::Torch(n) => n.to_bytes(self.kind()),
+            FittedNetwork::Torch(n) => n.to_bytes(self.kind()),
             #[cfg(feature = "candle")]
-            Backend::Candle(n) => Ok(n.to_bytes()),
+            FittedNetwork::Candle(n) => Ok(n.to_bytes()),
         }
     }
 
     fn runtime(&self, fitted: &FittedNetwork) -> &'static str {
-        fitted.backend()
+        fitted.runtime()
     }
 
     /// Rebuild a trained network from its hyperparameters and saved weights
     /// (safetensors): with libtorch when it is built in, else with candle.
     fn fitted_from_bytes(&self, _scaler: &Scaler, payload: &[u8]) -> Result<FittedNetwork> {
         #[cfg(feature = "torch")]
-        return Ok(FittedNetwork(Backend::Torch(torch::Net::from_bytes(
+        return Ok(FittedNetwork::Torch(torch::TorchNet::from_bytes(
             self, payload,
-        )?)));
+        )?));
         #[cfg(not(feature = "torch"))]
-        Ok(FittedNetwork(Backend::Candle(candle::Net::new(
+        Ok(FittedNetwork::Candle(candle::CandleNet::new(
             self, payload,
-        )?)))
+        )?))
     }
 }
 

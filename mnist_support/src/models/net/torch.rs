@@ -207,7 +207,7 @@ fn torch_rng() -> std::sync::MutexGuard<'static, ()> {
 
 /// A trained network on libtorch. Its tensors are not `Sync`, so the state
 /// sits behind a mutex (one inference at a time).
-pub struct Net {
+pub struct TorchNet {
     state: Mutex<State>,
 }
 
@@ -229,9 +229,9 @@ fn build(params: &NetParams) -> Result<State> {
     Ok(State { vs, layers })
 }
 
-impl Net {
-    fn new(state: State) -> Net {
-        Net {
+impl TorchNet {
+    fn new(state: State) -> TorchNet {
+        TorchNet {
             state: Mutex::new(state),
         }
     }
@@ -288,7 +288,7 @@ pub(super) fn fit(
     p: &NetParams,
     data: Training<'_>,
     progress: &dyn Progress,
-) -> Result<(Net, Option<History>)> {
+) -> Result<(TorchNet, Option<History>)> {
     let Training { x, y, valid, .. } = data;
     if x.ncols() != PIXELS {
         return Err(Error::Shape(format!(
@@ -442,10 +442,10 @@ pub(super) fn fit(
             }
         }
     }
-    Ok((Net::new(state), Some(history)))
+    Ok((TorchNet::new(state), Some(history)))
 }
 
-impl Net {
+impl TorchNet {
     /// The weights as a safetensors file (f32, logical NCHW order).
     pub fn to_bytes(&self, kind: ModelKind) -> Result<Vec<u8>> {
         let encode = |e: safetensors::SafeTensorError| Error::Encode {
@@ -479,7 +479,7 @@ impl Net {
 
     /// Rebuild a trained network from its hyperparameters and saved weights
     /// (checked by [`check_weights`](super::check_weights) first).
-    pub fn from_bytes(p: &NetParams, payload: &[u8]) -> Result<Net> {
+    pub fn from_bytes(p: &NetParams, payload: &[u8]) -> Result<TorchNet> {
         let kind = p.kind();
         super::check_weights(p, payload)?;
         let state = {
@@ -501,7 +501,7 @@ impl Net {
             let src = Tensor::from_slice(&values).view(shape.as_slice());
             tch::no_grad(|| var.f_copy_(&src))?;
         }
-        Ok(Net::new(state))
+        Ok(TorchNet::new(state))
     }
 }
 
