@@ -11,6 +11,7 @@ mod figures;
 mod gate;
 mod idx;
 mod knn_svm;
+mod layers;
 mod metrics;
 mod models;
 mod nets;

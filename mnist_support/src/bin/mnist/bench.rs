@@ -10,7 +10,7 @@ use mnist_support::models::ModelKind;
 use mnist_support::store::Store;
 
 use crate::progress_bar::Bar;
-use crate::train::{all_if_empty, tempfile_dir};
+use crate::shared::{all_if_empty, tempfile_dir};
 use crate::AnyResult;
 
 /// The arguments of `mnist bench`.

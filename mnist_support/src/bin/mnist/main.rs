@@ -131,6 +131,7 @@ mod serve;
 #[path = "../common/serve_args.rs"]
 mod serve_args;
 mod serve_bench;
+mod shared;
 mod space;
 mod train;
 
@@ -145,31 +146,29 @@ fn config() -> mnist_support::config::Config {
 
 fn run(cmd: Cmd) -> AnyResult<ExitCode> {
     match cmd {
-        Cmd::FetchData(a) => {
-            fetch::fetch(a.dir.unwrap_or_else(mnist_support::data::default_data_dir))?
-        }
+        Cmd::FetchData(a) => fetch::fetch(a)?,
         Cmd::Data(a) => data::data(a.json)?,
         Cmd::Figures(a) => {
             figures::figures(&a.out, a.seed)?;
             if a.readme {
-                fetch::ensure_data()?;
+                shared::ensure_data()?;
                 figures::readme_figures(&a.out, &a.dir.path())?
             }
         }
         Cmd::Train(a) => {
-            fetch::ensure_data()?;
+            shared::ensure_data()?;
             train::train(a.models, &a.dir.path(), a.retrain)?
         }
         Cmd::TrainGate(a) => {
-            fetch::ensure_data()?;
+            shared::ensure_data()?;
             train::train_gate(&a.dir.path())?
         }
         Cmd::Bench(a) => {
-            fetch::ensure_data()?;
+            shared::ensure_data()?;
             bench::run(a)?
         }
         Cmd::RunAll(a) => {
-            fetch::ensure_data()?;
+            shared::ensure_data()?;
             train::run_all(a.dir.path(), a.retrain)?
         }
         Cmd::Serve(a) => {
@@ -178,11 +177,11 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
         Cmd::ServeBench(a) => serve_bench::serve_bench(a)?,
         Cmd::Space(a) => space::space(a)?,
         Cmd::BenchInputs(a) => {
-            fetch::ensure_data()?;
+            shared::ensure_data()?;
             bench_inputs::bench_inputs(a)?
         }
         Cmd::Compare(a) => {
-            fetch::ensure_data()?;
+            shared::ensure_data()?;
             compare::compare(a)?
         }
         Cmd::Setup => notebooks::setup()?,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use mnist_setup as jupyter;
 
-use crate::fetch::ensure_data;
+use crate::shared::ensure_data;
 use crate::AnyResult;
 
 /// The arguments of `mnist notebooks`.

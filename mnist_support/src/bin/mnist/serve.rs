@@ -7,8 +7,8 @@ use mnist_support::models::ModelKind;
 use mnist_support::serve::{Networks, Options};
 use mnist_support::store::Store;
 
-use crate::fetch::ensure_data;
 use crate::progress_bar::Bar;
+use crate::shared::ensure_data;
 use crate::AnyResult;
 
 /// The arguments of `mnist serve`.

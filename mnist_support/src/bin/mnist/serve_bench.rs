@@ -178,7 +178,7 @@ pub fn serve_bench(a: ServeBenchArgs) -> AnyResult<()> {
         return Err("--seconds must be in (0, 120]".into());
     }
     let dir = dir.path();
-    crate::fetch::ensure_data()?;
+    crate::shared::ensure_data()?;
     let split = mnist_support::data::Split::load(&crate::config())?;
     let body = pad_request(&split)?;
     let server = start(false, &dir, queue)?;

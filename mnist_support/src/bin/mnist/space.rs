@@ -37,7 +37,7 @@ pub struct SpaceArgs {
 }
 
 pub fn space(a: SpaceArgs) -> AnyResult<()> {
-    crate::fetch::ensure_data()?;
+    crate::shared::ensure_data()?;
     // The data the models were trained on: the full split, or in quick mode
     // the same subset the notebooks used.
     let split = Split::load(&crate::config())?.limit(&crate::config())?;

@@ -41,21 +41,13 @@ pub struct RunAllArgs {
     pub retrain: bool,
 }
 
-pub fn all_if_empty(kinds: Vec<ModelKind>) -> Vec<ModelKind> {
-    if kinds.is_empty() {
-        ModelKind::ALL.to_vec()
-    } else {
-        kinds
-    }
-}
-
 /// Train the `kinds` (all seven and the digit gate when empty) that are
 /// missing or stale in `dir`, or all of them when `retrain`.
 pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> {
     let split = Split::load(&crate::config())?;
     let store = Store::new(dir).retraining(retrain);
     let gate_too = kinds.is_empty();
-    for kind in all_if_empty(kinds) {
+    for kind in crate::shared::all_if_empty(kinds) {
         eprintln!("train: {}", kind.title());
         let report = store.fresh_or_run(kind, &split, &Bar::new())?;
         print!("{}", report.accuracy_table());
@@ -106,13 +98,6 @@ fn print_gate(trained: &gate::Trained) {
         mnist_support::metrics::percent(f.flagged.1),
         trained.saved.model.display()
     );
-}
-
-/// A fresh directory under the system's temporary directory.
-pub fn tempfile_dir() -> AnyResult<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("mnist-run-all-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 /// Steps 4.1–4.7 for all seven models: scale, train (or reuse an up-to-date

@@ -1,0 +1,64 @@
+//! What several commands share: finding (or downloading) the data before
+//! any command that needs it, the kinds a command was given, a scratch
+//! directory. No command function lives here, and commands call none of
+//! each other's.
+
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use mnist_support::data;
+use mnist_support::models::ModelKind;
+
+use crate::AnyResult;
+
+/// Download the four MNIST files into `dir`, with a progress bar; prints
+/// each file once it is checked.
+pub fn download(dir: PathBuf) -> AnyResult<()> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let files = data::fetch(&dir, |name, done, total| {
+        bar.set_message(name.to_string());
+        if let Some(t) = total {
+            bar.set_length(t);
+        }
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    for f in files {
+        println!("ok  {}", f.display());
+    }
+    Ok(())
+}
+
+/// Make sure the data can be found: `$MNIST_DIR` or data/mnist, else download.
+pub fn ensure_data() -> AnyResult<()> {
+    let config = crate::config();
+    let dir = config.data_dir;
+    match data::locate_all(&dir) {
+        Ok(_) => return Ok(()),
+        Err(e) if config.data_dir_set => return Err(e.into()),
+        Err(_) => {}
+    }
+    eprintln!("data: MNIST not found in {}; downloading", dir.display());
+    download(dir)
+}
+
+/// The kinds given, or all seven when none is.
+pub fn all_if_empty(kinds: Vec<ModelKind>) -> Vec<ModelKind> {
+    if kinds.is_empty() {
+        ModelKind::ALL.to_vec()
+    } else {
+        kinds
+    }
+}
+
+/// A fresh directory under the system's temporary directory.
+pub fn tempfile_dir() -> AnyResult<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("mnist-run-all-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
