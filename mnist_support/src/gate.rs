@@ -337,8 +337,7 @@ mod train {
             (Part::Valid, Labelled::new(&hxs, &hy)),
         ];
         let mut report = evaluate_parts(&net, &parts, fit_seconds, progress)?;
-        let saved = store.save_card(&net, &mut report, split, Some(figures))?;
-        let card = store.card(NAME)?;
+        let (saved, card) = store.save_card(&net, &mut report, split, Some(figures))?;
         Ok(Trained {
             gate: Gate::new(Box::new(net), card)?,
             saved,

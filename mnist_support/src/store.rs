@@ -80,17 +80,18 @@ impl Store {
         data: &dyn Parts,
     ) -> Result<Saved> {
         self.save_card(model, report, data, None)
+            .map(|(saved, _)| saved)
     }
 
     /// [`save`](Store::save) with the digit gate's threshold and held-out
-    /// figures on the card ([`crate::gate`]).
+    /// figures on the card ([`crate::gate`]); also returns the card written.
     pub(crate) fn save_card(
         &self,
         model: &dyn Classifier,
         report: &mut Report,
         data: &dyn Parts,
         gate: Option<GateFigures>,
-    ) -> Result<Saved> {
+    ) -> Result<(Saved, ModelCard)> {
         if !model.is_fitted() {
             return Err(Error::NotFitted {
                 model: model.kind().name(),
@@ -130,12 +131,13 @@ impl Store {
         };
         let json = serde_json::to_string_pretty(&card).expect("plain data serializes");
         write_atomic(&card_path, json.as_bytes())?;
-        Ok(Saved {
+        let saved = Saved {
             model: model_path,
             card: card_path,
             confusion,
             curves,
-        })
+        };
+        Ok((saved, card))
     }
 
     /// The model saved as `name`, with its card.
