@@ -2,12 +2,12 @@
 //! validation split only (the test split is never looked at here):
 //!
 //! ```text
-//! MNIST_DIR=... cargo run --release --example validation_grid -- softmax|svm|tree|forest
+//! MNIST_DIR=... cargo run --release --example validation_grid -- softmax|knn|svm|tree|forest
 //! MNIST_DIR=... cargo run --release --example validation_grid -- dnn|cnn ['{"epochs": 5, ...}' ...]
 //! ```
 //! For the networks, each JSON argument overrides fields of the default
 //! hyperparameters (one run per argument), and every epoch is printed.
-//! (kNN chooses k in its notebook, from one neighbour search.)
+//! (kNN's k and vote are chosen in its notebook too, from one neighbour search.)
 
 use std::time::Instant;
 
@@ -95,6 +95,7 @@ fn main() -> Result<()> {
                 let params = SvmParams {
                     c,
                     gamma,
+                    components: 0,
                     ..SvmParams::default()
                 };
                 score(
@@ -102,6 +103,45 @@ fn main() -> Result<()> {
                     &split,
                     &format!("min-max pixels, C {c}, gamma {gamma}"),
                 )?;
+            }
+            // In principal directions of the (deskewed, min-max) pixels.
+            for (components, gamma) in [(40, 0.02), (50, 0.02), (60, 0.02), (50, 0.015), (50, 0.03)]
+            {
+                let params = SvmParams {
+                    gamma,
+                    components,
+                    ..SvmParams::default()
+                };
+                score(
+                    &mut Svm::new(params),
+                    &split,
+                    &format!("{components} principal directions, C 5, gamma {gamma}"),
+                )?;
+            }
+        }
+        Some("knn") => {
+            // Each number of principal directions (0: pixels), and k and the
+            // vote chosen as the notebook chooses them, from one search.
+            for components in [0, 30, 40, 50, 60] {
+                let mut model = Knn::new(KnnParams {
+                    components,
+                    ..KnnParams::default()
+                });
+                let data = ScaledSplit::new(&split, model.scaling())?;
+                experiment::fit(&mut model, &data, &Silent)?;
+                let t = Instant::now();
+                let c = model.choose_k(
+                    data.x_valid.view(),
+                    data.y_valid.view(),
+                    &[1, 2, 3, 4, 5, 6, 7, 8, 10],
+                )?;
+                println!(
+                    "{components:>2} principal directions (0: pixels): k = {}, {:?} votes, validation {:.2}%   (search {:.1} s)",
+                    c.k,
+                    c.weighting,
+                    100.0 * c.accuracy,
+                    t.elapsed().as_secs_f64()
+                );
             }
         }
         Some("tree") => {
@@ -138,7 +178,7 @@ fn main() -> Result<()> {
             return Err(Error::UnknownName {
                 what: "grid",
                 name: std::env::args().nth(1).unwrap_or_default(),
-                choices: "usage: validation_grid softmax|svm|tree|forest|dnn|cnn".into(),
+                choices: "usage: validation_grid softmax|knn|svm|tree|forest|dnn|cnn".into(),
             })
         }
     }

@@ -185,7 +185,7 @@ def one_cycle(step, total, peak):
 def train_net(p, parts, jobs):
     """Our training loop in PyTorch: Adam, the one-cycle schedule, a seeded
     shuffle per epoch, validation accuracy after every epoch in eval mode and
-    the weights of the best epoch kept. Returns the model and its history."""
+    the weights of the epoch our KeepRule keeps. Returns the model and its history."""
     import torch
 
     torch.set_num_threads(jobs)
@@ -197,7 +197,7 @@ def train_net(p, parts, jobs):
     y = torch.from_numpy(parts["train"][1]).long()
     n, bs, epochs = len(x), p["batch_size"], p["epochs"]
     total = epochs * ((n + bs - 1) // bs)
-    step, best, history = 0, None, []
+    step, best, top, history = 0, None, 0.0, []
     for epoch in range(1, epochs + 1):
         t = time.perf_counter()
         model.train()
@@ -219,7 +219,10 @@ def train_net(p, parts, jobs):
         valid = accuracy_net(model, parts["valid"])
         history.append({"epoch": epoch, "loss": loss_sum / n, "valid_acc": valid,
                         "seconds": time.perf_counter() - t})
-        if best is None or valid > best[0]:
+        # Our KeepRule: the latest epoch within one validation image of the
+        # best so far (a tie or a one-image lead is noise).
+        top = valid if best is None else max(top, valid)
+        if valid >= top - 1.5 / len(parts["valid"][1]):
             best = (valid, copy.deepcopy(model.state_dict()))
     model.load_state_dict(best[1])
     return model, history

@@ -106,8 +106,9 @@ pub struct Epoch {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     pub epochs: Vec<Epoch>,
-    /// The epoch with the best validation accuracy (its weights are the model's),
-    /// or the last epoch when there was no validation split.
+    /// The epoch whose weights are the model's: the latest epoch within one
+    /// validation image of the best validation accuracy, or the last epoch
+    /// when there was no validation split.
     pub best_epoch: usize,
     /// libtorch's intra-op threads during training.
     pub threads: usize,

@@ -439,22 +439,60 @@ pub fn setup() -> SetupResult<Paths> {
     Ok(p)
 }
 
-/// `cargo build --release --bin mnist` in the project: the CLI the notebooks
-/// start the server and the benchmarks with (cargo skips it when up to date).
-pub fn build_cli(p: &Paths) -> SetupResult<PathBuf> {
+/// The notebooks named (paths or names like `01`), or all of them in order.
+pub fn resolve(p: &Paths, names: &[String]) -> SetupResult<Vec<PathBuf>> {
+    let notebooks = if names.is_empty() {
+        all_notebooks(p)
+    } else {
+        names
+            .iter()
+            .map(|n| {
+                resolve_notebook(p, n)
+                    .ok_or_else(|| SetupError::Io(format!("no notebook named {n:?}")))
+            })
+            .collect::<SetupResult<Vec<_>>>()?
+    };
+    if notebooks.is_empty() {
+        return Err(SetupError::Io(format!(
+            "no notebooks found in {}",
+            p.notebooks.display()
+        )));
+    }
+    Ok(notebooks)
+}
+
+/// Command 1 after `setup`: execute the notebooks named (default: all, in
+/// order) headlessly, writing executed copies and HTML exports to `out`
+/// (default: notebooks/executed/). Notebook 01 finds or downloads MNIST.
+/// `Ok(false)` when a notebook failed (the runner has shown its error).
+pub fn notebooks(names: &[String], out: Option<PathBuf>) -> SetupResult<bool> {
+    let p = setup()?;
+    let notebooks = resolve(&p, names)?;
+    let out = out.unwrap_or_else(|| p.executed.clone());
     eprintln!(
-        "setup: building the mnist CLI (the README's commands; the first time takes a while)"
+        "notebooks: executing {} notebook(s); output in {}",
+        notebooks.len(),
+        out.display()
     );
-    run(
-        Command::new("cargo")
-            .current_dir(&p.root)
-            .args(["build", "--release", "--bin", "mnist"]),
-        "the mnist CLI did not build; the error is above",
-    )?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| p.root.join("target"));
-    Ok(target.join("release").join("mnist"))
+    let status = runner_command(&p, &notebooks, &out)
+        .status()
+        .map_err(|e| SetupError::Spawn {
+            cmd: "the notebook runner".into(),
+            hint: "run `cargo setup` again".into(),
+            source: e,
+        })?;
+    if !status.success() {
+        eprintln!(
+            "notebooks: FAILED (executed copies and HTML up to the failure are in {})",
+            out.display()
+        );
+        return Ok(false);
+    }
+    println!(
+        "notebooks: all ok; executed notebooks and HTML exports in {}",
+        out.display()
+    );
+    Ok(true)
 }
 
 /// Is the toolchain in place (without installing anything)?

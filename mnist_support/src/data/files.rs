@@ -169,6 +169,30 @@ pub fn fetch(dir: &Path, progress: impl FnMut(&str, u64, Option<u64>)) -> Result
     fetch_from(dir, &MIRRORS, progress)
 }
 
+/// The four files, downloaded when they are missing: found in
+/// `config.data_dir` (`$MNIST_DIR`, else data/mnist/), or, when `$MNIST_DIR`
+/// is not set, fetched into data/mnist/ ([`fetch`], with `progress`). A
+/// `$MNIST_DIR` that lacks them is an error naming the files: nothing is
+/// downloaded into a directory the user chose.
+#[cfg(feature = "download")]
+pub fn ensure(
+    config: &crate::config::Config,
+    progress: impl FnMut(&str, u64, Option<u64>),
+) -> Result<Vec<PathBuf>> {
+    match locate_all(&config.data_dir) {
+        Ok(files) => Ok(files),
+        Err(e) if config.data_dir_set => Err(e),
+        Err(_) => fetch(&config.data_dir, progress),
+    }
+}
+
+/// A [`fetch`] progress for a notebook: one printed line per file, when it has arrived.
+pub fn print_arrived(file: &str, done: u64, total: Option<u64>) {
+    if total == Some(done) {
+        println!("  downloaded {file} ({done} bytes)");
+    }
+}
+
 /// [`fetch`] from the given mirrors (base URLs ending in `/`), tried in order per file.
 #[cfg(feature = "download")]
 pub fn fetch_from(

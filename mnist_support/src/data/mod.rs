@@ -21,11 +21,11 @@ mod split;
 mod summary;
 
 pub use files::{
-    default_data_dir, locate, locate_all, md5_file, missing_help, verify, MnistFile, RawMnist,
-    FILES, MIRRORS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
+    default_data_dir, locate, locate_all, md5_file, missing_help, print_arrived, verify, MnistFile,
+    RawMnist, FILES, MIRRORS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
 };
 #[cfg(feature = "download")]
-pub use files::{fetch, fetch_from};
+pub use files::{ensure, fetch, fetch_from};
 pub use idx::{read_images, read_labels, read_maybe_gz, read_pair, Images};
 pub use split::{
     class_counts, is_test_index, is_valid_index, official_test, Labelled, Part, Parts, Split,

@@ -26,6 +26,7 @@ pub mod knn;
 mod model;
 #[cfg(any(feature = "torch", feature = "candle"))]
 pub mod net;
+pub mod pca;
 pub mod softmax;
 pub mod svm;
 pub mod tree;

@@ -113,3 +113,21 @@ fn fetch_with_only_corrupt_mirrors_fails_cleanly() {
         "no partial file left"
     );
 }
+
+#[test]
+fn ensure_finds_the_files_and_never_downloads_into_a_directory_the_user_named() {
+    use mnist_support::config::Config;
+    let empty = tempfile::tempdir().unwrap();
+    let named =
+        |dir: PathBuf| Config::from_vars(move |n| (n == "MNIST_DIR").then(|| dir.clone().into()));
+    let e = data::ensure(&named(empty.path().into()), |_, _, _| panic!("downloaded"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("train-images-idx3-ubyte"), "{e}");
+    assert!(std::fs::read_dir(empty.path()).unwrap().next().is_none());
+    let Some(real) = common::real_data_dir() else {
+        return;
+    };
+    let files = data::ensure(&named(real), |_, _, _| panic!("downloaded")).unwrap();
+    assert_eq!(files.len(), FILES.len());
+}

@@ -104,6 +104,7 @@ fn same_config(kind: ModelKind, epochs: Option<usize>, seed: u64) -> Box<dyn Cla
             weighting: Weighting::Uniform,
             scaling: Scaling::Unit,
             augment: Augment::NONE,
+            components: 0,
         })),
         ModelKind::Tree => Box::new(DecisionTree::new(DecisionTreeParams {
             tree: TreeParams {
@@ -130,6 +131,7 @@ fn same_config(kind: ModelKind, epochs: Option<usize>, seed: u64) -> Box<dyn Cla
             gamma: 0.05,
             scaling: Scaling::MinMax,
             augment: Augment::NONE,
+            components: 0,
             ..SvmParams::default()
         })),
         ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => {

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use mnist_setup as jupyter;
 
-use crate::shared::ensure_data;
 use crate::AnyResult;
 
 /// The arguments of `mnist notebooks`.
@@ -50,48 +49,14 @@ pub fn setup() -> AnyResult<()> {
     Ok(())
 }
 
-/// The notebooks named (paths or names like `01`), or all of them in order.
-fn resolve(p: &jupyter::Paths, names: &[String]) -> AnyResult<Vec<PathBuf>> {
-    let notebooks = if names.is_empty() {
-        jupyter::all_notebooks(p)
-    } else {
-        names
-            .iter()
-            .map(|n| {
-                jupyter::resolve_notebook(p, n).ok_or_else(|| format!("no notebook named {n:?}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    if notebooks.is_empty() {
-        return Err(format!("no notebooks found in {}", p.notebooks.display()).into());
-    }
-    Ok(notebooks)
-}
-
+/// `mnist notebooks`: the same as `cargo run --release -- notebooks`
+/// (which the workspace's small launcher runs without building this CLI).
 pub fn notebooks(names: Vec<String>, out: Option<PathBuf>) -> AnyResult<ExitCode> {
-    let p = jupyter::setup()?;
-    ensure_data()?;
-    let notebooks = resolve(&p, &names)?;
-    let out = out.unwrap_or_else(|| p.executed.clone());
-    eprintln!(
-        "notebooks: executing {} notebook(s); output in {}",
-        notebooks.len(),
-        out.display()
-    );
-    let status = jupyter::runner_command(&p, &notebooks, &out).status()?;
-    if !status.success() {
-        eprintln!(
-            "notebooks: FAILED (executed copies and HTML up to the failure are in {})",
-            out.display()
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    println!(
-        "notebooks: all ok; executed notebooks and HTML exports in {}",
-        out.display()
-    );
-
-    Ok(ExitCode::SUCCESS)
+    Ok(if jupyter::notebooks(&names, out)? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `mnist first-cell`: `scripts/first_cell.py` over the registered kernel.
@@ -104,7 +69,7 @@ pub fn first_cell(a: FirstCellArgs) -> AnyResult<ExitCode> {
         cells,
     } = a;
     let p = jupyter::setup()?;
-    let notebooks = resolve(&p, &names)?;
+    let notebooks = jupyter::resolve(&p, &names)?;
     let script = p.root.join("mnist_support/scripts/first_cell.py");
     let mut cmd = std::process::Command::new(&p.python);
     cmd.arg(&script)

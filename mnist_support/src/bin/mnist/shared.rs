@@ -11,22 +11,30 @@ use mnist_support::models::ModelKind;
 
 use crate::AnyResult;
 
-/// Download the four MNIST files into `dir`, with a progress bar; prints
-/// each file once it is checked.
-pub fn download(dir: PathBuf) -> AnyResult<()> {
+/// A progress bar for downloads and its update, `(file, done, total)`.
+fn download_bar() -> (ProgressBar, impl Fn(&str, u64, Option<u64>)) {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let files = data::fetch(&dir, |name, done, total| {
-        bar.set_message(name.to_string());
+    let b = bar.clone();
+    let update = move |name: &str, done: u64, total: Option<u64>| {
+        b.set_message(name.to_string());
         if let Some(t) = total {
-            bar.set_length(t);
+            b.set_length(t);
         }
-        bar.set_position(done);
-    })?;
+        b.set_position(done);
+    };
+    (bar, update)
+}
+
+/// Download the four MNIST files into `dir`, with a progress bar; prints
+/// each file once it is checked.
+pub fn download(dir: PathBuf) -> AnyResult<()> {
+    let (bar, update) = download_bar();
+    let files = data::fetch(&dir, update)?;
     bar.finish_and_clear();
     for f in files {
         println!("ok  {}", f.display());
@@ -34,17 +42,20 @@ pub fn download(dir: PathBuf) -> AnyResult<()> {
     Ok(())
 }
 
-/// Make sure the data can be found: `$MNIST_DIR` or data/mnist, else download.
+/// Make sure the data can be found: `$MNIST_DIR` or data/mnist, else
+/// download ([`data::ensure`], what notebook 01 does too).
 pub fn ensure_data() -> AnyResult<()> {
     let config = crate::config();
-    let dir = config.data_dir;
-    match data::locate_all(&dir) {
-        Ok(_) => return Ok(()),
-        Err(e) if config.data_dir_set => return Err(e.into()),
-        Err(_) => {}
+    if data::locate_all(&config.data_dir).is_err() && !config.data_dir_set {
+        eprintln!(
+            "data: MNIST not found in {}; downloading",
+            config.data_dir.display()
+        );
     }
-    eprintln!("data: MNIST not found in {}; downloading", dir.display());
-    download(dir)
+    let (bar, update) = download_bar();
+    data::ensure(&config, update)?;
+    bar.finish_and_clear();
+    Ok(())
 }
 
 /// The kinds given, or all seven when none is.

@@ -58,6 +58,41 @@ pub(super) fn keep(b: &mut Vec<(f32, u32)>, kmax: usize, item: (f32, u32)) {
     }
 }
 
+/// [`keep`] every `(‖t‖² − 2·q·t, index)` of a chunk whose score can enter
+/// `b`, the same as calling it on each: blocks of 16 scores are first
+/// compared with the current cut (the `kmax`-th score so far) without a
+/// branch per score, which the compiler vectorizes; almost every block has
+/// no score below it once `b` is full.
+#[inline]
+pub(super) fn select_below_cut(
+    b: &mut Vec<(f32, u32)>,
+    kmax: usize,
+    dots: &[f32],
+    norms: &[f32],
+    first: usize,
+) {
+    const BLOCK: usize = 16;
+    let mut cut = if b.len() < kmax {
+        f32::INFINITY
+    } else {
+        b[kmax - 1].0
+    };
+    for (k, (d, n)) in dots.chunks(BLOCK).zip(norms.chunks(BLOCK)).enumerate() {
+        let below = d
+            .iter()
+            .zip(n)
+            .fold(false, |any, (&dot, &nt)| any | (nt - 2.0 * dot < cut));
+        if below || b.len() < kmax {
+            for (i, (&dot, &nt)) in d.iter().zip(n).enumerate() {
+                keep(b, kmax, (nt - 2.0 * dot, (first + k * BLOCK + i) as u32));
+            }
+            if b.len() >= kmax {
+                cut = b[kmax - 1].0;
+            }
+        }
+    }
+}
+
 /// `Σ q_j b_j` with eight independent sums, which the compiler vectorizes.
 #[inline(always)]
 pub(super) fn dot_bytes_portable(q: &[f32], b: &[u8]) -> f32 {
@@ -324,9 +359,15 @@ impl Index {
                     general_mat_mul(1.0, &qb, &chunk.t(), 0.0, &mut gb);
                 }
                 let norms = self.norms.slice(s![c0..c1]);
-                let select = |b: &mut Vec<(f32, u32)>, dots: ndarray::ArrayView1<f32>| {
-                    for (j, (&dot, &nt)) in dots.iter().zip(norms.iter()).enumerate() {
-                        keep(b, kmax, (nt - 2.0 * dot, (c0 + j) as u32));
+                let select = |b: &mut Vec<(f32, u32)>, dots: ndarray::ArrayView1<f32>| match (
+                    dots.as_slice(),
+                    norms.as_slice(),
+                ) {
+                    (Some(dots), Some(norms)) => select_below_cut(b, kmax, dots, norms, c0),
+                    _ => {
+                        for (j, (&dot, &nt)) in dots.iter().zip(norms.iter()).enumerate() {
+                            keep(b, kmax, (nt - 2.0 * dot, (c0 + j) as u32));
+                        }
                     }
                 };
                 if rows < FEW_QUERIES {

@@ -98,7 +98,7 @@ fn the_bounded_search_finds_exactly_the_brute_force_neighbours() {
     }
     // Small training sets and few columns search in full.
     assert!(Index::new(train.slice(s![..1000, ..])).bound.is_none());
-    assert!(Index::new(random(5000, 40, 1).view()).bound.is_none());
+    assert!(Index::new(random(5000, 50, 1).view()).bound.is_none());
 }
 
 #[test]
@@ -121,4 +121,29 @@ fn knn_votes_and_ties() {
     let p = vote(&nb, &labels, 2, Weighting::Distance).unwrap();
     assert!(p[[0, 0]] > p[[0, 1]]);
     assert!((p.row(1).sum() - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn selecting_below_the_cut_keeps_what_keep_keeps() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    for (n, kmax) in [(5, 3), (100, 1), (1000, 4), (4096, 10), (37, 37)] {
+        // Few distinct values, so that ties to the last bit are common.
+        let dots: Vec<f32> = (0..n).map(|_| rng.gen_range(0..50) as f32 * 0.5).collect();
+        let norms: Vec<f32> = (0..n).map(|_| rng.gen_range(0..80) as f32).collect();
+        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+        // Two chunks in a row, as the search calls it.
+        for (first, half) in [(0, 0..n / 2), (n / 2, n / 2..n)] {
+            select_below_cut(
+                &mut fast,
+                kmax,
+                &dots[half.clone()],
+                &norms[half.clone()],
+                first,
+            );
+            for j in half {
+                keep(&mut slow, kmax, (norms[j] - 2.0 * dots[j], j as u32));
+            }
+        }
+        assert_eq!(fast, slow, "n = {n}, k = {kmax}");
+    }
 }

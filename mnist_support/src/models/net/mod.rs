@@ -158,6 +158,122 @@ impl NetParams {
     }
 }
 
+/// Which epoch's weights a network keeps: the **latest** epoch whose
+/// validation accuracy is within one validation image of the best so far.
+/// A tie, or a one-image lead of an earlier epoch, is validation noise: it
+/// must not keep a mid-schedule checkpoint of a one-cycle schedule, whose
+/// last epochs (learning rate near zero) are the ones to keep. Only a lead of
+/// two images or more keeps an earlier epoch. Without a validation split the
+/// score is the epoch number, so the last epoch is kept.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "torch"), allow(dead_code))]
+pub(crate) struct KeepRule {
+    best: f64,
+    margin: f64,
+}
+
+#[cfg_attr(not(feature = "torch"), allow(dead_code))]
+impl KeepRule {
+    /// For a validation split of `valid_len` images (none: `None`).
+    pub(crate) fn new(valid_len: Option<usize>) -> Self {
+        KeepRule {
+            best: f64::NEG_INFINITY,
+            // Accuracies are multiples of 1/n: half an image more than one
+            // absorbs rounding.
+            margin: valid_len.map_or(0.0, |n| 1.5 / n.max(1) as f64),
+        }
+    }
+
+    /// Whether an epoch scoring `score` replaces the kept weights.
+    pub(crate) fn keeps(&mut self, score: f64) -> bool {
+        let keep = score >= self.best - self.margin;
+        self.best = self.best.max(score);
+        keep
+    }
+}
+
+#[cfg(test)]
+mod keep_rule_tests {
+    use super::KeepRule;
+
+    /// The kept epoch (1-based) of a run scoring `scores`.
+    fn kept(valid_len: Option<usize>, scores: &[f64]) -> usize {
+        let mut rule = KeepRule::new(valid_len);
+        let mut kept = 0;
+        for (i, &s) in scores.iter().enumerate() {
+            if rule.keeps(s) {
+                kept = i + 1;
+            }
+        }
+        kept
+    }
+
+    #[test]
+    fn a_tie_or_a_one_image_lead_keeps_the_later_epoch() {
+        let n = 5000;
+        let img = |k: f64| k / n as f64;
+        // Issue 39: epoch 5 ties with epoch 10.
+        let tie = [
+            0.99,
+            0.995,
+            0.996,
+            0.997,
+            img(4986.0),
+            0.9968,
+            0.997,
+            0.9971,
+            0.997,
+            img(4986.0),
+        ];
+        assert_eq!(kept(Some(n), &tie), 10);
+        // Epoch 5 one image ahead of epoch 10: still the last.
+        let one = [
+            0.99,
+            0.995,
+            0.996,
+            0.997,
+            img(4987.0),
+            0.9968,
+            0.997,
+            0.9971,
+            0.997,
+            img(4986.0),
+        ];
+        assert_eq!(kept(Some(n), &one), 10);
+        // Two images ahead: the earlier epoch is kept.
+        let two = [
+            0.99,
+            0.995,
+            0.996,
+            0.997,
+            img(4988.0),
+            0.9968,
+            0.997,
+            0.9971,
+            0.997,
+            img(4986.0),
+        ];
+        assert_eq!(kept(Some(n), &two), 5);
+    }
+
+    #[test]
+    fn kept_epochs_do_not_drift_down_one_image_at_a_time() {
+        let n = 1000;
+        let img = |k: f64| k / n as f64;
+        // Each epoch one image under the one before: only the first two are within one image of the best.
+        let scores = [img(990.0), img(989.0), img(988.0), img(987.0)];
+        assert_eq!(kept(Some(n), &scores), 2);
+        // A new best is always kept.
+        assert_eq!(kept(Some(n), &[img(980.0), img(990.0), img(985.0)]), 2);
+    }
+
+    #[test]
+    fn without_validation_the_last_epoch_is_kept() {
+        let scores: Vec<f64> = (1..=7).map(|e| e as f64).collect();
+        assert_eq!(kept(None, &scores), 7);
+    }
+}
+
 /// Padding of the 3×3 convolutions: the image keeps its size.
 pub(crate) const PADDING: usize = 1;
 

@@ -7,8 +7,10 @@
 //! ([`Distort`](crate::augment::Distort): shift, rotation, scale, shear,
 //! elastic, stroke thickness, so the networks also read the digits people
 //! draw and photograph). After every epoch the validation split (if given)
-//! is scored in eval mode and the weights of the best epoch are kept
-//! (best-epoch selection; never on the test split); `patience` stops early.
+//! is scored in eval mode and the weights of the latest epoch within one
+//! validation image of the best are kept ([`KeepRule`](super::KeepRule):
+//! a tie or a one-image lead is noise, and must not keep a mid-schedule
+//! epoch; never on the test split); `patience` stops early.
 //! The run is seeded: the same parameters on the same machine and thread
 //! count give the same numbers.
 //!
@@ -324,6 +326,7 @@ pub(super) fn fit(
             },
     };
     let mut best: Option<(f64, Vec<(String, Tensor)>)> = None;
+    let mut rule = super::KeepRule::new(valid.as_ref().map(|(_, vy)| vy.len()));
     let mut step = 0;
     progress.begin(
         &format!(
@@ -409,7 +412,7 @@ pub(super) fn fit(
         ));
         history.epochs.push(e);
         let score = valid_accuracy.unwrap_or(epoch as f64);
-        if best.as_ref().is_none_or(|(b, _)| score > *b) {
+        if rule.keeps(score) {
             let snapshot = state
                 .vs
                 .variables()
@@ -430,7 +433,7 @@ pub(super) fn fit(
     if let Some((_, snapshot)) = best {
         if history.best_epoch != history.epochs.len() {
             progress.note(&format!(
-                "keeping the weights of epoch {} (best validation accuracy)",
+                "keeping the weights of epoch {} (validation accuracy two or more images above the later epochs)",
                 history.best_epoch
             ));
         }

@@ -25,6 +25,7 @@ use ndarray::{linalg::general_mat_mul, s, Array1, Array2, ArrayView1, ArrayView2
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::pca::Pca;
 use super::{check_xy, codec, invalid, Estimator, ModelKind, Progress, Training};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
@@ -40,6 +41,9 @@ pub(crate) use smo::smo;
 pub use smo::Binary;
 use train::train;
 
+/// Steps of subspace iteration for the principal directions.
+const PCA_ITERATIONS: usize = 8;
+
 /// Hyperparameters of the SVM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SvmParams {
@@ -52,6 +56,11 @@ pub struct SvmParams {
     /// SMO iterations at most per pair.
     pub max_iter: usize,
     pub scaling: Scaling,
+    /// The kernel's distances in this many leading principal directions of
+    /// the scaled training rows ([`Pca`]) instead of in all 784 pixels; 0:
+    /// in pixels (what an SVM saved before this choice was fit on).
+    #[serde(default)]
+    pub components: usize,
     /// Train on the digits plus distorted copies of them (handwriting
     /// distortions; see [`crate::augment`]).
     #[serde(default)]
@@ -69,6 +78,11 @@ impl Default for SvmParams {
             // Deskewed first: 99.24% validation against 98.96%, and 91–94% →
             // 93–97.5% on the real inputs of the dev set.
             scaling: Scaling::DeskewMinMax,
+            // Chosen on the validation split (`validation_grid svm`): 99.30%
+            // in 50 principal directions against 99.24% in pixels (40: 99.18%,
+            // 60: 99.30%; γ 0.015: 99.14%, 0.03: 99.30%), and the fit in
+            // 30 s instead of 113 s, the 65,000 predictions in 1.1 s instead of 9.7 s.
+            components: 50,
             // Reads the real inputs at 88–93% without copies, which would
             // quadruple its fit (each pair's kernel grows with its square): none.
             augment: crate::augment::Augment::NONE.with_typed(crate::augment::TYPED_PER_CLASS),
@@ -105,7 +119,19 @@ impl Estimator for SvmParams {
         };
         positive("c", self.c)?;
         positive("gamma", self.gamma)?;
-        positive("tol", self.tol)
+        positive("tol", self.tol)?;
+        if self.components > crate::data::PIXELS {
+            return Err(invalid(
+                ModelKind::Svm,
+                "components",
+                format!(
+                    "at most {} principal directions (0: pixels), got {}",
+                    crate::data::PIXELS,
+                    self.components
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn fit(
@@ -113,7 +139,17 @@ impl Estimator for SvmParams {
         data: Training<'_>,
         progress: &dyn Progress,
     ) -> Result<(FittedSvm, Option<super::History>)> {
-        Ok((train(data.x, data.y, self, progress)?, None))
+        if self.components == 0 {
+            return Ok((train(data.x, data.y, self, progress)?, None));
+        }
+        check_xy(&data.x, &data.y)?;
+        let pca = Pca::fit(data.x, self.components, PCA_ITERATIONS)?;
+        let z = pca.project(data.x)?;
+        progress.note(&format!(
+            "SVM: distances in the {} leading principal directions of the training rows",
+            self.components
+        ));
+        Ok((train(z.view(), data.y, self, progress)?.with_pca(pca), None))
     }
 
     fn predict_proba(&self, m: &FittedSvm, x: ArrayView2<f32>) -> Result<Array2<f32>> {
@@ -137,6 +173,9 @@ impl Estimator for SvmParams {
                 out.put_u32(i);
             }
             out.put_f32s(&p.coef);
+        }
+        if let Some(pca) = &m.pca {
+            pca.put(&mut out);
         }
         Ok(out)
     }
@@ -176,11 +215,28 @@ impl Estimator for SvmParams {
                 iterations,
             });
         }
+        let pca = match self.components {
+            0 => None,
+            c => {
+                let pca = Pca::read(&mut r)?;
+                if pca.dims() != c || pca.dims() != d {
+                    return Err(r.error(format!(
+                        "{} principal directions for {d} inputs, expected {c}",
+                        pca.dims()
+                    )));
+                }
+                Some(pca)
+            }
+        };
         r.finish()?;
         if pairs.is_empty() {
             return Err(r.error("no class pairs"));
         }
-        Ok(FittedSvm::new(support, pairs))
+        let fitted = FittedSvm::new(support, pairs);
+        Ok(match pca {
+            Some(pca) => fitted.with_pca(pca),
+            None => fitted,
+        })
     }
 }
 

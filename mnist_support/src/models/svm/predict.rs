@@ -3,12 +3,16 @@
 
 use super::kernel::*;
 use super::*;
+use crate::models::pca::Pca;
 
 /// A fitted SVM: support vectors (scaled features) and the 45 pairs.
 #[derive(Debug, Clone)]
 pub struct FittedSvm {
+    /// Support vectors, in the principal directions' coordinates when there are some.
     pub support: Array2<f32>,
     pub pairs: Vec<Binary>,
+    /// The directions the kernel measures distances in (none: pixels).
+    pub pca: Option<Pca>,
     tables: std::sync::OnceLock<(Array2<f32>, Array1<f32>)>,
 }
 
@@ -17,14 +21,23 @@ impl FittedSvm {
         FittedSvm {
             support,
             pairs,
+            pca: None,
             tables: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Support vectors given in `pca`'s coordinates; queries are projected.
+    pub fn with_pca(self, pca: Pca) -> Self {
+        FittedSvm {
+            pca: Some(pca),
+            ..self
         }
     }
 }
 
 impl PartialEq for FittedSvm {
     fn eq(&self, other: &Self) -> bool {
-        self.support == other.support && self.pairs == other.pairs
+        self.support == other.support && self.pairs == other.pairs && self.pca == other.pca
     }
 }
 
@@ -48,6 +61,14 @@ impl FittedSvm {
     }
 
     pub fn decision(&self, x: ArrayView2<f32>, gamma: f32) -> Result<Array2<f32>> {
+        let projected;
+        let x = match &self.pca {
+            Some(pca) => {
+                projected = pca.project(x)?;
+                projected.view()
+            }
+            None => x.view(),
+        };
         if x.ncols() != self.support.ncols() {
             return Err(Error::Shape(format!(
                 "SVM has {} inputs, got rows of {}",
