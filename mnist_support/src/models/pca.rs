@@ -52,6 +52,21 @@ impl Pca {
         Ok(Pca { mean, basis: q })
     }
 
+    /// A model's `components` hyperparameter: 0 (pixels) up to one direction per pixel.
+    pub(crate) fn check(model: super::ModelKind, components: usize) -> Result<()> {
+        if components > crate::data::PIXELS {
+            return Err(super::invalid(
+                model,
+                "components",
+                format!(
+                    "at most {} principal directions (0: pixels), got {components}",
+                    crate::data::PIXELS
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Dimensions after projection.
     pub fn dims(&self) -> usize {
         self.basis.ncols()

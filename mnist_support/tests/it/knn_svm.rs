@@ -88,4 +88,27 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
         Svm::new(bad).fit(split.x_train.view(), split.y_train.view(), &Silent),
         Err(mnist_support::Error::InvalidHyperparameter { name: "gamma", .. })
     ));
+    // More principal directions than pixels, for either model: a clear error before any work.
+    let too_many = SvmParams {
+        components: 785,
+        ..SvmParams::default()
+    };
+    assert!(matches!(
+        Svm::new(too_many).fit(split.x_train.view(), split.y_train.view(), &Silent),
+        Err(mnist_support::Error::InvalidHyperparameter {
+            name: "components",
+            ..
+        })
+    ));
+    let too_many = KnnParams {
+        components: 785,
+        ..KnnParams::default()
+    };
+    assert!(matches!(
+        Knn::new(too_many).fit(split.x_train.view(), split.y_train.view(), &Silent),
+        Err(mnist_support::Error::InvalidHyperparameter {
+            name: "components",
+            ..
+        })
+    ));
 }

@@ -270,17 +270,7 @@ impl Estimator for KnnParams {
         if self.k == 0 {
             return Err(invalid(ModelKind::Knn, "k", "must be at least 1"));
         }
-        if self.components > crate::data::PIXELS {
-            return Err(invalid(
-                ModelKind::Knn,
-                "components",
-                format!(
-                    "at most {} principal directions (0: pixels), got {}",
-                    crate::data::PIXELS,
-                    self.components
-                ),
-            ));
-        }
+        Pca::check(ModelKind::Knn, self.components)?;
         if !matches!(
             self.scaling,
             Scaling::Unit | Scaling::None | Scaling::DeskewUnit | Scaling::Deskew

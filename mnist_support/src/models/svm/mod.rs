@@ -120,17 +120,7 @@ impl Estimator for SvmParams {
         positive("c", self.c)?;
         positive("gamma", self.gamma)?;
         positive("tol", self.tol)?;
-        if self.components > crate::data::PIXELS {
-            return Err(invalid(
-                ModelKind::Svm,
-                "components",
-                format!(
-                    "at most {} principal directions (0: pixels), got {}",
-                    crate::data::PIXELS,
-                    self.components
-                ),
-            ));
-        }
+        Pca::check(ModelKind::Svm, self.components)?;
         Ok(())
     }
 
