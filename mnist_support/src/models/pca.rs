@@ -25,6 +25,10 @@ pub struct Pca {
 }
 
 impl Pca {
+    /// Steps of subspace iteration for the directions a model measures
+    /// distances in (kNN's and the SVM's `components`).
+    pub(crate) const ITERATIONS: usize = 8;
+
     /// The `d` leading directions of the rows of `x` after `iterations`
     /// products with their covariance.
     pub fn fit(x: ArrayView2<f32>, d: usize, iterations: usize) -> Result<Pca> {

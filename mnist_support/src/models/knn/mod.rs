@@ -63,9 +63,6 @@ pub struct KnnParams {
     pub components: usize,
 }
 
-/// Steps of subspace iteration for the principal directions.
-const PCA_ITERATIONS: usize = 8;
-
 impl Default for KnnParams {
     fn default() -> Self {
         KnnParams {
@@ -155,7 +152,7 @@ impl FittedKnn {
         }
         let u = unit(&base);
         let bytes = x.mapv(|v| (v / u).round().clamp(0.0, 255.0) as u8);
-        let pca = Pca::fit(x, components, PCA_ITERATIONS)?;
+        let pca = Pca::fit(x, components, Pca::ITERATIONS)?;
         let index = Index::new(pca.project(x)?.view());
         Ok(FittedKnn {
             index,

@@ -41,9 +41,6 @@ pub(crate) use smo::smo;
 pub use smo::Binary;
 use train::train;
 
-/// Steps of subspace iteration for the principal directions.
-const PCA_ITERATIONS: usize = 8;
-
 /// Hyperparameters of the SVM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SvmParams {
@@ -133,7 +130,7 @@ impl Estimator for SvmParams {
             return Ok((train(data.x, data.y, self, progress)?, None));
         }
         check_xy(&data.x, &data.y)?;
-        let pca = Pca::fit(data.x, self.components, PCA_ITERATIONS)?;
+        let pca = Pca::fit(data.x, self.components, Pca::ITERATIONS)?;
         let z = pca.project(data.x)?;
         progress.note(&format!(
             "SVM: distances in the {} leading principal directions of the training rows",
