@@ -20,7 +20,7 @@
 //!
 //! Notebooks start with
 //! ```text
-//! :dep mnist_support = { path = "../mnist_support", default-features = false }
+//! :dep mnist_support = { path = "../mnist_support", default-features = false, features = ["notebook"] }
 //! use mnist_support::prelude::*;
 //! ```
 

@@ -209,16 +209,26 @@ impl Split {
     /// validation and test images, and say so on stdout. Without it, the
     /// full split.
     pub fn limit(self, config: &crate::config::Config) -> Result<Split> {
+        self.limit_with(config, |banner| println!("{banner}"))
+    }
+
+    /// [`limit`](Self::limit), saying so through `say` (a command whose
+    /// stdout is JSON says it on stderr).
+    pub fn limit_with(
+        self,
+        config: &crate::config::Config,
+        say: impl FnOnce(&str),
+    ) -> Result<Split> {
         let Some(n) = config.subset()? else {
             return Ok(self);
         };
         let small = self.head(n, (n / 5).max(100));
-        println!(
+        say(&format!(
             "QUICK MODE ({SUBSET_ENV}={n}): using the first {} training, {} validation and {} test images. Unset {SUBSET_ENV} for the full data.",
             small.x_train.nrows(),
             small.x_valid.nrows(),
             small.x_test.nrows()
-        );
+        ));
         Ok(small)
     }
 

@@ -228,6 +228,8 @@ fn bench_trains_the_configuration_given_as_json() {
         mnist()
             .args(["bench", "tree", "--json", "--params", params])
             .env("MNIST_DIR", &dir)
+            // Quick mode: the configuration is what is tested, not the full data.
+            .env("MNIST_SUBSET", "3000")
             .output()
             .unwrap()
     };
@@ -239,6 +241,7 @@ fn bench_trains_the_configuration_given_as_json() {
     );
     let row: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("QUICK MODE (MNIST_SUBSET=3000)"));
     // Eight leaves at most cannot tell ten digits apart; the default tree gets 88%.
     let acc = row["test_acc"].as_f64().unwrap();
     assert!((0.2..0.75).contains(&acc), "depth-3 tree: {acc}");

@@ -30,39 +30,36 @@ const SUBSET: usize = 2500;
 /// The seven quick models on what quick mode uses, kNN with hyperparameters
 /// other than the defaults (k = 3, distance-weighted votes: what a notebook's
 /// choice on validation can give), and a small digit gate.
+/// Trained once per test process (in `CARGO_TARGET_TMPDIR`) and copied for
+/// each caller.
 pub(crate) fn subset_models(split: &Split) -> tempfile::TempDir {
     use mnist_support::models::knn::Weighting;
     use mnist_support::models::{Knn, KnnParams, ModelKind, Silent};
-    let dir = tempfile::tempdir().unwrap();
-    let small = split.head(SUBSET, 500);
-    for &kind in ModelKind::ALL {
-        let mut model = match kind {
-            ModelKind::Knn => Box::new(Knn::new(KnnParams {
-                k: 3,
-                weighting: Weighting::Distance,
-                ..KnnParams::default()
-            })),
-            _ => common::quick_model(kind),
-        };
-        mnist_support::store::Store::new(dir.path())
-            .run(model.as_mut(), &small, &Silent)
-            .unwrap();
-    }
-    common::small_gate(&small, dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
+    static TRAINED: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let trained = TRAINED.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("subset-models");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let small = split.head(SUBSET, 500);
+        for &kind in ModelKind::ALL {
+            let mut model = match kind {
+                ModelKind::Knn => Box::new(Knn::new(KnnParams {
+                    k: 3,
+                    weighting: Weighting::Distance,
+                    ..KnnParams::default()
+                })),
+                _ => common::quick_model(kind),
+            };
+            mnist_support::store::Store::new(&dir)
+                .run(model.as_mut(), &small, &Silent)
+                .unwrap();
         }
-    }
+        common::small_gate(&small, &dir);
+        dir
+    });
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_dir(trained, dir.path());
+    dir
 }
 
 /// The Dockerfile's CMD (its JSON array form).
@@ -318,7 +315,7 @@ fn the_space_is_written_and_runs_alone() {
     // Alone: a copy somewhere else, the Dockerfile's command, an empty environment.
     let alone = tempfile::tempdir().unwrap();
     let app = alone.path().join("app");
-    copy_dir(&out, &app);
+    common::copy_dir(&out, &app);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -63,7 +63,10 @@ pub fn run(a: BenchArgs) -> AnyResult<()> {
 
 pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResult<()> {
     let changes = parse_changes(&kinds, params)?;
-    let split = Split::load(&crate::config())?;
+    let config = crate::config();
+    // MNIST_SUBSET (the tests' quick mode) limits the data; the banner goes to
+    // stderr so that `--json` stays one JSON object a line.
+    let split = Split::load(&config)?.limit_with(&config, |banner| eprintln!("bench: {banner}"))?;
     let mut rows = Vec::new();
     let mut torch_threads = None;
     for kind in all_if_empty(kinds) {

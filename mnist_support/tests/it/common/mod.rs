@@ -288,19 +288,44 @@ pub fn served_small_models() -> Option<(mnist_support::data::Split, tempfile::Te
     Some((split, models, server))
 }
 
-/// Every model trained on the first 3,000 training images (quick), saved to a temp dir.
+/// Every model trained on the first 3,000 training images (quick), in a
+/// temp dir of the caller's own. The seven are trained once per test process
+/// (in `CARGO_TARGET_TMPDIR`, the first caller waiting for it) and copied for
+/// each caller, who may write beside them.
 pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
-    use mnist_support::models::{ModelKind, Silent};
+    static TRAINED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let trained = TRAINED.get_or_init(|| {
+        use mnist_support::models::{ModelKind, Silent};
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("small-models");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let small = split.head(3000, 500);
+        for &kind in ModelKind::ALL {
+            let mut model = quick_model(kind);
+            mnist_support::store::Store::new(&dir)
+                .retraining(true)
+                .run(model.as_mut(), &small, &Silent)
+                .unwrap();
+        }
+        dir
+    });
     let dir = tempfile::tempdir().unwrap();
-    let small = split.head(3000, 500);
-    for &kind in ModelKind::ALL {
-        let mut model = quick_model(kind);
-        mnist_support::store::Store::new(dir.path())
-            .retraining(true)
-            .run(model.as_mut(), &small, &Silent)
-            .unwrap();
-    }
+    copy_dir(trained, dir.path());
     dir
+}
+
+/// A copy of the directory tree `from` at `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
 }
 
 /// A digit gate trained on a little generated data (30 pictures of each
