@@ -211,7 +211,7 @@ pub fn steps(img: &Gray) -> Result<Steps> {
 /// `roundf` call that x86-64's baseline instruction set compiles `round` to:
 /// the per-pixel loops spent most of their time there.
 #[inline]
-pub(crate) fn round(x: f32) -> f32 {
+pub(super) fn round(x: f32) -> f32 {
     let whole = x as i32 as f32;
     let frac = x - whole;
     if frac >= 0.5 {

@@ -2,7 +2,7 @@
 //! validation digits redrawn with a brush or a pen, and typed digits.
 
 use crate::fonts::typed;
-use image::{GrayImage, Luma, RgbImage};
+use image::{GrayImage, Luma, Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -12,7 +12,6 @@ use super::skeleton::{skeleton, Path};
 use super::{Crop, Sample, Set, Source};
 use crate::data::Split;
 use crate::error::{Error, Result};
-use crate::preprocess::round;
 use ndarray::{ArrayView1, ArrayView2};
 
 /// The label of a [`non_digits`] sample.
@@ -279,7 +278,7 @@ fn pad(path: &Path, rng: &mut ChaCha8Rng) -> (GrayImage, (u32, u32, u32, u32)) {
     let placed = place(path, size, SIZE as f32, SIZE as f32, 4.0, rng);
     let cover = dabs(&trace(&placed, 2.0), 10.0, SIZE, SIZE);
     let img = GrayImage::from_fn(SIZE, SIZE, |x, y| {
-        Luma([round(255.0 * (1.0 - cover[(y * SIZE + x) as usize])) as u8])
+        Luma([(255.0 * (1.0 - cover[(y * SIZE + x) as usize])).round() as u8])
     });
     (img, cover_box(&cover, SIZE))
 }
@@ -358,24 +357,25 @@ fn paper(path: &Path, style: Style, rng: &mut ChaCha8Rng) -> (RgbImage, (u32, u3
         0.0
     };
     let sigma = if photo { rng.gen_range(4f32..9.0) } else { 2.0 };
-    // The sensor's noise: Gaussian (Box–Muller), one draw per pixel and channel.
     let normal = |rng: &mut ChaCha8Rng| {
+        // Box–Muller.
         let (u, v): (f32, f32) = (rng.gen_range(1e-6..1.0), rng.gen_range(0.0..1.0));
         (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
     };
     let mut img = RgbImage::new(w, h);
-    let paper = tint.map(|t| base * t);
-    for (y, row) in img.chunks_exact_mut((3 * w) as usize).enumerate() {
-        let v = y as f32 / h as f32 - 0.5;
-        let covered = &cover[y * w as usize..][..w as usize];
-        for (x, (px, &k)) in row.chunks_exact_mut(3).zip(covered).enumerate() {
-            let u = x as f32 / w as f32 - 0.5;
+    for y in 0..h {
+        for x in 0..w {
+            let (u, v) = (x as f32 / w as f32 - 0.5, y as f32 / h as f32 - 0.5);
             let light =
                 (1.0 + gx * u * 2.0 + gy * v * 2.0) * (1.0 - vignette * 2.0 * (u * u + v * v));
+            let k = cover[(y * w + x) as usize];
+            let mut px = [0u8; 3];
             for ch in 0..3 {
-                let v = (paper[ch] * (1.0 - k) + ink[ch] * k) * light + sigma * normal(rng);
-                px[ch] = round(v.clamp(0.0, 255.0)) as u8;
+                let paper = base * tint[ch];
+                let v = (paper * (1.0 - k) + ink[ch] * k) * light + sigma * normal(rng);
+                px[ch] = v.clamp(0.0, 255.0).round() as u8;
             }
+            img.put_pixel(x, y, Rgb(px));
         }
     }
     if photo {
