@@ -8,7 +8,6 @@
 
 use crate::common;
 
-use std::path::Path;
 use std::process::Command;
 
 use mnist_support::api::{CallError, Client, PredictRequest, PredictResponse};
@@ -30,16 +29,12 @@ const SUBSET: usize = 2500;
 /// The seven quick models on what quick mode uses, kNN with hyperparameters
 /// other than the defaults (k = 3, distance-weighted votes: what a notebook's
 /// choice on validation can give), and a small digit gate.
-/// Trained once per test process (in `CARGO_TARGET_TMPDIR`) and copied for
-/// each caller.
+/// Trained once per test process ([`common::trained_once`]).
 pub(crate) fn subset_models(split: &Split) -> tempfile::TempDir {
     use mnist_support::models::knn::Weighting;
     use mnist_support::models::{Knn, KnnParams, ModelKind, Silent};
     static TRAINED: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    let trained = TRAINED.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("subset-models");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+    common::trained_once(&TRAINED, "subset-models", |dir| {
         let small = split.head(SUBSET, 500);
         for &kind in ModelKind::ALL {
             let mut model = match kind {
@@ -50,16 +45,12 @@ pub(crate) fn subset_models(split: &Split) -> tempfile::TempDir {
                 })),
                 _ => common::quick_model(kind),
             };
-            mnist_support::store::Store::new(&dir)
+            mnist_support::store::Store::new(dir)
                 .run(model.as_mut(), &small, &Silent)
                 .unwrap();
         }
-        common::small_gate(&small, &dir);
-        dir
-    });
-    let dir = tempfile::tempdir().unwrap();
-    common::copy_dir(trained, dir.path());
-    dir
+        common::small_gate(&small, dir);
+    })
 }
 
 /// The Dockerfile's CMD (its JSON array form).

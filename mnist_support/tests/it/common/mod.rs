@@ -289,24 +289,36 @@ pub fn served_small_models() -> Option<(mnist_support::data::Split, tempfile::Te
 }
 
 /// Every model trained on the first 3,000 training images (quick), in a
-/// temp dir of the caller's own. The seven are trained once per test process
-/// (in `CARGO_TARGET_TMPDIR`, the first caller waiting for it) and copied for
-/// each caller, who may write beside them.
+/// temp dir of the caller's own (see [`trained_once`]).
 pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
     static TRAINED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let trained = TRAINED.get_or_init(|| {
+    trained_once(&TRAINED, "small-models", |dir| {
         use mnist_support::models::{ModelKind, Silent};
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("small-models");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
         let small = split.head(3000, 500);
         for &kind in ModelKind::ALL {
             let mut model = quick_model(kind);
-            mnist_support::store::Store::new(&dir)
+            mnist_support::store::Store::new(dir)
                 .retraining(true)
                 .run(model.as_mut(), &small, &Silent)
                 .unwrap();
         }
+    })
+}
+
+/// A temp dir holding a copy of what `train` saved in
+/// `CARGO_TARGET_TMPDIR/<name>`, which it does once per test process (the
+/// first caller trains, the others wait): tests share the training and may
+/// still write beside their models.
+pub fn trained_once(
+    cell: &'static std::sync::OnceLock<PathBuf>,
+    name: &str,
+    train: impl FnOnce(&Path),
+) -> tempfile::TempDir {
+    let trained = cell.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        train(&dir);
         dir
     });
     let dir = tempfile::tempdir().unwrap();
