@@ -33,8 +33,7 @@ const SUBSET: usize = 2500;
 pub(crate) fn subset_models(split: &Split) -> tempfile::TempDir {
     use mnist_support::models::knn::Weighting;
     use mnist_support::models::{Knn, KnnParams, ModelKind, Silent};
-    static TRAINED: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    common::trained_once(&TRAINED, "subset-models", |dir| {
+    common::trained_once("subset-models", |dir| {
         let small = split.head(SUBSET, 500);
         for &kind in ModelKind::ALL {
             let mut model = match kind {

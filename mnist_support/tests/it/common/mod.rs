@@ -291,8 +291,7 @@ pub fn served_small_models() -> Option<(mnist_support::data::Split, tempfile::Te
 /// Every model trained on the first 3,000 training images (quick), in a
 /// temp dir of the caller's own (see [`trained_once`]).
 pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
-    static TRAINED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    trained_once(&TRAINED, "small-models", |dir| {
+    trained_once("small-models", |dir| {
         use mnist_support::models::{ModelKind, Silent};
         let small = split.head(3000, 500);
         for &kind in ModelKind::ALL {
@@ -306,14 +305,22 @@ pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
 }
 
 /// A temp dir holding a copy of what `train` saved in
-/// `CARGO_TARGET_TMPDIR/<name>`, which it does once per test process (the
-/// first caller trains, the others wait): tests share the training and may
-/// still write beside their models.
-pub fn trained_once(
-    cell: &'static std::sync::OnceLock<PathBuf>,
-    name: &str,
-    train: impl FnOnce(&Path),
-) -> tempfile::TempDir {
+/// `CARGO_TARGET_TMPDIR/<name>`, which it does once per test process and
+/// name (the first caller trains, the others wait for it): tests share the
+/// training and may still write beside their models.
+pub fn trained_once(name: &str, train: impl FnOnce(&Path)) -> tempfile::TempDir {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CELLS: Mutex<Option<HashMap<String, Arc<OnceLock<PathBuf>>>>> = Mutex::new(None);
+    // The map's lock is held only to find the name's cell, so trainings of
+    // different names do not wait for each other.
+    let cell = CELLS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .entry(name.to_owned())
+        .or_default()
+        .clone();
     let trained = cell.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
         let _ = std::fs::remove_dir_all(&dir);
