@@ -54,9 +54,17 @@ pub(super) fn clean(ink: &GrayImage, dense: bool) -> Result<GrayImage> {
         p.0[0] = if p.0[0] > t { 255 } else { 0 };
     }
     // Strokes broken by the threshold stay one component: label a slightly
-    // thickened mask.
+    // thickened mask. Only the mask's box and `reach` around it can be
+    // labelled, so the labelling works there (a pad drawing's digit covers
+    // a fraction of the pad).
     let (w, h) = mask.dimensions();
     let reach = (w.max(h) / 150).clamp(1, 6) as u8;
+    let (x0, y0, x1, y1) = bbox(&mask, 255).ok_or_else(no_digit)?;
+    let r = reach as u32;
+    let (rx, ry) = (x0.saturating_sub(r), y0.saturating_sub(r));
+    let (rw, rh) = ((x1 + r).min(w - 1) - rx + 1, (y1 + r).min(h - 1) - ry + 1);
+    let region = |img: &GrayImage| imageops::crop_imm(img, rx, ry, rw, rh).to_image();
+    let (mask, ink) = (region(&mask), region(ink));
     let joined =
         imageproc::morphology::dilate(&mask, imageproc::distance_transform::Norm::LInf, reach);
     let labels = connected_components(&joined, Connectivity::Eight, Luma([0u8]));
@@ -86,20 +94,13 @@ pub(super) fn clean(ink: &GrayImage, dense: bool) -> Result<GrayImage> {
     // Each ink level's soft-edge value, computed once.
     let soft: [u8; 256] =
         std::array::from_fn(|v| (v as f32 - floor).max(0.0).round().min(255.0) as u8);
-    let pixels = labels
-        .as_raw()
-        .iter()
-        .zip(ink.as_raw())
-        .map(|(&l, &v)| {
-            let l = l as usize;
-            if l > 0 && keep.get(l).copied().unwrap_or(false) {
-                soft[v as usize]
-            } else {
-                0
-            }
-        })
-        .collect();
-    let mut out = GrayImage::from_raw(w, h, pixels).expect("same size");
+    let mut out = GrayImage::new(w, h);
+    for ((x, y, &Luma([l])), &Luma([v])) in labels.enumerate_pixels().zip(ink.pixels()) {
+        let l = l as usize;
+        if l > 0 && keep.get(l).copied().unwrap_or(false) {
+            out.put_pixel(rx + x, ry + y, Luma([soft[v as usize]]));
+        }
+    }
     stretch(&mut out);
     Ok(out)
 }
