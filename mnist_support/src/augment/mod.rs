@@ -426,7 +426,10 @@ impl Default for Distort {
 fn bilinear_field(field: &[[f32; 2]; 16], x: f32, y: f32) -> [f32; 2] {
     let g = |v: f32| (v / (SIDE as f32 - 1.0) * 3.0).clamp(0.0, 3.0);
     let (gx, gy) = (g(x), g(y));
-    let (ix, iy) = ((gx.floor() as usize).min(2), (gy.floor() as usize).min(2));
+    let (ix, iy) = (
+        (crate::scale::floor(gx) as usize).min(2),
+        (crate::scale::floor(gy) as usize).min(2),
+    );
     let (fx, fy) = (gx - ix as f32, gy - iy as f32);
     let at = |i: usize, j: usize, k: usize| field[j * 4 + i][k];
     let mut out = [0f32; 2];
