@@ -190,7 +190,7 @@ pub fn deskew(pixels: &[f32]) -> Vec<f32> {
         for x in 0..side {
             let sy = y as f32 - c + cy;
             let sx = x as f32 - c + cx + alpha * (y as f32 - c);
-            out[y * side + x] = sample(pixels, sx, sy).round();
+            out[y * side + x] = round(sample(pixels, sx, sy));
         }
     }
     out
@@ -320,6 +320,23 @@ impl Scaler {
     }
 }
 
+/// `x.round()` (half away from zero) for |x| < 2²³, bit for bit, without the
+/// `roundf` call that x86-64's baseline instruction set compiles `round` to:
+/// the per-pixel loops of the preprocessing spent most of their time there,
+/// and deskewing rounds every pixel of every image.
+#[inline]
+pub(crate) fn round(x: f32) -> f32 {
+    let whole = x as i32 as f32;
+    let frac = x - whole;
+    if frac >= 0.5 {
+        whole + 1.0
+    } else if frac <= -0.5 {
+        whole - 1.0
+    } else {
+        whole.copysign(x)
+    }
+}
+
 /// `x.floor()` for |x| < 2³¹, bit for bit (but −0.0 gives +0.0), without
 /// the `floorf` call that x86-64's baseline instruction set compiles `floor`
 /// to: the distortions sample every pixel of every image of every epoch.
@@ -355,6 +372,30 @@ pub(crate) fn sample(src: &[f32], x: f32, y: f32) -> f32 {
 mod tests {
     use super::*;
     use crate::consts::SIDE;
+
+    #[test]
+    fn round_is_f32_round_bit_for_bit() {
+        let mut x = -600.0f32;
+        while x <= 600.0 {
+            for y in [x, x.next_up(), x.next_down()] {
+                assert_eq!(round(y).to_bits(), y.round().to_bits(), "{y}");
+            }
+            x += 0.125;
+        }
+        for y in [
+            0.49999997f32,
+            -0.49999997,
+            0.5,
+            -0.5,
+            1.5,
+            2.5,
+            254.5,
+            -0.0,
+            0.0,
+        ] {
+            assert_eq!(round(y), y.round(), "{y}");
+        }
+    }
 
     #[test]
     fn floor_is_f32_floor_bit_for_bit() {

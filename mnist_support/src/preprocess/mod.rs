@@ -57,6 +57,7 @@ use imageproc::region_labelling::{connected_components, Connectivity};
 
 use crate::consts::{PIXELS, SIDE};
 use crate::error::{Error, Result};
+use crate::scale::round;
 
 mod decode;
 mod ink;
@@ -207,49 +208,6 @@ pub fn steps(img: &Gray) -> Result<Steps> {
     })
 }
 
-/// `x.round()` (half away from zero) for |x| < 2²³, bit for bit, without the
-/// `roundf` call that x86-64's baseline instruction set compiles `round` to:
-/// the per-pixel loops spent most of their time there.
-#[inline]
-pub(super) fn round(x: f32) -> f32 {
-    let whole = x as i32 as f32;
-    let frac = x - whole;
-    if frac >= 0.5 {
-        whole + 1.0
-    } else if frac <= -0.5 {
-        whole - 1.0
-    } else {
-        whole.copysign(x)
-    }
-}
-
 pub(super) fn no_digit() -> Error {
     Error::NoDigit("no ink found (draw or upload a digit)".into())
-}
-
-#[cfg(test)]
-mod round_tests {
-    #[test]
-    fn round_is_f32_round_bit_for_bit() {
-        let mut x = -600.0f32;
-        while x <= 600.0 {
-            for y in [x, x.next_up(), x.next_down()] {
-                assert_eq!(super::round(y).to_bits(), y.round().to_bits(), "{y}");
-            }
-            x += 0.125;
-        }
-        for y in [
-            0.49999997f32,
-            -0.49999997,
-            0.5,
-            -0.5,
-            1.5,
-            2.5,
-            254.5,
-            -0.0,
-            0.0,
-        ] {
-            assert_eq!(super::round(y), y.round(), "{y}");
-        }
-    }
 }
