@@ -158,6 +158,51 @@ fn a_failing_cell_fails_the_run_with_its_message() {
     }
 }
 
+/// The notebooks of one directory run in one kernel, cleared before each
+/// notebook after the first: the second sees none of the first's variables,
+/// runs in another process, and its cells are numbered from 1.
+#[test]
+fn notebooks_of_one_directory_share_a_kernel_cleared_between_them() {
+    let Some(_) = require_setup() else { return };
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.ipynb"), dir.path().join("b.ipynb"));
+    notebook(&a, &["let leftover: u32 = 7;", "std::process::id()"]);
+    notebook(&b, &[":vars", "let fresh: u32 = 8;", "std::process::id()"]);
+    let out = dir.path().join("out");
+    let run = mnist()
+        .args(["notebooks", "--out"])
+        .arg(&out)
+        .args([&a, &b])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let (a, b) = (load(&out.join("a.ipynb")), load(&out.join("b.ipynb")));
+    let vars = b["cells"][0]["outputs"].to_string();
+    assert!(
+        vars.contains("Variable") && !vars.contains("leftover"),
+        "{vars}"
+    );
+    let pid = |nb: &serde_json::Value| {
+        nb["cells"][nb["cells"].as_array().unwrap().len() - 1]["outputs"][0]["data"]["text/plain"]
+            .to_string()
+    };
+    assert_ne!(
+        pid(&a),
+        pid(&b),
+        "the second notebook ran in the first one's process"
+    );
+    for nb in [&a, &b] {
+        for (i, cell) in nb["cells"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(cell["execution_count"], i + 1, "{cell}");
+        }
+    }
+}
+
 /// The model notebooks in quick mode (`MNIST_SUBSET`): every step runs, the
 /// report shows its tables and confusion matrices inline, the model is saved
 /// (into a temporary models directory) and reloads with identical predictions.
