@@ -371,6 +371,22 @@ pub struct ModelCard {
     pub report: Report,
 }
 
+impl ModelCard {
+    /// Where the card's model file is in `dir`. A card names a plain file
+    /// name next to it; anything else (a path, `..`) is refused, so a card
+    /// never makes a reader or the Space writer reach outside `dir`.
+    pub(crate) fn model_path(&self, dir: &Path) -> Result<PathBuf> {
+        let f = &self.model_file;
+        if f.is_empty() || f.contains(['/', '\\']) || f == "." || f == ".." {
+            return Err(Error::Decode {
+                what: format!("{}.json", self.name),
+                reason: format!("it names an invalid model file {f:?}"),
+            });
+        }
+        Ok(dir.join(f))
+    }
+}
+
 /// What the digit gate ([`ModelKind::Gate`], [`crate::gate`]) chose on its
 /// held-out pictures, and how it did there.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -524,13 +540,7 @@ struct ModelFile {
 
 impl ModelFile {
     fn read(dir: &Path, name: &str, card: &ModelCard) -> Result<ModelFile> {
-        let path = dir.join(&card.model_file);
-        if card.model_file.contains(['/', '\\']) || card.model_file.is_empty() {
-            return Err(Error::Decode {
-                what: format!("{name}.json"),
-                reason: format!("it names an invalid model file {:?}", card.model_file),
-            });
-        }
+        let path = card.model_path(dir)?;
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         if format!("{:x}", md5::compute(&bytes)) != card.model_md5 {
             return Err(Error::Decode {

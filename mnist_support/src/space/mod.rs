@@ -123,6 +123,7 @@ pub fn write(opts: &SpaceOptions, data: &Split) -> Result<Space> {
         }
     }
     for card in &cards {
+        card.model_path(&opts.models)?;
         for rel in [card.model_file.clone(), format!("{}.json", card.name)] {
             let from = opts.models.join(&rel);
             let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
@@ -232,10 +233,13 @@ fn gate_files(models: &Path, data: &Split, any: bool) -> Result<Vec<String>> {
         models.display()
     );
     let name = crate::gate::NAME;
-    let files = |card: &ModelCard| vec![card.model_file.clone(), format!("{name}.json")];
+    let files = |card: &ModelCard| -> Result<Vec<String>> {
+        card.model_path(models)?;
+        Ok(vec![card.model_file.clone(), format!("{name}.json")])
+    };
     if any {
         return match crate::gate::Gate::load(models) {
-            Ok(Some(gate)) => Ok(files(&gate.card)),
+            Ok(Some(gate)) => files(&gate.card),
             Ok(None) => Ok(Vec::new()),
             Err(e) => Err(refused(format!(
                 "the digit gate in {} cannot be loaded: {e}\n{fix}",
@@ -244,7 +248,7 @@ fn gate_files(models: &Path, data: &Split, any: bool) -> Result<Vec<String>> {
         };
     }
     match Store::new(models).freshness(name, ModelKind::Gate, data) {
-        Freshness::Fresh(card) => Ok(files(&card)),
+        Freshness::Fresh(card) => files(&card),
         Freshness::Stale(why) | Freshness::Missing(why) => Err(refused(format!(
             "the Space needs the digit gate (what says \"this does not look like a digit\"), \
              up to date, in {}: {why}\n{fix}",
@@ -269,6 +273,26 @@ fn check_out_dir(out: &Path) -> Result<()> {
         .lines()
         .map(String::from)
         .collect();
+    // `write` lists plain relative paths; anything else was not written by it
+    // and could name a file outside the directory.
+    let outside: Vec<&str> = ours
+        .iter()
+        .filter(|p| {
+            let mut parts = Path::new(p.as_str()).components().peekable();
+            parts.peek().is_none() || !parts.all(|c| matches!(c, std::path::Component::Normal(_)))
+        })
+        .map(String::as_str)
+        .collect();
+    if !outside.is_empty() {
+        return Err(refused(format!(
+            "{} lists paths outside {} ({}), which `mnist space` never writes; \
+             it deletes only the files it wrote inside the directory: choose a new or empty directory",
+            out.join(MANIFEST).display(),
+            out.display(),
+            outside.join(", ")
+        )));
+    }
+    let mut found = Vec::new();
     let mut foreign = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -282,7 +306,9 @@ fn check_out_dir(out: &Path) -> Result<()> {
             }
             if entry.file_type().map_err(|e| Error::io(&dir, e))?.is_dir() {
                 stack.push(name);
-            } else if !ours.contains(&shown) {
+            } else if ours.contains(&shown) {
+                found.push(name);
+            } else {
                 foreign.push(shown);
             }
         }
@@ -295,10 +321,61 @@ fn check_out_dir(out: &Path) -> Result<()> {
             foreign.join(", ")
         )));
     }
-    for p in ours {
+    // Only files seen inside the directory (a symbolic link is removed, not
+    // what it points to).
+    for p in found {
         let _ = std::fs::remove_file(out.join(p));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_naming_paths_outside_the_directory_is_refused_and_nothing_is_deleted() {
+        let root = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let out = root.path().join("space");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("app.txt"), "written by mnist space").unwrap();
+        for listed in [
+            victim.to_string_lossy().into_owned(),
+            "../victim".into(),
+            "sub/../../victim".into(),
+        ] {
+            std::fs::write(out.join(MANIFEST), format!("app.txt\n{listed}\n")).unwrap();
+            let err = check_out_dir(&out).unwrap_err().to_string();
+            assert!(err.contains("outside") && err.contains(&listed), "{err}");
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+            assert!(
+                out.join("app.txt").exists(),
+                "nothing is deleted when refused"
+            );
+        }
+        // What it wrote itself, listed as written, is cleared for the next write.
+        std::fs::write(out.join(MANIFEST), "app.txt\n").unwrap();
+        check_out_dir(&out).unwrap();
+        assert!(!out.join("app.txt").exists());
+        assert!(victim.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_listed_symbolic_link_is_removed_not_what_it_points_to() {
+        let root = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let out = root.path().join("space");
+        std::fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(&victim, out.join("model.bin")).unwrap();
+        std::fs::write(out.join(MANIFEST), "model.bin\n").unwrap();
+        check_out_dir(&out).unwrap();
+        assert!(out.join("model.bin").symlink_metadata().is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    }
 }
 
 /// The card of each of the seven models in `dir`, each up to date with this
