@@ -1,6 +1,6 @@
 //! `mnist space --prebuilt`: a server binary built on this machine runs in the
-//! Space's image only if it is a Linux x86-64 program that asks for no newer
-//! glibc than the image's (Debian 13 has 2.41). Checked by reading the ELF
+//! Space's image only if it is a Linux x86-64 program (an executable ELF file
+//! for the System V or GNU ABI) that asks for no newer glibc than the image's (Debian 13 has 2.41). Checked by reading the ELF
 //! header and its version needs with the `object` crate.
 
 use object::elf;
@@ -47,6 +47,29 @@ pub fn check(bytes: &[u8], what: &str) -> Result<BinaryNeeds> {
     let endian = header
         .endian()
         .map_err(|e| refuse(format!("its ELF header is unreadable: {e}")))?;
+    // A program (fixed-address or position-independent), not an object
+    // file, a shared library's core dump or the like.
+    let kind = header.e_type(endian);
+    if kind != elf::ET_EXEC && kind != elf::ET_DYN {
+        let looks = match kind {
+            elf::ET_REL => "an object file (.o), not a linked program",
+            elf::ET_CORE => "a core dump",
+            _ => "not an executable ELF file",
+        };
+        return Err(refuse(format!("it is {looks}")));
+    }
+    // Linux runs the System V and GNU ABIs; FreeBSD's and others' binaries are refused.
+    let abi = header.e_ident().os_abi;
+    if abi != elf::ELFOSABI_SYSV && abi != elf::ELFOSABI_GNU {
+        return Err(refuse(format!(
+            "it is built for another operating system (ELF OS ABI {abi}{}), not Linux",
+            if abi == elf::ELFOSABI_FREEBSD {
+                ", FreeBSD"
+            } else {
+                ""
+            }
+        )));
+    }
     let machine = header.e_machine(endian);
     if machine != elf::EM_X86_64 {
         return Err(refuse(format!(
@@ -117,6 +140,34 @@ mod tests {
         assert_eq!(glibc_version(b"GLIBC_PRIVATE"), None);
         assert_eq!(glibc_version(b"GCC_3.0"), None);
         assert!(Some((2, 9)) < Some((2, 41)));
+    }
+
+    #[test]
+    fn only_linux_programs_pass_the_elf_type_and_abi_checks() {
+        // This test's own binary: a Linux x86-64 program (ET_DYN or ET_EXEC).
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+            check(&exe, "this test").unwrap();
+        }
+        const E_TYPE: usize = 16;
+        const EI_OSABI: usize = 7;
+        let mut object = exe.clone();
+        object[E_TYPE..E_TYPE + 2].copy_from_slice(&elf::ET_REL.to_le_bytes());
+        let e = check(&object, "x").unwrap_err().to_string();
+        assert!(
+            e.contains("object file") && e.contains("leave out --prebuilt"),
+            "{e}"
+        );
+        let mut core = exe.clone();
+        core[E_TYPE..E_TYPE + 2].copy_from_slice(&elf::ET_CORE.to_le_bytes());
+        assert!(check(&core, "x")
+            .unwrap_err()
+            .to_string()
+            .contains("core dump"));
+        let mut freebsd = exe;
+        freebsd[EI_OSABI] = elf::ELFOSABI_FREEBSD;
+        let e = check(&freebsd, "x").unwrap_err().to_string();
+        assert!(e.contains("FreeBSD") && e.contains("not Linux"), "{e}");
     }
 
     #[test]
