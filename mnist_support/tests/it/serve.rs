@@ -88,10 +88,17 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
 
     // Bad input: 4xx with a message, and the server keeps serving.
     let huge_png = {
-        // A valid PNG header claiming 100000×100000 pixels.
+        // A valid PNG header claiming 100000×100000 pixels: IHDR's size
+        // changed and its CRC (over the chunk's type and data) made anew, so
+        // that the reader gets as far as the size.
         let mut v = common::png_gray(&preprocess::Gray::new(1, 1, vec![255]).unwrap());
+        assert_eq!(&v[12..16], b"IHDR");
         v[16..20].copy_from_slice(&100_000u32.to_be_bytes());
         v[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(&v[12..29]);
+        v[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+        assert_eq!(preprocess::image_size(&v).unwrap(), (100_000, 100_000));
         v
     };
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
@@ -207,6 +214,13 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
     for (what, body) in cases {
         let (code, r) = post(url, &body);
         assert!((400..500).contains(&code), "{what}: status {code}, {r}");
+        if what == "huge image" {
+            assert_eq!(code, 413, "{r}");
+            assert!(
+                r["error"].as_str().unwrap().contains("100000×100000"),
+                "{r}"
+            );
+        }
         assert!(
             r["error"].as_str().is_some_and(|e| !e.is_empty()),
             "{what}: {r}"
