@@ -444,6 +444,33 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
     assert_eq!(post_full(&server.url, good.as_bytes()).0, 200);
     drop(server);
 
+    // With no trusted proxy (the default, `--trusted-proxies 0`), an
+    // X-Forwarded-For header is anyone's to write: it is ignored, and eight
+    // requests claiming eight addresses share the one budget of their socket.
+    let server = common::start_server_with(
+        models.path(),
+        &["--rate-limit", "1", "--trusted-proxies", "0"],
+        false,
+    );
+    let claimed: Vec<u16> = (0..8)
+        .map(|i| {
+            match ureq::post(&format!("{}/api/predict", server.url))
+                .set("Content-Type", "application/json")
+                .set("X-Forwarded-For", &format!("198.51.100.{i}"))
+                .send_bytes(good.as_bytes())
+            {
+                Ok(r) => r.status(),
+                Err(ureq::Error::Status(code, _)) => code,
+                Err(e) => panic!("{e}"),
+            }
+        })
+        .collect();
+    assert!(
+        claimed.iter().filter(|&&c| c == 429).count() >= 4,
+        "X-Forwarded-For was trusted with no trusted proxy: {claimed:?}"
+    );
+    drop(server);
+
     // Behind one trusted proxy (a Space): the client is the entry the proxy
     // appended, the rightmost; a leftmost entry made up afresh for every
     // request changes nothing, while two clients behind the proxy each get
