@@ -123,8 +123,7 @@ pub fn write(opts: &SpaceOptions, data: &Split) -> Result<Space> {
         }
     }
     for card in &cards {
-        card.model_path(&opts.models)?;
-        for rel in [card.model_file.clone(), format!("{}.json", card.name)] {
+        for rel in model_files(&opts.models, card.kind.name(), card)? {
             let from = opts.models.join(&rel);
             let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
             written.put(&format!("models/{rel}"), &bytes)?;
@@ -233,10 +232,7 @@ fn gate_files(models: &Path, data: &Split, any: bool) -> Result<Vec<String>> {
         models.display()
     );
     let name = crate::gate::NAME;
-    let files = |card: &ModelCard| -> Result<Vec<String>> {
-        card.model_path(models)?;
-        Ok(vec![card.model_file.clone(), format!("{name}.json")])
-    };
+    let files = |card: &ModelCard| model_files(models, name, card).map(|f| f.to_vec());
     if any {
         return match crate::gate::Gate::load(models) {
             Ok(Some(gate)) => files(&gate.card),
@@ -255,6 +251,15 @@ fn gate_files(models: &Path, data: &Split, any: bool) -> Result<Vec<String>> {
             models.display()
         ))),
     }
+}
+
+/// A model's two files in `models`, as names there: its parameters and its
+/// card, `<name>.json` for the name it was looked up by (a fixed name, not
+/// the one the card gives itself). The card's model file must be a plain
+/// file name ([`ModelCard::model_path`]), so neither reaches outside.
+fn model_files(models: &Path, name: &str, card: &ModelCard) -> Result<[String; 2]> {
+    card.model_path(models)?;
+    Ok([card.model_file.clone(), format!("{name}.json")])
 }
 
 /// The directory is new, empty, or holds only what [`write`] wrote before (and a `.git`).
@@ -333,13 +338,20 @@ fn check_out_dir(out: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_manifest_naming_paths_outside_the_directory_is_refused_and_nothing_is_deleted() {
+    /// A temporary root holding `victim` (a file outside the Space) and an
+    /// empty Space directory `space`.
+    fn victim_beside_a_space() -> (tempfile::TempDir, PathBuf, PathBuf) {
         let root = tempfile::tempdir().unwrap();
         let victim = root.path().join("victim");
         std::fs::write(&victim, "keep me").unwrap();
         let out = root.path().join("space");
         std::fs::create_dir(&out).unwrap();
+        (root, victim, out)
+    }
+
+    #[test]
+    fn a_manifest_naming_paths_outside_the_directory_is_refused_and_nothing_is_deleted() {
+        let (_root, victim, out) = victim_beside_a_space();
         std::fs::write(out.join("app.txt"), "written by mnist space").unwrap();
         for listed in [
             victim.to_string_lossy().into_owned(),
@@ -365,11 +377,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_listed_symbolic_link_is_removed_not_what_it_points_to() {
-        let root = tempfile::tempdir().unwrap();
-        let victim = root.path().join("victim");
-        std::fs::write(&victim, "keep me").unwrap();
-        let out = root.path().join("space");
-        std::fs::create_dir(&out).unwrap();
+        let (_root, victim, out) = victim_beside_a_space();
         std::os::unix::fs::symlink(&victim, out.join("model.bin")).unwrap();
         std::fs::write(out.join(MANIFEST), "model.bin\n").unwrap();
         check_out_dir(&out).unwrap();
