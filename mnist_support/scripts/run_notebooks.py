@@ -31,6 +31,7 @@ Exit status: 0 when every notebook ran clean, 1 when a cell failed, 2 on usage e
 
 import argparse
 import asyncio
+import itertools
 import json
 import queue
 import re
@@ -196,23 +197,20 @@ async def run_notebook(path, out_dir, km, kc, timeout):
 
 
 async def run_all(paths, out, kernel, timeout):
-    """Run the notebooks in order, those of one directory in one kernel (its
-    working directory), until one fails."""
+    """Run the notebooks in order, each run of notebooks from one directory in
+    one kernel (started there, its working directory), until one fails."""
     results = []
-    km, kc, cwd = None, None, None
-    try:
-        for path in paths:
-            if km is None or path.parent.resolve() != cwd:
-                if km is not None and km.has_kernel:
-                    await km.shutdown_kernel()
-                km, kc, cwd = AsyncKernelManager(kernel_name=kernel), None, path.parent.resolve()
-            r, kc = await run_notebook(path, out, km, kc, timeout)
-            results.append(r)
-            if not r["ok"]:
-                break
-    finally:
-        if km is not None and km.has_kernel:
-            await km.shutdown_kernel()
+    for _, group in itertools.groupby(paths, key=lambda p: p.parent.resolve()):
+        km, kc = AsyncKernelManager(kernel_name=kernel), None
+        try:
+            for path in group:
+                r, kc = await run_notebook(path, out, km, kc, timeout)
+                results.append(r)
+                if not r["ok"]:
+                    return results
+        finally:
+            if km.has_kernel:
+                await km.shutdown_kernel()
     return results
 
 

@@ -1,7 +1,8 @@
 //! `mnist space --prebuilt`: a server binary built on this machine runs in the
 //! Space's image only if it is a Linux x86-64 program (an executable ELF file
-//! for the System V or GNU ABI) that asks for no newer glibc than the image's (Debian 13 has 2.41). Checked by reading the ELF
-//! header and its version needs with the `object` crate.
+//! for the System V or GNU ABI) that asks for no newer glibc than the image's
+//! (Debian 13 has 2.41). Checked by reading the ELF header and its version
+//! needs with the `object` crate.
 
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader};

@@ -237,6 +237,19 @@ fn the_server_answers_every_model_and_rejects_bad_input() {
     assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
 }
 
+/// The status of a predict request that says it was forwarded for `xff`.
+fn post_forwarded(url: &str, xff: &str, body: &[u8]) -> u16 {
+    match ureq::post(&format!("{url}/api/predict"))
+        .set("Content-Type", "application/json")
+        .set("X-Forwarded-For", xff)
+        .send_bytes(body)
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// A large photo of a digit (slow to preprocess) as a predict body for every model.
 fn heavy_body(split: &Split) -> String {
     let px = split.x_test.row(3).to_vec();
@@ -453,17 +466,7 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
         false,
     );
     let claimed: Vec<u16> = (0..8)
-        .map(|i| {
-            match ureq::post(&format!("{}/api/predict", server.url))
-                .set("Content-Type", "application/json")
-                .set("X-Forwarded-For", &format!("198.51.100.{i}"))
-                .send_bytes(good.as_bytes())
-            {
-                Ok(r) => r.status(),
-                Err(ureq::Error::Status(code, _)) => code,
-                Err(e) => panic!("{e}"),
-            }
-        })
+        .map(|i| post_forwarded(&server.url, &format!("198.51.100.{i}"), good.as_bytes()))
         .collect();
     assert!(
         claimed.iter().filter(|&&c| c == 429).count() >= 4,
@@ -480,15 +483,7 @@ fn the_server_bounds_its_queue_rate_and_slow_clients() {
         &["--rate-limit", "1", "--trusted-proxies", "1"],
         false,
     );
-    let forwarded = |xff: &str| match ureq::post(&format!("{}/api/predict", server.url))
-        .set("Content-Type", "application/json")
-        .set("X-Forwarded-For", xff)
-        .send_bytes(good.as_bytes())
-    {
-        Ok(r) => r.status(),
-        Err(ureq::Error::Status(code, _)) => code,
-        Err(e) => panic!("{e}"),
-    };
+    let forwarded = |xff: &str| post_forwarded(&server.url, xff, good.as_bytes());
     let spoofed: Vec<u16> = (0..8)
         .map(|i| forwarded(&format!("10.{i}.{}.1, 203.0.113.7", i * 7)))
         .collect();
