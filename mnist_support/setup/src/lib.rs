@@ -120,20 +120,59 @@ impl Default for Paths {
 }
 
 fn run(cmd: &mut Command, hint: &str) -> SetupResult<()> {
-    let shown = format!("{cmd:?}").replace('"', "");
-    let status = cmd.status().map_err(|e| SetupError::Spawn {
-        cmd: shown.clone(),
-        hint: hint.to_string(),
-        source: e,
-    })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(SetupError::Failed {
-            cmd: shown,
-            status: status.to_string(),
+    Running::spawn(cmd, hint)?.wait()
+}
+
+/// A command started in the background ([`Running::spawn`]): killed when
+/// dropped before [`Running::wait`] (setup failed elsewhere meanwhile).
+struct Running {
+    child: Option<std::process::Child>,
+    shown: String,
+    hint: String,
+}
+
+impl Running {
+    fn spawn(cmd: &mut Command, hint: &str) -> SetupResult<Running> {
+        let shown = format!("{cmd:?}").replace('"', "");
+        let child = cmd.spawn().map_err(|e| SetupError::Spawn {
+            cmd: shown.clone(),
+            hint: hint.to_string(),
+            source: e,
+        })?;
+        Ok(Running {
+            child: Some(child),
+            shown,
             hint: hint.to_string(),
         })
+    }
+
+    fn wait(mut self) -> SetupResult<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let status = child.wait().map_err(|e| SetupError::Spawn {
+            cmd: self.shown.clone(),
+            hint: self.hint.clone(),
+            source: e,
+        })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(SetupError::Failed {
+                cmd: std::mem::take(&mut self.shown),
+                status: status.to_string(),
+                hint: std::mem::take(&mut self.hint),
+            })
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -237,29 +276,49 @@ pub fn find_evcxr() -> Option<PathBuf> {
     bin.is_file().then_some(bin)
 }
 
-/// Install evcxr_jupyter (pinned, `--locked`) unless that version is present.
-pub fn ensure_evcxr() -> SetupResult<PathBuf> {
-    if let Some(p) = find_evcxr() {
-        return Ok(p);
+/// evcxr_jupyter of the pinned version: found, or being installed.
+pub struct Evcxr(Result<PathBuf, Running>);
+
+impl Evcxr {
+    /// Start installing evcxr_jupyter (pinned, `--locked`) in the background
+    /// unless that version is present. Its compile is minutes of CPU, while
+    /// the rest of setup (the venv, libtorch, Chromium) is mostly downloads,
+    /// so they go on meanwhile; [`Evcxr::finish`] waits for it.
+    pub fn start() -> SetupResult<Evcxr> {
+        if let Some(p) = find_evcxr() {
+            return Ok(Evcxr(Ok(p)));
+        }
+        eprintln!(
+            "setup: installing evcxr_jupyter {EVCXR_VERSION} with cargo, while the rest of setup goes on (once; about 8 minutes on 2 cores)"
+        );
+        Running::spawn(
+            Command::new("cargo").args([
+                "install",
+                "evcxr_jupyter",
+                "--version",
+                EVCXR_VERSION,
+                "--locked",
+            ]),
+            "evcxr_jupyter needs a Rust toolchain and a C compiler (Debian: apt-get install build-essential).",
+        )
+        .map(|r| Evcxr(Err(r)))
     }
-    eprintln!(
-        "setup: installing evcxr_jupyter {EVCXR_VERSION} with cargo (once; about 10 minutes on 2 cores)"
-    );
-    run(
-        Command::new("cargo").args([
-            "install",
-            "evcxr_jupyter",
-            "--version",
-            EVCXR_VERSION,
-            "--locked",
-        ]),
-        "evcxr_jupyter needs a Rust toolchain and a C compiler (Debian: apt-get install build-essential).",
-    )?;
-    find_evcxr().ok_or_else(|| {
-        SetupError::Io(format!(
-            "evcxr_jupyter {EVCXR_VERSION} was installed but is not in CARGO_HOME/bin or on PATH"
-        ))
-    })
+
+    /// The installed evcxr_jupyter, once its install (if any) has finished.
+    pub fn finish(self) -> SetupResult<PathBuf> {
+        match self.0 {
+            Ok(p) => Ok(p),
+            Err(install) => {
+                install.wait()?;
+                eprintln!("setup: evcxr_jupyter {EVCXR_VERSION} installed");
+                find_evcxr().ok_or_else(|| {
+                    SetupError::Io(format!(
+                        "evcxr_jupyter {EVCXR_VERSION} was installed but is not in CARGO_HOME/bin or on PATH"
+                    ))
+                })
+            }
+        }
+    }
 }
 
 /// The kernel spec evcxr would write, started through the pool launcher,
@@ -431,11 +490,11 @@ pub fn ensure_libtorch(p: &Paths) -> SetupResult<PathBuf> {
 /// spec, Chromium.
 pub fn setup() -> SetupResult<Paths> {
     let p = Paths::new();
+    let evcxr = Evcxr::start()?;
     ensure_venv(&p)?;
     ensure_libtorch(&p)?;
-    let evcxr = ensure_evcxr()?;
-    ensure_kernel(&p, &evcxr)?;
     ensure_test_packages();
+    ensure_kernel(&p, &evcxr.finish()?)?;
     Ok(p)
 }
 
