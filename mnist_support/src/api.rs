@@ -108,6 +108,13 @@ pub struct Health {
     /// Inference workers running now (`status` is "ok" while one is).
     #[serde(default)]
     pub workers: usize,
+    /// The client this request counted as in the rate limits: the peer's
+    /// address, or behind `--trusted-proxies N` the X-Forwarded-For entry N
+    /// places from the right (an IPv6 address by its /64). Opened from a
+    /// browser, it shows whether the proxy setting is right: your own public
+    /// address, not the proxy's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 /// Every 4xx/5xx answer.

@@ -114,7 +114,7 @@ impl Figure {
             let mut enc = png::Encoder::new(&mut png, width, height);
             enc.set_color(png::ColorType::Rgb);
             enc.set_depth(png::BitDepth::Eight);
-            enc.set_compression(png::Compression::Default);
+            enc.set_compression(png::Compression::Balanced);
             let mut w = enc.write_header().map_err(|e| Error::Plot(e.to_string()))?;
             w.write_image_data(rgb)
                 .map_err(|e| Error::Plot(e.to_string()))?;

@@ -64,7 +64,7 @@ mod ink;
 mod paper;
 mod stroke;
 
-pub use decode::{decode_image, image_size};
+pub use decode::{decode_image, image_size, jpeg_scans};
 use ink::{bbox, clean, even_out, fit_long_side, stretch};
 use paper::{dense_two_tone, orient, remove_background};
 use stroke::{centre, normalise_stroke};

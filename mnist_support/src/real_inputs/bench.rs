@@ -189,8 +189,11 @@ pub fn bench(opts: &BenchOptions, progress: &dyn Progress) -> Result<RealInputsR
     let options = Options {
         port: 0,
         rate_limit: 0,
+        requests_per_second: 0,
         global_rate_limit: 0,
         megapixels_per_second: 0,
+        heavy_megapixels_per_second: 0,
+        connections_per_client: 0,
         quiet: true,
         ..Options::DEFAULT
     };

@@ -33,6 +33,61 @@ pub struct Limits {
     /// Connections open at once; past it, new ones wait in the listen
     /// backlog until one closes.
     pub max_connections: usize,
+    /// Connections open at once from one client address ([`network_of`]);
+    /// past it a new one is answered 429 and closed (0: no cap).
+    pub per_client: usize,
+}
+
+/// The connections open from each client address, for [`Limits::per_client`].
+#[derive(Default)]
+struct OpenPerClient(std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>);
+
+/// One connection counted in [`OpenPerClient`] until dropped.
+struct ClientConnection {
+    open: std::sync::Arc<OpenPerClient>,
+    client: IpAddr,
+}
+
+impl OpenPerClient {
+    /// Count a connection from `client`, or `None` when it already has `cap` open.
+    fn admit(self: &std::sync::Arc<Self>, client: IpAddr, cap: usize) -> Option<ClientConnection> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(client).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(ClientConnection {
+            open: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for ClientConnection {
+    fn drop(&mut self) {
+        let mut open = self.open.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// What a client past [`Limits::per_client`] reads before its connection is closed.
+fn too_many_connections() -> Vec<u8> {
+    let body = serde_json::json!({
+        "error": "too many connections from your address at once; retry in 1 s"
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// Accept connections on `listener` and serve `app` on each (HTTP/1.1 with
@@ -46,6 +101,7 @@ pub async fn run(
     let mut make = app.into_make_service_with_connect_info::<SocketAddr>();
     let graceful = GracefulShutdown::new();
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let open = std::sync::Arc::new(OpenPerClient::default());
     tokio::pin!(shutdown);
     loop {
         // A slot first: at the limit, nothing more is accepted.
@@ -65,6 +121,33 @@ pub async fn run(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let counted = match limits.per_client {
+                    0 => None,
+                    cap => match open.admit(network_of(peer.ip()), cap) {
+                        Some(c) => Some(c),
+                        None => {
+                            // Answered and closed off the loop, its slot free at
+                            // once; what the client sent is read for a second (closing
+                            // on unread bytes would reset the connection, and the
+                            // client might never see the answer).
+                            tokio::spawn(async move {
+                                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                                let mut stream = stream;
+                                let second = Duration::from_secs(1);
+                                let answer = too_many_connections();
+                                if let Ok(Ok(())) = tokio::time::timeout(second, stream.write_all(&answer)).await {
+                                    let _ = stream.shutdown().await;
+                                    let mut sink = [0u8; 4096];
+                                    let _ = tokio::time::timeout(second, async {
+                                        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+                                    })
+                                    .await;
+                                }
+                            });
+                            continue;
+                        }
+                    },
+                };
                 let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
                 stream.set_write_timeout(Some(limits.write_timeout));
                 let Ok(svc) = make.call(peer).await;
@@ -75,7 +158,7 @@ pub async fn run(
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
-                    drop(slot);
+                    drop((slot, counted));
                 });
             }
             _ = &mut shutdown => break,
@@ -303,6 +386,70 @@ impl Budget {
     }
 }
 
+/// Every client's large pictures together (over
+/// [`HEAVY_MEGAPIXELS`](super::pool::HEAVY_MEGAPIXELS)), in megapixels a
+/// second with bursts of three seconds' worth
+/// (`--heavy-megapixels-per-second`): many addresses each inside their own
+/// budget cannot together keep the workers decoding large pictures; past it
+/// 503 with `Retry-After`. Cheap inputs never count against it.
+pub struct HeavyBudget {
+    limiter: governor::DefaultDirectRateLimiter,
+    per_second: u32,
+}
+
+impl HeavyBudget {
+    /// `None` when `options` turn it off.
+    pub fn new(options: &Options) -> Option<HeavyBudget> {
+        let per_second = options.heavy_megapixels_per_second;
+        let cells = std::num::NonZeroU32::new(
+            (per_second as f64 * CELLS_PER_MEGAPIXEL).min(u32::MAX as f64 / 4.0) as u32,
+        )?;
+        let burst = cells.saturating_mul(std::num::NonZeroU32::new(3).expect("3 > 0"));
+        Some(HeavyBudget {
+            limiter: governor::RateLimiter::direct(
+                governor::Quota::per_second(cells).allow_burst(burst),
+            ),
+            per_second,
+        })
+    }
+
+    /// Take `megapixels` of a large picture from everyone's budget.
+    pub fn charge(&self, megapixels: f64) -> Result<(), Response> {
+        let cells = (megapixels * CELLS_PER_MEGAPIXEL)
+            .ceil()
+            .clamp(1.0, u32::MAX as f64) as u32;
+        let cells = std::num::NonZeroU32::new(cells).expect("at least 1");
+        match self.limiter.check_n(cells) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                use governor::clock::{Clock, DefaultClock};
+                let wait = not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_secs()
+                    .max(1);
+                let mut r = ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the server is decoding {} megapixels of large pictures a second from everyone; retry in {wait} s (or send a smaller picture)",
+                        self.per_second
+                    ),
+                )
+                .into_response();
+                r.headers_mut().insert(header::RETRY_AFTER, wait.into());
+                Err(r)
+            }
+            Err(_) => Err(ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "a {megapixels:.1}-megapixel picture is over this server's budget of {} megapixels a second for large pictures: scale it down",
+                    self.per_second
+                ),
+            )
+            .into_response()),
+        }
+    }
+}
+
 /// The X-Forwarded-For entry `proxies` places from the right, over every
 /// X-Forwarded-For header in order; `None` when there are fewer entries or
 /// it is not an IP address.
@@ -350,17 +497,16 @@ pub fn rate_limited<S: Clone + Send + Sync + 'static>(
 ) -> MethodRouter<S> {
     let route = match options.global_rate_limit {
         0 => route,
-        all => limit(route, all, all, Everyone, move |wait| {
+        all => route.layer(limiter(all, all, Everyone, move |wait| {
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("the server is taking {all} predictions a second from everyone; retry in {wait} s"),
             )
-        }),
+        })),
     };
     match options.rate_limit {
         0 => route,
-        per_second => limit(
-            route,
+        per_second => route.layer(limiter(
             per_second,
             per_second.saturating_mul(3),
             ClientKey {
@@ -372,24 +518,46 @@ pub fn rate_limited<S: Clone + Send + Sync + 'static>(
                     format!("too many predictions from your address: at most {per_second} a second; retry in {wait} s"),
                 )
             },
-        ),
+        )),
     }
 }
 
-/// `route` limited to `per_second` requests with bursts of `burst` per key
-/// of `key` (a governor layer); past it, `refuse(seconds to wait)` with
-/// `Retry-After`. Keys not seen for a while are forgotten and the table
-/// shrunk every ten seconds, so it holds no more than the clients of the
-/// last moments.
-fn limit<S, K>(
-    route: MethodRouter<S>,
+/// Every route of `router` with the per-client limit on requests of
+/// `options` (`--requests-per-second`, none when 0): past it, 429 with
+/// `Retry-After`, whatever the route.
+pub fn requests_limited<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    options: &Options,
+) -> Router<S> {
+    match options.requests_per_second {
+        0 => router,
+        per_second => router.layer(limiter(
+            per_second,
+            per_second.saturating_mul(3),
+            ClientKey {
+                proxies: options.proxies(),
+            },
+            move |wait| {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many requests from your address: at most {per_second} a second; retry in {wait} s"),
+                )
+            },
+        )),
+    }
+}
+
+/// A governor layer allowing `per_second` requests with bursts of `burst`
+/// per key of `key`; past it, `refuse(seconds to wait)` with `Retry-After`.
+/// Keys not seen for a while are forgotten and the table shrunk every ten
+/// seconds, so it holds no more than the clients of the last moments.
+fn limiter<K>(
     per_second: u32,
     burst: u32,
     key: K,
     refuse: impl Fn(u64) -> (StatusCode, String) + Send + Sync + 'static,
-) -> MethodRouter<S>
+) -> GovernorLayer<K, governor::middleware::NoOpMiddleware, axum::body::Body>
 where
-    S: Clone + Send + Sync + 'static,
     K: KeyExtractor + Send + Sync + 'static,
     K::Key: Send + Sync + 'static,
 {
@@ -405,7 +573,7 @@ where
         limiter.retain_recent();
         limiter.shrink_to_fit();
     });
-    let layer = GovernorLayer::new(config).error_handler(move |e| {
+    GovernorLayer::new(config).error_handler(move |e| {
         let (status, message, wait) = match e {
             GovernorError::TooManyRequests { wait_time, .. } => {
                 let wait = wait_time.max(1);
@@ -421,8 +589,7 @@ where
         let mut r = ApiError(status, message).into_response();
         r.headers_mut().insert(header::RETRY_AFTER, wait.into());
         r
-    });
-    route.layer(layer)
+    })
 }
 
 #[cfg(test)]

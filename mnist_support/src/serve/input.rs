@@ -13,17 +13,26 @@ use crate::preprocess;
 pub enum Input {
     /// 784 pixel values 0–255, not all 0.
     Pixels(Vec<f32>),
-    /// A PNG or JPEG whose header was read: its bytes and its size.
+    /// A PNG or JPEG whose header was read: its bytes, its size, and for a
+    /// JPEG its scans.
     Image {
         bytes: Vec<u8>,
         width: u32,
         height: u32,
+        /// Start-of-scan segments of a JPEG (1 for a PNG).
+        scans: usize,
     },
 }
 
 /// What the raw 784 values of a `pixels` request count as, in megapixels:
 /// about what a 280×280 drawing from the page costs to preprocess.
 pub const PIXELS_COST: f64 = 0.08;
+
+/// The scans a JPEG decodes in the time of one pass over its pixels: a
+/// baseline JPEG has one scan (three when its colours are not interleaved),
+/// a progressive one each of its scans, so a progressive JPEG of many scans
+/// is charged for every [`SCANS_PER_PASS`] of them.
+pub const SCANS_PER_PASS: usize = 3;
 
 impl Input {
     /// The request's input, checked as far as it can be without decoding a
@@ -73,21 +82,30 @@ impl Input {
                         format!("the picture is {width}×{height}; at most {max} pixels a side are accepted: scale it down"),
                     ));
                 }
+                let scans = preprocess::jpeg_scans(&bytes).unwrap_or(1);
                 Ok(Input::Image {
                     bytes,
                     width,
                     height,
+                    scans,
                 })
             }
         }
     }
 
-    /// What preprocessing it costs, in megapixels.
+    /// What preprocessing it costs, in megapixels: a picture's pixels, once
+    /// for every [`SCANS_PER_PASS`] scans of a JPEG's.
     pub fn megapixels(&self) -> f64 {
         match self {
             Input::Pixels(_) => PIXELS_COST,
-            Input::Image { width, height, .. } => {
-                (*width as f64 * *height as f64 / 1e6).max(PIXELS_COST)
+            Input::Image {
+                width,
+                height,
+                scans,
+                ..
+            } => {
+                let passes = scans.div_ceil(SCANS_PER_PASS).max(1) as f64;
+                (*width as f64 * *height as f64 / 1e6 * passes).max(PIXELS_COST)
             }
         }
     }

@@ -184,6 +184,10 @@ struct AppState {
     answer_timeout: Duration,
     /// Each client's megapixels a second (`None`: no budget).
     budget: Option<Arc<http::Budget>>,
+    /// Everyone's large pictures a second (`None`: no budget).
+    heavy_budget: Option<http::HeavyBudget>,
+    /// Trusted proxies in front (`Options::proxies`).
+    proxies: usize,
 }
 
 impl AppState {
@@ -260,6 +264,11 @@ async fn predict(
     if let Some(budget) = &state.budget {
         budget.charge(&headers, peer.ip(), input.megapixels())?;
     }
+    if let Some(heavy) = &state.heavy_budget {
+        if input.megapixels() > pool::HEAVY_MEGAPIXELS {
+            heavy.charge(input.megapixels())?;
+        }
+    }
     let answer = state
         .pool
         .submit(input, models)
@@ -311,7 +320,11 @@ async fn list_examples(State(state): State<Arc<AppState>>) -> Response {
 
 /// 200 and "ok" while an inference worker runs; 503 when none does (every
 /// prediction would fail), so a platform's health check restarts the server.
-async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
+async fn healthz(
+    State(state): State<Arc<AppState>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+) -> (StatusCode, Json<Health>) {
     let workers = state.pool.workers();
     let (code, status) = match workers {
         0 => (
@@ -327,6 +340,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Health
         queued: state.pool.queued(),
         queue_limit: state.pool.limit(),
         workers,
+        client: Some(http::client_of(&headers, peer.ip(), state.proxies).to_string()),
     };
     (code, Json(health))
 }
@@ -379,12 +393,22 @@ pub fn router(served: Served, make_examples: MakeExamples, options: &Options) ->
         make_examples,
         answer_timeout: Duration::from_secs(options.answer_timeout.max(1)),
         budget: http::Budget::new(options),
+        heavy_budget: http::HeavyBudget::new(options),
+        proxies: options.proxies(),
     });
     let warm = state.clone();
     std::thread::spawn(move || {
         warm.examples();
     });
-    let predict_route = http::rate_limited(post(predict), options);
+    // The rate limits answer before the body is read: a request they refuse
+    // costs no reading.
+    let predict_route = http::rate_limited(
+        post(predict).layer(axum::middleware::from_fn_with_state(
+            Duration::from_secs(options.read_timeout.max(1)),
+            http::body_deadline,
+        )),
+        options,
+    );
     let app = Router::new()
         .route("/", get(page))
         .route("/page.js", get(page_js))
@@ -393,12 +417,9 @@ pub fn router(served: Served, make_examples: MakeExamples, options: &Options) ->
         .route("/api/models", get(list_models))
         .route("/api/examples", get(list_examples))
         .route("/api/predict", predict_route)
-        .fallback(not_found)
+        .fallback(not_found);
+    let app = http::requests_limited(app, options)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(
-            Duration::from_secs(options.read_timeout.max(1)),
-            http::body_deadline,
-        ))
         .layer(axum::middleware::from_fn(http::refuse_large_bodies))
         .layer(axum::middleware::from_fn(http::security_headers))
         .with_state(state);
@@ -451,6 +472,10 @@ fn serve_until(
             header_timeout: Duration::from_secs(options.read_timeout.max(1)),
             write_timeout: Duration::from_secs(options.write_timeout.max(1)),
             max_connections: options.max_connections,
+            per_client: match options.proxies() {
+                0 => options.connections_per_client,
+                _ => 0,
+            },
         };
         http::run(listener, app, limits, shutdown).await;
         Ok(())

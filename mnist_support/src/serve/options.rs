@@ -21,9 +21,17 @@ pub struct Options {
     /// size, read from its header before it is queued), with bursts of three
     /// times as many; 0 turns the budget off.
     pub megapixels_per_second: u32,
+    /// Megapixels per second of large pictures (over 1 megapixel) from all
+    /// clients together, with bursts of three times as many; past it 503
+    /// with Retry-After; 0 turns it off.
+    pub heavy_megapixels_per_second: u32,
     /// Predictions per second one client may ask for, with bursts of three
     /// times as many; 0 turns the limit off.
     pub rate_limit: u32,
+    /// Requests per second one client may send to any route (the page and
+    /// its files, `/healthz`, the API), with bursts of three times as many;
+    /// 0 turns the limit off.
+    pub requests_per_second: u32,
     /// Proxies in front of the server that each append their peer's address
     /// to X-Forwarded-For (a Hugging Face Space: 1): the client is the entry
     /// that many places from the right, which no client can write; 0 counts
@@ -42,6 +50,11 @@ pub struct Options {
     pub write_timeout: u64,
     /// Connections open at once; past it, new ones wait until one closes.
     pub max_connections: usize,
+    /// Connections open at once from one address (an IPv6 client's /64)
+    /// when clients connect directly; past it a new one is answered 429 and
+    /// closed. Not applied behind trusted proxies (every connection comes
+    /// from the proxy); 0 turns it off.
+    pub connections_per_client: usize,
     /// Seconds a prediction may take, waiting included (then 503).
     pub answer_timeout: u64,
     /// No log line per request.
@@ -56,13 +69,16 @@ impl Options {
         workers: None,
         queue: 48,
         megapixels_per_second: 8,
+        heavy_megapixels_per_second: 40,
         rate_limit: 10,
+        requests_per_second: 30,
         trusted_proxies: 0,
         behind_proxy: false,
         global_rate_limit: 400,
         read_timeout: 10,
         write_timeout: 10,
         max_connections: 512,
+        connections_per_client: 32,
         answer_timeout: 30,
         quiet: false,
     };

@@ -7,9 +7,14 @@ use mnist_support::display::{evcxr_payload, Rich, Table};
 use mnist_support::plot;
 
 fn png_size(path: &std::path::Path) -> (u32, u32) {
-    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
     let mut reader = decoder.read_info().expect("valid PNG");
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let mut buf = vec![
+        0;
+        reader
+            .output_buffer_size()
+            .expect("a size that fits memory")
+    ];
     let info = reader.next_frame(&mut buf).expect("PNG decodes");
     (info.width, info.height)
 }

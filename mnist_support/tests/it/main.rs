@@ -20,6 +20,7 @@ mod preprocess;
 mod real_data;
 mod scale;
 mod serve;
+mod serve_attacks;
 mod serve_workers;
 mod space;
 mod space_debian;

@@ -317,3 +317,74 @@ fn a_stroke_crossing_a_shadow_comes_out_solid() {
         "the bar's core: {top} near the faint end, {bottom} near the dark one (0 = full ink)"
     );
 }
+
+/// A picture, a line of ink across white paper, for the decoding tests.
+fn bar(w: usize, h: usize) -> preprocess::Gray {
+    let pixels = (0..w * h)
+        .map(|i| {
+            if (i / w) * 3 / h == 1 && i % w > w / 5 && i % w < w * 4 / 5 {
+                0
+            } else {
+                255
+            }
+        })
+        .collect();
+    preprocess::Gray::new(w, h, pixels).unwrap()
+}
+
+#[test]
+fn png_colour_profiles_and_text_are_not_inflated() {
+    // An iCCP profile and a zTXt comment that inflate to 600 MiB each, in
+    // files of about 600 KB: sizing and decoding read neither (the `image`
+    // crate's reader inflated them up to its memory limit, then failed).
+    let gray = bar(60, 40);
+    let plain = common::png_gray(&gray);
+    let ztxt = {
+        let mut data = b"Comment\0\0".to_vec(); // keyword, NUL, compression method 0
+        data.extend(common::zlib_zeros(600 << 20));
+        common::png_with_chunk(&plain, b"zTXt", &data)
+    };
+    for bomb in [common::iccp_bomb(&gray, 600 << 20), ztxt] {
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        let (size, bytes) = common::allocated_by(|| preprocess::image_size(&bomb));
+        assert_eq!(size.unwrap(), (60, 40));
+        assert!(bytes < 1 << 20, "sizing allocated {} MB", bytes >> 20);
+        let (decoded, bytes) = common::allocated_by(|| preprocess::decode_image(&bomb));
+        assert!(bytes < 16 << 20, "decoding allocated {} MB", bytes >> 20);
+        assert_eq!(
+            decoded.unwrap().pixels,
+            preprocess::decode_image(&plain).unwrap().pixels
+        );
+    }
+}
+
+#[test]
+fn jpeg_scans_are_counted_and_truncation_found() {
+    let img = image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 3) as u8, (y * 5) as u8, 90])
+    });
+    let baseline = mnist_support::real_inputs::jpeg_with_orientation(&img, 85, None).unwrap();
+    assert_eq!(preprocess::jpeg_scans(&baseline), Some(1));
+    assert!(preprocess::decode_image(&baseline).is_ok());
+    // Marker by marker, the layout of a progressive JPEG: a scan header
+    // (FF DA, its length, its bytes), entropy-coded data with a stuffed
+    // FF 00 and a restart marker, a Huffman table between scans, …, end.
+    let scan = |out: &mut Vec<u8>| {
+        out.extend([0xFF, 0xDA, 0x00, 0x08, 1, 1, 0, 0, 63, 0]);
+        out.extend([0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD3, 0x56]);
+    };
+    let mut progressive = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0xFF, 0xD9]; // APP0 holding FF D9
+    for _ in 0..40 {
+        scan(&mut progressive);
+        progressive.extend([0xFF, 0xC4, 0x00, 0x03, 0x00]);
+    }
+    let open = progressive.clone();
+    progressive.extend([0xFF, 0xD9]);
+    assert_eq!(preprocess::jpeg_scans(&progressive), Some(40));
+    assert_eq!(preprocess::jpeg_scans(&open), Some(40));
+    assert_eq!(preprocess::jpeg_scans(&common::png_gray(&bar(8, 8))), None);
+    // Cut inside its image data, a real JPEG is refused, not filled with grey.
+    let cut = &baseline[..baseline.len() / 2];
+    let err = preprocess::decode_image(cut).unwrap_err().to_string();
+    assert!(err.contains("truncated"), "{err}");
+}

@@ -111,6 +111,7 @@ fn a_panicking_prediction_is_a_500_and_the_worker_goes_on() {
             port: 0,
             workers: Some(1),
             rate_limit: 0,
+            requests_per_second: 0,
             global_rate_limit: 0,
             quiet: true,
             ..Options::default()

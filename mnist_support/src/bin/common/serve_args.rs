@@ -30,10 +30,20 @@ pub struct ServeOptions {
     /// times as many; 0 turns the budget off.
     #[arg(long, default_value_t = D.megapixels_per_second)]
     pub megapixels_per_second: u32,
+    /// Megapixels per second of large pictures (over 1 megapixel) from all
+    /// clients together, with bursts of three times as many; past it 503
+    /// with Retry-After; 0 turns it off.
+    #[arg(long, default_value_t = D.heavy_megapixels_per_second)]
+    pub heavy_megapixels_per_second: u32,
     /// Predictions per second one client may ask for, with bursts of three
     /// times as many; 0 turns the limit off.
     #[arg(long, default_value_t = D.rate_limit)]
     pub rate_limit: u32,
+    /// Requests per second one client may send to any route (the page and
+    /// its files, /healthz, the API), with bursts of three times as many;
+    /// 0 turns the limit off.
+    #[arg(long, default_value_t = D.requests_per_second)]
+    pub requests_per_second: u32,
     /// Proxies in front of the server that each append their peer's address
     /// to X-Forwarded-For (a Hugging Face Space: 1): the client is the entry
     /// that many places from the right, which no client can write; 0 counts
@@ -58,6 +68,11 @@ pub struct ServeOptions {
     /// Connections open at once; past it, new ones wait until one closes.
     #[arg(long, default_value_t = D.max_connections)]
     pub max_connections: usize,
+    /// Connections open at once from one address when clients connect
+    /// directly (not behind --trusted-proxies); past it a new one is
+    /// answered 429 and closed; 0 turns it off.
+    #[arg(long, default_value_t = D.connections_per_client)]
+    pub connections_per_client: usize,
     /// Seconds a prediction may take, waiting included (then 503).
     #[arg(long, default_value_t = D.answer_timeout)]
     pub answer_timeout: u64,
@@ -74,13 +89,16 @@ impl From<ServeOptions> for Options {
             workers: o.workers,
             queue: o.queue,
             megapixels_per_second: o.megapixels_per_second,
+            heavy_megapixels_per_second: o.heavy_megapixels_per_second,
             rate_limit: o.rate_limit,
+            requests_per_second: o.requests_per_second,
             trusted_proxies: o.trusted_proxies,
             behind_proxy: o.behind_proxy,
             global_rate_limit: o.global_rate_limit,
             read_timeout: o.read_timeout,
             write_timeout: o.write_timeout,
             max_connections: o.max_connections,
+            connections_per_client: o.connections_per_client,
             answer_timeout: o.answer_timeout,
             quiet: o.quiet,
         }

@@ -145,6 +145,22 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self._process.0.id()
+    }
+
+    /// The most memory the server's process has held resident so far (VmHWM), in bytes.
+    pub fn peak_resident(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status");
+        kb * 1024
+    }
+
     /// What the server has logged so far.
     pub fn log_text(&self) -> String {
         self.log
@@ -161,9 +177,15 @@ pub fn start_server(models: &Path) -> Server {
         &[
             "--rate-limit",
             "0",
+            "--requests-per-second",
+            "0",
+            "--connections-per-client",
+            "0",
             "--global-rate-limit",
             "0",
             "--megapixels-per-second",
+            "0",
+            "--heavy-megapixels-per-second",
             "0",
             "--quiet",
         ],
@@ -390,6 +412,46 @@ pub fn png_gray(gray: &mnist_support::preprocess::Gray) -> Vec<u8> {
     out
 }
 
+/// `png` with one more chunk of type `kind` holding `data`, right after its
+/// IHDR, its CRC (over the chunk's type and data) computed.
+pub fn png_with_chunk(png: &[u8], kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let ihdr_end = 8 + 8 + 13 + 4; // signature, IHDR's length and type, data, CRC
+    assert_eq!(&png[12..16], b"IHDR");
+    let mut crc = flate2::Crc::new();
+    crc.update(kind);
+    crc.update(data);
+    let mut out = png[..ihdr_end].to_vec();
+    out.extend((data.len() as u32).to_be_bytes());
+    out.extend(kind);
+    out.extend(data);
+    out.extend(crc.sum().to_be_bytes());
+    out.extend(&png[ihdr_end..]);
+    out
+}
+
+/// A zlib stream inflating to `n` zero bytes (about a thousandth of `n` long).
+pub fn zlib_zeros(n: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let block = vec![0u8; 1 << 20];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(block.len());
+        z.write_all(&block[..k]).unwrap();
+        left -= k;
+    }
+    z.finish().unwrap()
+}
+
+/// `gray` as a PNG whose iCCP colour profile inflates to `inflated` bytes:
+/// a picture bomb that is small to send.
+pub fn iccp_bomb(gray: &mnist_support::preprocess::Gray, inflated: usize) -> Vec<u8> {
+    // Profile name, its NUL, compression method 0, the compressed profile.
+    let mut data = b"bomb\0\0".to_vec();
+    data.extend(zlib_zeros(inflated));
+    png_with_chunk(&png_gray(gray), b"iCCP", &data)
+}
+
 /// Status, Retry-After and JSON body of one POST /api/predict.
 pub fn post_full(url: &str, body: &[u8]) -> (u16, Option<String>, serde_json::Value) {
     let resp = ureq::post(&format!("{url}/api/predict"))
@@ -406,4 +468,48 @@ pub fn post_full(url: &str, body: &[u8]) -> (u16, Option<String>, serde_json::Va
         retry,
         r.into_json().unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// The test binary's allocator: the system's, counting the bytes each thread
+/// allocates, so a test can bound what a call allocates ([`allocated_by`]).
+struct Counting;
+
+thread_local! {
+    static ALLOCATED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn count(bytes: usize) {
+    let _ = ALLOCATED.try_with(|a| a.set(a.get().saturating_add(bytes)));
+}
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count(layout.size());
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count(layout.size());
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        count(new_size.saturating_sub(layout.size()));
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// `f`'s result and the bytes this thread allocated while it ran (every
+/// allocation and growth, however soon freed).
+pub fn allocated_by<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = ALLOCATED.with(|a| a.get());
+    let out = f();
+    (out, ALLOCATED.with(|a| a.get()) - before)
 }
