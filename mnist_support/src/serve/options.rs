@@ -69,7 +69,7 @@ impl Options {
         workers: None,
         queue: 48,
         megapixels_per_second: 8,
-        heavy_megapixels_per_second: 40,
+        heavy_megapixels_per_second: 20,
         rate_limit: 10,
         requests_per_second: 30,
         trusted_proxies: 0,
