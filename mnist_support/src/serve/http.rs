@@ -452,14 +452,27 @@ impl HeavyBudget {
 
 /// The X-Forwarded-For entry `proxies` places from the right, over every
 /// X-Forwarded-For header in order; `None` when there are fewer entries or
-/// it is not an IP address.
+/// it is not an address. Only that entry is read: what a client wrote to
+/// the left of it (junk, bytes that are not text) changes nothing, so it
+/// cannot make the request count as the proxy.
 pub fn forwarded_client(headers: &axum::http::HeaderMap, proxies: usize) -> Option<IpAddr> {
-    let mut entries = Vec::new();
+    let mut entries: Vec<&[u8]> = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
-        entries.extend(value.to_str().ok()?.split(',').map(str::trim));
+        entries.extend(value.as_bytes().split(|&b| b == b','));
     }
     let entry = entries.len().checked_sub(proxies).map(|i| entries[i])?;
-    entry.parse().ok()
+    address_of(std::str::from_utf8(entry).ok()?.trim())
+}
+
+/// An X-Forwarded-For entry as an address: `203.0.113.7`, `2001:db8::1`,
+/// or with a port or brackets, as some proxies write it (`203.0.113.7:5678`,
+/// `[2001:db8::1]:5678`, `[2001:db8::1]`).
+fn address_of(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 /// What a rate limit counts for an address: itself (IPv4, or IPv4 mapped
@@ -615,6 +628,26 @@ mod tests {
         assert_eq!(forwarded_client(&h, 4), None, "fewer entries than proxies");
         assert_eq!(forwarded_client(&headers(&["junk"]), 1), None);
         assert_eq!(forwarded_client(&HeaderMap::new(), 1), None);
+        // Junk the client wrote left of the proxy's entry, even bytes that
+        // are not text, does not hide the entry.
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xff\xfe junk, 203.0.113.7").unwrap(),
+        );
+        assert_eq!(forwarded_client(&h, 1), Some(ip("203.0.113.7")));
+        // Entries with a port or brackets, as some proxies write them.
+        for (entry, want) in [
+            ("203.0.113.7:5678", "203.0.113.7"),
+            ("[2001:db8::1]:5678", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+        ] {
+            assert_eq!(
+                forwarded_client(&headers(&[entry]), 1),
+                Some(ip(want)),
+                "{entry}"
+            );
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! `mnist space --prebuilt`: a server binary built on this machine runs in the
 //! Space's image only if it is a Linux x86-64 program (an executable ELF file
-//! for the System V or GNU ABI) that asks for no newer glibc than the image's
-//! (Debian 13 has 2.41). Checked by reading the ELF header and its version
-//! needs with the `object` crate.
+//! for the System V or GNU ABI) that needs only the shared libraries the image
+//! has (glibc's, libgcc's, libstdc++'s) and no newer glibc or libstdc++ than
+//! the image's (Debian 13: glibc 2.41, GCC 14's `GLIBCXX_3.4.33`). Checked by
+//! reading the ELF header, its dynamic section and its version needs with the
+//! `object` crate.
 
 use object::elf;
-use object::read::elf::{FileHeader, SectionHeader};
+use object::read::elf::{Dyn, FileHeader, SectionHeader};
 use object::{Endianness, FileKind};
 
 use crate::error::{Error, Result};
@@ -13,12 +15,36 @@ use crate::error::{Error, Result};
 /// The glibc of the Space's runtime image (`debian:trixie-slim`).
 pub const IMAGE_GLIBC: (u32, u32) = (2, 41);
 
+/// The libstdc++ of the Space's runtime image (GCC 14): its newest
+/// `GLIBCXX_3.4.N` version.
+pub const IMAGE_GLIBCXX: (u32, u32, u32) = (3, 4, 33);
+
+/// The shared libraries of the Space's runtime image (`debian:trixie-slim`)
+/// a binary may need: glibc's, libgcc's and libstdc++'s (apt, which the
+/// image keeps, needs libstdc++). Anything else (libtorch, OpenSSL, …) is not
+/// there.
+pub const IMAGE_LIBRARIES: &[&str] = &[
+    "libc.so.6",
+    "libm.so.6",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "librt.so.1",
+    "libutil.so.1",
+    "ld-linux-x86-64.so.2",
+    "libgcc_s.so.1",
+    "libstdc++.so.6",
+];
+
 /// What a prebuilt binary needs of the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BinaryNeeds {
     /// The highest `GLIBC_x.y` version it links against (`None`: no glibc,
     /// such as a static musl build).
     pub glibc: Option<(u32, u32)>,
+    /// The highest `GLIBCXX_x.y.z` version (`None`: no libstdc++).
+    pub glibcxx: Option<(u32, u32, u32)>,
+    /// The shared libraries it names (`DT_NEEDED`), in order.
+    pub libraries: Vec<String>,
 }
 
 /// Refuses, with the reason and the fix, a binary the Space's image cannot run.
@@ -81,7 +107,23 @@ pub fn check(bytes: &[u8], what: &str) -> Result<BinaryNeeds> {
     let sections = header
         .sections(endian, bytes)
         .map_err(|e| refuse(format!("its sections are unreadable: {e}")))?;
+    let mut libraries = Vec::new();
+    let unreadable =
+        |e: object::read::Error| refuse(format!("its dynamic section is unreadable: {e}"));
+    for section in sections.iter() {
+        let Some((entries, link)) = section.dynamic(endian, bytes).map_err(unreadable)? else {
+            continue;
+        };
+        let strings = sections.strings(endian, bytes, link).map_err(unreadable)?;
+        for entry in entries {
+            if entry.tag(endian) == elf::DT_NEEDED {
+                let name = entry.string(endian, strings).map_err(unreadable)?;
+                libraries.push(String::from_utf8_lossy(name).into_owned());
+            }
+        }
+    }
     let mut glibc: Option<(u32, u32)> = None;
+    let mut glibcxx: Option<(u32, u32, u32)> = None;
     let unreadable =
         |e: object::read::Error| refuse(format!("its version needs are unreadable: {e}"));
     for section in sections.iter() {
@@ -96,7 +138,19 @@ pub fn check(bytes: &[u8], what: &str) -> Result<BinaryNeeds> {
                 if let Some(v) = glibc_version(name) {
                     glibc = glibc.max(Some(v));
                 }
+                if let Some(v) = glibcxx_version(name) {
+                    glibcxx = glibcxx.max(Some(v));
+                }
             }
+        }
+    }
+    if let Some(v) = glibcxx {
+        if v > IMAGE_GLIBCXX {
+            let i = IMAGE_GLIBCXX;
+            return Err(refuse(format!(
+                "it needs libstdc++'s GLIBCXX_{}.{}.{}, newer than the image's GLIBCXX_{}.{}.{} (it was built with a newer GCC)",
+                v.0, v.1, v.2, i.0, i.1, i.2
+            )));
         }
     }
     if let Some(v) = glibc {
@@ -107,7 +161,40 @@ pub fn check(bytes: &[u8], what: &str) -> Result<BinaryNeeds> {
             )));
         }
     }
-    Ok(BinaryNeeds { glibc })
+    let missing: Vec<&str> = libraries
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !IMAGE_LIBRARIES.contains(l))
+        .collect();
+    if !missing.is_empty() {
+        return Err(refuse(format!(
+            "it needs {}, which the image does not have{}",
+            missing.join(", "),
+            if missing
+                .iter()
+                .any(|l| l.contains("torch") || l.contains("c10"))
+            {
+                " (libtorch: build mnist-serve alone, `--no-default-features --features serve`)"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(BinaryNeeds {
+        glibc,
+        glibcxx,
+        libraries,
+    })
+}
+
+/// `GLIBCXX_3.4.33` → (3, 4, 33); other version names → `None`.
+fn glibcxx_version(name: &[u8]) -> Option<(u32, u32, u32)> {
+    let rest = std::str::from_utf8(name).ok()?.strip_prefix("GLIBCXX_")?;
+    let mut parts = rest.split('.').map(|p| p.parse().ok());
+    let major = parts.next()??;
+    let minor = parts.next().unwrap_or(Some(0))?;
+    let patch = parts.next().unwrap_or(Some(0))?;
+    Some((major, minor, patch))
 }
 
 /// `GLIBC_2.34` → (2, 34); other version names → `None`.
@@ -141,14 +228,36 @@ mod tests {
         assert_eq!(glibc_version(b"GLIBC_PRIVATE"), None);
         assert_eq!(glibc_version(b"GCC_3.0"), None);
         assert!(Some((2, 9)) < Some((2, 41)));
+        assert_eq!(glibcxx_version(b"GLIBCXX_3.4.33"), Some((3, 4, 33)));
+        assert_eq!(glibcxx_version(b"GLIBCXX_3.4"), Some((3, 4, 0)));
+        assert_eq!(glibcxx_version(b"GLIBCXX_PRIVATE"), None);
+        assert!(glibcxx_version(b"GLIBCXX_3.4.34") > Some(IMAGE_GLIBCXX));
+        assert!(glibcxx_version(b"GLIBCXX_3.4.9") < Some(IMAGE_GLIBCXX));
     }
 
     #[test]
     fn only_linux_programs_pass_the_elf_type_and_abi_checks() {
-        // This test's own binary: a Linux x86-64 program (ET_DYN or ET_EXEC).
+        // This test's own binary: a Linux x86-64 program (ET_DYN or ET_EXEC),
+        // which with libtorch built in needs libraries the image lacks.
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
-            check(&exe, "this test").unwrap();
+            match check(&exe, "this test") {
+                Ok(needs) => {
+                    assert!(!cfg!(feature = "torch"), "{needs:?}");
+                    assert!(
+                        needs.libraries.iter().any(|l| l == "libc.so.6"),
+                        "{needs:?}"
+                    );
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(cfg!(feature = "torch"), "{e}");
+                    assert!(
+                        e.contains("libtorch") && e.contains("--features serve"),
+                        "{e}"
+                    );
+                }
+            }
         }
         const E_TYPE: usize = 16;
         const EI_OSABI: usize = 7;

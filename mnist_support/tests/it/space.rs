@@ -153,9 +153,13 @@ fn the_space_is_written_and_runs_alone() {
             .position(|w| w == b"GLIBC_2.34")
             .expect("mnist-serve asks for GLIBC_2.34");
         newer[at..at + 10].copy_from_slice(b"GLIBC_2.99");
+        // Built by `cargo test` with the workspace's default features, it
+        // links libtorch, which the image does not have.
+        let with_libtorch = bytes.clone();
         for (name, patched, reason) in [
             ("arm64", arm, "arm64"),
             ("newer", newer, "needs glibc 2.99"),
+            ("libtorch", with_libtorch, "libtorch_cpu.so"),
             (
                 "macos",
                 b"\xcf\xfa\xed\xfe\x07\x00\x00\x01".repeat(16),
