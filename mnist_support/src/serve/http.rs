@@ -314,18 +314,58 @@ pub struct Budget {
 /// A budget counts in tenths of a megapixel.
 const CELLS_PER_MEGAPIXEL: f64 = 10.0;
 
+/// `per_second` megapixels a second, in cells, with bursts of three
+/// seconds' worth; `None` for 0 (no budget).
+fn megapixel_quota(per_second: u32) -> Option<governor::Quota> {
+    let cells = std::num::NonZeroU32::new(
+        (per_second as f64 * CELLS_PER_MEGAPIXEL).min(u32::MAX as f64 / 4.0) as u32,
+    )?;
+    let burst = cells.saturating_mul(std::num::NonZeroU32::new(3).expect("3 > 0"));
+    Some(governor::Quota::per_second(cells).allow_burst(burst))
+}
+
+/// A picture's cost in cells (at least one).
+fn cells_of(megapixels: f64) -> std::num::NonZeroU32 {
+    let cells = (megapixels * CELLS_PER_MEGAPIXEL)
+        .ceil()
+        .clamp(1.0, u32::MAX as f64) as u32;
+    std::num::NonZeroU32::new(cells).expect("at least 1")
+}
+
+/// What a budget's check answers: nothing when the picture fits; when the
+/// budget is spent for now, `status` with `Retry-After` and `spent(seconds
+/// to wait)`; for a picture larger than a whole burst, 413 with `too_large`.
+fn budget_answer(
+    checked: Result<
+        Result<(), governor::NotUntil<governor::clock::QuantaInstant>>,
+        governor::InsufficientCapacity,
+    >,
+    status: StatusCode,
+    spent: impl FnOnce(u64) -> String,
+    too_large: impl FnOnce() -> String,
+) -> Result<(), Response> {
+    match checked {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(not_until)) => {
+            use governor::clock::{Clock, DefaultClock};
+            let wait = not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1);
+            let mut r = ApiError(status, spent(wait)).into_response();
+            r.headers_mut().insert(header::RETRY_AFTER, wait.into());
+            Err(r)
+        }
+        Err(_) => Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, too_large()).into_response()),
+    }
+}
+
 impl Budget {
     /// `None` when `options` turn it off.
     pub fn new(options: &Options) -> Option<std::sync::Arc<Budget>> {
         let per_second = options.megapixels_per_second;
-        let cells = std::num::NonZeroU32::new(
-            (per_second as f64 * CELLS_PER_MEGAPIXEL).min(u32::MAX as f64 / 4.0) as u32,
-        )?;
-        let burst = cells.saturating_mul(std::num::NonZeroU32::new(3).expect("3 > 0"));
         let budget = std::sync::Arc::new(Budget {
-            limiter: governor::RateLimiter::keyed(
-                governor::Quota::per_second(cells).allow_burst(burst),
-            ),
+            limiter: governor::RateLimiter::keyed(megapixel_quota(per_second)?),
             proxies: options.proxies(),
             per_second,
         });
@@ -351,38 +391,22 @@ impl Budget {
         megapixels: f64,
     ) -> Result<(), Response> {
         let key = client_of(headers, peer, self.proxies);
-        let cells = (megapixels * CELLS_PER_MEGAPIXEL)
-            .ceil()
-            .clamp(1.0, u32::MAX as f64) as u32;
-        let cells = std::num::NonZeroU32::new(cells).expect("at least 1");
-        match self.limiter.check_key_n(&key, cells) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => {
-                use governor::clock::{Clock, DefaultClock};
-                let wait = not_until
-                    .wait_time_from(DefaultClock::default().now())
-                    .as_secs()
-                    .max(1);
-                let mut r = ApiError(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!(
-                        "your pictures add up to more than {} megapixels a second; retry in {wait} s (or send smaller ones)",
-                        self.per_second
-                    ),
-                )
-                .into_response();
-                r.headers_mut().insert(header::RETRY_AFTER, wait.into());
-                Err(r)
-            }
-            Err(_) => Err(ApiError(
-                StatusCode::PAYLOAD_TOO_LARGE,
+        budget_answer(
+            self.limiter.check_key_n(&key, cells_of(megapixels)),
+            StatusCode::TOO_MANY_REQUESTS,
+            |wait| {
                 format!(
-                    "a {megapixels:.1}-megapixel picture is over this server's budget of {} megapixels a second for one client: scale it down",
-                    self.per_second
-                ),
+                "your pictures add up to more than {} megapixels a second; retry in {wait} s (or send smaller ones)",
+                self.per_second
             )
-            .into_response()),
-        }
+            },
+            || {
+                format!(
+                "a {megapixels:.1}-megapixel picture is over this server's budget of {} megapixels a second for one client: scale it down",
+                self.per_second
+            )
+            },
+        )
     }
 }
 
@@ -401,52 +425,30 @@ impl HeavyBudget {
     /// `None` when `options` turn it off.
     pub fn new(options: &Options) -> Option<HeavyBudget> {
         let per_second = options.heavy_megapixels_per_second;
-        let cells = std::num::NonZeroU32::new(
-            (per_second as f64 * CELLS_PER_MEGAPIXEL).min(u32::MAX as f64 / 4.0) as u32,
-        )?;
-        let burst = cells.saturating_mul(std::num::NonZeroU32::new(3).expect("3 > 0"));
         Some(HeavyBudget {
-            limiter: governor::RateLimiter::direct(
-                governor::Quota::per_second(cells).allow_burst(burst),
-            ),
+            limiter: governor::RateLimiter::direct(megapixel_quota(per_second)?),
             per_second,
         })
     }
 
     /// Take `megapixels` of a large picture from everyone's budget.
     pub fn charge(&self, megapixels: f64) -> Result<(), Response> {
-        let cells = (megapixels * CELLS_PER_MEGAPIXEL)
-            .ceil()
-            .clamp(1.0, u32::MAX as f64) as u32;
-        let cells = std::num::NonZeroU32::new(cells).expect("at least 1");
-        match self.limiter.check_n(cells) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => {
-                use governor::clock::{Clock, DefaultClock};
-                let wait = not_until
-                    .wait_time_from(DefaultClock::default().now())
-                    .as_secs()
-                    .max(1);
-                let mut r = ApiError(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "the server is decoding {} megapixels of large pictures a second from everyone; retry in {wait} s (or send a smaller picture)",
-                        self.per_second
-                    ),
-                )
-                .into_response();
-                r.headers_mut().insert(header::RETRY_AFTER, wait.into());
-                Err(r)
-            }
-            Err(_) => Err(ApiError(
-                StatusCode::PAYLOAD_TOO_LARGE,
+        budget_answer(
+            self.limiter.check_n(cells_of(megapixels)),
+            StatusCode::SERVICE_UNAVAILABLE,
+            |wait| {
                 format!(
-                    "a {megapixels:.1}-megapixel picture is over this server's budget of {} megapixels a second for large pictures: scale it down",
-                    self.per_second
-                ),
+                "the server is decoding {} megapixels of large pictures a second from everyone; retry in {wait} s (or send a smaller picture)",
+                self.per_second
             )
-            .into_response()),
-        }
+            },
+            || {
+                format!(
+                "a {megapixels:.1}-megapixel picture is over this server's budget of {} megapixels a second for large pictures: scale it down",
+                self.per_second
+            )
+            },
+        )
     }
 }
 
