@@ -9,6 +9,19 @@ use base64::Engine;
 use mnist_support::data::Split;
 use mnist_support::preprocess::mnist_to_gray;
 
+/// The seven small models (and the digit gate when `gate`) served by
+/// `mnist serve ARGS` with its log on stderr; `None` without MNIST.
+fn served(gate: bool, args: &[&str]) -> Option<(Split, tempfile::TempDir, common::Server)> {
+    let data = common::real_data_dir()?;
+    let split = Split::load_from(&data).unwrap();
+    let models = match gate {
+        true => common::small_models_with_gate(&split),
+        false => common::small_models(&split),
+    };
+    let server = common::start_server_with(models.path(), args, false);
+    Some((split, models, server))
+}
+
 #[test]
 fn picture_bombs_neither_stall_nor_swell_the_server() {
     let Some(data) = common::real_data_dir() else {
@@ -95,13 +108,8 @@ const HEALTHZ: &str = "GET /healthz HTTP/1.1\r\nhost: test\r\nconnection: close\
 
 #[test]
 fn one_address_cannot_hold_every_connection() {
-    let Some(data) = common::real_data_dir() else {
-        return;
-    };
-    let split = Split::load_from(&data).unwrap();
-    let models = common::small_models(&split);
-    let server = common::start_server_with(
-        models.path(),
+    let Some((_, _models, server)) = served(
+        false,
         &[
             "--connections-per-client",
             "8",
@@ -111,8 +119,9 @@ fn one_address_cannot_hold_every_connection() {
             "10",
             "--quiet",
         ],
-        false,
-    );
+    ) else {
+        return;
+    };
     // 20 idle connections from one address: 8 are held (the server waits
     // for their headers), the others are told 429 and closed.
     let held: Vec<_> = (0..8)
@@ -143,13 +152,9 @@ fn one_address_cannot_hold_every_connection() {
 
 #[test]
 fn idle_keep_alive_connections_are_closed() {
-    let Some(data) = common::real_data_dir() else {
+    let Some((_, _models, server)) = served(false, &["--read-timeout", "1", "--quiet"]) else {
         return;
     };
-    let split = Split::load_from(&data).unwrap();
-    let models = common::small_models(&split);
-    let server =
-        common::start_server_with(models.path(), &["--read-timeout", "1", "--quiet"], false);
     // One request on a kept-alive connection, then nothing: the server
     // closes it when the time to send the next request's headers is up.
     use std::io::{Read, Write};
@@ -182,13 +187,8 @@ fn idle_keep_alive_connections_are_closed() {
 
 #[test]
 fn refusals_come_before_the_body_and_on_every_route() {
-    let Some(data) = common::real_data_dir() else {
-        return;
-    };
-    let split = Split::load_from(&data).unwrap();
-    let models = common::small_models(&split);
-    let server = common::start_server_with(
-        models.path(),
+    let Some((split, _models, server)) = served(
+        false,
         &[
             "--rate-limit",
             "1",
@@ -198,8 +198,9 @@ fn refusals_come_before_the_body_and_on_every_route() {
             "5",
             "--quiet",
         ],
-        false,
-    );
+    ) else {
+        return;
+    };
     let pixels: Vec<f32> = split.x_test.row(0).to_vec();
     let good = serde_json::json!({ "model": "softmax", "pixels": pixels }).to_string();
     // Predictions until the burst of three is spent, then one whose body
@@ -260,13 +261,10 @@ fn post_from(url: &str, from: &str, body: &str) -> (u16, f64) {
 
 #[test]
 fn a_flood_of_large_pictures_from_many_addresses_leaves_drawings_answered() {
-    let Some(data) = common::real_data_dir() else {
+    // The public server's limits (the defaults), on loopback.
+    let Some((split, _models, server)) = served(true, &["--quiet"]) else {
         return;
     };
-    let split = Split::load_from(&data).unwrap();
-    let models = common::small_models_with_gate(&split);
-    // The public server's limits (the defaults), on loopback.
-    let server = common::start_server_with(models.path(), &["--quiet"], false);
     let url = server.url.as_str();
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let white = common::png_gray(
@@ -319,13 +317,8 @@ fn a_flood_of_large_pictures_from_many_addresses_leaves_drawings_answered() {
 
 #[test]
 fn a_client_that_stops_reading_is_cut_off() {
-    let Some(data) = common::real_data_dir() else {
-        return;
-    };
-    let split = Split::load_from(&data).unwrap();
-    let models = common::small_models(&split);
-    let server = common::start_server_with(
-        models.path(),
+    let Some((_, _models, server)) = served(
+        false,
         &[
             "--write-timeout",
             "1",
@@ -333,8 +326,9 @@ fn a_client_that_stops_reading_is_cut_off() {
             "0",
             "--quiet",
         ],
-        false,
-    );
+    ) else {
+        return;
+    };
     // Thousands of requests for the page, pipelined, and nothing read: the
     // answers fill the socket's buffers, a write stops making progress, and
     // after the write timeout the server closes the connection.
