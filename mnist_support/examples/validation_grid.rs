@@ -18,7 +18,7 @@ use mnist_support::prelude::*;
 fn score(model: &mut dyn Classifier, split: &Split, label: &str) -> Result<()> {
     let data = ScaledSplit::new(split, model.scaling())?;
     let t = Instant::now();
-    if model.kind().needs_torch() {
+    if model.kind().is_network() {
         println!("{label}");
         experiment::fit(model, &data, &PrintProgress::new())?;
     } else {

@@ -1,7 +1,7 @@
 //! The experiment every model goes through (tasks 4.1–4.6): scale → fit (timed)
 //! → predict train/valid/test → accuracy, per-class accuracy, confusion
 //! matrices; saving is the [`store`](crate::store)'s. The steps are separate
-//! functions so a notebook can show each one; [`Store::run`](crate::store::Store::run)
+//! functions so a notebook can show each one; [`pipeline::run`](crate::pipeline::run)
 //! does them all.
 
 use std::path::PathBuf;

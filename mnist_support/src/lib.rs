@@ -1,22 +1,31 @@
 //! Support crate for the mnist-rs notebooks.
 //!
 //! Everything the notebooks call lives here, so `cargo test` covers it. In
-//! layers, each using only the ones below (`docs/architecture.md` draws them):
+//! layers, bottom to top, each using only its own and the ones below
+//! (`docs/architecture.md` draws them; `tests/it/layers.rs` checks the imports):
 //! * [`error`], [`config`] (the environment, read once), [`progress`], [`consts`];
 //! * [`display`]: rich inline output for evcxr and saving, for every figure and table;
-//! * [`metrics`], [`scale`], [`plot`]: accuracy and confusion matrices; scalers and
-//!   deskewing; figures drawn with plotters;
+//! * [`metrics`], [`scale`]: accuracy and confusion matrices; scalers and deskewing;
+//!   [`plot`]: figures drawn with plotters;
 //! * [`data`]: IDX reading (raw or gzip), checksums, fetching, the train/valid/test split;
-//! * [`preprocess`] (feature `inputs`): any picture of a digit to an MNIST-like 28×28;
-//! * [`fonts`] (feature `inputs`): the training and benchmark fonts and the typed-glyph renderer;
-//! * [`augment`]: distortions, typed digits and distorted copies for training;
-//! * [`real_inputs`]: the real-inputs benchmark;
+//! * [`api`]: the web API's types and its one client;
+//! * [`preprocess`], [`fonts`] (feature `inputs`): any picture of a digit to an
+//!   MNIST-like 28×28; the training and benchmark fonts;
+//! * [`real_inputs`]: the inputs people send, generated (drawings, scans, photos, typed, non-digits);
+//! * [`augment`]: distortions, typed digits and generated pictures for training;
 //! * [`models`]: `Estimator`, `Model<E>` and the [`models::Classifier`] trait, one file per algorithm;
-//! * [`gate`] (features `inputs` and a network library): whether a picture holds a digit at all;
-//! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]), [`store`]
-//!   (save, load, fresh or stale, the whole pipeline), [`summary`] (step 4.7);
-//! * `space` (feature `space`): a Hugging Face Space written as a directory;
-//! * [`api`]: the web API's types; [`load`]: a load test of a running server over the API; `serve` (feature `serve`: the server, its inference pool, and the server on a thread of a notebook's process, shown inline); `real_inputs::bench` (the real-inputs benchmark over the server path). Installing and running the toolchain is the `mnist_setup` crate's, never the library's.
+//! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]);
+//! * [`store`]: save, load, fresh or stale;
+//! * [`summary`] (step 4.7); `gate` (features `inputs` and a network library):
+//!   whether a picture holds a digit at all;
+//! * [`pipeline`]: steps 4.1–4.7 over the store, and the gate's training;
+//! * `serve` (feature `serve`: the server, its inference pool, and the server on a
+//!   thread of a notebook's process, shown inline); [`serve_bench`]: a load test of a
+//!   running server over the API;
+//! * `bench_inputs` (feature `serve`): the real-inputs benchmark over the server;
+//!   `space` (feature `space`): a Hugging Face Space written as a directory.
+//!
+//! Installing and running the toolchain is the `mnist_setup` crate's, never the library's.
 //!
 //! Notebooks start with
 //! ```text
@@ -26,6 +35,8 @@
 
 pub mod api;
 pub mod augment;
+#[cfg(feature = "serve")]
+pub mod bench_inputs;
 pub mod config;
 pub mod consts;
 pub mod data;
@@ -36,15 +47,16 @@ pub mod experiment;
 pub mod fonts;
 #[cfg(all(feature = "inputs", any(feature = "torch", feature = "candle")))]
 pub mod gate;
-pub mod load;
 pub mod metrics;
 pub mod models;
+pub mod pipeline;
 pub mod plot;
 #[cfg(feature = "inputs")]
 pub mod preprocess;
 pub mod progress;
 pub mod real_inputs;
 pub mod scale;
+pub mod serve_bench;
 #[cfg(all(feature = "space", any(feature = "torch", feature = "candle")))]
 pub mod space;
 pub mod store;

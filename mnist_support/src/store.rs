@@ -1,8 +1,9 @@
 //! The model store: a directory of saved models (`<name>.bin` parameters,
 //! `<name>.json` card with the report, `<name>.confusion.png`, and for the
 //! networks `<name>.curves.png`). Saving, loading, and whether a saved model
-//! is fresh enough to stand in for training again. The runner, the
-//! notebooks, the server and the summary all go through it.
+//! is fresh enough to stand in for training again, and nothing else: the
+//! pipeline that trains, evaluates and saves is [`crate::pipeline`]. The
+//! runner, the notebooks, the server and the summary all go through it.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ use crate::config::{Config, RETRAIN_ENV};
 use crate::data::Parts;
 use crate::display::{write_atomic, Bundle, Rich, Table};
 use crate::error::{Error, Result};
-use crate::experiment::{evaluate, fit_cached, Report, ScaledSplit};
+use crate::experiment::{fit_cached, Report, ScaledSplit};
 use crate::models::{codec, model_paths, Classifier, ModelKind, Progress};
 use crate::scale::Scaler;
 
@@ -57,6 +58,11 @@ impl Store {
     /// The same store, training again even when an up-to-date model is saved.
     pub fn retraining(self, retrain: bool) -> Store {
         Store { retrain, ..self }
+    }
+
+    /// Whether it trains again even when an up-to-date model is saved.
+    pub fn is_retraining(&self) -> bool {
+        self.retrain
     }
 
     pub fn dir(&self) -> &Path {
@@ -224,7 +230,7 @@ impl Store {
     /// model (see [`freshness`](Store::freshness)) and is not retraining, the
     /// saved model is loaded into `model` instead of training it again, and
     /// the training time recorded with it is returned; otherwise this is
-    /// [`fit`]. Either way a line says which it was. Re-running a notebook
+    /// [`fit`](crate::experiment::fit). Either way a line says which it was and the training time. Re-running a notebook
     /// is then quick.
     pub fn fit_or_load(
         &self,
@@ -237,7 +243,7 @@ impl Store {
             progress.note(&format!(
                 "retraining ({RETRAIN_ENV}=1 or --retrain): training again"
             ));
-            return fit_cached(model, data, &self.cache_dir(), progress);
+            return self.train(model, data, progress);
         }
         match self.up_to_date(model.name(), model.kind(), data) {
             Err(Freshness::Stale(why)) => progress.note(&format!("{why}: training")),
@@ -263,90 +269,21 @@ impl Store {
                 Err(e) => progress.note(&format!("cannot use the saved model ({e}): training")),
             },
         }
-        fit_cached(model, data, &self.cache_dir(), progress)
+        self.train(model, data, progress)
     }
 
-    /// Steps 4.1–4.6 in one call: scale, fit (or reuse), evaluate, save;
-    /// returns the report (with the saved path).
-    pub fn run(
+    /// [`fit_cached`] in the store's cache, saying how long it took (the
+    /// line a reused model's note stands in for).
+    fn train(
         &self,
         model: &mut dyn Classifier,
-        split: &crate::data::Split,
+        data: &ScaledSplit,
         progress: &dyn Progress,
-    ) -> Result<Report> {
-        let data = ScaledSplit::new(split, model.scaling())?;
-        let seconds = self.fit_or_load(model, &data, progress)?;
-        let mut report = evaluate(model, &data, seconds, progress)?;
-        self.save(model, &mut report, &data)?;
-        Ok(report)
+    ) -> Result<f64> {
+        let seconds = fit_cached(model, data, &self.cache_dir(), progress)?;
+        progress.note(&format!("trained in {seconds:.2} s"));
+        Ok(seconds)
     }
-
-    /// Steps 4.1–4.7 for all seven models, each with its default
-    /// hyperparameters ([`run`](Store::run): reused when up to date unless
-    /// retraining), then the summary, saved beside them as CSV and Markdown.
-    pub fn run_all(&self, split: &crate::data::Split, progress: &dyn Progress) -> Result<RunAll> {
-        let t = std::time::Instant::now();
-        let mut reports = Vec::new();
-        for (i, &kind) in ModelKind::ALL.iter().enumerate() {
-            progress.note(&format!(
-                "[{}/{}] {}",
-                i + 1,
-                ModelKind::ALL.len(),
-                kind.title()
-            ));
-            let mut model = kind.default_model()?;
-            reports.push(self.run(model.as_mut(), split, progress)?);
-        }
-        let summary = crate::summary::Summary::load(&self.dir)?;
-        let (csv, markdown) = summary.save(&self.dir)?;
-        Ok(RunAll {
-            reports,
-            summary,
-            seconds: t.elapsed().as_secs_f64(),
-            csv,
-            markdown,
-        })
-    }
-
-    /// The `kind` model saved under its name when it is up to date for
-    /// `split`, whatever its hyperparameters (its report, from the card);
-    /// otherwise the default `kind` model trained, evaluated and saved
-    /// ([`run`](Store::run)). What `mnist train` and `serve --train` do: a
-    /// model someone trained with other hyperparameters is kept.
-    pub fn fresh_or_run(
-        &self,
-        kind: ModelKind,
-        split: &crate::data::Split,
-        progress: &dyn Progress,
-    ) -> Result<Report> {
-        if !self.retrain {
-            match self.freshness(kind.name(), kind, split) {
-                Freshness::Fresh(card) => {
-                    progress.note(&format!(
-                        "{} is up to date ({}); {RETRAIN_ENV}=1 or --retrain trains it again",
-                        self.dir.join(kind.name()).display(),
-                        describe_hyperparameters(kind, &card.hyperparameters)
-                    ));
-                    return Ok(card.report);
-                }
-                Freshness::Stale(why) => progress.note(&format!("{why}: training")),
-                Freshness::Missing(_) => {}
-            }
-        }
-        let mut model = kind.default_model()?;
-        self.run(model.as_mut(), split, progress)
-    }
-}
-
-/// What [`Store::run_all`] did: the seven reports in [`ModelKind::ALL`]'s
-/// order, the summary, the wall time, the summary's files.
-#[derive(Debug, Clone)]
-pub struct RunAll {
-    pub reports: Vec<Report>,
-    pub summary: crate::summary::Summary,
-    pub seconds: f64,
-    pub csv: PathBuf,
-    pub markdown: PathBuf,
 }
 
 /// `models/<name>.json`: what a saved model is and how it did.

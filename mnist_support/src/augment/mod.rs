@@ -23,9 +23,9 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 
 #[cfg(feature = "inputs")]
-mod generated;
+mod synthetic;
 #[cfg(feature = "inputs")]
-pub use generated::{picture_training, typed_training};
+pub use synthetic::{picture_training, typed_training};
 
 /// How strongly to distort (each drawn uniformly within ± the value).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -8,18 +8,19 @@
 //!
 //! The code is split by concern: `idx` reads the IDX format, `files` locates,
 //! verifies and downloads the four files, `split` applies the split rule, and
-//! `summary` presents a split (shapes, class frequencies); everything is
+//! `describe` presents a split (shapes, class frequencies); everything is
 //! re-exported here.
 
 pub use crate::consts::{CLASSES, PIXELS, SIDE};
 
 pub use crate::config::{project_root, SUBSET_ENV};
 
+mod describe;
 mod files;
 mod idx;
 mod split;
-mod summary;
 
+pub use describe::{ClassFrequency, PartSummary, SplitSummary, BALANCE_THRESHOLD};
 pub use files::{
     default_data_dir, locate, locate_all, md5_file, missing_help, print_arrived, verify, MnistFile,
     RawMnist, FILES, MIRRORS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
@@ -30,4 +31,3 @@ pub use idx::{read_images, read_labels, read_maybe_gz, read_pair, Images};
 pub use split::{
     class_counts, is_test_index, is_valid_index, official_test, Labelled, Part, Parts, Split,
 };
-pub use summary::{ClassFrequency, PartSummary, SplitSummary, BALANCE_THRESHOLD};

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
+use super::describe::{ClassFrequency, PartSummary, SplitSummary};
 use super::files::{locate_all, verify, RawMnist, TEST_IMAGES, TEST_LABELS};
 use super::idx::{read_pair, Images};
-use super::summary::{ClassFrequency, PartSummary, SplitSummary};
 use super::{CLASSES, PIXELS, SUBSET_ENV};
 
 /// One of the split's three parts.

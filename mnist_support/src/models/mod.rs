@@ -85,12 +85,8 @@ impl ModelKind {
         ModelKind::Cnn,
     ];
 
-    /// The networks need libtorch (the `torch` feature).
-    pub fn needs_torch(self) -> bool {
-        self.is_network()
-    }
-
-    /// The DNN, the CNN and the gate: [`NetParams`] models.
+    /// The DNN, the CNN and the gate: [`NetParams`] models (trained with
+    /// libtorch, the `torch` feature).
     pub fn is_network(self) -> bool {
         matches!(self, ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate)
     }

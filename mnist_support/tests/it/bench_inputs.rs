@@ -1,25 +1,25 @@
-//! The real-inputs benchmark in process (`real_inputs::bench`), as notebook 05
+//! The real-inputs benchmark in process (`bench_inputs::bench`), as notebook 05
 //! and `mnist bench-inputs` call it: the models served on a thread, every
 //! source and crop scored, a held-out measurement kept for `bench_or_kept`.
 
+use mnist_support::bench_inputs::{self, BenchOptions};
 use mnist_support::config::Config;
 use mnist_support::progress::Silent;
-use mnist_support::real_inputs::{self, BenchOptions, Crop, Set, Source};
+use mnist_support::real_inputs::{Crop, Set, Source};
 
 use crate::common;
 
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn the_benchmark_scores_every_source_and_keeps_a_heldout_measurement() {
-    let Some(data) = common::real_data_dir() else {
-        return;
-    };
+    let data = common::real_data_dir();
     let split = mnist_support::data::Split::load_from(&data).unwrap();
     let models = common::small_models(&split);
     let options = BenchOptions {
         per_source: 5,
         ..BenchOptions::new(&Config::from_env().with_models_dir(models.path()))
     };
-    let measured = real_inputs::bench(&options, &Silent).unwrap();
+    let measured = bench_inputs::bench(&options, &Silent).unwrap();
     let report = &measured.report;
     assert_eq!(report.models.len(), 7, "{:?}", report.models);
     assert_eq!(report.rows.len(), Source::ALL.len() * Crop::ALL.len());
@@ -43,7 +43,7 @@ fn the_benchmark_scores_every_source_and_keeps_a_heldout_measurement() {
     // Kept beside the models; asked again, the kept measurement comes back.
     let kept = measured.kept.clone().expect("a held-out run is kept");
     assert!(kept.starts_with(models.path()), "{}", kept.display());
-    let again = real_inputs::bench_or_kept(&options, &Silent).unwrap();
+    let again = bench_inputs::bench_or_kept(&options, &Silent).unwrap();
     assert_eq!(again.report, measured.report);
     assert_eq!(again.kept.as_ref(), Some(&kept));
     assert_eq!(again.steps.png, measured.steps.png);
@@ -54,11 +54,11 @@ fn the_benchmark_scores_every_source_and_keeps_a_heldout_measurement() {
         per_source: 2,
         ..options.clone()
     };
-    assert!(real_inputs::bench(&dev, &Silent).unwrap().kept.is_none());
+    assert!(bench_inputs::bench(&dev, &Silent).unwrap().kept.is_none());
     let none = BenchOptions {
         per_source: 0,
         ..options
     };
-    let e = real_inputs::bench(&none, &Silent).unwrap_err().to_string();
+    let e = bench_inputs::bench(&none, &Silent).unwrap_err().to_string();
     assert!(e.contains("per_source"), "{e}");
 }

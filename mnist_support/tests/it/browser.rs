@@ -120,13 +120,12 @@ const RESULTS: &str = "const cards = [...document.querySelectorAll('#results .ca
         bars: c.querySelectorAll('.bar').length})) : null;";
 
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn draw_predict_upload_and_switch_models_in_chromium() {
     if !have_chromedriver() {
         return;
     }
-    let Some(data) = common::real_data_dir() else {
-        return;
-    };
+    let data = common::real_data_dir();
     let split = Split::load_from(&data).unwrap();
     let models = common::small_models_with_gate(&split);
     let server = common::start_server(models.path());

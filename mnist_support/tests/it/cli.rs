@@ -20,10 +20,9 @@ fn mnist_ok(args: &[&str], dir: &std::path::Path) -> String {
 }
 
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn data_json_on_real_files() {
-    let Some(dir) = common::real_data_dir() else {
-        return;
-    };
+    let dir = common::real_data_dir();
     let stdout = mnist_ok(&["data", "--json"], &dir);
     assert_eq!(stdout.lines().count(), 1, "one JSON object on one line");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -62,10 +61,9 @@ fn data_without_files_fails_with_the_four_names() {
 /// `mnist data | head`: the reader going away ends the command quietly,
 /// without a panic on the closed pipe.
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn data_into_a_closed_pipe_ends_without_a_panic() {
-    let Some(dir) = common::real_data_dir() else {
-        return;
-    };
+    let dir = common::real_data_dir();
     let mut child = mnist()
         .arg("data")
         .env("MNIST_DIR", &dir)
@@ -86,10 +84,9 @@ fn data_into_a_closed_pipe_ends_without_a_panic() {
 }
 
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn data_with_a_corrupt_file_fails_cleanly() {
-    let Some(real) = common::real_data_dir() else {
-        return;
-    };
+    let real = common::real_data_dir();
     let dir = tempfile::tempdir().unwrap();
     for f in mnist_support::data::FILES {
         std::fs::copy(real.join(f.gz_name()), dir.path().join(f.gz_name())).unwrap();
@@ -116,10 +113,9 @@ fn data_with_a_corrupt_file_fails_cleanly() {
 /// `mnist compare` runs both sides on the same exported split (the tree and
 /// kNN on 1,000 images: a check that it works, not a measurement).
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn compare_runs_both_sides_on_the_same_split() {
-    let Some(dir) = common::real_data_dir() else {
-        return;
-    };
+    let dir = common::real_data_dir();
     let stdout = mnist_ok(
         &["compare", "tree", "knn", "--subset", "1000", "--json"],
         &dir,
@@ -152,10 +148,9 @@ fn compare_runs_both_sides_on_the_same_split() {
 /// `mnist compare forest --seeds 2`: both sides run with seeds 42 and 43,
 /// and the table ends with the means of the two runs.
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn compare_repeats_seeded_models_and_prints_the_means() {
-    let Some(dir) = common::real_data_dir() else {
-        return;
-    };
+    let dir = common::real_data_dir();
     let stdout = mnist_ok(
         &[
             "compare", "forest", "tree", "--subset", "1000", "--seeds", "2",
@@ -190,10 +185,9 @@ fn compare_repeats_seeded_models_and_prints_the_means() {
 /// trains the same network in the same way on the same images, so the two
 /// land close together (2,000 images, 2 epochs: a check, not a measurement).
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn compare_trains_the_same_network_in_pytorch() {
-    let Some(dir) = common::real_data_dir() else {
-        return;
-    };
+    let dir = common::real_data_dir();
     let args = [
         "compare", "dnn", "--subset", "2000", "--epochs", "2", "--json",
     ];
@@ -220,10 +214,9 @@ fn compare_trains_the_same_network_in_pytorch() {
 /// given replace the defaults (nested objects merge), and a misspelt or
 /// out-of-range hyperparameter fails before any work, naming it.
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn bench_trains_the_configuration_given_as_json() {
-    let Some(dir) = common::real_data_dir() else {
-        return;
-    };
+    let dir = common::real_data_dir();
     let bench = |params: &str| {
         mnist()
             .args(["bench", "tree", "--json", "--params", params])

@@ -306,10 +306,9 @@ fn assert_candle_matches(tch: &Network, x: ndarray::ArrayView2<f32>, what: &str)
 /// for a DNN and a CNN trained briefly here, and for the project's saved
 /// DNN and CNN when `models/` holds them.
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn candle_predicts_what_libtorch_predicts() {
-    let Some(data) = common::real_data_dir() else {
-        return;
-    };
+    let data = common::real_data_dir();
     let split = Split::load_from(&data).unwrap();
     let real: Vec<f32> =
         mnist_support::real_inputs::generate(&split, mnist_support::real_inputs::Set::Heldout, 25)

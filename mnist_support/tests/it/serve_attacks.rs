@@ -10,23 +10,22 @@ use mnist_support::data::Split;
 use mnist_support::preprocess::mnist_to_gray;
 
 /// The seven small models (and the digit gate when `gate`) served by
-/// `mnist serve ARGS` with its log on stderr; `None` without MNIST.
-fn served(gate: bool, args: &[&str]) -> Option<(Split, tempfile::TempDir, common::Server)> {
-    let data = common::real_data_dir()?;
+/// `mnist serve ARGS` with its log on stderr.
+fn served(gate: bool, args: &[&str]) -> (Split, tempfile::TempDir, common::Server) {
+    let data = common::real_data_dir();
     let split = Split::load_from(&data).unwrap();
     let models = match gate {
         true => common::small_models_with_gate(&split),
         false => common::small_models(&split),
     };
     let server = common::start_server_with(models.path(), args, false);
-    Some((split, models, server))
+    (split, models, server)
 }
 
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn picture_bombs_neither_stall_nor_swell_the_server() {
-    let Some(data) = common::real_data_dir() else {
-        return;
-    };
+    let data = common::real_data_dir();
     let split = Split::load_from(&data).unwrap();
     let models = common::small_models_with_gate(&split);
     let server = common::start_server(models.path());
@@ -107,8 +106,9 @@ fn exchange(stream: &mut std::net::TcpStream, request: &str) -> String {
 const HEALTHZ: &str = "GET /healthz HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n";
 
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn one_address_cannot_hold_every_connection() {
-    let Some((_, _models, server)) = served(
+    let (_, _models, server) = served(
         false,
         &[
             "--connections-per-client",
@@ -119,9 +119,7 @@ fn one_address_cannot_hold_every_connection() {
             "10",
             "--quiet",
         ],
-    ) else {
-        return;
-    };
+    );
     // 20 idle connections from one address: 8 are held (the server waits
     // for their headers), the others are told 429 and closed.
     let held: Vec<_> = (0..8)
@@ -151,10 +149,9 @@ fn one_address_cannot_hold_every_connection() {
 }
 
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn idle_keep_alive_connections_are_closed() {
-    let Some((_, _models, server)) = served(false, &["--read-timeout", "1", "--quiet"]) else {
-        return;
-    };
+    let (_, _models, server) = served(false, &["--read-timeout", "1", "--quiet"]);
     // One request on a kept-alive connection, then nothing: the server
     // closes it when the time to send the next request's headers is up.
     use std::io::{Read, Write};
@@ -186,8 +183,9 @@ fn idle_keep_alive_connections_are_closed() {
 }
 
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn refusals_come_before_the_body_and_on_every_route() {
-    let Some((split, _models, server)) = served(
+    let (split, _models, server) = served(
         false,
         &[
             "--rate-limit",
@@ -198,9 +196,7 @@ fn refusals_come_before_the_body_and_on_every_route() {
             "5",
             "--quiet",
         ],
-    ) else {
-        return;
-    };
+    );
     let pixels: Vec<f32> = split.x_test.row(0).to_vec();
     let good = serde_json::json!({ "model": "softmax", "pixels": pixels }).to_string();
     // Predictions until the burst of three is spent, then one whose body
@@ -260,11 +256,10 @@ fn post_from(url: &str, from: &str, body: &str) -> (u16, f64) {
 }
 
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn a_flood_of_large_pictures_from_many_addresses_leaves_drawings_answered() {
     // The public server's limits (the defaults), on loopback.
-    let Some((split, _models, server)) = served(true, &["--quiet"]) else {
-        return;
-    };
+    let (split, _models, server) = served(true, &["--quiet"]);
     let url = server.url.as_str();
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let white = common::png_gray(
@@ -316,8 +311,9 @@ fn a_flood_of_large_pictures_from_many_addresses_leaves_drawings_answered() {
 }
 
 #[test]
+#[ignore = "needs MNIST_DIR"]
 fn a_client_that_stops_reading_is_cut_off() {
-    let Some((_, _models, server)) = served(
+    let (_, _models, server) = served(
         false,
         &[
             "--write-timeout",
@@ -326,9 +322,7 @@ fn a_client_that_stops_reading_is_cut_off() {
             "0",
             "--quiet",
         ],
-    ) else {
-        return;
-    };
+    );
     // Thousands of requests for the page, pipelined, and nothing read: the
     // answers fill the socket's buffers, a write stops making progress, and
     // after the write timeout the server closes the connection.

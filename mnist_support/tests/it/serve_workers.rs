@@ -95,7 +95,7 @@ fn a_panicking_prediction_is_a_500_and_the_worker_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let store = mnist_support::store::Store::new(dir.path());
     let mut model = common::quick_model_with(ModelKind::Softmax, false);
-    store.run(model.as_mut(), &split, &Silent).unwrap();
+    mnist_support::pipeline::run(&store, model.as_mut(), &split, &Silent).unwrap();
     let (model, card) = store.load("softmax").unwrap();
     let served = Served {
         models: vec![Loaded {

@@ -16,10 +16,8 @@ fn saved(dir: &std::path::Path) -> (mnist_support::data::Split, Vec<Report>) {
         .iter()
         .map(|&k| {
             let mut model = common::quick_model(k);
-            Store::new(dir)
-                .retraining(true)
-                .run(model.as_mut(), &split, &Silent)
-                .unwrap()
+            let store = Store::new(dir).retraining(true);
+            mnist_support::pipeline::run(&store, model.as_mut(), &split, &Silent).unwrap()
         })
         .collect();
     (split, reports)

@@ -191,9 +191,8 @@ pub fn bench_run_all() -> AnyResult<()> {
     reset_peak_rss();
     let t = std::time::Instant::now();
     let result = Split::load(&crate::config()).and_then(|split| {
-        Store::new(&dir)
-            .retraining(true)
-            .run_all(&split, &Bar::new())
+        let store = Store::new(&dir).retraining(true);
+        mnist_support::pipeline::run_all(&store, &split, &Bar::new())
     });
     let wall = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
@@ -282,7 +281,7 @@ fn cli_and_notebook(
     eprintln!("bench: {kind}: the CLI's pipeline");
     let cli = Store::new(root.join("cli")).retraining(true);
     let mut model = kind.default_model()?;
-    let a = cli.run(model.as_mut(), split, &Bar::new())?;
+    let a = mnist_support::pipeline::run(&cli, model.as_mut(), split, &Bar::new())?;
     eprintln!("bench: {kind}: {}", notebook.display());
     let nb_dir = root.join("notebook");
     let status = mnist_setup::runner_command(p, &[notebook], &root.join("out"))

@@ -1,9 +1,10 @@
 //! `mnist bench-inputs`: the real-inputs benchmark over the real server path
-//! (`real_inputs::bench`), printed.
+//! (`bench_inputs::bench`), printed.
 
 use std::path::PathBuf;
 
-use mnist_support::real_inputs::{self, BenchOptions, RealInputsReport};
+use mnist_support::bench_inputs::{self, BenchOptions, RealInputsReport};
+use mnist_support::real_inputs;
 
 use crate::AnyResult;
 
@@ -44,7 +45,7 @@ pub fn bench_inputs(a: BenchInputsArgs) -> AnyResult<()> {
         write_inputs: a.write,
         verbose: a.verbose,
     };
-    let measured = real_inputs::bench(&options, &crate::progress_bar::Bar::new())?;
+    let measured = bench_inputs::bench(&options, &crate::progress_bar::Bar::new())?;
     print(&measured, a.json);
     for (fig, path) in [(&measured.steps, a.steps), (&measured.gallery, a.gallery)] {
         if let Some(path) = path {

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use mnist_support::bench_inputs::{self, BenchOptions};
 use mnist_support::data::Split;
 use mnist_support::plot;
-use mnist_support::real_inputs::{self, BenchOptions};
 use mnist_support::serve;
 use mnist_support::store::Store;
 use mnist_support::summary::Summary;
@@ -69,7 +69,7 @@ pub fn readme_figures(out: &Path, models: &Path) -> AnyResult<()> {
         "svm_confusion.png",
     )?;
     let config = crate::config().with_models_dir(models);
-    let measured = real_inputs::bench(
+    let measured = bench_inputs::bench(
         &BenchOptions::new(&config),
         &crate::progress_bar::Bar::new(),
     )?;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use mnist_support::models::ModelKind;
+use mnist_support::pipeline;
 use mnist_support::serve::{Networks, Options};
 use mnist_support::store::Store;
 
@@ -41,10 +42,10 @@ pub fn serve(
         let store = Store::new(&dir);
         for &kind in ModelKind::ALL {
             eprintln!("serve: {}", kind.title());
-            store.fresh_or_run(kind, &split, &Bar::new())?;
+            pipeline::fresh_or_run(&store, kind, &split, &Bar::new())?;
         }
         let quick = crate::config().quick();
-        if mnist_support::gate::train_if_missing(&split, &store, quick, &Bar::new())?.is_some() {
+        if pipeline::gate::train_if_missing(&split, &store, quick, &Bar::new())?.is_some() {
             eprintln!("serve: digit gate trained and saved in {}", dir.display());
         }
     }

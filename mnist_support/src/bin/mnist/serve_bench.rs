@@ -1,7 +1,7 @@
 //! `mnist serve-bench`: load benchmark of the prediction server, on loopback
 //! only, bounded in time and count. The server runs as its own process (the
 //! Space's `mnist-serve` when it is built, else `mnist serve`), so its memory
-//! is its own; the load is the library's [`mnist_support::load`]: CLIENTS
+//! is its own; the load is the library's [`mnist_support::serve_bench`]: CLIENTS
 //! clients each send one picture of a digit to every model ("all") for
 //! SECONDS.
 
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mnist_support::api::{Client, PredictRequest};
 use mnist_support::display::Table;
-use mnist_support::load;
+use mnist_support::serve_bench;
 
 use crate::AnyResult;
 
@@ -153,7 +153,7 @@ fn server_row(
         format!("{:.0} MB", mb("VmRSS:")),
         format!("{:.0} MB", mb("VmHWM:")),
     ];
-    let ms = load::per_image_ms(&s.base, split)?;
+    let ms = serve_bench::per_image_ms(&s.base, split)?;
     row.extend(ms.iter().map(|(_, v)| format!("{v:.2}")));
     Ok((ms.into_iter().map(|(m, _)| m).collect(), row))
 }
@@ -208,11 +208,11 @@ pub fn serve_bench(a: ServeBenchArgs) -> AnyResult<()> {
         health.queue_limit,
         body.len()
     );
-    let runs: Vec<load::LoadRun> = (clients.iter())
-        .map(|&n| load::run(&server.base, &body, n, seconds))
+    let runs: Vec<serve_bench::LoadRun> = (clients.iter())
+        .map(|&n| serve_bench::run(&server.base, &body, n, seconds))
         .collect();
     let peak = proc_kb(server.pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0;
-    println!("{}", load::table(&runs, peak).to_text());
+    println!("{}", serve_bench::table(&runs, peak).to_text());
     Ok(())
 }
 

@@ -1,11 +1,11 @@
 //! `mnist train` and `mnist run-all`: the pipeline of the notebooks
-//! ([`Store::run`]) for several models.
+//! ([`pipeline::run`]) for several models.
 
 use std::path::{Path, PathBuf};
 
 use mnist_support::data::Split;
-use mnist_support::gate;
 use mnist_support::models::ModelKind;
+use mnist_support::pipeline::{self, gate};
 use mnist_support::store::Store;
 
 use crate::progress_bar::Bar;
@@ -49,7 +49,7 @@ pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> 
     let gate_too = kinds.is_empty();
     for kind in crate::shared::all_if_empty(kinds) {
         eprintln!("train: {}", kind.title());
-        let report = store.fresh_or_run(kind, &split, &Bar::new())?;
+        let report = pipeline::fresh_or_run(&store, kind, &split, &Bar::new())?;
         print!("{}", report.accuracy_table());
         if let Some(p) = &report.model_path {
             println!("model: {}\n", p.display());
@@ -104,9 +104,8 @@ fn print_gate(trained: &gate::Trained) {
 /// saved model unless `retrain`), evaluate, save; then the summary.
 pub fn run_all(dir: PathBuf, retrain: bool) -> AnyResult<()> {
     let split = Split::load(&crate::config())?;
-    let done = Store::new(&dir)
-        .retraining(retrain)
-        .run_all(&split, &Bar::new())?;
+    let store = Store::new(&dir).retraining(retrain);
+    let done = pipeline::run_all(&store, &split, &Bar::new())?;
     for report in &done.reports {
         println!("{}", report.accuracy_table());
     }

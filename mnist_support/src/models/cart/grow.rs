@@ -4,15 +4,13 @@
 //! each candidate feature's class [`Hist`] for the best threshold and
 //! partitioning the node's samples stably on it.
 
-use std::ops::Range;
-
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::CLASSES;
 
 use super::binned::Block;
-use super::hist::{class_mask, Hist, Scorer};
+use super::hist::{class_mask, Hist, Samples, Scorer};
 use super::{Binned, Counts, Node, Tree, TreeParams, LANES};
 
 /// A single tree grows the subtrees of a node in parallel when the node holds
@@ -30,46 +28,6 @@ const LOCAL_SHRINK: usize = 8;
 const LOCAL_MIN: usize = 1024;
 /// Rows transposed per pass when building a local block (they stay in L1).
 const LOCAL_ROW_BLOCK: usize = 32;
-
-/// The samples of one node: indices into the data, with their labels and
-/// weights alongside so the histogram loop reads three sequential arrays.
-pub(super) struct Samples<'s> {
-    pub(super) idx: &'s mut [u32],
-    pub(super) lab: &'s mut [u8],
-    pub(super) wt: &'s mut [u32],
-}
-
-impl<'s> Samples<'s> {
-    fn len(&self) -> usize {
-        self.idx.len()
-    }
-
-    fn range(&mut self, r: Range<usize>) -> Samples<'_> {
-        Samples {
-            idx: &mut self.idx[r.clone()],
-            lab: &mut self.lab[r.clone()],
-            wt: &mut self.wt[r],
-        }
-    }
-
-    fn split_at(self, k: usize) -> (Samples<'s>, Samples<'s>) {
-        let (il, ir) = self.idx.split_at_mut(k);
-        let (ll, lr) = self.lab.split_at_mut(k);
-        let (wl, wr) = self.wt.split_at_mut(k);
-        (
-            Samples {
-                idx: il,
-                lab: ll,
-                wt: wl,
-            },
-            Samples {
-                idx: ir,
-                lab: lr,
-                wt: wr,
-            },
-        )
-    }
-}
 
 /// Per-thread working memory.
 struct Scratch {

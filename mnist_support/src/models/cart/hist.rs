@@ -1,12 +1,54 @@
 //! The per-feature class histogram ([`Hist`]) that the split search fills
 //! for each candidate feature of a node, the [`Scorer`] that rates a
 //! candidate threshold (Gini or entropy), and [`class_mask`], which the
-//! boundary-point rule uses to skip cuts inside runs of one class.
+//! boundary-point rule uses to skip cuts inside runs of one class; [`Samples`],
+//! the node's samples the histograms are filled from.
+
+use std::ops::Range;
 
 use crate::data::CLASSES;
 
-use super::grow::Samples;
 use super::{Counts, Criterion, LANES};
+
+/// The samples of one node: indices into the data, with their labels and
+/// weights alongside so the histogram loop reads three sequential arrays.
+pub(super) struct Samples<'s> {
+    pub(super) idx: &'s mut [u32],
+    pub(super) lab: &'s mut [u8],
+    pub(super) wt: &'s mut [u32],
+}
+
+impl<'s> Samples<'s> {
+    pub(super) fn len(&self) -> usize {
+        self.idx.len()
+    }
+
+    pub(super) fn range(&mut self, r: Range<usize>) -> Samples<'_> {
+        Samples {
+            idx: &mut self.idx[r.clone()],
+            lab: &mut self.lab[r.clone()],
+            wt: &mut self.wt[r],
+        }
+    }
+
+    pub(super) fn split_at(self, k: usize) -> (Samples<'s>, Samples<'s>) {
+        let (il, ir) = self.idx.split_at_mut(k);
+        let (ll, lr) = self.lab.split_at_mut(k);
+        let (wl, wr) = self.wt.split_at_mut(k);
+        (
+            Samples {
+                idx: il,
+                lab: ll,
+                wt: wl,
+            },
+            Samples {
+                idx: ir,
+                lab: lr,
+                wt: wr,
+            },
+        )
+    }
+}
 
 /// One histogram bin per byte value.
 const BINS: usize = 256;

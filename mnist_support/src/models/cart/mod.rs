@@ -62,18 +62,18 @@ use serde::{Deserialize, Serialize};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 
+mod bagging;
 mod binned;
 mod check;
-mod forest;
 mod format;
 mod grow;
 mod hist;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use bagging::grow_forest;
 pub(crate) use binned::{quantize, Binned};
 use check::{check_data, check_weights};
-pub(crate) use forest::grow_forest;
 pub(crate) use format::{read_trees, write_trees};
 use grow::Grower;
 

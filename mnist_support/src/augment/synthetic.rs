@@ -1,4 +1,4 @@
-//! Training digits made rather than distorted (feature `inputs`): typed
+//! Synthetic training digits, made rather than distorted (feature `inputs`): typed
 //! digits in the training fonts ([`Augment::typed`](super::Augment::typed)) and
 //! pictures of training digits from the real-inputs generators
 //! ([`Augment::pictures`](super::Augment::pictures)), each put through the

@@ -6,15 +6,18 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{
-    generate_with_crops, measured_dir, non_digits, Crop, InputsReport, Sample, Set, Source,
-    SourceRow, MEASURED_GALLERY, MEASURED_REPORT, MEASURED_STEPS,
+mod report;
+
+pub use report::{
+    measured_dir, InputsReport, SourceRow, MEASURED_GALLERY, MEASURED_REPORT, MEASURED_STEPS,
 };
+
 use crate::api::{Client, PredictRequest, PredictResponse};
 use crate::display::{Bundle, Figure, Rich};
 use crate::error::{Error, Result};
 use crate::plot::{self, Picture};
 use crate::progress::Progress;
+use crate::real_inputs::{generate_with_crops, non_digits, Crop, Sample, Set, Source};
 use crate::serve::{self, Networks, Options};
 
 /// What to measure.
@@ -162,7 +165,7 @@ pub fn bench(opts: &BenchOptions, progress: &dyn Progress) -> Result<RealInputsR
     let t = std::time::Instant::now();
     let samples = generate_with_crops(&split, opts.set, opts.per_source)?;
     let non_digits = non_digits(opts.set, opts.per_source)?;
-    let fonts = super::benchmark_fonts()?;
+    let fonts = crate::fonts::benchmark_fonts()?;
     let names: Vec<&str> = fonts.iter().map(|(n, _)| n.as_str()).collect();
     progress.note(&format!(
         "typed digits in {} fonts: {}",
