@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ndarray::{Array1, Array2};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Labelled, Part, Parts, Split, CLASSES};
@@ -18,35 +18,42 @@ use crate::models::{Classifier, History, ModelKind, Progress};
 use crate::scale::{Scaler, Scaling};
 
 /// Step 4.1: the split with a scaler fit on the training images and applied
-/// to all three parts.
+/// to all three parts. It is a [`Split`] (the scaled one: `data.x_train`,
+/// `data.y_valid`, … as on the split it came from), with its scaler and the
+/// raw training pixels.
 pub struct ScaledSplit {
     pub scaler: Scaler,
     /// The training images as they were before scaling (raw pixels 0–255):
     /// what typed digits, distorted copies and generated pictures are made
     /// beside, as [`Classifier::fit`] makes them.
     pub raw_train: Array2<f32>,
-    pub x_train: Array2<f32>,
-    pub x_valid: Array2<f32>,
-    pub x_test: Array2<f32>,
-    pub y_train: Array1<u8>,
-    pub y_valid: Array1<u8>,
-    pub y_test: Array1<u8>,
-    /// MD5 of the data files the split came from.
-    pub checksums: Vec<(String, String)>,
+    /// The split, each part through `scaler` (labels and checksums as they were).
+    pub scaled: Split,
+}
+
+impl std::ops::Deref for ScaledSplit {
+    type Target = Split;
+
+    fn deref(&self) -> &Split {
+        &self.scaled
+    }
 }
 
 impl ScaledSplit {
     pub fn new(split: &Split, scaling: Scaling) -> Result<ScaledSplit> {
         let scaler = Scaler::fit(scaling, &split.x_train.view())?;
-        Ok(ScaledSplit {
+        let scaled = Split {
             x_train: scaler.transform(&split.x_train.view())?,
-            raw_train: split.x_train.clone(),
             x_valid: scaler.transform(&split.x_valid.view())?,
             x_test: scaler.transform(&split.x_test.view())?,
             y_train: split.y_train.clone(),
             y_valid: split.y_valid.clone(),
             y_test: split.y_test.clone(),
             checksums: split.checksums.clone(),
+        };
+        Ok(ScaledSplit {
+            raw_train: split.x_train.clone(),
+            scaled,
             scaler,
         })
     }
@@ -159,15 +166,11 @@ fn fit_in(
 impl Parts for ScaledSplit {
     /// One part's scaled features and labels.
     fn part(&self, part: Part) -> Labelled<'_> {
-        Labelled::pick(
-            part,
-            [&self.x_train, &self.x_valid, &self.x_test],
-            [&self.y_train, &self.y_valid, &self.y_test],
-        )
+        self.scaled.part(part)
     }
 
     fn checksums(&self) -> &[(String, String)] {
-        &self.checksums
+        self.scaled.checksums()
     }
 }
 

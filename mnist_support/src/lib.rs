@@ -19,6 +19,7 @@
 //! * [`summary`] (step 4.7); `gate` (features `inputs` and a network library):
 //!   whether a picture holds a digit at all;
 //! * [`pipeline`]: steps 4.1–4.7 over the store, and the gate's training;
+//!   [`comparison`]: the records of `mnist compare` (ours measured, the peers' read);
 //! * `serve` (feature `serve`: the server, its inference pool, and the server on a
 //!   thread of a notebook's process, shown inline); [`serve_bench`]: a load test of a
 //!   running server over the API;
@@ -37,6 +38,7 @@ pub mod api;
 pub mod augment;
 #[cfg(feature = "serve")]
 pub mod bench_inputs;
+pub mod comparison;
 pub mod config;
 pub mod consts;
 pub mod data;

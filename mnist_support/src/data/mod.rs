@@ -18,6 +18,7 @@ pub use crate::config::{project_root, SUBSET_ENV};
 mod describe;
 mod files;
 mod idx;
+mod npy;
 mod split;
 
 pub use describe::{ClassFrequency, PartSummary, SplitSummary, BALANCE_THRESHOLD};
@@ -28,6 +29,7 @@ pub use files::{
 #[cfg(feature = "download")]
 pub use files::{ensure, fetch, fetch_from};
 pub use idx::{read_images, read_labels, read_maybe_gz, read_pair, Images};
+pub use npy::write_npy;
 pub use split::{
     class_counts, is_test_index, is_valid_index, official_test, Labelled, Part, Parts, Split,
 };

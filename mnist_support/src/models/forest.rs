@@ -59,6 +59,26 @@ impl Default for ForestParams {
     }
 }
 
+impl ForestParams {
+    /// The configuration `mnist compare` gives scikit-learn's
+    /// `RandomForestClassifier` too: 100 Gini trees on bootstraps, 40
+    /// features per split, raw pixels, `seed`.
+    pub fn as_scikit_learn(seed: u64) -> Self {
+        ForestParams {
+            n_trees: 100,
+            bootstrap: true,
+            seed,
+            tree: TreeParams {
+                criterion: Criterion::Gini,
+                max_features: Some(40),
+                ..TreeParams::default()
+            },
+            scaling: Scaling::None,
+            augment: crate::augment::Augment::NONE,
+        }
+    }
+}
+
 impl Estimator for ForestParams {
     type Fitted = Vec<Tree>;
 

@@ -138,6 +138,31 @@ impl ModelKind {
         })
     }
 
+    /// The model in the configuration `mnist compare` gives scikit-learn or
+    /// PyTorch too (each model's `as_scikit_learn`, [`NetParams::as_pytorch`]):
+    /// the same hyperparameters and scaling, nothing added to the training
+    /// digits; `epochs` for the networks when given, `seed` for the seeded ones.
+    pub fn as_peers(self, epochs: Option<usize>, seed: u64) -> Result<Box<dyn Classifier>> {
+        Ok(match self {
+            ModelKind::Softmax => Box::new(Softmax::new(SoftmaxParams::as_scikit_learn())),
+            ModelKind::Knn => Box::new(Knn::new(KnnParams::as_scikit_learn())),
+            ModelKind::Svm => Box::new(Svm::new(SvmParams::as_scikit_learn())),
+            ModelKind::Tree => Box::new(DecisionTree::new(DecisionTreeParams::as_scikit_learn())),
+            ModelKind::Forest => Box::new(Forest::new(ForestParams::as_scikit_learn(seed))),
+            #[cfg(feature = "torch")]
+            ModelKind::Dnn => Box::new(Network::new(NetParams::dnn().as_pytorch(epochs, seed))),
+            #[cfg(feature = "torch")]
+            ModelKind::Cnn => Box::new(Network::new(NetParams::cnn().as_pytorch(epochs, seed))),
+            #[cfg(feature = "torch")]
+            ModelKind::Gate => Box::new(Network::new(NetParams::gate().as_pytorch(epochs, seed))),
+            #[cfg(not(feature = "torch"))]
+            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => {
+                let _ = (epochs, seed);
+                return Err(no_torch(self));
+            }
+        })
+    }
+
     /// The default hyperparameters, as a card holds them (`None` for a
     /// network where neither libtorch nor candle is built in).
     pub fn default_hyperparameters(self) -> Option<serde_json::Value> {

@@ -309,6 +309,21 @@ fn train(
     }
 }
 
+impl SoftmaxParams {
+    /// The configuration `mnist compare` gives scikit-learn's
+    /// `LogisticRegression` too (`scripts/compare.py`): C = 1/300, standardized
+    /// pixels, nothing added to the training digits.
+    pub fn as_scikit_learn() -> Self {
+        SoftmaxParams {
+            alpha: 300.0,
+            max_iter: 300,
+            tol: 1e-6,
+            scaling: Scaling::Standard,
+            augment: crate::augment::Augment::NONE,
+        }
+    }
+}
+
 impl Estimator for SoftmaxParams {
     type Fitted = FittedSoftmax;
 

@@ -50,6 +50,21 @@ impl Default for DecisionTreeParams {
     }
 }
 
+impl DecisionTreeParams {
+    /// The configuration `mnist compare` gives scikit-learn's
+    /// `DecisionTreeClassifier` too: entropy, grown out, raw pixels.
+    pub fn as_scikit_learn() -> Self {
+        DecisionTreeParams {
+            tree: TreeParams {
+                criterion: Criterion::Entropy,
+                ..TreeParams::default()
+            },
+            scaling: Scaling::None,
+            augment: crate::augment::Augment::NONE,
+        }
+    }
+}
+
 impl Estimator for DecisionTreeParams {
     type Fitted = Tree;
 

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use mnist_support::config::Config;
+
 /// `--dir`: the directory of saved models, for every command that reads or
 /// writes them.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -13,9 +15,9 @@ pub struct ModelsDir {
 
 impl ModelsDir {
     /// The directory given, or the default one.
-    pub fn path(&self) -> PathBuf {
+    pub fn path(&self, config: &Config) -> PathBuf {
         self.dir
             .clone()
-            .unwrap_or_else(|| crate::config().models_dir)
+            .unwrap_or_else(|| config.models_dir.clone())
     }
 }

@@ -2,6 +2,7 @@
 //! predict times, peak memory and accuracies; `--run-all` times the whole
 //! pipeline. Nothing is saved.
 
+use mnist_support::config::Config;
 use mnist_support::data::{Part, Split};
 use mnist_support::display::Table;
 use mnist_support::experiment::{self, Report, ScaledSplit};
@@ -51,22 +52,26 @@ fn reset_peak_rss() {
 }
 
 /// `mnist bench`: one of its three forms.
-pub fn run(a: BenchArgs) -> AnyResult<()> {
+pub fn run(config: &Config, a: BenchArgs) -> AnyResult<()> {
     if a.run_all {
-        bench_run_all()
+        bench_run_all(config)
     } else if a.notebooks {
-        bench_notebooks(a.models)
+        bench_notebooks(config, a.models)
     } else {
-        bench(a.models, a.json, a.params.as_deref())
+        bench(config, a.models, a.json, a.params.as_deref())
     }
 }
 
-pub fn bench(kinds: Vec<ModelKind>, json: bool, params: Option<&str>) -> AnyResult<()> {
+pub fn bench(
+    config: &Config,
+    kinds: Vec<ModelKind>,
+    json: bool,
+    params: Option<&str>,
+) -> AnyResult<()> {
     let changes = parse_changes(&kinds, params)?;
-    let config = crate::config();
     // MNIST_SUBSET (the tests' quick mode) limits the data; the banner goes to
     // stderr so that `--json` stays one JSON object a line.
-    let split = Split::load(&config)?.limit_with(&config, |banner| eprintln!("bench: {banner}"))?;
+    let split = Split::load(config)?.limit_with(config, |banner| eprintln!("bench: {banner}"))?;
     let mut rows = Vec::new();
     let mut torch_threads = None;
     for kind in all_if_empty(kinds) {
@@ -186,11 +191,11 @@ fn print_table(rows: Vec<Vec<String>>, torch_threads: Option<(usize, String)>) {
 }
 
 /// The whole `run-all --retrain` in a temporary directory, timed.
-pub fn bench_run_all() -> AnyResult<()> {
+pub fn bench_run_all(config: &Config) -> AnyResult<()> {
     let dir = tempfile_dir()?;
     reset_peak_rss();
     let t = std::time::Instant::now();
-    let result = Split::load(&crate::config()).and_then(|split| {
+    let result = Split::load(config).and_then(|split| {
         let store = Store::new(&dir).retraining(true);
         mnist_support::pipeline::run_all(&store, &split, &Bar::new())
     });
@@ -212,9 +217,9 @@ pub fn bench_run_all() -> AnyResult<()> {
 /// other on this machine, each into a temporary directory; prints both
 /// training times (`fit_seconds` of the saved report: scaling, added
 /// training images and fitting) and the test accuracies.
-pub fn bench_notebooks(kinds: Vec<ModelKind>) -> AnyResult<()> {
+pub fn bench_notebooks(config: &Config, kinds: Vec<ModelKind>) -> AnyResult<()> {
     let p = mnist_setup::setup()?;
-    let split = Split::load(&crate::config())?;
+    let split = Split::load(config)?;
     let root = tempfile_dir()?;
     let result = (all_if_empty(kinds).into_iter())
         .map(|kind| Ok((kind, cli_and_notebook(kind, &p, &split, &root)?)))

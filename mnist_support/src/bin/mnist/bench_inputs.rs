@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use mnist_support::bench_inputs::{self, BenchOptions, RealInputsReport};
+use mnist_support::config::Config;
 use mnist_support::real_inputs;
 
 use crate::AnyResult;
@@ -36,12 +37,12 @@ pub struct BenchInputsArgs {
     pub verbose: bool,
 }
 
-pub fn bench_inputs(a: BenchInputsArgs) -> AnyResult<()> {
+pub fn bench_inputs(config: &Config, a: BenchInputsArgs) -> AnyResult<()> {
     let options = BenchOptions {
         set: a.set,
         per_source: a.per_source as usize,
-        models: a.dir.path(),
-        mnist: crate::config().data_dir,
+        models: a.dir.path(config),
+        mnist: config.data_dir.clone(),
         write_inputs: a.write,
         verbose: a.verbose,
     };

@@ -1,5 +1,6 @@
 //! `mnist data`: the split's shapes and class counts.
 
+use mnist_support::config::Config;
 use mnist_support::data::Split;
 
 use crate::AnyResult;
@@ -12,8 +13,8 @@ pub struct DataArgs {
     pub json: bool,
 }
 
-pub fn data(json: bool) -> AnyResult<()> {
-    let split = Split::load(&crate::config())?;
+pub fn data(config: &Config, json: bool) -> AnyResult<()> {
+    let split = Split::load(config)?;
     let summary = split.summary();
     if json {
         println!("{}", summary.to_json());

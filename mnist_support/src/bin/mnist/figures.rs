@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use mnist_support::bench_inputs::{self, BenchOptions};
+use mnist_support::config::Config;
 use mnist_support::data::Split;
 use mnist_support::plot;
 use mnist_support::serve;
@@ -31,8 +32,8 @@ pub struct FiguresArgs {
     pub dir: crate::args::ModelsDir,
 }
 
-pub fn figures(out: &Path, seed: u64) -> AnyResult<()> {
-    let split = Split::load(&crate::config())?;
+pub fn figures(config: &Config, out: &Path, seed: u64) -> AnyResult<()> {
+    let split = Split::load(config)?;
     let grid = plot::digit_grid(&split.x_train, &split.y_train, seed)?;
     println!("{}", grid.save(out.join("digits_3x3.png"))?.display());
     let freq = split.class_frequency().chart()?;
@@ -43,12 +44,12 @@ pub fn figures(out: &Path, seed: u64) -> AnyResult<()> {
 
 /// The README's figures beyond [`figures`], from the data and the models
 /// saved in `models` (train them first: `mnist train`).
-pub fn readme_figures(out: &Path, models: &Path) -> AnyResult<()> {
+pub fn readme_figures(config: &Config, out: &Path, models: &Path) -> AnyResult<()> {
     let save = |fig: mnist_support::display::Figure, name: &str| -> AnyResult<()> {
         println!("{}", fig.save(out.join(name))?.display());
         Ok(())
     };
-    let split = Split::load(&crate::config())?;
+    let split = Split::load(config)?;
     save(
         plot::class_means(&split.x_train, &split.y_train)?,
         "class_means.png",
@@ -68,7 +69,7 @@ pub fn readme_figures(out: &Path, models: &Path) -> AnyResult<()> {
         store.card("svm")?.report.confusion_figure()?,
         "svm_confusion.png",
     )?;
-    let config = crate::config().with_models_dir(models);
+    let config = config.clone().with_models_dir(models);
     let measured = bench_inputs::bench(
         &BenchOptions::new(&config),
         &crate::progress_bar::Bar::new(),

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use mnist_support::config::Config;
 
 #[derive(Parser)]
 #[command(
@@ -137,52 +138,51 @@ mod train;
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// The settings of this process (`MNIST_DIR`, `MNIST_MODELS_DIR`,
-/// `MNIST_SUBSET`, ...): the library's context value, read from the
-/// environment here and passed on.
-fn config() -> mnist_support::config::Config {
-    mnist_support::config::Config::from_env()
-}
-
+/// Run one command. The settings of this process (`MNIST_DIR`,
+/// `MNIST_MODELS_DIR`, `MNIST_SUBSET`, ...), the library's context value
+/// [`Config`], are read from the environment once, here, and passed on to
+/// every command that needs them.
 fn run(cmd: Cmd) -> AnyResult<ExitCode> {
+    let config = Config::from_env();
     match cmd {
         Cmd::FetchData(a) => fetch::fetch(a)?,
-        Cmd::Data(a) => data::data(a.json)?,
+        Cmd::Data(a) => data::data(&config, a.json)?,
         Cmd::Figures(a) => {
-            figures::figures(&a.out, a.seed)?;
+            figures::figures(&config, &a.out, a.seed)?;
             if a.readme {
-                shared::ensure_data()?;
-                figures::readme_figures(&a.out, &a.dir.path())?
+                shared::ensure_data(&config)?;
+                figures::readme_figures(&config, &a.out, &a.dir.path(&config))?
             }
         }
         Cmd::Train(a) => {
-            shared::ensure_data()?;
-            train::train(a.models, &a.dir.path(), a.retrain)?
+            shared::ensure_data(&config)?;
+            train::train(&config, a.models, &a.dir.path(&config), a.retrain)?
         }
         Cmd::TrainGate(a) => {
-            shared::ensure_data()?;
-            train::train_gate(&a.dir.path())?
+            shared::ensure_data(&config)?;
+            train::train_gate(&config, &a.dir.path(&config))?
         }
         Cmd::Bench(a) => {
-            shared::ensure_data()?;
-            bench::run(a)?
+            shared::ensure_data(&config)?;
+            bench::run(&config, a)?
         }
         Cmd::RunAll(a) => {
-            shared::ensure_data()?;
-            train::run_all(a.dir.path(), a.retrain)?
+            shared::ensure_data(&config)?;
+            train::run_all(&config, a.dir.path(&config), a.retrain)?
         }
         Cmd::Serve(a) => {
-            serve::serve(&a.options.clone().into(), a.dir.path(), a.train, a.libtorch)?
+            let options = a.options.clone().into();
+            serve::serve(&config, &options, a.dir.path(&config), a.train, a.libtorch)?
         }
-        Cmd::ServeBench(a) => serve_bench::serve_bench(a)?,
-        Cmd::Space(a) => space::space(a)?,
+        Cmd::ServeBench(a) => serve_bench::serve_bench(&config, a)?,
+        Cmd::Space(a) => space::space(&config, a)?,
         Cmd::BenchInputs(a) => {
-            shared::ensure_data()?;
-            bench_inputs::bench_inputs(a)?
+            shared::ensure_data(&config)?;
+            bench_inputs::bench_inputs(&config, a)?
         }
         Cmd::Compare(a) => {
-            shared::ensure_data()?;
-            compare::compare(a)?
+            shared::ensure_data(&config)?;
+            compare::compare(&config, a)?
         }
         Cmd::Setup => notebooks::setup()?,
         Cmd::Notebooks(a) => return notebooks::notebooks(a.names, a.out),

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use mnist_support::config::Config;
 use mnist_support::models::ModelKind;
 use mnist_support::pipeline;
 use mnist_support::serve::{Networks, Options};
@@ -29,22 +30,23 @@ pub struct ServeArgs {
 }
 
 pub fn serve(
+    config: &Config,
     options: &Options,
     dir: PathBuf,
     train_missing: bool,
     libtorch: bool,
 ) -> AnyResult<()> {
     if train_missing {
-        ensure_data()?;
+        ensure_data(config)?;
         // The models and the gate that are missing or stale; up-to-date ones
         // are kept whatever their hyperparameters.
-        let split = mnist_support::data::Split::load(&crate::config())?;
+        let split = mnist_support::data::Split::load(config)?;
         let store = Store::new(&dir);
         for &kind in ModelKind::ALL {
             eprintln!("serve: {}", kind.title());
             pipeline::fresh_or_run(&store, kind, &split, &Bar::new())?;
         }
-        let quick = crate::config().quick();
+        let quick = config.quick();
         if pipeline::gate::train_if_missing(&split, &store, quick, &Bar::new())?.is_some() {
             eprintln!("serve: digit gate trained and saved in {}", dir.display());
         }
@@ -54,7 +56,7 @@ pub fn serve(
     } else {
         Networks::Candle
     };
-    let mnist = crate::config().data_dir;
-    mnist_support::serve::serve_dir(&dir, Some(&mnist), options, networks)?;
+    let mnist = &config.data_dir;
+    mnist_support::serve::serve_dir(&dir, Some(mnist), options, networks)?;
     Ok(())
 }

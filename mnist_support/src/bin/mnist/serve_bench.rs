@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mnist_support::api::{Client, PredictRequest};
+use mnist_support::config::Config;
 use mnist_support::display::Table;
 use mnist_support::serve_bench;
 
@@ -169,7 +170,7 @@ fn proc_kb(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
-pub fn serve_bench(a: ServeBenchArgs) -> AnyResult<()> {
+pub fn serve_bench(config: &Config, a: ServeBenchArgs) -> AnyResult<()> {
     let ServeBenchArgs {
         clients,
         seconds,
@@ -183,9 +184,9 @@ pub fn serve_bench(a: ServeBenchArgs) -> AnyResult<()> {
     if !(seconds > 0.0 && seconds <= 120.0) {
         return Err("--seconds must be in (0, 120]".into());
     }
-    let dir = dir.path();
-    crate::shared::ensure_data()?;
-    let split = mnist_support::data::Split::load(&crate::config())?;
+    let dir = dir.path(config);
+    crate::shared::ensure_data(config)?;
+    let split = mnist_support::data::Split::load(config)?;
     let body = pad_request(&split)?;
     let server = start(false, &dir, queue)?;
     let health = Client::new(&server.base, Duration::from_secs(10)).health()?;

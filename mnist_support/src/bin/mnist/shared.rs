@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use mnist_support::config::Config;
 use mnist_support::data;
 use mnist_support::models::ModelKind;
 
@@ -44,8 +45,7 @@ pub fn download(dir: PathBuf) -> AnyResult<()> {
 
 /// Make sure the data can be found: `$MNIST_DIR` or data/mnist, else
 /// download ([`data::ensure`], what notebook 01 does too).
-pub fn ensure_data() -> AnyResult<()> {
-    let config = crate::config();
+pub fn ensure_data(config: &Config) -> AnyResult<()> {
     if data::locate_all(&config.data_dir).is_err() && !config.data_dir_set {
         eprintln!(
             "data: MNIST not found in {}; downloading",
@@ -53,7 +53,7 @@ pub fn ensure_data() -> AnyResult<()> {
         );
     }
     let (bar, update) = download_bar();
-    data::ensure(&config, update)?;
+    data::ensure(config, update)?;
     bar.finish_and_clear();
     Ok(())
 }

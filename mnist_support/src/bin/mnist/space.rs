@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use mnist_support::config::Config;
 use mnist_support::data::Split;
 use mnist_support::space::{self, Server, SpaceOptions};
 
@@ -36,11 +37,11 @@ pub struct SpaceArgs {
     pub project_url: Option<String>,
 }
 
-pub fn space(a: SpaceArgs) -> AnyResult<()> {
-    crate::shared::ensure_data()?;
+pub fn space(config: &Config, a: SpaceArgs) -> AnyResult<()> {
+    crate::shared::ensure_data(config)?;
     // The data the models were trained on: the full split, or in quick mode
     // the same subset the notebooks used.
-    let split = Split::load(&crate::config())?.limit(&crate::config())?;
+    let split = Split::load(config)?.limit(config)?;
     let server = match (a.prebuilt, a.server_binary) {
         (false, _) => Server::FromSource,
         (true, Some(binary)) => Server::Prebuilt(binary),
@@ -51,7 +52,7 @@ pub fn space(a: SpaceArgs) -> AnyResult<()> {
         any_models: a.any_models,
         title: a.title,
         project_url: a.project_url,
-        ..SpaceOptions::new(a.out, a.dir.path())
+        ..SpaceOptions::new(a.out, a.dir.path(config))
     };
     let written = space::write(&opts, &split)?;
     eprintln!("{}", written.models_text());

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use mnist_support::config::Config;
 use mnist_support::data::Split;
 use mnist_support::models::ModelKind;
 use mnist_support::pipeline::{self, gate};
@@ -43,8 +44,8 @@ pub struct RunAllArgs {
 
 /// Train the `kinds` (all seven and the digit gate when empty) that are
 /// missing or stale in `dir`, or all of them when `retrain`.
-pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> {
-    let split = Split::load(&crate::config())?;
+pub fn train(config: &Config, kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> {
+    let split = Split::load(config)?;
     let store = Store::new(dir).retraining(retrain);
     let gate_too = kinds.is_empty();
     for kind in crate::shared::all_if_empty(kinds) {
@@ -57,7 +58,7 @@ pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> 
     }
     if gate_too {
         eprintln!("train: the digit gate (is there a digit at all?)");
-        let quick = crate::config().quick();
+        let quick = config.quick();
         match retrain {
             true => Some(train_gate_with(&split, &store, quick)?),
             false => gate::train_if_missing(&split, &store, quick, &Bar::new())?,
@@ -69,10 +70,10 @@ pub fn train(kinds: Vec<ModelKind>, dir: &Path, retrain: bool) -> AnyResult<()> 
 }
 
 /// `mnist train-gate`: the server's digit gate, trained again.
-pub fn train_gate(dir: &Path) -> AnyResult<()> {
+pub fn train_gate(config: &Config, dir: &Path) -> AnyResult<()> {
     eprintln!("train: the digit gate (is there a digit at all?)");
-    let quick = crate::config().quick();
-    let trained = train_gate_with(&Split::load(&crate::config())?, &Store::new(dir), quick)?;
+    let quick = config.quick();
+    let trained = train_gate_with(&Split::load(config)?, &Store::new(dir), quick)?;
     print_gate(&trained);
     Ok(())
 }
@@ -102,8 +103,8 @@ fn print_gate(trained: &gate::Trained) {
 
 /// Steps 4.1–4.7 for all seven models: scale, train (or reuse an up-to-date
 /// saved model unless `retrain`), evaluate, save; then the summary.
-pub fn run_all(dir: PathBuf, retrain: bool) -> AnyResult<()> {
-    let split = Split::load(&crate::config())?;
+pub fn run_all(config: &Config, dir: PathBuf, retrain: bool) -> AnyResult<()> {
+    let split = Split::load(config)?;
     let store = Store::new(&dir).retraining(retrain);
     let done = pipeline::run_all(&store, &split, &Bar::new())?;
     for report in &done.reports {

@@ -238,6 +238,20 @@ impl Model<KnnParams> {
     }
 }
 
+impl KnnParams {
+    /// The configuration `mnist compare` gives scikit-learn's
+    /// `KNeighborsClassifier` too: k = 4, uniform votes, pixels / 255.
+    pub fn as_scikit_learn() -> Self {
+        KnnParams {
+            k: 4,
+            weighting: Weighting::Uniform,
+            scaling: Scaling::Unit,
+            augment: crate::augment::Augment::NONE,
+            components: 0,
+        }
+    }
+}
+
 impl Estimator for KnnParams {
     type Fitted = FittedKnn;
 

@@ -142,6 +142,19 @@ impl NetParams {
         }
     }
 
+    /// These layers as `mnist compare` gives them to PyTorch too
+    /// (`scripts/compare.py` builds the same network and loop): no
+    /// distortions, no typed digits; `epochs` when given, and `seed`.
+    pub fn as_pytorch(self, epochs: Option<usize>, seed: u64) -> Self {
+        NetParams {
+            distort: crate::augment::Distort::NONE,
+            typed: 0,
+            epochs: epochs.unwrap_or(self.epochs),
+            seed,
+            ..self
+        }
+    }
+
     /// One epoch when `quick` (the tests' quick mode, `MNIST_SUBSET` set:
     /// [`Config::quick`](crate::config::Config::quick)), announced loudly;
     /// otherwise unchanged.

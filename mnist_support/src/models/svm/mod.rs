@@ -87,6 +87,21 @@ impl Default for SvmParams {
     }
 }
 
+impl SvmParams {
+    /// The configuration `mnist compare` gives scikit-learn's `SVC` too:
+    /// C = 5, γ = 0.05 on min-max scaled pixels.
+    pub fn as_scikit_learn() -> Self {
+        SvmParams {
+            c: 5.0,
+            gamma: 0.05,
+            scaling: Scaling::MinMax,
+            augment: crate::augment::Augment::NONE,
+            components: 0,
+            ..SvmParams::default()
+        }
+    }
+}
+
 impl Estimator for SvmParams {
     type Fitted = FittedSvm;
 
