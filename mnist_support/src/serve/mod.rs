@@ -40,8 +40,10 @@ use crate::store::{ModelCard, Store};
 
 pub use crate::api;
 mod background;
+mod client;
 mod http;
 mod input;
+mod limits;
 mod options;
 pub mod pool;
 mod show;
@@ -183,9 +185,9 @@ struct AppState {
     make_examples: MakeExamples,
     answer_timeout: Duration,
     /// Each client's megapixels a second (`None`: no budget).
-    budget: Option<Arc<http::Budget>>,
+    budget: Option<Arc<limits::Budget>>,
     /// Everyone's large pictures a second (`None`: no budget).
-    heavy_budget: Option<http::HeavyBudget>,
+    heavy_budget: Option<limits::HeavyBudget>,
     /// Trusted proxies in front (`Options::proxies`).
     proxies: usize,
 }
@@ -340,7 +342,7 @@ async fn healthz(
         queued: state.pool.queued(),
         queue_limit: state.pool.limit(),
         workers,
-        client: Some(http::client_of(&headers, peer.ip(), state.proxies).to_string()),
+        client: Some(client::client_of(&headers, peer.ip(), state.proxies).to_string()),
     };
     (code, Json(health))
 }
@@ -392,8 +394,8 @@ pub fn router(served: Served, make_examples: MakeExamples, options: &Options) ->
         examples: std::sync::OnceLock::new(),
         make_examples,
         answer_timeout: Duration::from_secs(options.answer_timeout.max(1)),
-        budget: http::Budget::new(options),
-        heavy_budget: http::HeavyBudget::new(options),
+        budget: limits::Budget::new(options),
+        heavy_budget: limits::HeavyBudget::new(options),
         proxies: options.proxies(),
     });
     let warm = state.clone();
@@ -402,7 +404,7 @@ pub fn router(served: Served, make_examples: MakeExamples, options: &Options) ->
     });
     // The rate limits answer before the body is read: a request they refuse
     // costs no reading.
-    let predict_route = http::rate_limited(
+    let predict_route = limits::rate_limited(
         post(predict).layer(axum::middleware::from_fn_with_state(
             Duration::from_secs(options.read_timeout.max(1)),
             http::body_deadline,
@@ -418,7 +420,7 @@ pub fn router(served: Served, make_examples: MakeExamples, options: &Options) ->
         .route("/api/examples", get(list_examples))
         .route("/api/predict", predict_route)
         .fallback(not_found);
-    let app = http::requests_limited(app, options)
+    let app = limits::requests_limited(app, options)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(http::refuse_large_bodies))
         .layer(axum::middleware::from_fn(http::security_headers))
