@@ -40,10 +40,7 @@ pub struct BenchArgs {
 
 /// Peak resident memory of this process in MB since the last reset (Linux).
 fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    Some(crate::shared::proc_status_kb("self", "VmHWM:")? as f64 / 1024.0)
 }
 
 /// Reset the peak-memory counter (Linux: write 5 to /proc/self/clear_refs).

@@ -159,15 +159,9 @@ fn server_row(
     Ok((ms.into_iter().map(|(m, _)| m).collect(), row))
 }
 
-/// Kilobytes of `field` (VmRSS, VmHWM) in /proc/PID/status.
+/// Kilobytes of `field` (VmRSS, VmHWM) of process `pid`.
 fn proc_kb(pid: u32, field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    crate::shared::proc_status_kb(&pid.to_string(), field)
 }
 
 pub fn serve_bench(config: &Config, a: ServeBenchArgs) -> AnyResult<()> {

@@ -1,7 +1,7 @@
 //! What several commands share: finding (or downloading) the data before
 //! any command that needs it, the kinds a command was given, a scratch
-//! directory. No command function lives here, and commands call none of
-//! each other's.
+//! directory, the one /proc reader. No command function lives here, and
+//! commands call none of each other's.
 
 use std::path::PathBuf;
 
@@ -72,4 +72,16 @@ pub fn tempfile_dir() -> AnyResult<PathBuf> {
     let dir = std::env::temp_dir().join(format!("mnist-run-all-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Kilobytes of `field` (`VmRSS:`, `VmHWM:`) in /proc/`pid`/status (`pid`
+/// may be `self`); `None` where there is no /proc (not Linux).
+pub fn proc_status_kb(pid: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
