@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         Action::Setup => mnist_setup::setup().map(|p| {
             println!(
                 "ready: venv {}, Rust kernel '{}', libtorch {}\n\
-                 next: `cargo run --release -- notebooks` (command 1) or `cargo test --release`",
+                 next: `cargo run --release -- notebooks` (command 1) or `cargo test --release -- --include-ignored`",
                 p.venv.display(),
                 mnist_setup::KERNEL_NAME,
                 mnist_setup::libtorch_dir(&p).display(),

@@ -51,3 +51,30 @@ impl Split {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_header_is_padded_and_names_the_shape() {
+        let dir = std::env::temp_dir().join(format!("npy-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.npy");
+        write_npy(&path, &[2, 3], &[1, 2, 3, 4, 5, 6]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + len) % 64, 0, "the data starts on a 64-byte boundary");
+        let header = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
+        assert!(
+            header.contains("'shape': (2, 3)") && header.ends_with('\n'),
+            "{header}"
+        );
+        assert_eq!(&bytes[10 + len..], &[1, 2, 3, 4, 5, 6]);
+        write_npy(&path, &[4], &[9, 8, 7, 6]).unwrap();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).to_string();
+        assert!(text.contains("'shape': (4,)"), "a 1-D shape is a one-tuple");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
