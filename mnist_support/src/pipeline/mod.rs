@@ -1,9 +1,9 @@
 //! The pipeline over the model store: steps 4.1–4.6 for one model
-//! ([`run`]), a default model kept when up to date or trained ([`fresh_or_run`]),
-//! all seven and the summary ([`run_all`]), and the digit gate's training
-//! ([`gate`], features `inputs` and `torch`). What the CLI's `train`, `run-all` and `serve --train`, the
-//! notebooks and the tests share; the [`Store`] itself only saves, loads and
-//! says what is fresh.
+//! ([`run`]), a default model kept when up to date or trained
+//! ([`fresh_or_run`]), all seven and the summary ([`run_all`]), and the
+//! digit gate's training ([`gate`], features `inputs` and `torch`). What the
+//! CLI's `train`, `run-all` and `serve --train`, the notebooks and the tests
+//! share; the [`Store`] itself only saves, loads and says what is fresh.
 
 #[cfg(all(feature = "inputs", feature = "torch"))]
 pub mod gate;

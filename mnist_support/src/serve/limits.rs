@@ -198,19 +198,7 @@ pub fn rate_limited<S: Clone + Send + Sync + 'static>(
     };
     match options.rate_limit {
         0 => route,
-        per_second => route.layer(limiter(
-            per_second,
-            per_second.saturating_mul(3),
-            ClientKey {
-                proxies: options.proxies(),
-            },
-            move |wait| {
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!("too many predictions from your address: at most {per_second} a second; retry in {wait} s"),
-                )
-            },
-        )),
+        per_second => route.layer(per_client(per_second, options, "predictions")),
     }
 }
 
@@ -223,20 +211,26 @@ pub fn requests_limited<S: Clone + Send + Sync + 'static>(
 ) -> Router<S> {
     match options.requests_per_second {
         0 => router,
-        per_second => router.layer(limiter(
-            per_second,
-            per_second.saturating_mul(3),
-            ClientKey {
-                proxies: options.proxies(),
-            },
-            move |wait| {
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!("too many requests from your address: at most {per_second} a second; retry in {wait} s"),
-                )
-            },
-        )),
+        per_second => router.layer(per_client(per_second, options, "requests")),
     }
+}
+
+/// A client's limit of `per_second` `what` (predictions, requests) a
+/// second, with bursts of three seconds' worth: past it, 429.
+fn per_client(
+    per_second: u32,
+    options: &Options,
+    what: &'static str,
+) -> GovernorLayer<ClientKey, governor::middleware::NoOpMiddleware, axum::body::Body> {
+    let key = ClientKey {
+        proxies: options.proxies(),
+    };
+    limiter(per_second, per_second.saturating_mul(3), key, move |wait| {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many {what} from your address: at most {per_second} a second; retry in {wait} s"),
+        )
+    })
 }
 
 /// A governor layer allowing `per_second` requests with bursts of `burst`

@@ -21,7 +21,7 @@ use mnist_support::config::Config;
 use mnist_support::data::Split;
 use mnist_support::display::Table;
 use mnist_support::metrics::percent;
-use mnist_support::models::{ModelKind, NetParams};
+use mnist_support::models::ModelKind;
 
 use crate::progress_bar::Bar;
 use crate::AnyResult;
@@ -84,11 +84,8 @@ fn theirs(
     if best {
         cmd.arg("best");
     } else if net {
-        let params = match kind {
-            ModelKind::Dnn => NetParams::dnn(),
-            _ => NetParams::cnn(),
-        };
-        cmd.arg(serde_json::to_string(&params.as_pytorch(epochs, seed))?);
+        // The network our side trains, as JSON: compare.py builds the same.
+        cmd.arg(kind.as_peers(epochs, seed)?.hyperparameters().to_string());
     } else {
         cmd.arg(serde_json::json!({ "seed": seed }).to_string());
     }
