@@ -13,18 +13,18 @@ use std::time::Instant;
 
 use mnist_support::experiment::{self, ScaledSplit};
 use mnist_support::models::cart::Criterion;
+use mnist_support::models::AnyParams;
 use mnist_support::prelude::*;
 
-fn score(model: &mut dyn Classifier, split: &Split, label: &str) -> Result<()> {
-    let data = ScaledSplit::new(split, model.scaling())?;
-    let t = Instant::now();
-    if model.kind().is_network() {
+fn score(params: impl Into<AnyParams>, split: &Split, label: &str) -> Result<()> {
+    let params: AnyParams = params.into();
+    let data = ScaledSplit::new(split, params.scaling())?;
+    let (model, fit) = if params.kind().is_network() {
         println!("{label}");
-        experiment::fit(model, &data, &PrintProgress::new())?;
+        experiment::fit(&params, &data, &PrintProgress::new())?
     } else {
-        experiment::fit(model, &data, &Silent)?;
-    }
-    let fit = t.elapsed().as_secs_f64();
+        experiment::fit(&params, &data, &Silent)?
+    };
     let pred = model.predict_scaled(data.x_valid.view())?;
     let acc = mnist_support::metrics::accuracy(&data.y_valid.to_vec(), &pred.to_vec())?;
     println!(
@@ -61,7 +61,7 @@ fn main() -> Result<()> {
                     what: format!("network parameters {o:?}"),
                     reason: e.to_string(),
                 })?;
-                score(&mut Network::new(params), &split, &format!("{net} {o}"))?;
+                score(params, &split, &format!("{net} {o}"))?;
             }
         }
         Some("softmax") => {
@@ -74,7 +74,7 @@ fn main() -> Result<()> {
                         ..SoftmaxParams::default()
                     };
                     score(
-                        &mut Softmax::new(params),
+                        params,
                         &split,
                         &format!("{scaling:?} pixels, alpha {alpha}"),
                     )?;
@@ -99,7 +99,7 @@ fn main() -> Result<()> {
                     ..SvmParams::default()
                 };
                 score(
-                    &mut Svm::new(params),
+                    params,
                     &split,
                     &format!("min-max pixels, C {c}, gamma {gamma}"),
                 )?;
@@ -113,7 +113,7 @@ fn main() -> Result<()> {
                     ..SvmParams::default()
                 };
                 score(
-                    &mut Svm::new(params),
+                    params,
                     &split,
                     &format!("{components} principal directions, C 5, gamma {gamma}"),
                 )?;
@@ -123,12 +123,12 @@ fn main() -> Result<()> {
             // Each number of principal directions (0: pixels), and k and the
             // vote chosen as the notebook chooses them, from one search.
             for components in [0, 30, 40, 50, 60] {
-                let mut model = Knn::new(KnnParams {
+                let params = KnnParams {
                     components,
                     ..KnnParams::default()
-                });
-                let data = ScaledSplit::new(&split, model.scaling())?;
-                experiment::fit(&mut model, &data, &Silent)?;
+                };
+                let data = ScaledSplit::new(&split, params.scaling())?;
+                let (model, _) = experiment::fit(&params, &data, &Silent)?;
                 let t = Instant::now();
                 let c = model.choose_k(
                     data.x_valid.view(),
@@ -151,7 +151,7 @@ fn main() -> Result<()> {
                     params.tree.criterion = criterion;
                     params.tree.min_samples_leaf = leaf;
                     score(
-                        &mut DecisionTree::new(params),
+                        params,
                         &split,
                         &format!("{criterion:?}, min_samples_leaf {leaf}"),
                     )?;
@@ -167,7 +167,7 @@ fn main() -> Result<()> {
                     };
                     params.tree.max_features = Some(features);
                     score(
-                        &mut Forest::new(params),
+                        params,
                         &split,
                         &format!("{n_trees} trees, {features} features per split"),
                     )?;

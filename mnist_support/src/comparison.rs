@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::data::Split;
 use crate::error::Result;
 use crate::experiment::{self, ScaledSplit};
-use crate::models::{Classifier, ModelKind, Progress};
+use crate::models::{Classifier, Learner, ModelKind, Progress};
 
 /// One side's figures for one model.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -73,20 +73,20 @@ impl Side {
     }
 }
 
-/// Fit our `model` from raw pixels and time it as `compare.py` times its
+/// Fit `params` from raw pixels and time it as `compare.py` times its
 /// side: the fit covers scaling, any added training images and fitting (the
 /// networks score the validation split after every epoch and keep the best
 /// epoch's weights, on both sides); the prediction covers scaling and
 /// predicting all three parts.
-pub fn measure(
-    mut model: Box<dyn Classifier>,
+pub fn measure<L: Learner + ?Sized>(
+    params: &L,
     split: &Split,
     progress: &dyn Progress,
 ) -> Result<Side> {
-    let kind = model.kind();
+    let kind = params.kind();
     let t = Instant::now();
-    let data = ScaledSplit::new(split, model.scaling())?;
-    experiment::fit(model.as_mut(), &data, progress)?;
+    let data = ScaledSplit::new(split, params.scaling())?;
+    let (model, _) = experiment::fit(params, &data, progress)?;
     let fit_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     model.predict(split.x_train.view())?;

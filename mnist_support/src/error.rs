@@ -89,9 +89,6 @@ pub enum Error {
         reason: String,
     },
 
-    #[error("the {model} model is not fitted yet: call fit first")]
-    NotFitted { model: &'static str },
-
     #[error("unknown model {name:?}; available: {available}")]
     UnknownModel { name: String, available: String },
 

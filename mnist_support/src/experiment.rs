@@ -14,7 +14,7 @@ use crate::data::{Labelled, Part, Parts, Split, CLASSES};
 use crate::display::{Bundle, Figure, Panel, Rich, Table};
 use crate::error::{Error, Result};
 use crate::metrics::{percent, ConfusionMatrix};
-use crate::models::{Classifier, History, ModelKind, Progress};
+use crate::models::{Classifier, History, Learner, ModelKind, Params, Progress};
 use crate::scale::{Scaler, Scaling};
 
 /// Step 4.1: the split with a scaler fit on the training images and applied
@@ -25,7 +25,7 @@ pub struct ScaledSplit {
     pub scaler: Scaler,
     /// The training images as they were before scaling (raw pixels 0–255):
     /// what typed digits, distorted copies and generated pictures are made
-    /// beside, as [`Classifier::fit`] makes them.
+    /// beside, as [`Learner::fit`] makes them.
     pub raw_train: Array2<f32>,
     /// The split, each part through `scaler` (labels and checksums as they were).
     pub scaled: Split,
@@ -116,43 +116,32 @@ impl Rich for ScaledSplit {
     }
 }
 
-/// Step 4.2: fit on the scaled training split; returns wall-clock seconds.
-/// Networks also score the validation split after every epoch and keep the
-/// best epoch's weights (the test split is never looked at). Generated
-/// training pictures are made anew; [`fit_cached`] keeps them.
-pub fn fit(model: &mut dyn Classifier, data: &ScaledSplit, progress: &dyn Progress) -> Result<f64> {
-    fit_in(model, data, None, progress)
-}
-
-/// [`fit`], keeping generated training pictures in `cache` (what
-/// [`Store::fit_or_load`](crate::store::Store::fit_or_load) does, in the
-/// store's `cache/`).
-pub fn fit_cached(
-    model: &mut dyn Classifier,
+/// Step 4.2: fit `params` on the scaled training split; returns the fitted
+/// model and the wall-clock seconds. Networks also score the validation
+/// split after every epoch and keep the best epoch's weights (the test split
+/// is never looked at). Generated training pictures are made anew;
+/// [`Store::fit_or_load`](crate::store::Store::fit_or_load) keeps them in
+/// the store's `cache/`.
+pub fn fit<L: Learner + ?Sized>(
+    params: &L,
     data: &ScaledSplit,
-    cache: &std::path::Path,
     progress: &dyn Progress,
-) -> Result<f64> {
-    fit_in(model, data, Some(cache), progress)
+) -> Result<(L::Model, f64)> {
+    fit_in(params, data, None, progress)
 }
 
-fn fit_in(
-    model: &mut dyn Classifier,
+/// [`fit`], keeping generated training pictures in `cache` when given.
+pub(crate) fn fit_in<L: Learner + ?Sized>(
+    params: &L,
     data: &ScaledSplit,
     cache: Option<&std::path::Path>,
     progress: &dyn Progress,
-) -> Result<f64> {
-    if model.scaling() != data.scaler.scaling() {
-        return Err(Error::ScalingMismatch {
-            model: model.kind().name(),
-            wants: format!("{:?}", model.scaling()),
-            got: format!("{:?}", data.scaler.scaling()),
-        });
-    }
+) -> Result<(L::Model, f64)> {
+    check_scaling(params, data)?;
     let t = Instant::now();
-    crate::models::fit_prepared(
-        model,
-        data.scaler.clone(),
+    let model = crate::models::fit_prepared(
+        params,
+        &data.scaler,
         data.raw_train.view(),
         data.x_train.view(),
         data.y_train.view(),
@@ -160,7 +149,19 @@ fn fit_in(
         cache,
         progress,
     )?;
-    Ok(t.elapsed().as_secs_f64())
+    Ok((model, t.elapsed().as_secs_f64()))
+}
+
+/// `data` was scaled as `params` scale.
+pub(crate) fn check_scaling<P: Params + ?Sized>(params: &P, data: &ScaledSplit) -> Result<()> {
+    if params.scaling() == data.scaler.scaling() {
+        return Ok(());
+    }
+    Err(Error::ScalingMismatch {
+        model: params.kind().name(),
+        wants: format!("{:?}", params.scaling()),
+        got: format!("{:?}", data.scaler.scaling()),
+    })
 }
 
 impl Parts for ScaledSplit {

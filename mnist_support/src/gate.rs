@@ -32,7 +32,7 @@ use std::path::Path;
 use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
-use crate::models::{Classifier, ModelKind};
+use crate::models::{Classifier, ModelKind, Networks};
 use crate::store::{GateFigures, ModelCard, Store};
 
 #[cfg(doc)]
@@ -93,12 +93,14 @@ impl Gate {
     /// The gate saved in `models_dir`, or `None` when there is none; a gate
     /// that is there but unreadable is an error. The network runs on candle
     /// where it is built in, as the server's do
-    /// ([`Store::load_for_serving`]).
+    /// ([`Networks::Candle`]).
     pub fn load(models_dir: &Path) -> Result<Option<Gate>> {
         if !is_saved(models_dir) {
             return Ok(None);
         }
-        let (model, card) = Store::new(models_dir).load_for_serving(NAME)?;
+        let (model, card) = Store::new(models_dir)
+            .networks_on(Networks::Candle)
+            .load(NAME)?;
         Gate::new(model, card).map(Some)
     }
 }

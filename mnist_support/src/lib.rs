@@ -13,7 +13,8 @@
 //!   MNIST-like 28×28; the training and benchmark fonts;
 //! * [`real_inputs`]: the inputs people send, generated (drawings, scans, photos, typed, non-digits);
 //! * [`augment`]: distortions, typed digits and generated pictures for training;
-//! * [`models`]: `Estimator`, `Model<E>` and the [`models::Classifier`] trait, one file per algorithm;
+//! * [`models`]: `Estimator`/`Learner` (hyperparameters), `Model<E>` (always fitted) and the
+//!   [`models::Classifier`] trait, one file per algorithm;
 //! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]);
 //! * [`store`]: save, load, fresh or stale;
 //! * [`summary`] (step 4.7); `gate` (features `inputs` and a network library):
@@ -82,7 +83,7 @@ pub mod prelude {
     pub use crate::display::{Figure, Panel, Rich, Table};
     pub use crate::error::{Error, Result};
     pub use crate::experiment::{self, Report, ScaledSplit};
-    pub use crate::models::{self, Classifier, ModelKind, PrintProgress, Silent};
+    pub use crate::models::{self, Classifier, Learner, ModelKind, Params, PrintProgress, Silent};
     pub use crate::models::{
         DecisionTree, DecisionTreeParams, Forest, ForestParams, Knn, KnnParams, Softmax,
         SoftmaxParams, Svm, SvmParams,

@@ -13,8 +13,8 @@ use crate::config::{Config, RETRAIN_ENV};
 use crate::data::Parts;
 use crate::display::{write_atomic, Bundle, Rich, Table};
 use crate::error::{Error, Result};
-use crate::experiment::{fit_cached, Report, ScaledSplit};
-use crate::models::{codec, model_paths, Classifier, ModelKind, Progress};
+use crate::experiment::{check_scaling, fit_in, Report, ScaledSplit};
+use crate::models::{codec, model_paths, Classifier, Learner, ModelKind, Networks, Progress};
 use crate::scale::Scaler;
 
 /// A directory of saved models, and whether to train again when it holds an
@@ -23,6 +23,7 @@ use crate::scale::Scaler;
 pub struct Store {
     dir: PathBuf,
     retrain: bool,
+    networks: Networks,
 }
 
 /// Whether a saved model is up to date: trained by this crate version, in
@@ -41,11 +42,13 @@ pub enum Freshness {
 }
 
 impl Store {
-    /// The models in `dir`; up-to-date ones are reused.
+    /// The models in `dir`; up-to-date ones are reused, and the networks
+    /// load on libtorch where it is built in (else on candle).
     pub fn new(dir: impl Into<PathBuf>) -> Store {
         Store {
             dir: dir.into(),
             retrain: false,
+            networks: Networks::Libtorch,
         }
     }
 
@@ -58,6 +61,12 @@ impl Store {
     /// The same store, training again even when an up-to-date model is saved.
     pub fn retraining(self, retrain: bool) -> Store {
         Store { retrain, ..self }
+    }
+
+    /// The same store, loading the networks on `networks` (the prediction
+    /// server's choice: candle, so every server runs the same arithmetic).
+    pub fn networks_on(self, networks: Networks) -> Store {
+        Store { networks, ..self }
     }
 
     /// Whether it trains again even when an up-to-date model is saved.
@@ -98,11 +107,6 @@ impl Store {
         data: &dyn Parts,
         gate: Option<GateFigures>,
     ) -> Result<(Saved, ModelCard)> {
-        if !model.is_fitted() {
-            return Err(Error::NotFitted {
-                model: model.kind().name(),
-            });
-        }
         check_name(&report.name)?;
         let (model_path, card_path) = model_paths(&self.dir, &report.name, "bin");
         let payload = model.to_bytes()?;
@@ -146,29 +150,17 @@ impl Store {
         Ok((saved, card))
     }
 
-    /// The model saved as `name`, with its card.
+    /// The model saved as `name`, with its card: the one way to read a
+    /// saved model (the networks on [`networks_on`](Store::networks_on)'s
+    /// choice).
     pub fn load(&self, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> {
-        self.load_with(name, ModelKind::load)
-    }
-
-    /// [`load`](Store::load) for the prediction server: the networks run on
-    /// candle where it is built in ([`ModelKind::load_for_serving`]).
-    pub fn load_for_serving(&self, name: &str) -> Result<(Box<dyn Classifier>, ModelCard)> {
-        self.load_with(name, ModelKind::load_for_serving)
-    }
-
-    fn load_with(
-        &self,
-        name: &str,
-        load: fn(ModelKind, &serde_json::Value, Scaler, &[u8]) -> Result<Box<dyn Classifier>>,
-    ) -> Result<(Box<dyn Classifier>, ModelCard)> {
         let card = self.card(name)?;
         let file = ModelFile::read(&self.dir, name, &card)?;
-        let model = load(
-            card.kind,
+        let model = card.kind.load(
             &card.hyperparameters,
             card.scaler.clone(),
             file.payload(),
+            self.networks,
         )?;
         Ok((model, card))
     }
@@ -226,63 +218,66 @@ impl Store {
         Ok((card, file))
     }
 
-    /// Step 4.2, or its saved result: when the store holds an up-to-date
-    /// model (see [`freshness`](Store::freshness)) and is not retraining, the
-    /// saved model is loaded into `model` instead of training it again, and
-    /// the training time recorded with it is returned; otherwise this is
-    /// [`fit`](crate::experiment::fit). Either way a line says which it was and the training time. Re-running a notebook
-    /// is then quick.
-    pub fn fit_or_load(
+    /// Step 4.2, or its saved result: the model `params` fit into, and the
+    /// seconds fitting took. When the store holds an up-to-date model (see
+    /// [`freshness`](Store::freshness)) that fits like `params` and is not
+    /// retraining, that model is loaded instead of training again, with the
+    /// training time recorded on its card; otherwise this is
+    /// [`experiment::fit`](crate::experiment::fit), keeping generated training pictures in the
+    /// store's `cache/`. Either way a line says which it was and the training
+    /// time, so re-running a notebook is quick.
+    pub fn fit_or_load<L: Learner + ?Sized>(
         &self,
-        model: &mut dyn Classifier,
+        params: &L,
         data: &ScaledSplit,
         progress: &dyn Progress,
-    ) -> Result<f64> {
-        check_scaling(model, data)?;
+    ) -> Result<(L::Model, f64)> {
+        check_scaling(params, data)?;
+        let name = params.kind().name();
         if self.retrain {
             progress.note(&format!(
                 "retraining ({RETRAIN_ENV}=1 or --retrain): training again"
             ));
-            return self.train(model, data, progress);
+            return self.train(params, data, progress);
         }
-        match self.up_to_date(model.name(), model.kind(), data) {
+        match self.up_to_date(name, params.kind(), data) {
             Err(Freshness::Stale(why)) => progress.note(&format!("{why}: training")),
             Err(_) => {}
-            Ok((card, _)) if !model.fits_like(&card.hyperparameters) => progress.note(
+            Ok((card, _)) if !params.fits_like(&card.hyperparameters) => progress.note(
                 "the saved model was trained with other hyperparameters than these: training",
             ),
-            Ok((card, file)) => match model.load(
+            Ok((card, file)) => match params.load_saved(
                 &card.hyperparameters,
                 card.scaler.clone(),
                 file.payload(),
                 card.report.history.clone(),
             ) {
-                Ok(()) => {
+                Ok(model) => {
                     let seconds = card.report.fit_seconds;
                     progress.note(&format!(
                         "using the saved model {} (same data and hyperparameters; trained in {seconds:.2} s); \
                          set {RETRAIN_ENV}=1 to train again",
-                        self.dir.join(model.name()).display()
+                        self.dir.join(name).display()
                     ));
-                    return Ok(seconds);
+                    return Ok((model, seconds));
                 }
                 Err(e) => progress.note(&format!("cannot use the saved model ({e}): training")),
             },
         }
-        self.train(model, data, progress)
+        self.train(params, data, progress)
     }
 
-    /// [`fit_cached`] in the store's cache, saying how long it took (the
-    /// line a reused model's note stands in for).
-    fn train(
+    /// [`experiment::fit`](crate::experiment::fit) in the store's cache, saying how long it took
+    /// (the line a reused model's note stands in for).
+    fn train<L: Learner + ?Sized>(
         &self,
-        model: &mut dyn Classifier,
+        params: &L,
         data: &ScaledSplit,
         progress: &dyn Progress,
-    ) -> Result<f64> {
-        let seconds = fit_cached(model, data, &self.cache_dir(), progress)?;
+    ) -> Result<(L::Model, f64)> {
+        let (model, seconds) = fit_in(params, data, Some(&self.cache_dir()), progress)?;
         progress.note(&format!("trained in {seconds:.2} s"));
-        Ok(seconds)
+        Ok((model, seconds))
     }
 }
 
@@ -391,18 +386,6 @@ fn why_stale(card: &ModelCard, kind: ModelKind, data: &dyn Parts) -> Option<Stri
     } else {
         None
     }
-}
-
-/// The runner's data was scaled as `model` scales.
-fn check_scaling(model: &dyn Classifier, data: &ScaledSplit) -> Result<()> {
-    if model.scaling() == data.scaler.scaling() {
-        return Ok(());
-    }
-    Err(Error::ScalingMismatch {
-        model: model.kind().name(),
-        wants: format!("{:?}", model.scaling()),
-        got: format!("{:?}", data.scaler.scaling()),
-    })
 }
 
 /// The hyperparameters of a saved `kind` model that differ from the

@@ -322,7 +322,7 @@ impl Augment {
     /// `scaled` (the digits as `scaler` left them), then the typed digits
     /// and distorted copies, made as pixels from `raw` (the same digits) and
     /// scaled by `scaler`; `None` when nothing is added. The one place where
-    /// rows are added, for the runner and for [`Classifier::fit`](crate::models::Classifier::fit) alike.
+    /// rows are added, for the runner and for [`Learner::fit`](crate::models::Learner::fit) alike.
     /// Generated pictures are kept in `cache` when one is given.
     pub fn training_set(
         &self,

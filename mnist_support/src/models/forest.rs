@@ -12,7 +12,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::cart::{self, Binned, Criterion, Tree, TreeParams};
-use super::{invalid, Estimator, ModelKind, Progress, Training};
+use super::{invalid, Estimator, ModelKind, Params, Progress, Training};
 use crate::error::Result;
 use crate::scale::{Scaler, Scaling};
 
@@ -79,9 +79,7 @@ impl ForestParams {
     }
 }
 
-impl Estimator for ForestParams {
-    type Fitted = Vec<Tree>;
-
+impl Params for ForestParams {
     fn kind(&self) -> ModelKind {
         ModelKind::Forest
     }
@@ -95,6 +93,10 @@ impl Estimator for ForestParams {
     fn augmentation(&self) -> crate::augment::Augment {
         self.augment
     }
+}
+
+impl Estimator for ForestParams {
+    type Fitted = Vec<Tree>;
 
     fn check(&self) -> Result<()> {
         if self.n_trees == 0 {
@@ -104,7 +106,7 @@ impl Estimator for ForestParams {
         self.tree.check(ModelKind::Forest)
     }
 
-    fn fit(
+    fn learn(
         &self,
         data: Training<'_>,
         progress: &dyn Progress,
@@ -140,9 +142,9 @@ impl Estimator for ForestParams {
     }
 
     fn to_bytes(&self, trees: &Vec<Tree>) -> Result<Vec<u8>> {
-        let first = trees
-            .first()
-            .ok_or(crate::Error::NotFitted { model: "forest" })?;
+        let first = trees.first().ok_or_else(|| {
+            crate::Error::InvalidData("a random forest of no trees has no model file".into())
+        })?;
         Ok(cart::write_trees(trees, first.n_features()))
     }
 

@@ -1,14 +1,15 @@
-//! The classifiers and the one trait they share.
+//! The classifiers and the traits they share.
 //!
-//! Each algorithm's file holds its hyperparameters (an [`Estimator`]: checked,
-//! fitted into the algorithm's fitted state, which predicts and becomes bytes)
-//! and nothing else; [`Model<E>`] adds the fitted scaler and implements
-//! [`Classifier`] once for all of them: fit on (x, y), predict labels and class
-//! probabilities, serialize the parameters. Models take **raw pixels** (0–255)
-//! at their public entry points and apply their own fitted [`Scaler`], so the
-//! runner, the store, the CLI and the web server treat all of them alike.
-//! [`ModelKind`] names the models and is the one place that knows how to build
-//! or load each of them.
+//! Each algorithm's file holds its hyperparameters (an [`Estimator`]:
+//! checked, learning the algorithm's fitted state, which predicts and becomes
+//! bytes) and nothing else. Hyperparameters are [`Learner`]s: fitting them
+//! makes a [`Model<E>`], which holds the fitted scaler and state and
+//! implements [`Classifier`] once for all of them: predict labels and class
+//! probabilities, serialize the parameters. A model exists only fitted. Models
+//! take **raw pixels** (0–255) at their public entry points and apply their
+//! own fitted [`Scaler`], so the runner, the store, the CLI and the web server
+//! treat all of them alike. [`ModelKind`] names the models; [`AnyParams`] is
+//! any model's hyperparameters, its kind chosen at run time.
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +37,7 @@ pub use crate::progress::{PrintProgress, Progress, Silent};
 pub use forest::ForestParams;
 pub use knn::KnnParams;
 pub(crate) use model::{invalid, linfa_fit};
-pub use model::{Estimator, Model, Training};
+pub use model::{Estimator, Learner, Model, Params, Training};
 #[cfg(any(feature = "torch", feature = "candle"))]
 pub use net::NetParams;
 pub use softmax::SoftmaxParams;
@@ -119,22 +120,32 @@ impl ModelKind {
         }
     }
 
-    /// The model with its default (validation-chosen) hyperparameters.
-    pub fn default_model(self) -> Result<Box<dyn Classifier>> {
-        Ok(match self {
-            ModelKind::Softmax => Box::new(Softmax::new(SoftmaxParams::default())),
-            ModelKind::Knn => Box::new(Knn::new(KnnParams::default())),
-            ModelKind::Svm => Box::new(Svm::new(SvmParams::default())),
-            ModelKind::Tree => Box::new(DecisionTree::new(DecisionTreeParams::default())),
-            ModelKind::Forest => Box::new(Forest::new(ForestParams::default())),
-            #[cfg(feature = "torch")]
-            ModelKind::Dnn => Box::new(Network::new(NetParams::dnn())),
-            #[cfg(feature = "torch")]
-            ModelKind::Cnn => Box::new(Network::new(NetParams::cnn())),
-            #[cfg(feature = "torch")]
-            ModelKind::Gate => Box::new(Network::new(NetParams::gate())),
-            #[cfg(not(feature = "torch"))]
-            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => return Err(no_torch(self)),
+    /// The model's default (validation-chosen) hyperparameters, to fit
+    /// (the networks need libtorch, the `torch` feature).
+    pub fn default_params(self) -> Result<AnyParams> {
+        match self.defaults() {
+            Some(params) if !self.is_network() || cfg!(feature = "torch") => Ok(params),
+            _ => Err(self.no_torch()),
+        }
+    }
+
+    /// The default hyperparameters whether or not this build can fit them
+    /// (`None` for a network where neither libtorch nor candle is built in).
+    fn defaults(self) -> Option<AnyParams> {
+        Some(match self {
+            ModelKind::Softmax => SoftmaxParams::default().into(),
+            ModelKind::Knn => KnnParams::default().into(),
+            ModelKind::Svm => SvmParams::default().into(),
+            ModelKind::Tree => DecisionTreeParams::default().into(),
+            ModelKind::Forest => ForestParams::default().into(),
+            #[cfg(any(feature = "torch", feature = "candle"))]
+            ModelKind::Dnn => NetParams::dnn().into(),
+            #[cfg(any(feature = "torch", feature = "candle"))]
+            ModelKind::Cnn => NetParams::cnn().into(),
+            #[cfg(any(feature = "torch", feature = "candle"))]
+            ModelKind::Gate => NetParams::gate().into(),
+            #[cfg(not(any(feature = "torch", feature = "candle")))]
+            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => return None,
         })
     }
 
@@ -142,64 +153,31 @@ impl ModelKind {
     /// PyTorch too (each model's `as_scikit_learn`, [`NetParams::as_pytorch`]):
     /// the same hyperparameters and scaling, nothing added to the training
     /// digits; `epochs` for the networks when given, `seed` for the seeded ones.
-    pub fn as_peers(self, epochs: Option<usize>, seed: u64) -> Result<Box<dyn Classifier>> {
-        Ok(match self {
-            ModelKind::Softmax => Box::new(Softmax::new(SoftmaxParams::as_scikit_learn())),
-            ModelKind::Knn => Box::new(Knn::new(KnnParams::as_scikit_learn())),
-            ModelKind::Svm => Box::new(Svm::new(SvmParams::as_scikit_learn())),
-            ModelKind::Tree => Box::new(DecisionTree::new(DecisionTreeParams::as_scikit_learn())),
-            ModelKind::Forest => Box::new(Forest::new(ForestParams::as_scikit_learn(seed))),
-            #[cfg(feature = "torch")]
-            ModelKind::Dnn => Box::new(Network::new(NetParams::dnn().as_pytorch(epochs, seed))),
-            #[cfg(feature = "torch")]
-            ModelKind::Cnn => Box::new(Network::new(NetParams::cnn().as_pytorch(epochs, seed))),
-            #[cfg(feature = "torch")]
-            ModelKind::Gate => Box::new(Network::new(NetParams::gate().as_pytorch(epochs, seed))),
-            #[cfg(not(feature = "torch"))]
-            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => {
-                let _ = (epochs, seed);
-                return Err(no_torch(self));
-            }
+    pub fn as_peers(self, epochs: Option<usize>, seed: u64) -> Result<AnyParams> {
+        let _ = epochs;
+        Ok(match self.default_params()? {
+            AnyParams::Softmax(_) => SoftmaxParams::as_scikit_learn().into(),
+            AnyParams::Knn(_) => KnnParams::as_scikit_learn().into(),
+            AnyParams::Svm(_) => SvmParams::as_scikit_learn().into(),
+            AnyParams::Tree(_) => DecisionTreeParams::as_scikit_learn().into(),
+            AnyParams::Forest(_) => ForestParams::as_scikit_learn(seed).into(),
+            #[cfg(any(feature = "torch", feature = "candle"))]
+            AnyParams::Net(net) => net.as_pytorch(epochs, seed).into(),
         })
     }
 
     /// The default hyperparameters, as a card holds them (`None` for a
     /// network where neither libtorch nor candle is built in).
     pub fn default_hyperparameters(self) -> Option<serde_json::Value> {
-        fn json<E: Estimator>(params: E) -> serde_json::Value {
-            serde_json::to_value(params).expect("plain data serializes")
-        }
-        Some(match self {
-            ModelKind::Softmax => json(SoftmaxParams::default()),
-            ModelKind::Knn => json(KnnParams::default()),
-            ModelKind::Svm => json(SvmParams::default()),
-            ModelKind::Tree => json(DecisionTreeParams::default()),
-            ModelKind::Forest => json(ForestParams::default()),
-            #[cfg(any(feature = "torch", feature = "candle"))]
-            ModelKind::Dnn => json(NetParams::dnn()),
-            #[cfg(any(feature = "torch", feature = "candle"))]
-            ModelKind::Cnn => json(NetParams::cnn()),
-            #[cfg(any(feature = "torch", feature = "candle"))]
-            ModelKind::Gate => json(NetParams::gate()),
-            #[cfg(not(any(feature = "torch", feature = "candle")))]
-            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => return None,
-        })
+        self.defaults().map(|p| p.hyperparameters())
     }
 
-    /// The model with its default hyperparameters changed by `changes`, a JSON
+    /// The model's default hyperparameters changed by `changes`, a JSON
     /// object holding only the keys to change; nested objects merge, so
     /// `{"n_trees": 100, "tree": {"max_features": 40}}` changes two values of
     /// the forest. A key the model does not have, a value of the wrong type
     /// or out of range is an error, before any work is done.
-    pub fn model_with(self, changes: &serde_json::Value) -> Result<Box<dyn Classifier>> {
-        fn build<E: Estimator>(
-            kind: ModelKind,
-            v: serde_json::Value,
-        ) -> Result<Box<dyn Classifier>> {
-            let params: E = params_of(kind, v)?;
-            params.check()?;
-            Ok(Box::new(Model::new(params)))
-        }
+    pub fn params_with(self, changes: &serde_json::Value) -> Result<AnyParams> {
         fn merge(
             base: &mut serde_json::Value,
             changes: &serde_json::Value,
@@ -231,77 +209,174 @@ impl ModelKind {
             }
             Ok(())
         }
-        let mut v = self.default_model()?.hyperparameters();
+        let mut v = self.default_params()?.hyperparameters();
         merge(&mut v, changes, "")?;
-        match self {
-            ModelKind::Softmax => build::<SoftmaxParams>(self, v),
-            ModelKind::Knn => build::<KnnParams>(self, v),
-            ModelKind::Svm => build::<SvmParams>(self, v),
-            ModelKind::Tree => build::<DecisionTreeParams>(self, v),
-            ModelKind::Forest => build::<ForestParams>(self, v),
-            #[cfg(feature = "torch")]
-            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => build::<NetParams>(self, v),
-            #[cfg(not(feature = "torch"))]
-            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => Err(no_torch(self)),
-        }
+        AnyParams::decode(self, v)
     }
 
-    /// Rebuild a fitted model from its saved hyperparameters, scaler and parameter bytes.
-    pub fn load(
+    /// Rebuild a fitted model from its saved hyperparameters, scaler and
+    /// parameter bytes, the networks on `networks` (what
+    /// [`Store::load`](crate::store::Store::load) does with a card).
+    pub(crate) fn load(
         self,
         hyperparameters: &serde_json::Value,
         scaler: Scaler,
         payload: &[u8],
+        networks: Networks,
     ) -> Result<Box<dyn Classifier>> {
-        fn load<E: Estimator>(
-            kind: ModelKind,
-            v: &serde_json::Value,
-            scaler: Scaler,
-            payload: &[u8],
-        ) -> Result<Box<dyn Classifier>> {
-            let params: E = params_of(kind, v.clone())?;
-            Ok(Box::new(Model::load(params, scaler, payload)?))
+        let params = AnyParams::decode(self, hyperparameters.clone())?;
+        #[cfg(feature = "candle")]
+        if let (AnyParams::Net(net), Networks::Candle) = (&params, networks) {
+            return Ok(Box::new(Network::load_on_candle(
+                net.clone(),
+                scaler,
+                payload,
+            )?));
         }
-        let v = hyperparameters;
-        match self {
-            ModelKind::Softmax => load::<SoftmaxParams>(self, v, scaler, payload),
-            ModelKind::Knn => load::<KnnParams>(self, v, scaler, payload),
-            ModelKind::Svm => load::<SvmParams>(self, v, scaler, payload),
-            ModelKind::Tree => load::<DecisionTreeParams>(self, v, scaler, payload),
-            ModelKind::Forest => load::<ForestParams>(self, v, scaler, payload),
-            #[cfg(any(feature = "torch", feature = "candle"))]
-            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => {
-                load::<NetParams>(self, v, scaler, payload)
-            }
-            #[cfg(not(any(feature = "torch", feature = "candle")))]
-            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => Err(no_torch(self)),
+        let _ = networks;
+        each!(params, p => Ok(Box::new(Model::load(p, scaler, payload)?)))
+    }
+
+    /// The error for a network this build cannot fit.
+    fn no_torch(self) -> Error {
+        Error::MissingFeature {
+            what: format!("the {self} model (libtorch)"),
+            feature: "torch",
+            hint: " (notebooks: `:dep mnist_support = { path = \"../mnist_support\", default-features = false, features = [\"notebook\"] }`)".into(),
         }
     }
 }
 
-impl ModelKind {
-    /// [`load`](ModelKind::load) for the prediction server: the same,
-    /// except that the networks run on candle where it is built in, even
-    /// beside libtorch (so every server runs the same arithmetic).
-    pub fn load_for_serving(
-        self,
+/// Which library runs a loaded network: the server's choice, and the
+/// [`Store`](crate::store::Store)'s ([`Store::networks_on`](crate::store::Store::networks_on)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Networks {
+    /// candle where it is built in: what `mnist-serve` and every server
+    /// runs by default.
+    #[default]
+    Candle,
+    /// libtorch where it is built in (what trained them; to compare the two).
+    Libtorch,
+}
+
+/// Any model's hyperparameters, the model chosen at run time
+/// ([`ModelKind::default_params`], [`ModelKind::params_with`],
+/// [`ModelKind::as_peers`]): a [`Learner`] that fits into a
+/// `Box<dyn Classifier>`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyParams {
+    Softmax(SoftmaxParams),
+    Knn(KnnParams),
+    Svm(SvmParams),
+    Tree(DecisionTreeParams),
+    Forest(ForestParams),
+    /// The DNN, the CNN or the digit gate.
+    #[cfg(any(feature = "torch", feature = "candle"))]
+    Net(NetParams),
+}
+
+/// `$e` with `$p` bound to the hyperparameters inside an [`AnyParams`].
+macro_rules! each {
+    ($any:expr, $p:ident => $e:expr) => {
+        match $any {
+            AnyParams::Softmax($p) => $e,
+            AnyParams::Knn($p) => $e,
+            AnyParams::Svm($p) => $e,
+            AnyParams::Tree($p) => $e,
+            AnyParams::Forest($p) => $e,
+            #[cfg(any(feature = "torch", feature = "candle"))]
+            AnyParams::Net($p) => $e,
+        }
+    };
+}
+use each;
+
+macro_rules! any_params_from {
+    ($($variant:ident($params:ty)),*) => {
+        $(impl From<$params> for AnyParams {
+            fn from(params: $params) -> AnyParams {
+                AnyParams::$variant(params)
+            }
+        })*
+    };
+}
+any_params_from!(
+    Softmax(SoftmaxParams),
+    Knn(KnnParams),
+    Svm(SvmParams),
+    Tree(DecisionTreeParams),
+    Forest(ForestParams)
+);
+#[cfg(any(feature = "torch", feature = "candle"))]
+any_params_from!(Net(NetParams));
+
+impl AnyParams {
+    /// `v` as the hyperparameters of a `kind` model, checked.
+    fn decode(kind: ModelKind, v: serde_json::Value) -> Result<AnyParams> {
+        fn build<E: Estimator + Into<AnyParams>>(
+            kind: ModelKind,
+            v: serde_json::Value,
+        ) -> Result<AnyParams> {
+            let params: E = params_of(kind, v)?;
+            params.check()?;
+            Ok(params.into())
+        }
+        match kind {
+            ModelKind::Softmax => build::<SoftmaxParams>(kind, v),
+            ModelKind::Knn => build::<KnnParams>(kind, v),
+            ModelKind::Svm => build::<SvmParams>(kind, v),
+            ModelKind::Tree => build::<DecisionTreeParams>(kind, v),
+            ModelKind::Forest => build::<ForestParams>(kind, v),
+            #[cfg(any(feature = "torch", feature = "candle"))]
+            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => build::<NetParams>(kind, v),
+            #[cfg(not(any(feature = "torch", feature = "candle")))]
+            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => Err(kind.no_torch()),
+        }
+    }
+}
+
+impl Params for AnyParams {
+    fn kind(&self) -> ModelKind {
+        each!(self, p => p.kind())
+    }
+
+    fn scaling(&self) -> Scaling {
+        each!(self, p => p.scaling())
+    }
+
+    fn augmentation(&self) -> crate::augment::Augment {
+        each!(self, p => p.augmentation())
+    }
+}
+
+impl Learner for AnyParams {
+    type Model = Box<dyn Classifier>;
+
+    fn hyperparameters(&self) -> serde_json::Value {
+        each!(self, p => p.hyperparameters())
+    }
+
+    fn fits_like(&self, hyperparameters: &serde_json::Value) -> bool {
+        each!(self, p => p.fits_like(hyperparameters))
+    }
+
+    fn fit_scaled(&self, data: Training<'_>, progress: &dyn Progress) -> Result<Self::Model> {
+        each!(self, p => Ok(Box::new(p.fit_scaled(data, progress)?)))
+    }
+
+    fn load_saved(
+        &self,
         hyperparameters: &serde_json::Value,
         scaler: Scaler,
         payload: &[u8],
-    ) -> Result<Box<dyn Classifier>> {
-        match self {
-            #[cfg(feature = "candle")]
-            ModelKind::Dnn | ModelKind::Cnn | ModelKind::Gate => {
-                let params: NetParams = params_of(self, hyperparameters.clone())?;
-                Ok(Box::new(Network::load_on_candle(params, scaler, payload)?))
-            }
-            _ => self.load(hyperparameters, scaler, payload),
-        }
+        history: Option<History>,
+    ) -> Result<Self::Model> {
+        each!(self, p => Ok(Box::new(p.load_saved(hyperparameters, scaler, payload, history)?)))
     }
 }
 
 /// `v` decoded as the hyperparameters of a `kind` model (for
-/// [`ModelKind::model_with`] and [`ModelKind::load`]).
+/// [`ModelKind::params_with`], [`ModelKind::load`] and [`Learner::load_saved`]).
 pub(crate) fn params_of<E: Estimator>(kind: ModelKind, v: serde_json::Value) -> Result<E> {
     let params: E = serde_json::from_value(v).map_err(|e| Error::Decode {
         what: format!("{} hyperparameters", kind.name()),
@@ -314,15 +389,6 @@ pub(crate) fn params_of<E: Estimator>(kind: ModelKind, v: serde_json::Value) -> 
         });
     }
     Ok(params)
-}
-
-#[cfg(not(feature = "torch"))]
-fn no_torch(kind: ModelKind) -> Error {
-    Error::MissingFeature {
-        what: format!("the {kind} model (libtorch)"),
-        feature: "torch",
-        hint: " (notebooks: `:dep mnist_support = { path = \"../mnist_support\", default-features = false, features = [\"notebook\"] }`)".into(),
-    }
 }
 
 impl std::fmt::Display for ModelKind {
@@ -348,7 +414,7 @@ impl std::str::FromStr for ModelKind {
     }
 }
 
-/// What every model does, implemented once by [`Model<E>`] for every
+/// What every fitted model does, implemented once by [`Model<E>`] for every
 /// algorithm. Public entry points take raw pixels (n×784, 0–255); the
 /// `_scaled` methods take features already passed through
 /// [`scaler`](Classifier::scaler).
@@ -360,19 +426,16 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
         self.kind().name()
     }
 
-    /// Hyperparameters, as saved in the model's metadata.
+    /// Hyperparameters, as saved in the model's card.
     fn hyperparameters(&self) -> serde_json::Value;
 
-    /// The scaling this model is trained with (step 4.1).
-    fn scaling(&self) -> Scaling;
-
-    /// Typed digits and distorted copies it trains on besides the digits.
-    fn augmentation(&self) -> crate::augment::Augment;
-
-    /// The fitted scaler (`Scaler::None` before fitting).
+    /// The fitted scaler.
     fn scaler(&self) -> &Scaler;
 
-    fn is_fitted(&self) -> bool;
+    /// The scaling this model was trained with (step 4.1).
+    fn scaling(&self) -> Scaling {
+        self.scaler().scaling()
+    }
 
     /// The library that runs the fitted model: "rust" (this crate), or for
     /// the networks "libtorch" or "candle".
@@ -380,34 +443,6 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
 
     /// Per-epoch training record (networks only).
     fn history(&self) -> Option<&History>;
-
-    /// Fit on features produced by `scaler` from the training pixels (the
-    /// model keeps `scaler`), with the validation split when at hand.
-    fn fit_scaled(
-        &mut self,
-        scaler: Scaler,
-        x: ArrayView2<f32>,
-        y: ArrayView1<u8>,
-        valid: Option<(ArrayView2<f32>, ArrayView1<u8>)>,
-        progress: &dyn Progress,
-    ) -> Result<()>;
-
-    /// Whether a model saved with `hyperparameters` (a card's) learned what
-    /// fitting this one would: the same hyperparameters, but for those that
-    /// fitting does not depend on ([`Estimator::fit_key`]).
-    fn fits_like(&self, hyperparameters: &serde_json::Value) -> bool;
-
-    /// Become the fitted model saved as `payload` (bytes from
-    /// [`to_bytes`](Classifier::to_bytes)) with `hyperparameters` (the
-    /// saved model's, which this model takes on; they must describe a model
-    /// of this kind).
-    fn load(
-        &mut self,
-        hyperparameters: &serde_json::Value,
-        scaler: Scaler,
-        payload: &[u8],
-        history: Option<History>,
-    ) -> Result<()>;
 
     /// Class probabilities (n×10, rows sum to 1; n×2 for the digit gate) of scaled features.
     fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>>;
@@ -417,22 +452,6 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
 
     /// The fitted parameters as bytes (the body of the model file).
     fn to_bytes(&self) -> Result<Vec<u8>>;
-
-    /// Fit on raw training pixels: typed digits and distorted copies added
-    /// (see [`augmentation`](Classifier::augmentation)), the scaler fitted on
-    /// the digits, then the model.
-    fn fit(
-        &mut self,
-        x: ArrayView2<f32>,
-        y: ArrayView1<u8>,
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        check_pixels(&x)?;
-        check_xy(&x, &y)?;
-        let scaler = Scaler::fit(self.scaling(), &x)?;
-        let xs = scaler.transform(&x)?;
-        fit_prepared(self, scaler, x, xs.view(), y, None, None, progress)
-    }
 
     /// Class probabilities of raw pixels.
     fn predict_proba(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
@@ -447,30 +466,76 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// The one way a model is fitted, for [`Classifier::fit`] and the runner's
+/// A boxed model is a model ([`AnyParams`] fit into them).
+impl Classifier for Box<dyn Classifier> {
+    fn kind(&self) -> ModelKind {
+        (**self).kind()
+    }
+
+    fn hyperparameters(&self) -> serde_json::Value {
+        (**self).hyperparameters()
+    }
+
+    fn scaler(&self) -> &Scaler {
+        (**self).scaler()
+    }
+
+    fn runtime(&self) -> &'static str {
+        (**self).runtime()
+    }
+
+    fn history(&self) -> Option<&History> {
+        (**self).history()
+    }
+
+    fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        (**self).predict_proba_scaled(x)
+    }
+
+    fn predict_scaled(&self, x: ArrayView2<f32>) -> Result<Array1<u8>> {
+        (**self).predict_scaled(x)
+    }
+
+    fn to_bytes(&self) -> Result<Vec<u8>> {
+        (**self).to_bytes()
+    }
+}
+
+/// The one way a model is fitted, for [`Learner::fit`] and the runner's
 /// [`experiment::fit`](crate::experiment::fit) alike: `scaled` is `raw` (the
 /// training digits as raw pixels) through `scaler`; the typed digits,
 /// distorted copies and generated pictures of the model's
-/// [`augmentation`](Classifier::augmentation) are made from `raw` and scaled
+/// [`augmentation`](Params::augmentation) are made from `raw` and scaled
 /// the same way, then the model fits on all of them (with the validation
 /// split when given).
-pub(crate) fn fit_prepared<M: Classifier + ?Sized>(
-    model: &mut M,
-    scaler: Scaler,
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fit_prepared<L: Learner + ?Sized>(
+    learner: &L,
+    scaler: &Scaler,
     raw: ArrayView2<f32>,
     scaled: ArrayView2<f32>,
     y: ArrayView1<u8>,
     valid: Option<(ArrayView2<f32>, ArrayView1<u8>)>,
     cache: Option<&Path>,
     progress: &dyn Progress,
-) -> Result<()> {
-    match model
+) -> Result<L::Model> {
+    let augmented = learner
         .augmentation()
-        .training_set(&scaler, raw, scaled, y, cache, progress)?
-    {
-        None => model.fit_scaled(scaler, scaled, y, valid, progress),
-        Some((xa, ya)) => model.fit_scaled(scaler, xa.view(), ya.view(), valid, progress),
-    }
+        .training_set(scaler, raw, scaled, y, cache, progress)?;
+    let (x, y) = match &augmented {
+        None => (scaled.view(), y.view()),
+        Some((xa, ya)) => (xa.view(), ya.view()),
+    };
+    let valid = valid.as_ref().map(|(vx, vy)| (vx.view(), vy.view()));
+    learner.fit_scaled(
+        Training {
+            scaler,
+            x,
+            y,
+            valid,
+        },
+        progress,
+    )
 }
 
 /// Index of the largest entry of each row (first one on ties).

@@ -1,17 +1,19 @@
 //! Hyperparameters and fitted models, split the way linfa splits them.
 //!
-//! An [`Estimator`] is one algorithm's hyperparameters: it checks them, fits
-//! them into the algorithm's fitted state ([`Estimator::Fitted`]), predicts
-//! with that state and encodes it as bytes. [`Model<E>`] holds the
-//! hyperparameters, the fitted scaler and the fitted state, and implements
-//! [`Classifier`] once for every algorithm: the checks, the "not fitted yet"
-//! error, the raw-pixel entry points and the model file live here, so an
+//! An [`Estimator`] is one algorithm's hyperparameters: it checks them,
+//! learns the algorithm's fitted state ([`Estimator::Fitted`]) from
+//! [`Training`] data, predicts with that state and encodes it as bytes.
+//! Every estimator is a [`Learner`]: [`Learner::fit`] turns hyperparameters
+//! into a [`Model<E>`], which holds them with the fitted scaler and the fitted
+//! state and implements [`Classifier`] once for every algorithm. A model
+//! exists only fitted, so a prediction before fitting cannot be written. The
+//! checks, the raw-pixel entry points and the model file live here, so an
 //! algorithm's file holds only its algorithm.
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{argmax_rows, check_xy, Classifier, History, ModelKind, Progress};
+use super::{argmax_rows, check_pixels, check_xy, Classifier, History, ModelKind, Progress};
 use crate::augment::Augment;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -28,13 +30,33 @@ pub struct Training<'a> {
     pub valid: Option<(ArrayView2<'a, f32>, ArrayView1<'a, u8>)>,
 }
 
-/// One algorithm's hyperparameters (`SoftmaxParams`, `KnnParams`, …).
-pub trait Estimator:
-    Clone + std::fmt::Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
-{
-    /// The learned parameters.
-    type Fitted: Send + Sync;
+impl Training<'_> {
+    /// Labels are digits, as many as rows, the features finite, and the
+    /// validation rows as wide as the training rows.
+    fn check(&self) -> Result<()> {
+        check_xy(&self.x, &self.y)?;
+        if self.x.iter().any(|v| !v.is_finite()) {
+            return Err(Error::InvalidData(
+                "training features contain NaN or infinity".into(),
+            ));
+        }
+        if let Some((vx, vy)) = &self.valid {
+            check_xy(vx, vy)?;
+            if vx.ncols() != self.x.ncols() {
+                return Err(Error::Shape(format!(
+                    "validation rows have {} columns, training rows {}",
+                    vx.ncols(),
+                    self.x.ncols()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
 
+/// What any model's hyperparameters say before it is fitted: which model,
+/// how it scales pixels and what it trains on besides the digits.
+pub trait Params: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> ModelKind;
 
     /// The pixel scaling the model trains and predicts with (step 4.1).
@@ -44,6 +66,12 @@ pub trait Estimator:
     fn augmentation(&self) -> Augment {
         Augment::NONE
     }
+}
+
+/// One algorithm's hyperparameters (`SoftmaxParams`, `KnnParams`, …).
+pub trait Estimator: Params + Clone + PartialEq + Serialize + DeserializeOwned + 'static {
+    /// The learned parameters.
+    type Fitted: Send + Sync + 'static;
 
     /// These hyperparameters with those that fitting does not depend on
     /// (kNN's k and vote) set to fixed values: two models whose `fit_key`s
@@ -59,7 +87,7 @@ pub trait Estimator:
 
     /// Learn from checked training data (finite features, one digit label
     /// per row); networks also return their per-epoch history.
-    fn fit(
+    fn learn(
         &self,
         data: Training<'_>,
         progress: &dyn Progress,
@@ -87,11 +115,101 @@ pub trait Estimator:
     }
 }
 
-/// A model: hyperparameters, and once fitted, its scaler and learned state.
+/// Hyperparameters that fit into a model: every [`Estimator`] (into its
+/// [`Model<E>`]), and [`AnyParams`](super::AnyParams), a model chosen at run
+/// time (into a `Box<dyn Classifier>`). The store, the experiment and the
+/// pipeline take any of them.
+pub trait Learner: Params {
+    /// The fitted model.
+    type Model: Classifier;
+
+    /// The hyperparameters, as a model card holds them.
+    fn hyperparameters(&self) -> serde_json::Value;
+
+    /// Whether a model saved with `hyperparameters` (a card's) learned what
+    /// fitting these would: the same hyperparameters, but for those that
+    /// fitting does not depend on ([`Estimator::fit_key`]).
+    fn fits_like(&self, hyperparameters: &serde_json::Value) -> bool;
+
+    /// Fit on scaled features (the model keeps `data.scaler`); the
+    /// hyperparameters and the data are checked before any work.
+    fn fit_scaled(&self, data: Training<'_>, progress: &dyn Progress) -> Result<Self::Model>;
+
+    /// The model saved as `payload` (from [`Classifier::to_bytes`]) with
+    /// `hyperparameters`, a card's, which it takes on in place of these
+    /// (they must describe a model of this kind). What
+    /// [`Store::fit_or_load`](crate::store::Store::fit_or_load) reuses.
+    fn load_saved(
+        &self,
+        hyperparameters: &serde_json::Value,
+        scaler: Scaler,
+        payload: &[u8],
+        history: Option<History>,
+    ) -> Result<Self::Model>;
+
+    /// Fit on raw training pixels (n×784, 0–255): typed digits and
+    /// distorted copies added (see [`augmentation`](Params::augmentation)),
+    /// the scaler fitted on the digits, then the model.
+    fn fit(
+        &self,
+        x: ArrayView2<f32>,
+        y: ArrayView1<u8>,
+        progress: &dyn Progress,
+    ) -> Result<Self::Model> {
+        check_pixels(&x)?;
+        check_xy(&x, &y)?;
+        let scaler = Scaler::fit(self.scaling(), &x)?;
+        let xs = scaler.transform(&x)?;
+        super::fit_prepared(self, &scaler, x, xs.view(), y, None, None, progress)
+    }
+}
+
+impl<E: Estimator> Learner for E {
+    type Model = Model<E>;
+
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("plain data serializes")
+    }
+
+    fn fits_like(&self, hyperparameters: &serde_json::Value) -> bool {
+        serde_json::from_value::<E>(hyperparameters.clone())
+            .is_ok_and(|saved| saved.fit_key() == self.fit_key())
+    }
+
+    fn fit_scaled(&self, data: Training<'_>, progress: &dyn Progress) -> Result<Model<E>> {
+        self.check()?;
+        self.augmentation().check()?;
+        data.check()?;
+        let (fitted, history) = self.learn(data, progress)?;
+        Ok(Model {
+            params: self.clone(),
+            scaler: data.scaler.clone(),
+            fitted,
+            history,
+        })
+    }
+
+    fn load_saved(
+        &self,
+        hyperparameters: &serde_json::Value,
+        scaler: Scaler,
+        payload: &[u8],
+        history: Option<History>,
+    ) -> Result<Model<E>> {
+        let params: E = super::params_of(self.kind(), hyperparameters.clone())?;
+        let mut model = Model::load(params, scaler, payload)?;
+        model.history = history;
+        Ok(model)
+    }
+}
+
+/// A fitted model: its hyperparameters, its fitted scaler and the state its
+/// algorithm learned (made by [`Learner::fit`] or read by the
+/// [`Store`](crate::store::Store)).
 pub struct Model<E: Estimator> {
     params: E,
     scaler: Scaler,
-    fitted: Option<E::Fitted>,
+    fitted: E::Fitted,
     history: Option<History>,
 }
 
@@ -99,36 +217,24 @@ impl<E: Estimator> std::fmt::Debug for Model<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model")
             .field("params", &self.params)
-            .field("fitted", &self.fitted.is_some())
-            .finish()
+            .field("scaler", &self.scaler.scaling())
+            .finish_non_exhaustive()
     }
 }
 
 impl<E: Estimator> Model<E> {
-    /// An unfitted model.
-    pub fn new(params: E) -> Self {
-        Model {
-            params,
-            scaler: Scaler::None,
-            fitted: None,
-            history: None,
-        }
-    }
-
-    /// The hyperparameters (fixed once the model exists).
+    /// The hyperparameters it was fitted with.
     pub fn params(&self) -> &E {
         &self.params
     }
 
-    /// The learned state, or [`Error::NotFitted`].
-    pub fn fitted(&self) -> Result<&E::Fitted> {
-        self.fitted.as_ref().ok_or(Error::NotFitted {
-            model: self.params.kind().name(),
-        })
+    /// The learned state.
+    pub fn fitted(&self) -> &E::Fitted {
+        &self.fitted
     }
 
     /// The fitted model saved as `payload` with these hyperparameters and `scaler`.
-    pub fn load(params: E, scaler: Scaler, payload: &[u8]) -> Result<Self> {
+    pub(crate) fn load(params: E, scaler: Scaler, payload: &[u8]) -> Result<Self> {
         params.check()?;
         let fitted = params.fitted_from_bytes(&scaler, payload)?;
         Ok(Model::with_fitted(params, scaler, fitted))
@@ -139,17 +245,19 @@ impl<E: Estimator> Model<E> {
         Model {
             params,
             scaler,
-            fitted: Some(fitted),
+            fitted,
             history: None,
         }
     }
 
     /// Replace hyperparameters that fitting does not depend on (kNN's vote);
-    /// `f` gets a copy, and the result must pass [`Estimator::check`].
+    /// `f` gets a copy, and the result must pass [`Estimator::check`] and
+    /// fit like the old ones.
     pub(crate) fn adjust(&mut self, f: impl FnOnce(&mut E)) -> Result<()> {
         let mut params = self.params.clone();
         f(&mut params);
         params.check()?;
+        debug_assert!(params.fit_key() == self.params.fit_key());
         self.params = params;
         Ok(())
     }
@@ -161,107 +269,31 @@ impl<E: Estimator> Classifier for Model<E> {
     }
 
     fn hyperparameters(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("plain data serializes")
-    }
-
-    fn fits_like(&self, hyperparameters: &serde_json::Value) -> bool {
-        serde_json::from_value::<E>(hyperparameters.clone())
-            .is_ok_and(|saved| saved.fit_key() == self.params.fit_key())
-    }
-
-    fn scaling(&self) -> Scaling {
-        self.params.scaling()
-    }
-
-    fn augmentation(&self) -> Augment {
-        self.params.augmentation()
+        Learner::hyperparameters(&self.params)
     }
 
     fn scaler(&self) -> &Scaler {
         &self.scaler
     }
 
-    fn is_fitted(&self) -> bool {
-        self.fitted.is_some()
-    }
-
     fn runtime(&self) -> &'static str {
-        self.fitted
-            .as_ref()
-            .map_or("rust", |f| self.params.runtime(f))
+        self.params.runtime(&self.fitted)
     }
 
     fn history(&self) -> Option<&History> {
         self.history.as_ref()
     }
 
-    fn fit_scaled(
-        &mut self,
-        scaler: Scaler,
-        x: ArrayView2<f32>,
-        y: ArrayView1<u8>,
-        valid: Option<(ArrayView2<f32>, ArrayView1<u8>)>,
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        self.params.check()?;
-        self.params.augmentation().check()?;
-        check_xy(&x, &y)?;
-        if x.iter().any(|v| !v.is_finite()) {
-            return Err(Error::InvalidData(
-                "training features contain NaN or infinity".into(),
-            ));
-        }
-        if let Some((vx, vy)) = &valid {
-            check_xy(vx, vy)?;
-            if vx.ncols() != x.ncols() {
-                return Err(Error::Shape(format!(
-                    "validation rows have {} columns, training rows {}",
-                    vx.ncols(),
-                    x.ncols()
-                )));
-            }
-        }
-        let (fitted, history) = {
-            let data = Training {
-                scaler: &scaler,
-                x: x.view(),
-                y: y.view(),
-                valid: valid.as_ref().map(|(vx, vy)| (vx.view(), vy.view())),
-            };
-            self.params.fit(data, progress)?
-        };
-        self.fitted = Some(fitted);
-        self.history = history;
-        self.scaler = scaler;
-        Ok(())
-    }
-
-    fn load(
-        &mut self,
-        hyperparameters: &serde_json::Value,
-        scaler: Scaler,
-        payload: &[u8],
-        history: Option<History>,
-    ) -> Result<()> {
-        let params: E = super::params_of(self.kind(), hyperparameters.clone())?;
-        params.check()?;
-        self.fitted = Some(params.fitted_from_bytes(&scaler, payload)?);
-        self.params = params;
-        self.scaler = scaler;
-        self.history = history;
-        Ok(())
-    }
-
     fn predict_proba_scaled(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.params.predict_proba(self.fitted()?, x)
+        self.params.predict_proba(&self.fitted, x)
     }
 
     fn predict_scaled(&self, x: ArrayView2<f32>) -> Result<Array1<u8>> {
-        self.params.predict(self.fitted()?, x)
+        self.params.predict(&self.fitted, x)
     }
 
     fn to_bytes(&self) -> Result<Vec<u8>> {
-        self.params.to_bytes(self.fitted()?)
+        self.params.to_bytes(&self.fitted)
     }
 }
 
@@ -273,7 +305,7 @@ impl<E: Estimator, D: ndarray::Data<Elem = f32>>
 {
     fn predict_inplace(&self, x: &ndarray::ArrayBase<D, ndarray::Ix2>, y: &mut Array1<u8>) {
         let labels = self.predict_scaled(x.view());
-        y.assign(&labels.expect("a fitted model and rows of the fitted width"));
+        y.assign(&labels.expect("rows of the fitted width"));
     }
 
     fn default_target(&self, x: &ndarray::ArrayBase<D, ndarray::Ix2>) -> Array1<u8> {
@@ -299,16 +331,13 @@ macro_rules! linfa_fit {
                     .iter()
                     .copied()
                     .collect();
-                let mut model = crate::models::Model::new(self.clone());
-                crate::models::Classifier::fit_scaled(
-                    &mut model,
-                    crate::scale::Scaler::None,
-                    dataset.records.view(),
-                    y.view(),
-                    None,
-                    &crate::models::Silent,
-                )?;
-                Ok(model)
+                let data = crate::models::Training {
+                    scaler: &crate::scale::Scaler::None,
+                    x: dataset.records.view(),
+                    y: y.view(),
+                    valid: None,
+                };
+                crate::models::Learner::fit_scaled(self, data, &crate::models::Silent)
             }
         }
     };

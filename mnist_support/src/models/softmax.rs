@@ -14,7 +14,7 @@ use ndarray::{s, Array1, Array2, ArrayBase, ArrayView1, ArrayView2, Data, Ix2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{codec, invalid, Estimator, ModelKind, Progress, Training};
+use super::{codec, invalid, Estimator, ModelKind, Params, Progress, Training};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -324,9 +324,7 @@ impl SoftmaxParams {
     }
 }
 
-impl Estimator for SoftmaxParams {
-    type Fitted = FittedSoftmax;
-
+impl Params for SoftmaxParams {
     fn kind(&self) -> ModelKind {
         ModelKind::Softmax
     }
@@ -338,6 +336,10 @@ impl Estimator for SoftmaxParams {
     fn augmentation(&self) -> crate::augment::Augment {
         self.augment
     }
+}
+
+impl Estimator for SoftmaxParams {
+    type Fitted = FittedSoftmax;
 
     fn check(&self) -> Result<()> {
         if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
@@ -357,7 +359,7 @@ impl Estimator for SoftmaxParams {
         Ok(())
     }
 
-    fn fit(
+    fn learn(
         &self,
         data: Training<'_>,
         progress: &dyn Progress,

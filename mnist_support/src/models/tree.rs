@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::cart::{self, Binned, Criterion, Tree, TreeParams};
-use super::{Estimator, ModelKind, Progress, Training};
+use super::{Estimator, ModelKind, Params, Progress, Training};
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
 
@@ -65,9 +65,7 @@ impl DecisionTreeParams {
     }
 }
 
-impl Estimator for DecisionTreeParams {
-    type Fitted = Tree;
-
+impl Params for DecisionTreeParams {
     fn kind(&self) -> ModelKind {
         ModelKind::Tree
     }
@@ -81,13 +79,17 @@ impl Estimator for DecisionTreeParams {
     fn augmentation(&self) -> crate::augment::Augment {
         self.augment
     }
+}
+
+impl Estimator for DecisionTreeParams {
+    type Fitted = Tree;
 
     fn check(&self) -> Result<()> {
         TreeParams::check_scaling(ModelKind::Tree, self.scaling)?;
         self.tree.check(ModelKind::Tree)
     }
 
-    fn fit(
+    fn learn(
         &self,
         data: Training<'_>,
         progress: &dyn Progress,

@@ -11,7 +11,7 @@ use crate::data::{Labelled, Part, Split, PIXELS};
 use crate::error::{Error, Result};
 use crate::experiment::evaluate_parts;
 use crate::gate::{digit_scores, Gate, FLAG_DIGITS, NAME};
-use crate::models::{Classifier, Estimator, ModelKind, NetParams, Network, Progress};
+use crate::models::{Learner, ModelKind, NetParams, Network, Params, Progress, Training};
 use crate::real_inputs::{generate_with_crops, non_digits_with_crops, Crop, Sample, Set};
 use crate::scale::Scaler;
 use crate::store::{Freshness, GateFigures, Saved, Store};
@@ -179,13 +179,14 @@ pub fn train(
     let scaler = Scaler::fit(params.scaling, &x.view())?;
     let xs = scaler.transform(&x.view())?;
     let hxs = scaler.transform(&hx.view())?;
-    let mut net = Network::new(params);
     let fit_start = std::time::Instant::now();
-    net.fit_scaled(
-        scaler,
-        xs.view(),
-        y.view(),
-        Some((hxs.view(), hy.view())),
+    let net: Network = params.fit_scaled(
+        Training {
+            scaler: &scaler,
+            x: xs.view(),
+            y: y.view(),
+            valid: Some((hxs.view(), hy.view())),
+        },
         progress,
     )?;
     let fit_seconds = fit_start.elapsed().as_secs_f64();

@@ -14,22 +14,23 @@ use crate::config::RETRAIN_ENV;
 use crate::data::Split;
 use crate::error::Result;
 use crate::experiment::{evaluate, Report, ScaledSplit};
-use crate::models::{Classifier, ModelKind, Progress};
+use crate::models::{Learner, ModelKind, Progress};
 use crate::store::{describe_hyperparameters, Freshness, Store};
 use crate::summary::Summary;
 
-/// Steps 4.1–4.6 in one call: scale, fit (or reuse: [`Store::fit_or_load`]),
-/// evaluate, save in `store`; returns the report (with the saved path).
-pub fn run(
+/// Steps 4.1–4.6 in one call: scale, fit `params` (or reuse:
+/// [`Store::fit_or_load`]), evaluate, save in `store`; returns the report
+/// (with the saved path).
+pub fn run<L: Learner + ?Sized>(
     store: &Store,
-    model: &mut dyn Classifier,
+    params: &L,
     split: &Split,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let data = ScaledSplit::new(split, model.scaling())?;
-    let seconds = store.fit_or_load(model, &data, progress)?;
-    let mut report = evaluate(model, &data, seconds, progress)?;
-    store.save(model, &mut report, &data)?;
+    let data = ScaledSplit::new(split, params.scaling())?;
+    let (model, seconds) = store.fit_or_load(params, &data, progress)?;
+    let mut report = evaluate(&model, &data, seconds, progress)?;
+    store.save(&model, &mut report, &data)?;
     Ok(report)
 }
 
@@ -46,8 +47,7 @@ pub fn run_all(store: &Store, split: &Split, progress: &dyn Progress) -> Result<
             ModelKind::ALL.len(),
             kind.title()
         ));
-        let mut model = kind.default_model()?;
-        reports.push(run(store, model.as_mut(), split, progress)?);
+        reports.push(run(store, &kind.default_params()?, split, progress)?);
     }
     let summary = Summary::load(store.dir())?;
     let (csv, markdown) = summary.save(store.dir())?;
@@ -85,8 +85,7 @@ pub fn fresh_or_run(
             Freshness::Missing(_) => {}
         }
     }
-    let mut model = kind.default_model()?;
-    run(store, model.as_mut(), split, progress)
+    run(store, &kind.default_params()?, split, progress)
 }
 
 /// What [`run_all`] did: the seven reports in [`ModelKind::ALL`]'s

@@ -76,30 +76,19 @@ pub struct Loaded {
 }
 
 /// Which library runs the networks in the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Networks {
-    /// candle: what `mnist-serve` and every server runs by default.
-    #[default]
-    Candle,
-    /// libtorch, where it is built in (to compare the two).
-    Libtorch,
-}
+pub use crate::models::Networks;
 
 /// Load every model saved in `dir` (each `<name>.json` with its model file)
 /// but the digit gate, the networks on `networks`. A model that fails to load is skipped with a
 /// line on stderr (`who: skipping NAME: why`); none at all is an error.
 pub fn load_models(dir: &Path, networks: Networks, who: &str) -> Result<Vec<Loaded>> {
-    let store = Store::new(dir);
+    let store = Store::new(dir).networks_on(networks);
     let mut loaded = Vec::new();
     for name in store.names()? {
         if name == crate::gate::NAME {
             continue;
         }
-        let model = match networks {
-            Networks::Candle => store.load_for_serving(&name),
-            Networks::Libtorch => store.load(&name),
-        };
-        match model {
+        match store.load(&name) {
             Ok((model, card)) => loaded.push(Loaded { name, model, card }),
             Err(e) => eprintln!("{who}: skipping {name}: {e}"),
         }

@@ -5,15 +5,15 @@
 use crate::common;
 
 use mnist_support::experiment::{self, ScaledSplit};
-use mnist_support::models::{Classifier, Knn, KnnParams, Silent, Svm, SvmParams};
+use mnist_support::models::{Classifier, Knn, KnnParams, Learner, Params, Silent, SvmParams};
 use ndarray::Array1;
 
 #[test]
 fn knn_chooses_k_on_validation_and_rejects_non_byte_pixels() {
     let split = common::synthetic_split(400, 100, 9);
-    let mut model = Knn::new(KnnParams::default());
-    let data = ScaledSplit::new(&split, model.scaling()).unwrap();
-    experiment::fit(&mut model, &data, &Silent).unwrap();
+    let params = KnnParams::default();
+    let data = ScaledSplit::new(&split, params.scaling()).unwrap();
+    let (model, _): (Knn, f64) = experiment::fit(&params, &data, &Silent).unwrap();
     let choice = model
         .choose_k(data.x_valid.view(), data.y_valid.view(), &[1, 3, 5])
         .unwrap();
@@ -25,10 +25,10 @@ fn knn_chooses_k_on_validation_and_rejects_non_byte_pixels() {
     let mut x = split.x_train.clone();
     x[[0, 0]] = 0.5;
     // (Without deskewing: a deskewing scaler rounds what it interpolates.)
-    let err = Knn::new(KnnParams {
+    let err = KnnParams {
         scaling: mnist_support::scale::Scaling::Unit,
         ..KnnParams::default()
-    })
+    }
     .fit(x.view(), split.y_train.view(), &Silent)
     .unwrap_err();
     assert!(err.to_string().contains("whole numbers"), "{err}");
@@ -37,8 +37,7 @@ fn knn_chooses_k_on_validation_and_rejects_non_byte_pixels() {
 #[test]
 fn svm_separates_synthetic_digits_and_reloads_identically() {
     let split = common::synthetic_split(500, 200, 21);
-    let mut model = Svm::new(SvmParams::default());
-    model
+    let model = SvmParams::default()
         .fit(split.x_train.view(), split.y_train.view(), &Silent)
         .unwrap();
     let pred = model.predict(split.x_test.view()).unwrap();
@@ -49,7 +48,7 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
         .count() as f64
         / 200.0;
     assert!(acc > 0.95, "accuracy {acc}");
-    let machine = model.fitted().unwrap();
+    let machine = model.fitted();
     assert_eq!(machine.pairs.len(), 45);
     // The prediction is the majority of the 45 pairwise votes.
     let scaled = model.scaler().transform(&split.x_test.view()).unwrap();
@@ -65,7 +64,15 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
         assert_eq!(votes[pred[i] as usize], top, "row {i}");
     }
     let payload = model.to_bytes().unwrap();
-    let back = Svm::load(model.params().clone(), model.scaler().clone(), &payload).unwrap();
+    let back = model
+        .params()
+        .load_saved(
+            &model.hyperparameters(),
+            model.scaler().clone(),
+            &payload,
+            None,
+        )
+        .unwrap();
     assert_eq!(
         back.predict_proba(split.x_test.view()).unwrap(),
         model.predict_proba(split.x_test.view()).unwrap()
@@ -77,7 +84,7 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
         ..SvmParams::default()
     };
     assert!(matches!(
-        Svm::new(digits_only).fit(split.x_train.view(), y1.view(), &Silent),
+        digits_only.fit(split.x_train.view(), y1.view(), &Silent),
         Err(mnist_support::Error::InvalidData(_))
     ));
     let bad = SvmParams {
@@ -85,7 +92,7 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
         ..SvmParams::default()
     };
     assert!(matches!(
-        Svm::new(bad).fit(split.x_train.view(), split.y_train.view(), &Silent),
+        bad.fit(split.x_train.view(), split.y_train.view(), &Silent),
         Err(mnist_support::Error::InvalidHyperparameter { name: "gamma", .. })
     ));
     // More principal directions than pixels, for either model: a clear error before any work.
@@ -94,7 +101,7 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
         ..SvmParams::default()
     };
     assert!(matches!(
-        Svm::new(too_many).fit(split.x_train.view(), split.y_train.view(), &Silent),
+        too_many.fit(split.x_train.view(), split.y_train.view(), &Silent),
         Err(mnist_support::Error::InvalidHyperparameter {
             name: "components",
             ..
@@ -105,7 +112,7 @@ fn svm_separates_synthetic_digits_and_reloads_identically() {
         ..KnnParams::default()
     };
     assert!(matches!(
-        Knn::new(too_many).fit(split.x_train.view(), split.y_train.view(), &Silent),
+        too_many.fit(split.x_train.view(), split.y_train.view(), &Silent),
         Err(mnist_support::Error::InvalidHyperparameter {
             name: "components",
             ..

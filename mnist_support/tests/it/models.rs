@@ -6,20 +6,20 @@ use crate::common;
 
 use mnist_support::data::Split;
 use mnist_support::experiment::{self, ScaledSplit};
-use mnist_support::models::{Classifier, ModelKind, Silent};
+use mnist_support::models::{AnyParams, Classifier, Learner, ModelKind, Params, Silent};
 use mnist_support::store::{Freshness, Store};
 use ndarray::Array2;
 
-fn small_model(kind: ModelKind) -> Box<dyn Classifier> {
+fn small_model(kind: ModelKind) -> AnyParams {
     // Default hyperparameters, except where they only make sense at full
     // scale or on real digits (no distortions of the random patterns).
     common::quick_model_with(kind, false)
 }
 
 fn trained(kind: ModelKind, split: &Split) -> (Box<dyn Classifier>, ScaledSplit) {
-    let mut model = small_model(kind);
-    let data = ScaledSplit::new(split, model.scaling()).unwrap();
-    experiment::fit(model.as_mut(), &data, &Silent).unwrap();
+    let params = small_model(kind);
+    let data = ScaledSplit::new(split, params.scaling()).unwrap();
+    let (model, _) = experiment::fit(&params, &data, &Silent).unwrap();
     (model, data)
 }
 
@@ -28,7 +28,6 @@ fn every_model_meets_the_contract() {
     let split = common::synthetic_split(600, 200, 7);
     for &kind in ModelKind::ALL {
         let (model, data) = trained(kind, &split);
-        assert!(model.is_fitted(), "{kind}");
         // Shapes, probabilities, argmax.
         let proba = model.predict_proba(split.x_test.view()).unwrap();
         assert_eq!(proba.dim(), (200, 10), "{kind}");
@@ -52,7 +51,7 @@ fn every_model_meets_the_contract() {
         // It learns the synthetic problem (chance is 0.1; one tree on 600 noisy
         // images reaches about 0.7, the other models over 0.9; the networks,
         // after their one epoch of 38 steps here, about 0.55).
-        let report = experiment::evaluate(model.as_ref(), &data, 0.0, &Silent).unwrap();
+        let report = experiment::evaluate(&model, &data, 0.0, &Silent).unwrap();
         let test_acc = report.accuracy(mnist_support::data::Part::Test).unwrap();
         let bar = if kind.is_network() { 0.4 } else { 0.6 };
         assert!(test_acc > bar, "{kind}: test accuracy {test_acc}");
@@ -65,7 +64,7 @@ fn every_model_meets_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         let mut report = report;
         let saved = Store::new(dir.path())
-            .save(model.as_ref(), &mut report, &data)
+            .save(&model, &mut report, &data)
             .unwrap();
         assert!(saved.model.exists() && saved.card.exists() && saved.confusion.exists());
         let (loaded, card) = Store::new(dir.path()).load(kind.name()).unwrap();
@@ -129,57 +128,54 @@ fn corrupt_files_are_errors(kind: ModelKind, dir: &std::path::Path) {
 /// The parameter decoder itself rejects every truncation (and never panics).
 fn truncated_payloads_are_errors(kind: ModelKind, model: &dyn Classifier) {
     let payload = model.to_bytes().unwrap();
+    let load = |bytes: &[u8]| {
+        small_model(kind).load_saved(
+            &model.hyperparameters(),
+            model.scaler().clone(),
+            bytes,
+            None,
+        )
+    };
+    assert!(load(&payload).is_ok(), "{kind}: the whole payload loads");
     let step = (payload.len() / 97).max(1);
     for cut in (0..payload.len()).step_by(step) {
         assert!(
-            kind.load(
-                &model.hyperparameters(),
-                model.scaler().clone(),
-                &payload[..cut]
-            )
-            .is_err(),
+            load(&payload[..cut]).is_err(),
             "{kind}: payload cut at {cut} of {} restored",
             payload.len()
         );
     }
     let mut longer = payload.clone();
     longer.push(0);
-    assert!(kind
-        .load(&model.hyperparameters(), model.scaler().clone(), &longer)
-        .is_err());
+    assert!(load(&longer).is_err());
 }
 
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
     let split = common::synthetic_split(100, 20, 3);
     for &kind in ModelKind::ALL {
-        let mut model = small_model(kind);
-        assert!(
-            model.predict(split.x_test.view()).is_err(),
-            "{kind}: predict before fit"
-        );
-        assert!(model.to_bytes().is_err(), "{kind}: to_bytes before fit");
+        let params = small_model(kind);
         // Label out of range, mismatched lengths, wrong width, NaN.
         let mut y = split.y_train.clone();
         y[3] = 10;
         assert!(
-            model.fit(split.x_train.view(), y.view(), &Silent).is_err(),
+            params.fit(split.x_train.view(), y.view(), &Silent).is_err(),
             "{kind}: label 10"
         );
         assert!(
-            model
+            params
                 .fit(split.x_train.view(), split.y_valid.view(), &Silent)
                 .is_err(),
             "{kind}: lengths"
         );
         let narrow = Array2::<f32>::zeros((100, 783));
         assert!(
-            model
+            params
                 .fit(narrow.view(), split.y_train.view(), &Silent)
                 .is_err(),
             "{kind}: 783 columns"
         );
-        model
+        let model = params
             .fit(split.x_train.view(), split.y_train.view(), &Silent)
             .unwrap();
         assert!(
@@ -214,7 +210,7 @@ fn names_and_kinds() {
 fn report_renders_and_serializes() {
     let split = common::synthetic_split(300, 100, 11);
     let (model, data) = trained(ModelKind::Softmax, &split);
-    let report = experiment::evaluate(model.as_ref(), &data, 1.5, &Silent).unwrap();
+    let report = experiment::evaluate(&model, &data, 1.5, &Silent).unwrap();
     let acc = report.accuracy_table();
     assert_eq!(acc.rows.len(), 1);
     assert_eq!(acc.header.len(), 6);
@@ -246,9 +242,9 @@ fn report_renders_and_serializes() {
 #[test]
 fn scaling_must_match_the_model() {
     let split = common::synthetic_split(100, 20, 5);
-    let mut model = ModelKind::Softmax.default_model().unwrap();
+    let params = ModelKind::Softmax.default_params().unwrap();
     let wrong = ScaledSplit::new(&split, mnist_support::scale::Scaling::None).unwrap();
-    let err = experiment::fit(model.as_mut(), &wrong, &Silent)
+    let err = experiment::fit(&params, &wrong, &Silent)
         .unwrap_err()
         .to_string();
     assert!(err.contains("scaling"), "{err}");
@@ -260,15 +256,15 @@ fn scaling_must_match_the_model() {
 #[test]
 fn trees_deskew_or_take_the_pixels_as_they_are() {
     use mnist_support::augment::Augment;
-    use mnist_support::models::{DecisionTree, DecisionTreeParams, Forest, ForestParams};
+    use mnist_support::models::{DecisionTreeParams, ForestParams};
     use mnist_support::scale::Scaling;
     let split = common::synthetic_split(200, 20, 9);
-    let mut tree = DecisionTree::new(DecisionTreeParams {
+    let tree = DecisionTreeParams {
         augment: Augment::NONE,
         ..Default::default()
-    });
-    tree.fit(split.x_train.view(), split.y_train.view(), &Silent)
-        .unwrap();
+    }
+    .fit(split.x_train.view(), split.y_train.view(), &Silent)
+    .unwrap();
     assert_eq!(tree.scaler().scaling(), Scaling::Deskew);
     for scaling in [Scaling::Standard, Scaling::Unit, Scaling::DeskewMinMax] {
         let tree = DecisionTreeParams {
@@ -282,11 +278,8 @@ fn trees_deskew_or_take_the_pixels_as_they_are() {
             augment: Augment::NONE,
             ..Default::default()
         };
-        for mut model in [
-            Box::new(DecisionTree::new(tree)) as Box<dyn Classifier>,
-            Box::new(Forest::new(forest)),
-        ] {
-            let err = model
+        for params in [AnyParams::from(tree), forest.into()] {
+            let err = params
                 .fit(split.x_train.view(), split.y_train.view(), &Silent)
                 .unwrap_err();
             assert!(
@@ -312,7 +305,7 @@ fn trees_deskew_or_take_the_pixels_as_they_are() {
 fn linfa_fit_and_predict() {
     use linfa::traits::{Fit, Predict};
     use mnist_support::models::{
-        DecisionTreeParams, ForestParams, KnnParams, SoftmaxParams, SvmParams,
+        DecisionTreeParams, ForestParams, KnnParams, NetParams, SoftmaxParams, SvmParams,
     };
     let split = common::synthetic_split(300, 50, 13);
     let ds = linfa::Dataset::new(split.x_train.clone(), split.y_train.clone());
@@ -328,44 +321,42 @@ fn linfa_fit_and_predict() {
     };
     let x = &split.x_test;
     // kNN and the trees work on raw pixels; scale for softmax and SVM as their defaults do.
-    check(Predict::predict(&KnnParams::default().fit(&ds).unwrap(), x));
+    // (`Fit::fit` and `Predict::predict`: the models' own `fit` and `predict` take raw pixels.)
     check(Predict::predict(
-        &DecisionTreeParams::default().fit(&ds).unwrap(),
+        &Fit::fit(&KnnParams::default(), &ds).unwrap(),
         x,
     ));
     check(Predict::predict(
-        &ForestParams {
-            n_trees: 20,
-            ..ForestParams::default()
-        }
-        .fit(&ds)
-        .unwrap(),
+        &Fit::fit(&DecisionTreeParams::default(), &ds).unwrap(),
         x,
     ));
+    let forest = ForestParams {
+        n_trees: 20,
+        ..ForestParams::default()
+    };
+    check(Predict::predict(&Fit::fit(&forest, &ds).unwrap(), x));
     let unit = ds.records.mapv(|v| v / 255.0);
     let ds_unit = linfa::Dataset::new(unit, split.y_train.clone());
     let x_unit = x.mapv(|v| v / 255.0);
+    let softmax = SoftmaxParams {
+        alpha: 1.0,
+        ..SoftmaxParams::default()
+    };
     check(Predict::predict(
-        &SoftmaxParams {
-            alpha: 1.0,
-            ..SoftmaxParams::default()
-        }
-        .fit(&ds_unit)
-        .unwrap(),
+        &Fit::fit(&softmax, &ds_unit).unwrap(),
         &x_unit,
     ));
     check(Predict::predict(
-        &SvmParams::default().fit(&ds_unit).unwrap(),
+        &Fit::fit(&SvmParams::default(), &ds_unit).unwrap(),
         &x_unit,
     ));
+    let dnn = NetParams {
+        epochs: 5,
+        batch_size: 16,
+        ..NetParams::dnn()
+    };
     check(Predict::predict(
-        &mnist_support::models::NetParams {
-            epochs: 5,
-            batch_size: 16,
-            ..mnist_support::models::NetParams::dnn()
-        }
-        .fit(&ds_unit)
-        .unwrap(),
+        &Fit::fit(&dnn, &ds_unit).unwrap(),
         &x_unit,
     ));
 }
@@ -377,10 +368,10 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
     use mnist_support::models::{NetParams, Network, Softmax, SoftmaxParams};
     let split = common::synthetic_split(300, 60, 17);
     let dir = tempfile::tempdir().unwrap();
-    let mut first = Softmax::new(SoftmaxParams::default());
-    let data = ScaledSplit::new(&split, first.scaling()).unwrap();
-    let t = Store::new(dir.path())
-        .fit_or_load(&mut first, &data, &Silent)
+    let defaults = SoftmaxParams::default();
+    let data = ScaledSplit::new(&split, defaults.scaling()).unwrap();
+    let (first, t): (Softmax, f64) = Store::new(dir.path())
+        .fit_or_load(&defaults, &data, &Silent)
         .unwrap();
     let mut report = experiment::evaluate(&first, &data, t, &Silent).unwrap();
     Store::new(dir.path())
@@ -397,9 +388,8 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
     };
 
     // Same everything: loaded, with the recorded training time, predicting the same.
-    let mut again = Softmax::new(SoftmaxParams::default());
-    let t2 = Store::new(dir.path())
-        .fit_or_load(&mut again, &data, &Silent)
+    let (again, t2) = Store::new(dir.path())
+        .fit_or_load(&defaults, &data, &Silent)
         .unwrap();
     assert_eq!(t2, t);
     assert_eq!(
@@ -408,15 +398,15 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
     );
 
     // Other hyperparameters asked for: the saved model stays fresh (it is
-    // what was trained, deployable as it is), but is not what this model
-    // would learn, so this one trains.
-    let mut other = Softmax::new(SoftmaxParams {
+    // what was trained, deployable as it is), but is not what these
+    // would learn, so they train.
+    let other_params = SoftmaxParams {
         alpha: 1.0,
         ..SoftmaxParams::default()
-    });
-    assert!(!other.fits_like(&first.hyperparameters()));
-    Store::new(dir.path())
-        .fit_or_load(&mut other, &data, &Silent)
+    };
+    assert!(!other_params.fits_like(&first.hyperparameters()));
+    let (other, _) = Store::new(dir.path())
+        .fit_or_load(&other_params, &data, &Silent)
         .unwrap();
     assert_eq!(other.params().alpha, 1.0);
     assert_ne!(other.to_bytes().unwrap(), first.to_bytes().unwrap());
@@ -434,24 +424,24 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
         Freshness::Missing(_)
     ));
 
-    // A corrupt saved model file is stale and not used: it trains instead (and says why).
+    // A corrupt saved model file is stale and not used: it trains instead
+    // (another wall-clock time than the one recorded).
     let bin = dir.path().join("softmax.bin");
     let good = std::fs::read(&bin).unwrap();
     std::fs::write(&bin, &good[..good.len() / 2]).unwrap();
     let why = stale(&data);
     assert!(why.contains("checksum"), "{why}");
-    let mut fresh = Softmax::new(SoftmaxParams::default());
-    Store::new(dir.path())
-        .fit_or_load(&mut fresh, &data, &Silent)
+    let (fresh, t_fresh) = Store::new(dir.path())
+        .fit_or_load(&defaults, &data, &Silent)
         .unwrap();
-    assert!(fresh.is_fitted());
+    assert_ne!(t_fresh, t, "trained again");
+    assert_eq!(fresh.to_bytes().unwrap(), first.to_bytes().unwrap());
     std::fs::write(&bin, &good).unwrap();
 
     // A retraining store (MNIST_RETRAIN, `run-all --retrain`) trains again.
-    let mut forced = Softmax::new(SoftmaxParams::default());
-    let t3 = Store::new(dir.path())
+    let (_, t3) = Store::new(dir.path())
         .retraining(true)
-        .fit_or_load(&mut forced, &data, &Silent)
+        .fit_or_load(&defaults, &data, &Silent)
         .unwrap();
     assert_ne!(t3, t, "trained again, so another wall-clock time");
 
@@ -461,19 +451,18 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
         batch_size: 32,
         ..NetParams::dnn()
     };
-    let mut net = Network::new(params.clone());
-    let data = ScaledSplit::new(&split, net.scaling()).unwrap();
-    let t = Store::new(dir.path())
-        .fit_or_load(&mut net, &data, &Silent)
+    let data = ScaledSplit::new(&split, params.scaling()).unwrap();
+    let (net, t): (Network, f64) = Store::new(dir.path())
+        .fit_or_load(&params, &data, &Silent)
         .unwrap();
     let mut report = experiment::evaluate(&net, &data, t, &Silent).unwrap();
     Store::new(dir.path())
         .save(&net, &mut report, &data)
         .unwrap();
-    let mut back = Network::new(params);
-    Store::new(dir.path())
-        .fit_or_load(&mut back, &data, &Silent)
+    let (back, _) = Store::new(dir.path())
+        .fit_or_load(&params, &data, &Silent)
         .unwrap();
+    assert!(back.history().is_some());
     assert_eq!(back.history(), net.history());
     assert_eq!(
         back.logits(data.x_test.view()).unwrap(),
@@ -488,7 +477,7 @@ fn fit_or_load_reuses_only_an_up_to_date_model() {
 #[test]
 fn a_saved_knn_keeps_its_chosen_vote() {
     use mnist_support::models::knn::Weighting;
-    use mnist_support::models::{Knn, KnnParams};
+    use mnist_support::models::KnnParams;
     let split = common::synthetic_split(300, 60, 5);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path());
@@ -497,15 +486,15 @@ fn a_saved_knn_keeps_its_chosen_vote() {
         augment: mnist_support::augment::Augment::NONE,
         ..KnnParams::default()
     };
-    let mut chosen = Knn::new(KnnParams {
+    let chosen = KnnParams {
         k: 3,
         weighting: Weighting::Distance,
         ..params.clone()
-    });
-    mnist_support::pipeline::run(&store, &mut chosen, &split, &Silent).unwrap();
-    let mut asked = Knn::new(params);
-    let data = ScaledSplit::new(&split, asked.scaling()).unwrap();
-    store.fit_or_load(&mut asked, &data, &Silent).unwrap();
+    };
+    mnist_support::pipeline::run(&store, &chosen, &split, &Silent).unwrap();
+    let (chosen, _) = store.load("knn").unwrap();
+    let data = ScaledSplit::new(&split, params.scaling()).unwrap();
+    let (asked, _) = store.fit_or_load(&params, &data, &Silent).unwrap();
     assert_eq!(
         (asked.params().k, asked.params().weighting),
         (3, Weighting::Distance)
@@ -530,7 +519,7 @@ fn a_saved_knn_keeps_its_chosen_vote() {
 /// One fit path: the same hyperparameters and seed give byte-identical model
 /// files through the notebooks' steps (`ScaledSplit`, `fit_or_load`,
 /// `evaluate`, `save`), `mnist train`'s (`pipeline::fresh_or_run`) and
-/// `Classifier::fit` on raw pixels, for the deskewing tree whose distorted
+/// `Learner::fit` on raw pixels, for the deskewing tree whose distorted
 /// copies and generated pictures are made from the raw training digits.
 #[test]
 #[ignore = "needs MNIST_DIR"]
@@ -541,11 +530,11 @@ fn every_fit_path_saves_the_same_model() {
 
     let notebook = tempfile::tempdir().unwrap();
     let store = Store::new(notebook.path());
-    let mut model = kind.default_model().unwrap();
-    let data = ScaledSplit::new(&split, model.scaling()).unwrap();
-    let seconds = store.fit_or_load(model.as_mut(), &data, &Silent).unwrap();
-    let mut report = experiment::evaluate(model.as_ref(), &data, seconds, &Silent).unwrap();
-    store.save(model.as_ref(), &mut report, &data).unwrap();
+    let params = kind.default_params().unwrap();
+    let data = ScaledSplit::new(&split, params.scaling()).unwrap();
+    let (model, seconds) = store.fit_or_load(&params, &data, &Silent).unwrap();
+    let mut report = experiment::evaluate(&model, &data, seconds, &Silent).unwrap();
+    store.save(&model, &mut report, &data).unwrap();
 
     let cli = tempfile::tempdir().unwrap();
     mnist_support::pipeline::fresh_or_run(&Store::new(cli.path()), kind, &split, &Silent).unwrap();
@@ -555,12 +544,11 @@ fn every_fit_path_saves_the_same_model() {
         "notebook and CLI models differ"
     );
 
-    let mut direct = kind.default_model().unwrap();
-    direct
+    let direct = params
         .fit(split.x_train.view(), split.y_train.view(), &Silent)
         .unwrap();
     assert!(
         direct.to_bytes().unwrap() == model.to_bytes().unwrap(),
-        "Classifier::fit differs"
+        "Learner::fit differs"
     );
 }

@@ -10,7 +10,10 @@ use crate::common;
 use mnist_support::data::Split;
 use mnist_support::display::Rich;
 use mnist_support::experiment::{self, ScaledSplit};
-use mnist_support::models::{Classifier, ModelKind, NetParams, Network, Silent};
+use mnist_support::models::{
+    Classifier, Learner, ModelKind, NetParams, Network, Networks, Params, Silent,
+};
+use mnist_support::scale::Scaler;
 use mnist_support::store::Store;
 
 /// Small and quick: 2 epochs, batches of 32.
@@ -23,10 +26,14 @@ fn small(base: NetParams) -> NetParams {
 }
 
 fn train(params: NetParams, split: &Split) -> (Network, ScaledSplit) {
-    let mut model = Network::new(params);
-    let data = ScaledSplit::new(split, model.scaling()).unwrap();
-    experiment::fit(&mut model, &data, &Silent).unwrap();
+    let data = ScaledSplit::new(split, params.scaling()).unwrap();
+    let (model, _) = experiment::fit(&params, &data, &Silent).unwrap();
     (model, data)
+}
+
+/// The network saved as `payload` with `params` (what the store does with a card).
+fn load(params: &NetParams, scaler: &Scaler, payload: &[u8]) -> mnist_support::Result<Network> {
+    params.load_saved(&params.hyperparameters(), scaler.clone(), payload, None)
 }
 
 #[test]
@@ -103,8 +110,7 @@ fn history_records_every_epoch_and_keeps_the_best_on_validation() {
 #[test]
 fn without_a_validation_split_the_last_epoch_is_kept() {
     let split = common::synthetic_split(200, 50, 4);
-    let mut model = Network::new(small(NetParams::dnn()));
-    model
+    let model = small(NetParams::dnn())
         .fit(split.x_train.view(), split.y_train.view(), &Silent)
         .unwrap();
     let h = model.history().unwrap();
@@ -153,7 +159,7 @@ fn saved_networks_reload_with_identical_logits() {
         // Identical logits, through the restored network itself.
         let payload = model.to_bytes().unwrap();
         let params: NetParams = serde_json::from_value(card.hyperparameters.clone()).unwrap();
-        let restored = Network::load(params, model.scaler().clone(), &payload).unwrap();
+        let restored = load(&params, model.scaler(), &payload).unwrap();
         assert_eq!(
             restored.logits(data.x_test.view()).unwrap(),
             model.logits(data.x_test.view()).unwrap()
@@ -181,7 +187,7 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
     let scaler = dnn.scaler().clone();
 
     // The DNN's weights with the CNN's architecture.
-    let err = Network::load(NetParams::cnn(), scaler.clone(), &payload)
+    let err = load(&NetParams::cnn(), &scaler, &payload)
         .unwrap_err()
         .to_string();
     assert!(err.contains("another architecture"), "{err}");
@@ -190,19 +196,17 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
         hidden: vec![512, 300],
         ..NetParams::dnn()
     };
-    let err = Network::load(wider, scaler.clone(), &payload)
-        .unwrap_err()
-        .to_string();
+    let err = load(&wider, &scaler, &payload).unwrap_err().to_string();
     assert!(err.contains("the network needs F32 [300"), "{err}");
     // Hyperparameters of the other kind.
     let dnn_params = serde_json::to_value(NetParams::dnn()).unwrap();
-    let err = ModelKind::Cnn
-        .load(&dnn_params, scaler.clone(), &payload)
+    let err = NetParams::cnn()
+        .load_saved(&dnn_params, scaler.clone(), &payload, None)
         .unwrap_err()
         .to_string();
     assert!(err.contains("describe a dnn model"), "{err}");
     // Not safetensors at all.
-    let err = Network::load(NetParams::dnn(), scaler.clone(), b"\x00\x01garbage")
+    let err = load(&NetParams::dnn(), &scaler, b"\x00\x01garbage")
         .unwrap_err()
         .to_string();
     assert!(err.contains("not a safetensors file"), "{err}");
@@ -215,7 +219,7 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
         .unwrap();
     let mut nan = payload.clone();
     nan[start..start + 4].copy_from_slice(&f32::NAN.to_le_bytes());
-    let err = Network::load(NetParams::dnn(), scaler.clone(), &nan)
+    let err = load(&NetParams::dnn(), &scaler, &nan)
         .unwrap_err()
         .to_string();
     assert!(err.contains("NaN"), "{err}");
@@ -224,7 +228,7 @@ fn mismatched_and_corrupt_weights_are_clear_errors() {
         epochs: 0,
         ..NetParams::dnn()
     };
-    assert!(Network::load(bad, scaler, &payload).is_err());
+    assert!(load(&bad, &scaler, &payload).is_err());
 }
 
 #[test]
@@ -263,10 +267,8 @@ fn bad_hyperparameters_are_errors_before_training() {
             ..NetParams::dnn()
         },
     ] {
-        let mut model = Network::new(bad.clone());
-        let err = model.fit(split.x_train.view(), split.y_train.view(), &Silent);
+        let err = bad.fit(split.x_train.view(), split.y_train.view(), &Silent);
         assert!(err.is_err(), "{bad:?}");
-        assert!(!model.is_fitted());
     }
 }
 
@@ -277,11 +279,19 @@ fn quick_mode_trains_one_epoch() {
 }
 
 /// Every image's class probabilities from candle and from libtorch, for the
-/// same network: the same digit for every image, probabilities within 1e-4.
-fn assert_candle_matches(tch: &Network, x: ndarray::ArrayView2<f32>, what: &str) {
-    let bytes = tch.to_bytes().unwrap();
-    let candle =
-        Network::load_on_candle(tch.params().clone(), tch.scaler().clone(), &bytes).unwrap();
+/// same network saved as `name` in `dir`: the same digit for every image,
+/// probabilities within 1e-4.
+fn assert_candle_matches(
+    dir: &std::path::Path,
+    name: &str,
+    x: ndarray::ArrayView2<f32>,
+    what: &str,
+) {
+    let (tch, _) = Store::new(dir).load(name).unwrap();
+    let (candle, _) = Store::new(dir)
+        .networks_on(Networks::Candle)
+        .load(name)
+        .unwrap();
     assert_eq!(tch.runtime(), "libtorch");
     assert_eq!(candle.runtime(), "candle");
     let (a, b) = (
@@ -320,22 +330,33 @@ fn candle_predicts_what_libtorch_predicts() {
     let real = ndarray::Array2::from_shape_vec((real.len() / 784, 784), real).unwrap();
     assert!(real.nrows() >= 90, "{} real inputs", real.nrows());
     let small_split = split.head(3000, 500);
-    let mut nets: Vec<(String, Network)> = Vec::new();
+    let here = tempfile::tempdir().unwrap();
+    let mut nets: Vec<(String, std::path::PathBuf, ModelKind)> = Vec::new();
     for base in [NetParams::dnn(), NetParams::cnn()] {
-        let (model, _) = train(small(base), &small_split);
-        nets.push((format!("{} trained here", model.kind()), model));
+        let kind = base.kind();
+        mnist_support::pipeline::run(
+            &Store::new(here.path()),
+            &small(base),
+            &small_split,
+            &Silent,
+        )
+        .unwrap();
+        nets.push((format!("{kind} trained here"), here.path().into(), kind));
     }
-    let store = Store::from_config(&mnist_support::config::Config::from_env());
+    let config = mnist_support::config::Config::from_env();
     for kind in [ModelKind::Dnn, ModelKind::Cnn] {
-        if let Ok(card) = store.card(kind.name()) {
-            let (saved, _) = store.load(kind.name()).unwrap();
-            let params: NetParams = serde_json::from_value(card.hyperparameters).unwrap();
-            let model = Network::load(params, card.scaler, &saved.to_bytes().unwrap()).unwrap();
-            nets.push((format!("saved {kind}"), model));
+        if Store::from_config(&config).card(kind.name()).is_ok() {
+            nets.push((format!("saved {kind}"), config.models_dir.clone(), kind));
         }
     }
-    for (what, net) in &nets {
-        assert_candle_matches(net, split.x_test.view(), &format!("{what}, test split"));
-        assert_candle_matches(net, real.view(), &format!("{what}, real inputs"));
+    for (what, dir, kind) in &nets {
+        let name = kind.name();
+        assert_candle_matches(
+            dir,
+            name,
+            split.x_test.view(),
+            &format!("{what}, test split"),
+        );
+        assert_candle_matches(dir, name, real.view(), &format!("{what}, real inputs"));
     }
 }

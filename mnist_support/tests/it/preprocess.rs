@@ -5,7 +5,7 @@
 use crate::common;
 
 use mnist_support::data::Split;
-use mnist_support::models::{ModelKind, Silent};
+use mnist_support::models::{Learner, ModelKind, Silent};
 use mnist_support::preprocess::{self, mnist_to_gray};
 
 /// Drawn-style images: test digits shifted, scaled up and drawn dark on light,
@@ -16,8 +16,9 @@ fn preprocessing_recovers_shifted_scaled_inverted_digits() {
     let data = common::real_data_dir();
     let split = Split::load_from(&data).unwrap();
     let small = split.head(3000, 500);
-    let mut model = ModelKind::Softmax.default_model().unwrap();
-    model
+    let model = ModelKind::Softmax
+        .default_params()
+        .unwrap()
         .fit(small.x_train.view(), small.y_train.view(), &Silent)
         .unwrap();
     let n = 200;

@@ -19,45 +19,14 @@ impl mnist_support::models::Classifier for PanicsOnWhite {
     fn hyperparameters(&self) -> serde_json::Value {
         self.0.hyperparameters()
     }
-    fn fits_like(&self, h: &serde_json::Value) -> bool {
-        self.0.fits_like(h)
-    }
-    fn scaling(&self) -> mnist_support::scale::Scaling {
-        self.0.scaling()
-    }
-    fn augmentation(&self) -> mnist_support::augment::Augment {
-        self.0.augmentation()
-    }
     fn scaler(&self) -> &mnist_support::scale::Scaler {
         self.0.scaler()
-    }
-    fn is_fitted(&self) -> bool {
-        self.0.is_fitted()
     }
     fn runtime(&self) -> &'static str {
         self.0.runtime()
     }
     fn history(&self) -> Option<&mnist_support::models::History> {
         self.0.history()
-    }
-    fn fit_scaled(
-        &mut self,
-        _: mnist_support::scale::Scaler,
-        _: ndarray::ArrayView2<f32>,
-        _: ndarray::ArrayView1<u8>,
-        _: Option<(ndarray::ArrayView2<f32>, ndarray::ArrayView1<u8>)>,
-        _: &dyn mnist_support::models::Progress,
-    ) -> mnist_support::error::Result<()> {
-        unreachable!("served, not trained")
-    }
-    fn load(
-        &mut self,
-        _: &serde_json::Value,
-        _: mnist_support::scale::Scaler,
-        _: &[u8],
-        _: Option<mnist_support::models::History>,
-    ) -> mnist_support::error::Result<()> {
-        unreachable!("served, not restored")
     }
     fn predict_proba_scaled(
         &self,
@@ -94,8 +63,8 @@ fn a_panicking_prediction_is_a_500_and_the_worker_goes_on() {
     let split = common::synthetic_split(300, 60, 3);
     let dir = tempfile::tempdir().unwrap();
     let store = mnist_support::store::Store::new(dir.path());
-    let mut model = common::quick_model_with(ModelKind::Softmax, false);
-    mnist_support::pipeline::run(&store, model.as_mut(), &split, &Silent).unwrap();
+    let params = common::quick_model_with(ModelKind::Softmax, false);
+    mnist_support::pipeline::run(&store, &params, &split, &Silent).unwrap();
     let (model, card) = store.load("softmax").unwrap();
     let served = Served {
         models: vec![Loaded {

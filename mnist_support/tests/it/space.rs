@@ -32,20 +32,21 @@ const SUBSET: usize = 2500;
 /// Trained once per test process ([`common::trained_once`]).
 pub(crate) fn subset_models(split: &Split) -> tempfile::TempDir {
     use mnist_support::models::knn::Weighting;
-    use mnist_support::models::{Knn, KnnParams, ModelKind, Silent};
+    use mnist_support::models::{KnnParams, ModelKind, Silent};
     common::trained_once("subset-models", |dir| {
         let small = split.head(SUBSET, 500);
         for &kind in ModelKind::ALL {
-            let mut model = match kind {
-                ModelKind::Knn => Box::new(Knn::new(KnnParams {
+            let params = match kind {
+                ModelKind::Knn => KnnParams {
                     k: 3,
                     weighting: Weighting::Distance,
                     ..KnnParams::default()
-                })),
+                }
+                .into(),
                 _ => common::quick_model(kind),
             };
             let store = mnist_support::store::Store::new(dir);
-            mnist_support::pipeline::run(&store, model.as_mut(), &small, &Silent).unwrap();
+            mnist_support::pipeline::run(&store, &params, &small, &Silent).unwrap();
         }
         common::small_gate(&small, dir);
     })

@@ -15,9 +15,8 @@ fn saved(dir: &std::path::Path) -> (mnist_support::data::Split, Vec<Report>) {
     let reports = [ModelKind::Softmax, ModelKind::Tree, ModelKind::Dnn]
         .iter()
         .map(|&k| {
-            let mut model = common::quick_model(k);
             let store = Store::new(dir).retraining(true);
-            mnist_support::pipeline::run(&store, model.as_mut(), &split, &Silent).unwrap()
+            mnist_support::pipeline::run(&store, &common::quick_model(k), &split, &Silent).unwrap()
         })
         .collect();
     (split, reports)

@@ -7,7 +7,7 @@ use mnist_support::data::{Part, Split};
 use mnist_support::display::Table;
 use mnist_support::experiment::{self, Report, ScaledSplit};
 use mnist_support::metrics::percent;
-use mnist_support::models::ModelKind;
+use mnist_support::models::{Learner, ModelKind, Params};
 use mnist_support::store::Store;
 
 use crate::progress_bar::Bar;
@@ -73,16 +73,16 @@ pub fn bench(
     let mut torch_threads = None;
     for kind in all_if_empty(kinds) {
         reset_peak_rss();
-        let mut model = match &changes {
-            Some(v) => kind.model_with(v)?,
-            None => kind.default_model()?,
+        let params = match &changes {
+            Some(v) => kind.params_with(v)?,
+            None => kind.default_params()?,
         };
         if changes.is_some() {
-            eprintln!("bench: {kind} with {}", model.hyperparameters());
+            eprintln!("bench: {kind} with {}", params.hyperparameters());
         }
-        let data = ScaledSplit::new(&split, model.scaling())?;
-        let fit_s = experiment::fit(model.as_mut(), &data, &Bar::new())?;
-        let report = experiment::evaluate(model.as_ref(), &data, fit_s, &Bar::new())?;
+        let data = ScaledSplit::new(&split, params.scaling())?;
+        let (model, fit_s) = experiment::fit(&params, &data, &Bar::new())?;
+        let report = experiment::evaluate(&model, &data, fit_s, &Bar::new())?;
         let peak = peak_rss_mb().unwrap_or(f64::NAN);
         if let Some(h) = &report.history {
             torch_threads = Some((h.threads, h.device.clone()));
@@ -117,7 +117,7 @@ fn parse_changes(
         return Err("--params changes one model's hyperparameters: name exactly one model".into());
     };
     let v = serde_json::from_str(text).map_err(|e| format!("--params is not JSON: {e}"))?;
-    kind.model_with(&v)?;
+    kind.params_with(&v)?;
     Ok(Some(v))
 }
 
@@ -282,8 +282,7 @@ fn cli_and_notebook(
         .ok_or_else(|| format!("no notebook 04_{}_* for {kind}", index + 1))?;
     eprintln!("bench: {kind}: the CLI's pipeline");
     let cli = Store::new(root.join("cli")).retraining(true);
-    let mut model = kind.default_model()?;
-    let a = mnist_support::pipeline::run(&cli, model.as_mut(), split, &Bar::new())?;
+    let a = mnist_support::pipeline::run(&cli, &kind.default_params()?, split, &Bar::new())?;
     eprintln!("bench: {kind}: {}", notebook.display());
     let nb_dir = root.join("notebook");
     let status = mnist_setup::runner_command(p, &[notebook], &root.join("out"))

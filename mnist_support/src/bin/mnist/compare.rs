@@ -21,7 +21,7 @@ use mnist_support::config::Config;
 use mnist_support::data::Split;
 use mnist_support::display::Table;
 use mnist_support::metrics::percent;
-use mnist_support::models::ModelKind;
+use mnist_support::models::{Learner, ModelKind};
 
 use crate::progress_bar::Bar;
 use crate::AnyResult;
@@ -149,12 +149,12 @@ fn run_pairs(
             eprintln!("compare: {which}: ours");
             // Form (b): our model as the project trains it (deskewing, typed
             // digits, distortions, all of it); form (a): the shared configuration.
-            let model = if a.best {
-                kind.default_model()?
+            let params = if a.best {
+                kind.default_params()?
             } else {
                 kind.as_peers(a.epochs, seed)?
             };
-            let mut ours = measure(model, split, &Bar::new())?;
+            let mut ours = measure(&params, split, &Bar::new())?;
             eprintln!("compare: {which}: the Python side");
             let mut theirs = theirs(kind, dir, a.epochs, a.best, seed)?;
             if seeded {

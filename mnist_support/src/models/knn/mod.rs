@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::pca::Pca;
-use super::{codec, invalid, Estimator, Model, ModelKind, Progress, Training};
+use super::{codec, invalid, Estimator, Model, ModelKind, Params, Progress, Training};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -171,7 +171,7 @@ impl Model<KnnParams> {
         kmax: usize,
         progress: &dyn Progress,
     ) -> Result<Neighbours> {
-        let fitted = self.fitted()?;
+        let fitted = self.fitted();
         progress.begin("kNN: queries", x.nrows() as u64);
         let nb = fitted.search(x, kmax, &|rows| progress.advance(rows as u64));
         progress.end();
@@ -205,7 +205,7 @@ impl Model<KnnParams> {
         }
         let kmax = ks.iter().copied().max().unwrap_or(1);
         let nb = self.neighbours(x_valid, kmax, &super::Silent)?;
-        let labels = &self.fitted()?.labels;
+        let labels = &self.fitted().labels;
         let mut rows = Vec::new();
         // (row, correct images) of the best so far: the first row until one beats it.
         let mut best = (0, 0usize);
@@ -252,9 +252,7 @@ impl KnnParams {
     }
 }
 
-impl Estimator for KnnParams {
-    type Fitted = FittedKnn;
-
+impl Params for KnnParams {
     fn kind(&self) -> ModelKind {
         ModelKind::Knn
     }
@@ -266,6 +264,10 @@ impl Estimator for KnnParams {
     fn augmentation(&self) -> crate::augment::Augment {
         self.augment
     }
+}
+
+impl Estimator for KnnParams {
+    type Fitted = FittedKnn;
 
     /// The stored training set does not depend on k or the vote.
     fn fit_key(&self) -> Self {
@@ -296,7 +298,7 @@ impl Estimator for KnnParams {
     }
 
     /// "Training" stores the training set.
-    fn fit(
+    fn learn(
         &self,
         data: Training<'_>,
         progress: &dyn Progress,

@@ -11,7 +11,7 @@ use ndarray::{Array2, ArrayView2};
 use super::{bad_weights, check_weights, NetParams, PADDING};
 use crate::data::{PIXELS, SIDE};
 use crate::error::{Error, Result};
-use crate::models::Estimator;
+use crate::models::Params;
 
 /// libtorch's batch-norm epsilon (tch's default).
 const BN_EPS: f64 = 1e-5;

@@ -19,7 +19,7 @@
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use super::{invalid, Estimator, History, Model, ModelKind, Progress, Training};
+use super::{invalid, Estimator, History, Model, ModelKind, Params, Progress, Training};
 use crate::augment::Distort;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -324,14 +324,18 @@ impl FittedNetwork {
 impl Model<NetParams> {
     /// Logits (n×classes) of scaled features, in eval mode.
     pub fn logits(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.fitted()?.logits(x)
+        self.fitted().logits(x)
     }
 
     /// The network saved as `payload` (safetensors) with these
     /// hyperparameters and `scaler`, run by candle whether or not libtorch is
     /// built in: what the prediction server runs.
     #[cfg(feature = "candle")]
-    pub fn load_on_candle(params: NetParams, scaler: Scaler, payload: &[u8]) -> Result<Self> {
+    pub(crate) fn load_on_candle(
+        params: NetParams,
+        scaler: Scaler,
+        payload: &[u8],
+    ) -> Result<Self> {
         params.check()?;
         let net = candle::CandleNet::new(&params, payload)?;
         Ok(Model::with_fitted(
@@ -342,9 +346,7 @@ impl Model<NetParams> {
     }
 }
 
-impl Estimator for NetParams {
-    type Fitted = FittedNetwork;
-
+impl Params for NetParams {
     /// The gate with two outputs; else the DNN without conv stages, the CNN with them.
     fn kind(&self) -> ModelKind {
         if self.classes == 2 {
@@ -363,6 +365,10 @@ impl Estimator for NetParams {
     fn augmentation(&self) -> crate::augment::Augment {
         crate::augment::Augment::NONE.with_typed(self.typed)
     }
+}
+
+impl Estimator for NetParams {
+    type Fitted = FittedNetwork;
 
     fn check(&self) -> Result<()> {
         let kind = self.kind();
@@ -400,7 +406,7 @@ impl Estimator for NetParams {
     }
 
     #[allow(unused_variables)]
-    fn fit(
+    fn learn(
         &self,
         data: Training<'_>,
         progress: &dyn Progress,

@@ -41,7 +41,7 @@ use tch::{Device, Tensor};
 use super::{bad_weights, NetParams, PADDING};
 use crate::data::{PIXELS, SIDE};
 use crate::error::{Error, Result};
-use crate::models::{argmax_rows, Epoch, Estimator, History, ModelKind, Progress, Training};
+use crate::models::{argmax_rows, Epoch, History, ModelKind, Params, Progress, Training};
 
 /// Batch norm as PyTorch starts it: scale 1, shift 0. (tch's default draws
 /// the scales from U(0, 1), which halves each layer's output at the start and

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::pca::Pca;
-use super::{check_xy, codec, invalid, Estimator, ModelKind, Progress, Training};
+use super::{check_xy, codec, invalid, Estimator, ModelKind, Params, Progress, Training};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -102,9 +102,7 @@ impl SvmParams {
     }
 }
 
-impl Estimator for SvmParams {
-    type Fitted = FittedSvm;
-
+impl Params for SvmParams {
     fn kind(&self) -> ModelKind {
         ModelKind::Svm
     }
@@ -116,6 +114,10 @@ impl Estimator for SvmParams {
     fn augmentation(&self) -> crate::augment::Augment {
         self.augment
     }
+}
+
+impl Estimator for SvmParams {
+    type Fitted = FittedSvm;
 
     fn check(&self) -> Result<()> {
         let positive = |name: &'static str, v: f64| {
@@ -136,7 +138,7 @@ impl Estimator for SvmParams {
         Ok(())
     }
 
-    fn fit(
+    fn learn(
         &self,
         data: Training<'_>,
         progress: &dyn Progress,

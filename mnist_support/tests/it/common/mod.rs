@@ -230,11 +230,9 @@ pub fn spawn_listening(mut cmd: std::process::Command) -> (Kill, String) {
     (process, format!("http://{addr}"))
 }
 
-/// A model with its default hyperparameters, except that networks train for
-/// one epoch, in batches of 16 so that the small data still gives them steps.
-pub fn quick_model(
-    kind: mnist_support::models::ModelKind,
-) -> Box<dyn mnist_support::models::Classifier> {
+/// A model's default hyperparameters, except that networks train for one
+/// epoch, in batches of 16 so that the small data still gives them steps.
+pub fn quick_model(kind: mnist_support::models::ModelKind) -> mnist_support::models::AnyParams {
     quick_model_with(kind, true)
 }
 
@@ -244,11 +242,10 @@ pub fn quick_model(
 pub fn quick_model_with(
     kind: mnist_support::models::ModelKind,
     real_digits: bool,
-) -> Box<dyn mnist_support::models::Classifier> {
+) -> mnist_support::models::AnyParams {
     use mnist_support::augment::{Augment, Distort};
     use mnist_support::models::{
-        DecisionTree, DecisionTreeParams, Forest, ForestParams, Knn, KnnParams, ModelKind,
-        NetParams, Network, Softmax, SoftmaxParams, Svm, SvmParams,
+        DecisionTreeParams, ForestParams, KnnParams, ModelKind, NetParams, SoftmaxParams, SvmParams,
     };
     use mnist_support::scale::Scaling;
     match kind {
@@ -258,7 +255,7 @@ pub fn quick_model_with(
                 ModelKind::Gate => NetParams::gate(),
                 _ => NetParams::cnn(),
             };
-            Box::new(Network::new(NetParams {
+            NetParams {
                 epochs: 1,
                 batch_size: 16,
                 distort: if real_digits {
@@ -268,32 +265,38 @@ pub fn quick_model_with(
                 },
                 typed: if real_digits { base.typed } else { 0 },
                 ..base
-            }))
+            }
+            .into()
         }
-        _ if real_digits => kind.default_model().unwrap(),
-        ModelKind::Tree => Box::new(DecisionTree::new(DecisionTreeParams {
+        _ if real_digits => kind.default_params().unwrap(),
+        ModelKind::Tree => DecisionTreeParams {
             augment: Augment::NONE,
             ..Default::default()
-        })),
-        ModelKind::Forest => Box::new(Forest::new(ForestParams {
+        }
+        .into(),
+        ModelKind::Forest => ForestParams {
             augment: Augment::NONE,
             ..Default::default()
-        })),
-        ModelKind::Softmax => Box::new(Softmax::new(SoftmaxParams {
+        }
+        .into(),
+        ModelKind::Softmax => SoftmaxParams {
             scaling: Scaling::Standard,
             augment: Augment::NONE,
             ..Default::default()
-        })),
-        ModelKind::Knn => Box::new(Knn::new(KnnParams {
+        }
+        .into(),
+        ModelKind::Knn => KnnParams {
             scaling: Scaling::Unit,
             augment: Augment::NONE,
             ..Default::default()
-        })),
-        ModelKind::Svm => Box::new(Svm::new(SvmParams {
+        }
+        .into(),
+        ModelKind::Svm => SvmParams {
             scaling: Scaling::MinMax,
             augment: Augment::NONE,
             ..Default::default()
-        })),
+        }
+        .into(),
     }
 }
 
@@ -314,9 +317,8 @@ pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
         use mnist_support::models::{ModelKind, Silent};
         let small = split.head(3000, 500);
         for &kind in ModelKind::ALL {
-            let mut model = quick_model(kind);
             let store = mnist_support::store::Store::new(dir).retraining(true);
-            mnist_support::pipeline::run(&store, model.as_mut(), &small, &Silent).unwrap();
+            mnist_support::pipeline::run(&store, &quick_model(kind), &small, &Silent).unwrap();
         }
     })
 }
