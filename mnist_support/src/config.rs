@@ -25,6 +25,9 @@ pub const MODELS_ENV: &str = "MNIST_MODELS_DIR";
 pub const SUBSET_ENV: &str = "MNIST_SUBSET";
 pub const RETRAIN_ENV: &str = "MNIST_RETRAIN";
 pub const SPACE_URL_ENV: &str = "MNIST_SPACE_URL";
+/// Where the notebook runner writes this run's executed notebooks (set by
+/// `mnist notebooks` for its kernels; [`crate::checklist`] reads them).
+pub const EXECUTED_ENV: &str = "MNIST_EXECUTED_DIR";
 
 /// The settings of this process.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +44,9 @@ pub struct Config {
     pub retrain: bool,
     /// The deployed Space's address, for the notebook's page frame.
     pub space_url: Option<String>,
+    /// The executed notebooks of the run (`MNIST_EXECUTED_DIR`, or
+    /// `notebooks/executed/`).
+    pub executed_dir: PathBuf,
     /// The directories of `PATH`, to find programs (Chromium).
     pub path: Vec<PathBuf>,
     /// Where cargo installs programs (`CARGO_HOME`, else `~/.cargo`).
@@ -80,6 +86,9 @@ impl Config {
             retrain: set(RETRAIN_ENV).is_some_and(|v| v != "0"),
             space_url: set(SPACE_URL_ENV)
                 .map(|v| v.to_string_lossy().trim_end_matches('/').to_string()),
+            executed_dir: set(EXECUTED_ENV)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| project_root().join("notebooks").join("executed")),
             path: var("PATH")
                 .map(|p| std::env::split_paths(&p).collect())
                 .unwrap_or_default(),

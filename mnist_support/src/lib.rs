@@ -15,7 +15,8 @@
 //! * [`augment`]: distortions, typed digits and generated pictures for training;
 //! * [`models`]: `Estimator`/`Learner` (hyperparameters), `Model<E>` (always fitted) and the
 //!   [`models::Classifier`] trait, one file per algorithm;
-//! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]);
+//! * [`experiment`] (scale → fit → evaluate → [`experiment::Report`]); [`explain`]: why a
+//!   model answered as it did, in its own terms and as a saliency map;
 //! * [`store`]: save, load, fresh or stale;
 //! * [`summary`] (step 4.7); `gate` (features `inputs` and a network library):
 //!   whether a picture holds a digit at all;
@@ -39,6 +40,7 @@ pub mod api;
 pub mod augment;
 #[cfg(feature = "serve")]
 pub mod bench_inputs;
+pub mod checklist;
 pub mod comparison;
 pub mod config;
 pub mod consts;
@@ -46,6 +48,7 @@ pub mod data;
 pub mod display;
 pub mod error;
 pub mod experiment;
+pub mod explain;
 #[cfg(feature = "inputs")]
 pub mod fonts;
 #[cfg(all(feature = "inputs", any(feature = "torch", feature = "candle")))]
@@ -83,6 +86,7 @@ pub mod prelude {
     pub use crate::display::{Figure, Panel, Rich, Table};
     pub use crate::error::{Error, Result};
     pub use crate::experiment::{self, Report, ScaledSplit};
+    pub use crate::explain::{self, Explanation};
     pub use crate::models::{self, Classifier, Learner, ModelKind, Params, PrintProgress, Silent};
     pub use crate::models::{
         DecisionTree, DecisionTreeParams, Forest, ForestParams, Knn, KnnParams, Softmax,

@@ -504,13 +504,16 @@ pub fn training_curves(title: &str, history: &crate::metrics::History) -> Result
 }
 
 /// A grayscale picture for [`picture_rows`] (0 = black, 255 = white) with
-/// caption lines under it.
+/// caption lines under it, and optionally heat over it.
 #[derive(Debug, Clone)]
 pub struct Picture {
     pub width: usize,
     pub height: usize,
     pub pixels: Vec<u8>,
     pub caption: Vec<String>,
+    /// One value per pixel in −1..1: red over the picture where positive,
+    /// blue where negative, as strong as the value ([`Picture::with_heat`]).
+    pub heat: Option<Vec<f32>>,
 }
 
 impl Picture {
@@ -524,8 +527,40 @@ impl Picture {
                 .map(|&v| 255 - v.round().clamp(0.0, 255.0) as u8)
                 .collect(),
             caption,
+            heat: None,
         }
     }
+
+    /// `values` (one per pixel, any sign and scale) drawn as heat over the
+    /// picture, relative to the largest magnitude: red where positive, blue
+    /// where negative.
+    pub fn with_heat(self, values: &[f32]) -> Picture {
+        let top = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let heat = values
+            .iter()
+            .map(|v| if top > 0.0 { v / top } else { 0.0 })
+            .collect();
+        Picture {
+            heat: Some(heat),
+            ..self
+        }
+    }
+
+    /// `values` (784) as heat on white: a weight template, contributions.
+    pub fn heat(values: &[f32], caption: Vec<String>) -> Picture {
+        Picture::mnist(&[0.0; PIXELS], caption).with_heat(values)
+    }
+}
+
+/// Gray `g` under heat `h` (−1..1): red for positive, blue for negative.
+fn heated(g: u8, h: f32) -> RGBColor {
+    let (target, a) = match h {
+        h if h > 0.0 => ((214.0, 39.0, 40.0), h.min(1.0) * 0.9),
+        h if h < 0.0 => ((31.0, 90.0, 200.0), (-h).min(1.0) * 0.9),
+        _ => return RGBColor(g, g, g),
+    };
+    let mix = |t: f32| (f32::from(g) * (1.0 - a) + t * a).round() as u8;
+    RGBColor(mix(target.0), mix(target.1), mix(target.2))
 }
 
 /// Rows of pictures, each scaled to fit a `cell`×`cell` square (nearest
@@ -542,11 +577,12 @@ pub fn picture_rows(title: &str, rows: &[Vec<Picture>], cell: u32) -> Result<Fig
     if cols == 0 {
         return Err(Error::Shape("no pictures to draw".into()));
     }
-    if let Some(p) = rows
-        .iter()
-        .flatten()
-        .find(|p| p.width == 0 || p.height == 0 || p.pixels.len() != p.width * p.height)
-    {
+    if let Some(p) = rows.iter().flatten().find(|p| {
+        p.width == 0
+            || p.height == 0
+            || p.pixels.len() != p.width * p.height
+            || p.heat.as_ref().is_some_and(|h| h.len() != p.pixels.len())
+    }) {
         return Err(Error::Shape(format!(
             "{} pixels for a {}×{} picture",
             p.pixels.len(),
@@ -574,9 +610,13 @@ pub fn picture_rows(title: &str, rows: &[Vec<Picture>], cell: u32) -> Result<Fig
                     for x in 0..pw {
                         let sx = ((x as f32 / k) as usize).min(p.width - 1);
                         let sy = ((y as f32 / k) as usize).min(p.height - 1);
-                        let g = p.pixels[sy * p.width + sx];
-                        root.draw_pixel(((ox + x) as i32, (oy + y) as i32), &RGBColor(g, g, g))
-                            .map_err(perr)?;
+                        let i = sy * p.width + sx;
+                        let h = p.heat.as_ref().map_or(0.0, |h| h[i]);
+                        root.draw_pixel(
+                            ((ox + x) as i32, (oy + y) as i32),
+                            &heated(p.pixels[i], h),
+                        )
+                        .map_err(perr)?;
                     }
                 }
                 root.draw(&Rectangle::new(

@@ -201,6 +201,48 @@ pub fn per_image_ms(base: &str, split: &crate::data::Split) -> Result<Vec<(Strin
     Ok(out)
 }
 
+/// Per model, the wall-clock milliseconds of `n` explanations
+/// (`POST /api/explain`) of the picture `image` (base64 or a `data:` URL),
+/// one at a time: the model's name, the median and the 99th percentile.
+pub fn explain_ms(base: &str, image: &str, n: usize) -> Result<Vec<(String, f64, f64)>> {
+    let client = Client::new(base, Duration::from_secs(60));
+    let failed = |e: CallError| Error::Process {
+        what: format!("the server at {base}"),
+        reason: e.to_string(),
+    };
+    let mut out = Vec::new();
+    for m in &client.models().map_err(failed)?.models {
+        let req = PredictRequest {
+            model: Some(m.name.clone()),
+            image: Some(image.to_string()),
+            pixels: None,
+        };
+        let mut ms = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            client.explain(&req).map_err(failed)?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        ms.sort_by(f64::total_cmp);
+        out.push((m.name.clone(), percentile(&ms, 0.5), percentile(&ms, 0.99)));
+    }
+    Ok(out)
+}
+
+/// [`explain_ms`]'s figures as a table.
+pub fn explain_table(rows: &[(String, f64, f64)], n: usize) -> Table {
+    let rows = (rows.iter())
+        .map(|(m, p50, p99)| vec![m.clone(), format!("{p50:.1} ms"), format!("{p99:.1} ms")])
+        .collect();
+    Table::new(
+        vec!["model".into(), "explanation p50".into(), "p99".into()],
+        rows,
+    )
+    .with_caption(format!(
+        "POST /api/explain: {n} explanations of one pad drawing per model, one at a time, wall clock at the client"
+    ))
+}
+
 /// The `p` quantile of `sorted` (nearest rank); NaN when empty.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

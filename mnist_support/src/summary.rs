@@ -332,6 +332,31 @@ impl Summary {
         Ok(panel)
     }
 
+    /// The image of (`x`, `y`) the most saved models get wrong (the first
+    /// of those), explained by every one of them side by side
+    /// ([`crate::explain::side_by_side`]).
+    pub fn hardest_explained(&self, x: &Array2<f32>, y: &Array1<u8>) -> Result<Figure> {
+        if x.nrows() != y.len() || y.is_empty() {
+            return Err(Error::Shape(format!(
+                "{} images and {} labels",
+                x.nrows(),
+                y.len()
+            )));
+        }
+        let models = (self.rows.iter())
+            .map(|row| Ok(Store::new(&self.dir).load(&row.name)?.0))
+            .collect::<Result<Vec<_>>>()?;
+        let mut wrong = vec![0usize; y.len()];
+        for model in &models {
+            for (w, (p, t)) in wrong.iter_mut().zip(model.predict(x.view())?.iter().zip(y)) {
+                *w += usize::from(p != t);
+            }
+        }
+        let hardest = (0..y.len()).fold(0, |b, i| if wrong[i] > wrong[b] { i } else { b });
+        let refs: Vec<&dyn Classifier> = models.iter().map(|m| m.as_ref()).collect();
+        crate::explain::side_by_side(&refs, x.row(hardest), Some(y[hardest]))
+    }
+
     pub fn panel(&self) -> Panel {
         let mut p = Panel::new().table(&self.table());
         for fig in [self.accuracy_chart(), self.time_chart()] {

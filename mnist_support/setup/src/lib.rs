@@ -594,7 +594,12 @@ pub fn runner_command(p: &Paths, notebooks: &[PathBuf], out: &Path) -> Command {
         .arg("--kernel")
         .arg(KERNEL_NAME)
         .args(notebooks)
-        .env("JUPYTER_PLATFORM_DIRS", "1");
+        .env("JUPYTER_PLATFORM_DIRS", "1")
+        // The last notebook's checklist reads this run's executed notebooks.
+        .env(
+            "MNIST_EXECUTED_DIR",
+            std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf()),
+        );
     // The kernels run in notebooks/: a relative MNIST_DIR goes on absolute.
     if let Some(dir) = std::env::var_os("MNIST_DIR").filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);

@@ -401,6 +401,7 @@ fn gallery_figure(samples: &[Sample], answers: &Answers, per: usize) -> Result<F
                 height: g.height,
                 pixels: g.pixels,
                 caption: vec![format!("{} (a {})", source.name(), s.label)],
+                heat: None,
             });
             row.push(match a {
                 Ok(a) => {
@@ -415,6 +416,7 @@ fn gallery_figure(samples: &[Sample], answers: &Answers, per: usize) -> Result<F
                     height: 28,
                     pixels: vec![255; 784],
                     caption: vec!["rejected".into(), e.chars().take(24).collect()],
+                    heat: None,
                 },
             });
         }
@@ -432,6 +434,7 @@ fn steps_figure(samples: &[Sample], progress: &dyn Progress) -> Result<Figure> {
         height: g.height,
         pixels: g.pixels.clone(),
         caption,
+        heat: None,
     };
     let mut rows = Vec::new();
     for source in Source::ALL {

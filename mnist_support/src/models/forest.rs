@@ -12,7 +12,9 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::cart::{self, Binned, Criterion, Tree, TreeParams};
+use super::top_two;
 use super::{invalid, Estimator, ModelKind, Params, Progress, Training};
+use crate::api::why::{ForestWhy, Why};
 use crate::error::Result;
 use crate::scale::{Scaler, Scaling};
 
@@ -135,6 +137,24 @@ impl Estimator for ForestParams {
             trees.len()
         ));
         Ok((trees, None))
+    }
+
+    /// Each tree's vote (its leaf's most frequent digit) and the pixels
+    /// tested on the paths.
+    fn why(&self, trees: &Vec<Tree>, scaler: &Scaler, pixels: ArrayView2<f32>) -> Result<Why> {
+        let scaled = scaler.transform(&pixels)?;
+        let x = scaled.view();
+        let row = cart::one_row(x)?;
+        let mut votes = vec![0u32; crate::data::CLASSES];
+        let mut tested = vec![0u32; row.len()];
+        for tree in trees {
+            let (path, leaf) = tree.path(&row)?;
+            votes[top_two(leaf).0] += 1;
+            for test in path {
+                tested[usize::from(test.pixel)] += 1;
+            }
+        }
+        Ok(Why::Forest(ForestWhy { votes, tested }))
     }
 
     fn predict_proba(&self, trees: &Vec<Tree>, x: ArrayView2<f32>) -> Result<Array2<f32>> {

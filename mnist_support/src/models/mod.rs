@@ -32,6 +32,7 @@ pub mod softmax;
 pub mod svm;
 pub mod tree;
 
+pub use crate::api::why::Why;
 pub use crate::metrics::{Epoch, History};
 pub use crate::progress::{PrintProgress, Progress, Silent};
 pub use forest::ForestParams;
@@ -453,6 +454,10 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
     /// The fitted parameters as bytes (the body of the model file).
     fn to_bytes(&self) -> Result<Vec<u8>>;
 
+    /// Why it answers as it does for one picture (784 raw pixels), in the
+    /// model's own terms ([`crate::explain`] adds the common saliency).
+    fn why(&self, pixels: ArrayView1<f32>) -> Result<Why>;
+
     /// Class probabilities of raw pixels.
     fn predict_proba(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         check_pixels(&x)?;
@@ -498,6 +503,10 @@ impl Classifier for Box<dyn Classifier> {
 
     fn to_bytes(&self) -> Result<Vec<u8>> {
         (**self).to_bytes()
+    }
+
+    fn why(&self, pixels: ArrayView1<f32>) -> Result<Why> {
+        (**self).why(pixels)
     }
 }
 
@@ -551,6 +560,19 @@ pub fn argmax_rows(p: &Array2<f32>) -> Array1<u8> {
     })
 }
 
+/// The largest entry's index (the first on ties) and the next largest's.
+pub(crate) fn top_two(v: &[f32]) -> (usize, usize) {
+    let first = (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b });
+    let second = (0..v.len())
+        .filter(|&i| i != first)
+        .fold(None, |b: Option<usize>, i| match b {
+            Some(b) if v[b] >= v[i] => Some(b),
+            _ => Some(i),
+        })
+        .unwrap_or(first);
+    (first, second)
+}
+
 /// Raw pixel input: 784 finite columns.
 pub fn check_pixels(x: &ArrayView2<f32>) -> Result<()> {
     if x.ncols() != PIXELS {
@@ -593,4 +615,14 @@ pub fn model_paths(dir: &Path, name: &str, ext: &str) -> (PathBuf, PathBuf) {
         dir.join(format!("{name}.{ext}")),
         dir.join(format!("{name}.json")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn top_two_takes_the_first_of_ties() {
+        assert_eq!(super::top_two(&[0.1, 0.5, 0.2, 0.5]), (1, 3));
+        assert_eq!(super::top_two(&[0.3, 0.3, 0.1]), (0, 1));
+        assert_eq!(super::top_two(&[1.0]), (0, 0));
+    }
 }

@@ -13,7 +13,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{argmax_rows, check_pixels, check_xy, Classifier, History, ModelKind, Progress};
+use super::{argmax_rows, check_pixels, check_xy, Classifier, History, ModelKind, Progress, Why};
 use crate::augment::Augment;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -112,6 +112,19 @@ pub trait Estimator: Params + Clone + PartialEq + Serialize + DeserializeOwned +
     /// it says otherwise.
     fn runtime(&self, _fitted: &Self::Fitted) -> &'static str {
         "rust"
+    }
+
+    /// Why the fitted model answers as it does for one picture (`pixels`,
+    /// one row of raw pixels, which `scaler` scales), in its own terms;
+    /// [`Why::Saliency`] for a model that has none besides the common
+    /// saliency of [`crate::explain`].
+    fn why(
+        &self,
+        _fitted: &Self::Fitted,
+        _scaler: &Scaler,
+        _pixels: ArrayView2<f32>,
+    ) -> Result<Why> {
+        Ok(Why::Saliency)
     }
 }
 
@@ -294,6 +307,12 @@ impl<E: Estimator> Classifier for Model<E> {
 
     fn to_bytes(&self) -> Result<Vec<u8>> {
         self.params.to_bytes(&self.fitted)
+    }
+
+    fn why(&self, pixels: ArrayView1<f32>) -> Result<Why> {
+        let x = pixels.insert_axis(ndarray::Axis(0));
+        check_pixels(&x)?;
+        self.params.why(&self.fitted, &self.scaler, x)
     }
 }
 

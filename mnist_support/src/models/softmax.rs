@@ -14,7 +14,9 @@ use ndarray::{s, Array1, Array2, ArrayBase, ArrayView1, ArrayView2, Data, Ix2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::top_two;
 use super::{codec, invalid, Estimator, ModelKind, Params, Progress, Training};
+use crate::api::why::{ClassEvidence, SoftmaxWhy, Why};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -375,6 +377,32 @@ impl Estimator for SoftmaxParams {
             fitted.iterations, fitted.loss
         ));
         Ok((fitted, None))
+    }
+
+    /// The logits of the answer and the runner-up, pixel by pixel.
+    fn why(&self, m: &FittedSoftmax, scaler: &Scaler, pixels: ArrayView2<f32>) -> Result<Why> {
+        let scaled = scaler.transform(&pixels)?;
+        let x = scaled.view();
+        if x.dim() != (1, m.w.nrows()) {
+            return Err(Error::Shape(format!(
+                "softmax explains one row of {} features, got {:?}",
+                m.w.nrows(),
+                x.dim()
+            )));
+        }
+        let row = x.row(0);
+        let logits = (row.dot(&m.w) + &m.b).to_vec();
+        let (answer, runner_up) = top_two(&logits);
+        let side = |c: usize| ClassEvidence {
+            digit: c as u8,
+            template: m.w.column(c).to_vec(),
+            contributions: (&row * &m.w.column(c)).to_vec(),
+            bias: m.b[c],
+        };
+        Ok(Why::Softmax(SoftmaxWhy {
+            logits,
+            classes: [side(answer), side(runner_up)],
+        }))
     }
 
     fn predict_proba(&self, fitted: &FittedSoftmax, x: ArrayView2<f32>) -> Result<Array2<f32>> {

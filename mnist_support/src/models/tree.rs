@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cart::{self, Binned, Criterion, Tree, TreeParams};
 use super::{Estimator, ModelKind, Params, Progress, Training};
+use crate::api::why::{TreeWhy, Why};
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
 
@@ -107,6 +108,17 @@ impl Estimator for DecisionTreeParams {
             tree.depth()
         ));
         Ok((tree, None))
+    }
+
+    /// The path of pixel tests to the leaf, and the leaf's distribution.
+    fn why(&self, tree: &Tree, scaler: &Scaler, pixels: ArrayView2<f32>) -> Result<Why> {
+        let scaled = scaler.transform(&pixels)?;
+        let x = scaled.view();
+        let (path, leaf) = tree.path(&cart::one_row(x)?)?;
+        Ok(Why::Tree(TreeWhy {
+            path,
+            leaf: leaf.to_vec(),
+        }))
     }
 
     fn predict_proba(&self, tree: &Tree, x: ArrayView2<f32>) -> Result<Array2<f32>> {

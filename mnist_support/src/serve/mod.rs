@@ -11,7 +11,10 @@
 //!   page, from `examples.json` beside the models when there is one (a Space
 //!   ships it), else made from the validation digits;
 //! * `POST /api/predict` — [`api::PredictRequest`] → [`api::PredictResponse`].
-//!   Bad input is a 4xx [`api::ErrorBody`]; a picture with no digit is a 422.
+//!   Bad input is a 4xx [`api::ErrorBody`]; a picture with no digit is a 422;
+//! * `POST /api/explain` — a [`api::PredictRequest`] naming one model →
+//!   [`api::Explanation`]: why the model answered as it did
+//!   ([`crate::explain`]), queued and charged like a prediction.
 //!
 //! Fit for a public URL ([`Options`]): predictions run in a bounded pool
 //! ([`pool`]: one worker per core, a bounded queue, 503 with `Retry-After`
@@ -247,32 +250,71 @@ async fn predict(
     body: std::result::Result<Json<api::PredictRequest>, JsonRejection>,
 ) -> std::result::Result<Json<api::PredictResponse>, Response> {
     let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()).into_response())?;
-    // Checked and sized before it is queued: a bad request, a picture too
-    // large or over its client's budget never takes a place in the queue.
     let models = chosen(&state.models, req.model.as_deref().unwrap_or("all"))
         .map_err(IntoResponse::into_response)?;
-    let input = input::Input::admit(&req).map_err(IntoResponse::into_response)?;
+    let input = admit(&state, peer, &headers, &req)?;
+    let answer = (state.pool.submit(input, models)).map_err(IntoResponse::into_response)?;
+    answered(&state, answer, "prediction").await
+}
+
+/// `POST /api/explain`: one model's explanation of the input
+/// ([`crate::explain`]), admitted and charged like a prediction.
+async fn explain(
+    State(state): State<Arc<AppState>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    body: std::result::Result<Json<api::PredictRequest>, JsonRejection>,
+) -> std::result::Result<Json<api::Explanation>, Response> {
+    let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()).into_response())?;
+    let model = match req.model.as_deref() {
+        None | Some("all") => Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "an explanation is one model's: name it (\"model\": \"cnn\")".into(),
+        )),
+        Some(name) => chosen(&state.models, name).map(|m| m[0]),
+    }
+    .map_err(IntoResponse::into_response)?;
+    let input = admit(&state, peer, &headers, &req)?;
+    let answer = (state.pool.submit_explain(input, model)).map_err(IntoResponse::into_response)?;
+    answered(&state, answer, "explanation").await
+}
+
+/// The request's input, checked, sized and charged to its client's
+/// budgets before it is queued: a bad request, a picture too large or over
+/// its client's budget never takes a place in the queue.
+fn admit(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &axum::http::HeaderMap,
+    req: &api::PredictRequest,
+) -> std::result::Result<input::Input, Response> {
+    let input = input::Input::admit(req).map_err(IntoResponse::into_response)?;
     if let Some(budget) = &state.budget {
-        budget.charge(&headers, peer.ip(), input.megapixels())?;
+        budget.charge(headers, peer.ip(), input.megapixels())?;
     }
     if let Some(heavy) = &state.heavy_budget {
         if input.megapixels() > pool::HEAVY_MEGAPIXELS {
             heavy.charge(input.megapixels())?;
         }
     }
-    let answer = state
-        .pool
-        .submit(input, models)
-        .map_err(IntoResponse::into_response)?;
+    Ok(input)
+}
+
+/// The pool's answer, within the server's answer timeout.
+async fn answered<T>(
+    state: &AppState,
+    answer: tokio::sync::oneshot::Receiver<std::result::Result<T, ApiError>>,
+    what: &str,
+) -> std::result::Result<Json<T>, Response> {
     match tokio::time::timeout(state.answer_timeout, answer).await {
         Ok(Ok(r)) => r.map(Json).map_err(IntoResponse::into_response),
         Ok(Err(_)) => Err(ApiError(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "the prediction failed".into(),
+            format!("the {what} failed"),
         )
         .into_response()),
         Err(_) => Err(ApiError::busy(format!(
-            "the prediction took longer than {} s",
+            "the {what} took longer than {} s",
             state.answer_timeout.as_secs()
         ))
         .into_response()),
@@ -363,7 +405,7 @@ async fn page_css() -> impl IntoResponse {
 async fn not_found() -> ApiError {
     ApiError(
         StatusCode::NOT_FOUND,
-        "no such page: see GET /, /healthz, /api/models, /api/examples, POST /api/predict".into(),
+        "no such page: see GET /, /healthz, /api/models, /api/examples, POST /api/predict, /api/explain".into(),
     )
 }
 
@@ -393,13 +435,14 @@ pub fn router(served: Served, make_examples: MakeExamples, options: &Options) ->
     });
     // The rate limits answer before the body is read: a request they refuse
     // costs no reading.
-    let predict_route = limits::rate_limited(
-        post(predict).layer(axum::middleware::from_fn_with_state(
+    let deadline = || {
+        axum::middleware::from_fn_with_state(
             Duration::from_secs(options.read_timeout.max(1)),
             http::body_deadline,
-        )),
-        options,
-    );
+        )
+    };
+    let predict_route = limits::rate_limited(post(predict).layer(deadline()), options);
+    let explain_route = limits::rate_limited(post(explain).layer(deadline()), options);
     let app = Router::new()
         .route("/", get(page))
         .route("/page.js", get(page_js))
@@ -408,6 +451,7 @@ pub fn router(served: Served, make_examples: MakeExamples, options: &Options) ->
         .route("/api/models", get(list_models))
         .route("/api/examples", get(list_examples))
         .route("/api/predict", predict_route)
+        .route("/api/explain", explain_route)
         .fallback(not_found);
     let app = limits::requests_limited(app, options)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -17,6 +17,8 @@ let inflight = null;        // {key, seq} of the request in flight
 let shownKey = null;        // key of the answer on screen
 let timer = null;           // pending automatic prediction
 let padVersion = 0, fileCount = 0;
+let whySeq = 0;             // number of the newest explanation asked for
+let demoWhy = new URLSearchParams(location.search).get('why');   // `?why=knn`: explain the first answer
 
 // ---------- drawing pad: strokes, undo, eraser ----------
 const strokes = [];         // {erase, width, pts}, {clear: true} or {img} (a pad example)
@@ -151,8 +153,10 @@ function setSource(prefix, input, busy) {
   sourceBox.classList.toggle('busy', !!busy);
 }
 function setBusy(on) { for (const e of [results, consensus, $('seen')]) e.classList.toggle('busy', on); }
+function hideWhy() { $('why').hidden = true; whySeq++; }
 function clearAnswer() {
   shownKey = null;
+  hideWhy();
   results.innerHTML = '';
   setBusy(false);
   consensus.textContent = '';
@@ -202,10 +206,12 @@ async function predictInput(input) {
   setBusy(false);
   setSource('Answer for: ', input, false);
   if (Array.isArray(data.input) && data.input.length === 784) showSeen(data.input);
+  hideWhy();
   showResults(data.results);
   $('not-digit').hidden = data.digit_like !== false;
   window.lastAnswer = data;                            // for the browser test
   shownKey = key;
+  if (demoWhy) { const m = demoWhy; demoWhy = null; explain(m); }
 }
 function failed(input, msg) {
   clearAnswer();
@@ -267,6 +273,11 @@ function showResults(list) {
       card.append(bar);
     });
     card.append(el('div', 'ms', `${Number(r.ms || 0).toFixed(1)} ms`));
+    const why = el('button', 'why-button', 'Why?');
+    why.type = 'button';
+    why.title = `Why did ${r.model} say ${r.prediction}?`;
+    why.addEventListener('click', () => explain(r.model));
+    card.append(why);
     const m = models[r.model];
     if (m && typeof m.test_accuracy === 'number') card.append(el('div', 'acc', `test accuracy ${pct(m.test_accuracy)}`));
     results.append(card);
@@ -292,6 +303,107 @@ select.addEventListener('change', () => {
   if (lastInput.kind === 'draw') predictDrawing();
   else predictInput(lastInput);
 });
+
+// ---------- why: one model's explanation of the picture on screen ----------
+const whyBox = $('why');
+
+// A 28×28 picture (784 values 0–255, ink high) on a 112×112 canvas, with
+// optional heat (784 values, any sign): red where positive, blue where negative.
+function digitCanvas(pixels, heat, caption) {
+  const box = el('figure', 'why-pic');
+  const c = el('canvas');
+  c.width = 112; c.height = 112;
+  const top = heat ? heat.reduce((m, v) => Math.max(m, Math.abs(v)), 0) : 0;
+  const img = new ImageData(28, 28);
+  for (let i = 0; i < 784; i++) {
+    const g = 255 - (pixels ? pixels[i] : 0);
+    let rgb = [g, g, g];
+    const h = top > 0 ? heat[i] / top : 0;
+    if (h !== 0) {
+      const a = Math.min(1, Math.abs(h)) * 0.9, t = h > 0 ? [214, 39, 40] : [31, 90, 200];
+      rgb = rgb.map((v, k) => Math.round(v * (1 - a) + t[k] * a));
+    }
+    img.data.set([...rgb, 255], 4 * i);
+  }
+  const tmp = el('canvas'); tmp.width = 28; tmp.height = 28;
+  tmp.getContext('2d').putImageData(img, 0, 0);
+  const g = c.getContext('2d');
+  g.imageSmoothingEnabled = false;
+  g.drawImage(tmp, 0, 0, 112, 112);
+  box.append(c, el('figcaption', '', caption));
+  return box;
+}
+
+// The model's own reasons: [caption, pixels, heat] for each picture, and a sentence.
+function reasons(e) {
+  const w = e.why || {}, input = e.input, pics = [];
+  let text = '';
+  if (w.model === 'softmax') {
+    for (const c of w.classes) {
+      pics.push([`weights of ${c.digit}`, null, c.template]);
+      pics.push([`${c.digit}: logit ${w.logits[c.digit].toFixed(1)}`, null, c.contributions]);
+    }
+    text = 'Each logit is the sum of the pixels\' contributions (weight × scaled pixel) and a bias: the answer\'s and the runner-up\'s.';
+  } else if (w.model === 'knn') {
+    for (const n of w.neighbours) pics.push([`a ${n.label}, distance ${n.distance.toFixed(2)}`, n.picture, null]);
+    text = `Its ${w.neighbours.length} nearest training digits vote.`;
+  } else if (w.model === 'svm') {
+    for (const p of w.pulls) pics.push([`pulls to ${p.toward} by ${p.pull.toFixed(2)}`, p.picture, null]);
+    text = `${w.pair[0]} wins ${w.votes[w.pair[0]]} of 45 pairwise machines; these support vectors pulled hardest in the machine between ${w.pair[0]} and ${w.pair[1]}.`;
+  } else if (w.model === 'tree') {
+    const marks = new Array(784).fill(0);
+    for (const t of w.path) marks[t.pixel] = t.left ? -1 : 1;
+    pics.push([`${w.path.length} pixel tests`, input, marks]);
+    text = `Its path from the root to a leaf: red where it found ink above its threshold, blue where it found none; ${(100 * Math.max(...w.leaf)).toFixed(0)}% of the leaf's training digits are ${e.answer}.`;
+  } else if (w.model === 'forest') {
+    pics.push(['pixels tested', input, w.tested]);
+    text = `${w.votes[e.answer]} of ${w.votes.reduce((a, b) => a + b, 0)} trees favour ${e.answer}; the pixels its trees tested on this digit's paths.`;
+  } else if (w.model === 'network') {
+    text = `A network's reasons are spread over its weights: its saliency is the integrated gradients of the answer's logit, from a blank picture (${w.blank_logit.toFixed(1)}) to this one (${w.logit.toFixed(1)}), pixel by pixel.`;
+  } else {
+    text = 'The saliency shows the ink its answer rests on.';
+  }
+  return {pics, text};
+}
+
+function showWhy(e) {
+  $('why-title').textContent = `Why ${e.model} says ${e.answer}`;
+  const {pics, text} = reasons(e);
+  const how = (e.why || {}).model === 'network' ? 'the evidence each pixel gives for the answer' : 'how much the probability of the answer falls when a pixel is blanked';
+  $('why-text').textContent = `Saliency: ${how} (red: the answer rests on that ink, blue: the ink speaks against it). ` + text;
+  const box = $('why-pictures');
+  box.innerHTML = '';
+  box.append(digitCanvas(e.input, null, `says ${e.answer} (p = ${pct(e.probabilities[e.answer])})`));
+  box.append(digitCanvas(e.input, e.saliency, 'saliency'));
+  for (const [caption, pixels, heat] of pics) box.append(digitCanvas(pixels, heat, caption));
+  whyBox.hidden = false;
+  window.lastExplanation = e;                         // for the browser test
+}
+
+async function explain(model) {
+  const seen = window.lastAnswer && window.lastAnswer.input;
+  if (!Array.isArray(seen) || seen.length !== 784) return;
+  const my = ++whySeq;
+  $('why-title').textContent = `Why ${model}…`;
+  $('why-text').textContent = '';
+  $('why-pictures').innerHTML = '';
+  whyBox.hidden = false;
+  let data = null, res;
+  try {
+    res = await fetch('/api/explain', {method: 'POST', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({model, pixels: seen})});
+    data = await res.json();
+  } catch (err) {
+    if (my === whySeq) $('why-text').textContent = 'The explanation failed: ' + err;
+    return;
+  }
+  if (my !== whySeq) return;
+  if (!res.ok || !data || !Array.isArray(data.saliency)) {
+    $('why-text').textContent = (data && data.error) || `The explanation failed (${res.status}).`;
+    return;
+  }
+  showWhy(data);
+}
 
 // ---------- pictures: upload, camera, drop, paste, examples ----------
 function loadImage(url) {

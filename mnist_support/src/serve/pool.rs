@@ -19,7 +19,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use ndarray::Array2;
 use tokio::sync::oneshot;
 
-use super::api::{ModelResult, PredictResponse, Top};
+use super::api::{Explanation, ModelResult, PredictResponse, Top};
 use super::input::Input;
 use super::{ApiError, Loaded};
 use crate::data::PIXELS;
@@ -60,13 +60,42 @@ pub const HEAVY_MEGAPIXELS: f64 = 1.0;
 /// The heavy pictures' queue holds this share of `--queue` (at least one).
 const HEAVY_QUEUE_SHARE: usize = 4;
 
-/// One prediction waiting for a worker.
+/// One request waiting for a worker.
 struct Job {
     /// Taken when the worker preprocesses it.
     input: Option<Input>,
-    /// Indices of the models to run, in the server's order.
-    models: Vec<usize>,
-    reply: oneshot::Sender<Result<PredictResponse, ApiError>>,
+    task: Task,
+}
+
+/// What a job asks for, and where its answer goes.
+enum Task {
+    /// The predictions of the models at these indices (the server's order).
+    Predict {
+        models: Vec<usize>,
+        reply: oneshot::Sender<Answer>,
+    },
+    /// One model's explanation ([`crate::explain`]).
+    Explain {
+        model: usize,
+        reply: oneshot::Sender<Explained>,
+    },
+}
+
+impl Task {
+    /// Whether the client gave up (its answer timed out, its connection closed).
+    fn is_closed(&self) -> bool {
+        match self {
+            Task::Predict { reply, .. } => reply.is_closed(),
+            Task::Explain { reply, .. } => reply.is_closed(),
+        }
+    }
+
+    fn fail(self, e: ApiError) {
+        let _ = match self {
+            Task::Predict { reply, .. } => reply.send(Err(e)).map_err(drop),
+            Task::Explain { reply, .. } => reply.send(Err(e)).map_err(drop),
+        };
+    }
 }
 
 /// The workers and their queues.
@@ -150,13 +179,30 @@ impl Pool {
         self.limit
     }
 
-    /// Queue a prediction; `Err` at once when the queue is full.
+    /// Queue a prediction by the models at indices `models`; `Err` at once
+    /// when the queue is full.
     pub fn submit(
         &self,
         input: Input,
         models: Vec<usize>,
-    ) -> Result<oneshot::Receiver<Result<PredictResponse, ApiError>>, ApiError> {
+    ) -> Result<oneshot::Receiver<Answer>, ApiError> {
         let (reply, answer) = oneshot::channel();
+        self.queue(input, Task::Predict { models, reply })?;
+        Ok(answer)
+    }
+
+    /// Queue an explanation by the model at index `model`, as [`submit`](Pool::submit).
+    pub fn submit_explain(
+        &self,
+        input: Input,
+        model: usize,
+    ) -> Result<oneshot::Receiver<Explained>, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue(input, Task::Explain { model, reply })?;
+        Ok(answer)
+    }
+
+    fn queue(&self, input: Input, task: Task) -> Result<(), ApiError> {
         let heavy = input.megapixels() > HEAVY_MEGAPIXELS;
         let (lane, what) = match heavy {
             true => (&self.heavy, "large pictures"),
@@ -164,10 +210,9 @@ impl Pool {
         };
         match lane.try_send(Job {
             input: Some(input),
-            models,
-            reply,
+            task,
         }) {
-            Ok(()) => Ok(answer),
+            Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(ApiError::busy(format!(
                 "the server is busy: {} {what} are waiting; retry in a second",
                 lane.capacity().unwrap_or(self.limit)
@@ -239,7 +284,7 @@ fn work(lanes: &Lanes, models: &[Loaded], gate: Option<&Gate>) {
         };
         // A client that gave up (its answer timed out, its connection
         // closed) is not worked for.
-        batch.retain(|job| !job.reply.is_closed());
+        batch.retain(|job| !job.task.is_closed());
         if !batch.is_empty() {
             run_guarded(batch, models, gate);
         }
@@ -283,25 +328,30 @@ fn panicked(panic: &(dyn std::any::Any + Send)) -> ApiError {
     )
 }
 
-/// One answer to a request.
-type Answer = Result<PredictResponse, ApiError>;
+/// One answer to a prediction request.
+pub type Answer = Result<PredictResponse, ApiError>;
+
+/// One answer to an explanation request.
+pub type Explained = Result<Explanation, ApiError>;
 
 /// An input ready for the models: its 784 pixel values and the models it asks for.
 type Ready<'a> = (&'a [f32], &'a [usize]);
 
 /// Decode every request's input (a panic there fails that request alone),
-/// run each model once on all the inputs that want it ([`isolated`]), and
-/// answer each request.
+/// run each model once on all the inputs that want its predictions
+/// ([`isolated`]), explain for each request that asks, and answer each.
 fn run_batch(batch: Vec<Job>, models: &[Loaded], gate: Option<&Gate>) {
-    let mut ready: Vec<(Job, Vec<f32>)> = Vec::with_capacity(batch.len());
+    let mut ready: Vec<(Vec<usize>, oneshot::Sender<Answer>, Vec<f32>)> =
+        Vec::with_capacity(batch.len());
     for mut job in batch {
         let input = job.input.take().expect("a job is preprocessed once");
         let pixels = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| input.pixels()))
             .unwrap_or_else(|panic| Err(panicked(&*panic)));
-        match pixels {
-            Ok(p) => ready.push((job, p)),
-            Err(e) => {
-                let _ = job.reply.send(Err(e));
+        match (pixels, job.task) {
+            (Err(e), task) => task.fail(e),
+            (Ok(p), Task::Predict { models, reply }) => ready.push((models, reply, p)),
+            (Ok(p), Task::Explain { model, reply }) => {
+                let _ = reply.send(explained(&models[model], &p));
             }
         }
     }
@@ -310,12 +360,36 @@ fn run_batch(batch: Vec<Job>, models: &[Loaded], gate: Option<&Gate>) {
     }
     let inputs: Vec<Ready> = ready
         .iter()
-        .map(|(job, p)| (p.as_slice(), job.models.as_slice()))
+        .map(|(chosen, _, p)| (p.as_slice(), chosen.as_slice()))
         .collect();
     let answers = isolated(&inputs, &|inputs: &[Ready]| infer(inputs, models, gate));
-    for ((job, _), answer) in ready.into_iter().zip(answers) {
-        let _ = job.reply.send(answer);
+    for ((_, reply, _), answer) in ready.into_iter().zip(answers) {
+        let _ = reply.send(answer);
     }
+}
+
+/// `model`'s explanation of one input; a panic fails this request alone.
+fn explained(model: &Loaded, pixels: &[f32]) -> Explained {
+    let run = || crate::explain::explain(model.model.as_ref(), ndarray::ArrayView1::from(pixels));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(Ok(explanation)) => Ok(Explanation {
+            model: model.name.clone(),
+            ..explanation
+        }),
+        Ok(Err(e)) => Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{}: {e}", model.name),
+        )),
+        Err(panic) => Err(panicked(&*panic)),
+    }
+}
+
+/// Pixel values as the bytes (0–255) the models saw.
+fn bytes(pixels: &[f32]) -> Vec<u8> {
+    pixels
+        .iter()
+        .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+        .collect()
 }
 
 /// `infer` on all of `inputs` at once; when that panics (a bug one input
@@ -405,10 +479,7 @@ fn infer(inputs: &[Ready], models: &[Loaded], gate: Option<&Gate>) -> Vec<Answer
                         }
                     };
                     PredictResponse {
-                        input: pixels
-                            .iter()
-                            .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-                            .collect(),
+                        input: bytes(pixels),
                         results: answered.into_iter().map(|(r, _)| r).collect(),
                         digit_like,
                         digit_score,

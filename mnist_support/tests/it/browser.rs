@@ -2,9 +2,10 @@
 //! `chromium-driver`, installed by `mnist setup`) driven over WebDriver opens
 //! the page of a running `mnist serve`, draws several digits as pointer paths
 //! (each predicted when the pen lifts), uses Predict, Clear and Undo, uploads
-//! a photo-like JPEG, puts an example on the pad, switches models, saves a
-//! screenshot to `target/test-artifacts/browser.png`, and checks the phone
-//! layout.
+//! a photo-like JPEG, puts an example on the pad, switches models, asks each
+//! model why (its explanation drawn on canvases), saves screenshots to
+//! `target/test-artifacts/browser.png` and `browser-why.png`, and checks the
+//! phone layout.
 
 use crate::common;
 
@@ -322,6 +323,44 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
         "return document.querySelectorAll('#results .card').length === 7;",
     );
 
+    // Each answer explains itself: a card's "Why?" asks /api/explain and
+    // draws the saliency and the model's own pictures on canvases.
+    for kind in ModelKind::ALL {
+        let name = kind.name();
+        script(&format!(
+            "document.querySelector('#results .card[data-model=\"{name}\"] .why-button').click();"
+        ));
+        let drawn = wait_for(
+            &d,
+            &sid,
+            &format!(
+                "const e = window.lastExplanation;
+                if (!e || e.model !== '{name}' || document.getElementById('why').hidden) return null;
+                return [...document.querySelectorAll('#why-pictures canvas')].map(c => {{
+                    const p = c.getContext('2d').getImageData(0, 0, 112, 112).data; let n = 0;
+                    for (let i = 0; i < p.length; i += 4) if (p[i] < 250 || p[i + 1] < 250 || p[i + 2] < 250) n++;
+                    return n; }});"
+            ),
+        );
+        let counts: Vec<u64> = (drawn.as_array().unwrap().iter())
+            .map(|n| n.as_u64().unwrap())
+            .collect();
+        // The input and its saliency, then the model's own: softmax's two
+        // templates and two contribution maps, kNN's neighbours, the SVM's
+        // support vectors, the tree's path, the forest's tested pixels.
+        let own = match kind {
+            ModelKind::Softmax => 4,
+            ModelKind::Knn | ModelKind::Svm | ModelKind::Tree | ModelKind::Forest => 1,
+            _ => 0,
+        };
+        assert!(counts.len() >= 2 + own, "{name}: {counts:?}");
+        assert!(
+            counts.iter().all(|&n| n > 20),
+            "{name}: a blank picture: {counts:?}"
+        );
+    }
+    let why_shot = d.call("GET", &format!("/session/{sid}/screenshot"), None);
+
     // Screenshot as a test artifact.
     let shot = d.call("GET", &format!("/session/{sid}/screenshot"), None);
     let png_bytes = base64::engine::general_purpose::STANDARD
@@ -331,6 +370,10 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(artifacts.join("browser.png"), &png_bytes).unwrap();
+    let why_png = base64::engine::general_purpose::STANDARD
+        .decode(why_shot.as_str().unwrap())
+        .unwrap();
+    std::fs::write(artifacts.join("browser-why.png"), &why_png).unwrap();
     assert_eq!(&png_bytes[1..4], b"PNG");
     // On a phone-sized window the page does not scroll sideways.
     d.call(

@@ -6,6 +6,7 @@ mod common;
 mod bench_inputs;
 mod browser;
 mod cli;
+mod explain;
 mod fetch;
 mod figures;
 mod gate;

@@ -224,9 +224,19 @@ fn the_model_notebooks_execute_in_quick_mode() {
     ];
     let summary = "04_8_summary";
     let serve = "05_serve";
+    // All twelve, as command 1 runs them: the last one's checklist reads them all.
+    let exploration = [
+        "01_prepare_data",
+        "02_visualize_digits",
+        "03_class_frequency",
+    ];
     let status = mnist()
         .arg("notebooks")
-        .args(notebooks.iter().map(|(nb, _)| *nb).chain([summary, serve]))
+        .args(
+            (exploration.into_iter())
+                .chain(notebooks.iter().map(|(nb, _)| *nb))
+                .chain([summary, serve]),
+        )
         .arg("--out")
         .arg(out.path())
         .env("MNIST_DIR", &data)
@@ -257,6 +267,16 @@ fn the_model_notebooks_execute_in_quick_mode() {
             text.contains("identical test predictions: true")
                 || text.contains("identical test probabilities: true"),
             "{nb_name}: reload check"
+        );
+        // The Why cell: three right answers and three errors explained, as figures.
+        assert!(
+            text.contains("test digits answered right")
+                && text.contains("test digits answered wrong"),
+            "{nb_name}: no Why cell output"
+        );
+        assert!(
+            images >= 7,
+            "{nb_name}: {images} images (the report's and six in the Why cell)"
         );
         let card = experiment_card(models.path(), model);
         if matches!(model, "dnn" | "cnn") {
@@ -291,6 +311,10 @@ fn the_model_notebooks_execute_in_quick_mode() {
     assert!(
         text.contains("7 models read from"),
         "{summary}: not all seven models"
+    );
+    assert!(
+        text.contains("explained by 7 models"),
+        "{summary}: no side-by-side explanation of the hardest digit"
     );
     assert!(
         text.contains("polars DataFrame: 7 rows"),
@@ -380,6 +404,42 @@ fn the_model_notebooks_execute_in_quick_mode() {
     );
     // The page frame falls back to the screenshot where the server is gone.
     assert!(text.contains("is not running now"), "05_serve: no fallback");
+    // The grader's checklist, last in the export: every requirement met.
+    assert!(
+        text.contains("The grader's checklist: 48 of 48 requirements met"),
+        "05_serve: no complete checklist"
+    );
+    // It fails when a required output is missing: 04_3 without its training time.
+    let copy = tempfile::tempdir().unwrap();
+    common::copy_dir(out.path(), copy.path());
+    let dnn = copy.path().join("04_3_dnn.ipynb");
+    let mut nb = load(&dnn);
+    for cell in nb["cells"].as_array_mut().unwrap() {
+        if cell["cell_type"] == "code" && cell["outputs"].to_string().contains("trained in ") {
+            cell["outputs"] = serde_json::json!([]);
+        }
+    }
+    std::fs::write(&dnn, nb.to_string()).unwrap();
+    let root = mnist_support::data::project_root();
+    let list = mnist_support::checklist::Checklist::build(
+        copy.path(),
+        models.path(),
+        &root.join("notebooks").join("figures"),
+        &root.join("space"),
+        &root.join("notebooks"),
+    );
+    let missing: Vec<&str> = (list.missing().iter())
+        .map(|r| r.requirement.as_str())
+        .collect();
+    assert_eq!(
+        missing,
+        ["Deep neural network (fully connected): training time"]
+    );
+    let err = list.require().unwrap_err().to_string();
+    assert!(
+        err.contains("1 of 48") && err.contains("training time"),
+        "{err}"
+    );
 
     // Running a model notebook again reuses its up-to-date saved model (a quick
     // re-export for graders) unless MNIST_RETRAIN is set.

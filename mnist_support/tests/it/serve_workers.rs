@@ -43,6 +43,12 @@ impl mnist_support::models::Classifier for PanicsOnWhite {
     fn to_bytes(&self) -> mnist_support::error::Result<Vec<u8>> {
         self.0.to_bytes()
     }
+    fn why(
+        &self,
+        x: ndarray::ArrayView1<f32>,
+    ) -> mnist_support::error::Result<mnist_support::models::Why> {
+        self.0.why(x)
+    }
     fn predict_proba(
         &self,
         x: ndarray::ArrayView2<f32>,

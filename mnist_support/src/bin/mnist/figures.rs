@@ -78,6 +78,10 @@ pub fn readme_figures(config: &Config, out: &Path, models: &Path) -> AnyResult<(
     save(measured.steps, "preprocessing_steps.png")?;
     let server = serve::start_with(&config, 0)?;
     save(server.screenshot("/?demo=pad", 1200, 900)?, "web_page.png")?;
+    save(
+        server.screenshot("/?demo=pad&why=knn", 1200, 1150)?,
+        "web_page_why.png",
+    )?;
     server.stop()?;
     Ok(())
 }

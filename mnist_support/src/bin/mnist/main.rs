@@ -67,6 +67,10 @@ enum Cmd {
     /// Run the whole job: setup, data, execute every notebook headlessly, and write
     /// the executed notebooks and HTML exports to notebooks/executed/ (or --out).
     Notebooks(notebooks::NotebooksArgs),
+    /// The grader's checklist of a notebook run: one row per requirement of
+    /// the assignment, with the notebook and cell that meets it and the
+    /// evidence, as a Markdown table; fails when one is missing.
+    Checklist(notebooks::ChecklistArgs),
     /// Benchmark of interactive kernels: start kernels the way Jupyter Lab
     /// does (the registered spec, through the build-slot launcher) and print
     /// how long each takes to start and to run the notebook's first cells.
@@ -101,6 +105,7 @@ impl Cmd {
     fn only_prints(&self) -> bool {
         match self {
             Cmd::Data(_) | Cmd::Train(_) | Cmd::TrainGate(_) | Cmd::RunAll(_) => true,
+            Cmd::Checklist(_) => true,
             Cmd::Figures(a) => !a.readme,
             Cmd::Bench(a) => !a.notebooks,
             _ => false,
@@ -187,6 +192,7 @@ fn run(cmd: Cmd) -> AnyResult<ExitCode> {
         Cmd::Setup => notebooks::setup()?,
         Cmd::Notebooks(a) => return notebooks::notebooks(a.names, a.out),
         Cmd::FirstCell(a) => return notebooks::first_cell(a),
+        Cmd::Checklist(a) => return notebooks::checklist(&config, a),
     }
     Ok(ExitCode::SUCCESS)
 }

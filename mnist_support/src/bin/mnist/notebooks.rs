@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mnist_setup as jupyter;
+use mnist_support::checklist::Checklist;
+use mnist_support::config::Config;
 
 use crate::AnyResult;
 
@@ -15,6 +17,16 @@ pub struct NotebooksArgs {
     pub names: Vec<String>,
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// The arguments of `mnist checklist`.
+#[derive(clap::Args)]
+pub struct ChecklistArgs {
+    /// The checkout the run was made in (its notebooks/executed/, models/,
+    /// notebooks/figures/ and space/); default: this one, with
+    /// `MNIST_EXECUTED_DIR` and `MNIST_MODELS_DIR` when set.
+    #[arg(long)]
+    pub root: Option<PathBuf>,
 }
 
 /// The arguments of `mnist first-cell`.
@@ -56,6 +68,29 @@ pub fn notebooks(names: Vec<String>, out: Option<PathBuf>) -> AnyResult<ExitCode
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// `mnist checklist`: the checklist of a run as Markdown; failure when an
+/// item is missing (the same check as notebook 05's last cell).
+pub fn checklist(config: &Config, a: ChecklistArgs) -> AnyResult<ExitCode> {
+    let list = match a.root {
+        Some(root) => Checklist::build(
+            &root.join("notebooks").join("executed"),
+            &root.join("models"),
+            &root.join("notebooks").join("figures"),
+            &root.join("space"),
+            &root.join("notebooks"),
+        ),
+        None => Checklist::of_run(config),
+    };
+    println!("{}", list.table().to_markdown());
+    Ok(match list.require() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     })
 }
 

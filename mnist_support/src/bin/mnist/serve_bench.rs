@@ -203,6 +203,12 @@ pub fn serve_bench(config: &Config, a: ServeBenchArgs) -> AnyResult<()> {
         health.queue_limit,
         body.len()
     );
+    let image = pad_image(&split)?;
+    let explained = serve_bench::explain_ms(&server.base, &image, EXPLANATIONS)?;
+    println!(
+        "{}",
+        serve_bench::explain_table(&explained, EXPLANATIONS).to_text()
+    );
     let runs: Vec<serve_bench::LoadRun> = (clients.iter())
         .map(|&n| serve_bench::run(&server.base, &body, n, seconds))
         .collect();
@@ -211,16 +217,24 @@ pub fn serve_bench(config: &Config, a: ServeBenchArgs) -> AnyResult<()> {
     Ok(())
 }
 
-/// The request the load sends: a pad drawing of a validation digit (through
-/// preprocessing each time) to every model.
-fn pad_request(split: &mnist_support::data::Split) -> AnyResult<String> {
+/// Explanations asked of each model for their latency.
+const EXPLANATIONS: usize = 100;
+
+/// A pad drawing of a validation digit, as the page sends it.
+fn pad_image(split: &mnist_support::data::Split) -> AnyResult<String> {
     let examples = mnist_support::serve::example_inputs(split);
     let picture = (examples.iter())
         .find(|e| e.source == "pad")
         .ok_or("no pad example could be made")?;
+    Ok(picture.image.clone())
+}
+
+/// The request the load sends: the pad drawing (through preprocessing each
+/// time) to every model.
+fn pad_request(split: &mnist_support::data::Split) -> AnyResult<String> {
     Ok(serde_json::to_string(&PredictRequest {
         model: Some("all".into()),
-        image: Some(picture.image.clone()),
+        image: Some(pad_image(split)?),
         pixels: None,
     })?)
 }

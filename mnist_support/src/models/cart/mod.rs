@@ -59,6 +59,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::api::why::PixelTest;
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 
@@ -234,6 +235,35 @@ impl Tree {
         Ok(self.leaf(row))
     }
 
+    /// The tests from the root to the leaf `row` (as for
+    /// [`proba_row`](Tree::proba_row)) falls in, and that leaf's class
+    /// distribution.
+    pub fn path(&self, row: &[u8]) -> Result<(Vec<PixelTest>, &[f32; CLASSES])> {
+        self.proba_row(row)?;
+        let mut tests = Vec::new();
+        let mut i = 0;
+        loop {
+            match self.nodes[i] {
+                Node::Split {
+                    feature,
+                    threshold,
+                    right,
+                } => {
+                    let value = row[usize::from(feature)];
+                    let left = value <= threshold;
+                    tests.push(PixelTest {
+                        pixel: feature,
+                        threshold,
+                        value,
+                        left,
+                    });
+                    i = if left { i + 1 } else { right as usize };
+                }
+                Node::Leaf(l) => return Ok((tests, &self.leaves[l as usize])),
+            }
+        }
+    }
+
     /// `row.len() == self.d` is the caller's business.
     #[inline]
     fn leaf(&self, row: &[u8]) -> &[f32; CLASSES] {
@@ -275,6 +305,18 @@ impl Tree {
     pub fn n_features(&self) -> usize {
         self.d
     }
+}
+
+/// The one row of `x` quantized as the trees read it ([`quantize`]), to
+/// explain it.
+pub(crate) fn one_row(x: ArrayView2<f32>) -> Result<Vec<u8>> {
+    if x.nrows() != 1 {
+        return Err(Error::Shape(format!(
+            "a tree explains one row at a time, got {}",
+            x.nrows()
+        )));
+    }
+    Ok(x.row(0).iter().map(|&v| quantize(v)).collect())
 }
 
 /// Average class distribution over `trees` for every row of `x` (raw feature

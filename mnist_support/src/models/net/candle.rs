@@ -19,6 +19,21 @@ const BN_EPS: f64 = 1e-5;
 /// Images per forward pass (as the libtorch side does).
 const CHUNK: usize = 128;
 
+/// 2×2 max pooling as a maximum over each window's four values: the same
+/// values as `max_pool2d`, but its gradient goes whole to the window's
+/// maximum, as libtorch's does (candle 0.9's `max_pool2d` backward scales it
+/// by a quarter).
+fn max_pool_by_max(h: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, c, rows, cols) = h.dims4()?;
+    let (r, k) = (rows / 2, cols / 2);
+    h.narrow(2, 0, 2 * r)?
+        .narrow(3, 0, 2 * k)?
+        .reshape((n, c, r, 2, k, 2))?
+        .permute((0, 1, 2, 4, 3, 5))?
+        .reshape((n, c, r, k, 4))?
+        .max(4)
+}
+
 /// A trained network on candle, and the weight file it was built from.
 #[derive(Clone)]
 pub struct CandleNet {
@@ -100,6 +115,15 @@ impl CandleNet {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_pooled(x, |h| h.max_pool2d(2))
+    }
+
+    /// [`forward`](CandleNet::forward) with `pool` as the 2×2 max pooling.
+    fn forward_pooled(
+        &self,
+        x: &Tensor,
+        pool: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Tensor> {
         let mut h = if self.convs.is_empty() {
             x.clone()
         } else {
@@ -109,7 +133,7 @@ impl CandleNet {
             for (conv, bn) in stage {
                 h = bn.forward_t(&conv.forward(&h)?, false)?.relu()?;
             }
-            h = h.max_pool2d(2)?;
+            h = pool(&h)?;
         }
         if !self.convs.is_empty() {
             h = h.flatten_from(1)?;
@@ -118,6 +142,40 @@ impl CandleNet {
             h = bn.forward_t(&lin.forward(&h)?, false)?.relu()?;
         }
         self.out.forward(&h)
+    }
+
+    /// The gradient of the `class` logit with respect to every input of
+    /// every row of `x` (scaled features), by candle's backpropagation.
+    pub fn gradients(&self, x: ArrayView2<f32>, class: usize) -> Result<Array2<f32>> {
+        if x.ncols() != PIXELS || class >= self.classes {
+            return Err(Error::Shape(format!(
+                "gradients of class {class} of {} for rows of {} pixels",
+                self.classes,
+                x.ncols()
+            )));
+        }
+        let n = x.nrows();
+        let x = x.as_standard_layout();
+        let flat = x.as_slice().expect("standard layout");
+        let run = || -> candle_core::Result<Vec<f32>> {
+            let input = candle_core::Var::from_tensor(&Tensor::from_slice(
+                flat,
+                (n, PIXELS),
+                &Device::Cpu,
+            )?)?;
+            let target = self
+                .forward_pooled(input.as_tensor(), max_pool_by_max)?
+                .narrow(1, class, 1)?
+                .sum_all()?;
+            let grads = target.backward()?;
+            let g = grads
+                .get(input.as_tensor())
+                .ok_or_else(|| candle_core::Error::Msg("no gradient for the input".into()))?;
+            g.flatten_all()?.to_vec1::<f32>()
+        };
+        let g = run().map_err(candle_error)?;
+        Array2::from_shape_vec((n, PIXELS), g)
+            .map_err(|e| Error::Shape(format!("network gradients: {e}")))
     }
 
     /// Logits (n×classes) of scaled features.

@@ -20,6 +20,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::{invalid, Estimator, History, Model, ModelKind, Params, Progress, Training};
+use crate::api::why::{NetworkWhy, Why};
 use crate::augment::Distort;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -319,7 +320,43 @@ impl FittedNetwork {
             FittedNetwork::Candle(n) => n.logits(x),
         }
     }
+
+    /// The gradient of the `class` logit with respect to every input of
+    /// every row of `x` (scaled features), in eval mode.
+    fn gradients(&self, x: ArrayView2<f32>, class: usize) -> Result<Array2<f32>> {
+        match self {
+            #[cfg(feature = "torch")]
+            FittedNetwork::Torch(n) => n.gradients(x, class),
+            #[cfg(feature = "candle")]
+            FittedNetwork::Candle(n) => n.gradients(x, class),
+        }
+    }
+
+    /// Integrated gradients of the answer's logit for the one row `x`, from
+    /// the blank picture (all 0) to `x`: [`IG_STEPS`] points of the straight
+    /// path (midpoints), their mean gradient times `x`. They sum to about the
+    /// logit at `x` less the logit at the blank picture.
+    fn integrated_gradients(&self, x: ArrayView2<f32>) -> Result<NetworkWhy> {
+        let logits = self.logits(x)?;
+        let answer = super::top_two(&logits.row(0).to_vec()).0;
+        let path = Array2::from_shape_fn((IG_STEPS, x.ncols()), |(k, i)| {
+            (k as f32 + 0.5) / IG_STEPS as f32 * x[[0, i]]
+        });
+        let grads = self.gradients(path.view(), answer)?;
+        let mean = grads
+            .mean_axis(ndarray::Axis(0))
+            .ok_or_else(|| Error::Shape("no gradients".into()))?;
+        let blank = self.logits(Array2::zeros((1, x.ncols())).view())?;
+        Ok(NetworkWhy {
+            logit: logits[[0, answer]],
+            blank_logit: blank[[0, answer]],
+            attributions: (mean * x.row(0)).to_vec(),
+        })
+    }
 }
+
+/// Points of the path the integrated gradients average over.
+pub const IG_STEPS: usize = 16;
 
 impl Model<NetParams> {
     /// Logits (n×classes) of scaled features, in eval mode.
@@ -443,6 +480,23 @@ impl Estimator for NetParams {
             FittedNetwork::Torch(n) => n.to_bytes(self.kind()),
             #[cfg(feature = "candle")]
             FittedNetwork::Candle(n) => Ok(n.to_bytes()),
+        }
+    }
+
+    /// Integrated gradients of the answer's logit, pixel by pixel, when the
+    /// network reads the pixels where they are (no deskewing; 0 is blank).
+    fn why(&self, net: &FittedNetwork, scaler: &Scaler, pixels: ArrayView2<f32>) -> Result<Why> {
+        let scaled = scaler.transform(&pixels)?;
+        let x = scaled.view();
+        if x.nrows() != 1 {
+            return Err(Error::Shape(format!(
+                "a network explains one row at a time, got {}",
+                x.nrows()
+            )));
+        }
+        match scaler {
+            Scaler::None | Scaler::Unit => Ok(Why::Network(net.integrated_gradients(x)?)),
+            _ => Ok(Why::Saliency),
         }
     }
 

@@ -269,6 +269,37 @@ impl TorchNet {
     }
 }
 
+impl TorchNet {
+    /// The gradient of the `class` logit with respect to every input of
+    /// every row of `x` (scaled features), in eval mode, by libtorch's
+    /// autograd (the weights' own gradients are left untouched).
+    pub fn gradients(&self, x: ArrayView2<f32>, class: usize) -> Result<Array2<f32>> {
+        let state = self.state();
+        if x.ncols() != PIXELS || class >= state.layers.classes {
+            return Err(Error::Shape(format!(
+                "gradients of class {class} of {} for rows of {} pixels",
+                state.layers.classes,
+                x.ncols()
+            )));
+        }
+        let n = x.nrows();
+        let x = x.as_standard_layout();
+        let input = Tensor::from_slice(x.as_slice().expect("standard layout"))
+            .view([n as i64, PIXELS as i64])
+            .to_device(state.vs.device())
+            .set_requires_grad(true);
+        let target = state
+            .layers
+            .forward(&input, false)
+            .select(1, class as i64)
+            .sum(tch::Kind::Float);
+        let grads = Tensor::f_run_backward(&[&target], &[&input], false, false)?;
+        let g: Vec<f32> = Vec::try_from(&grads[0].to_device(Device::Cpu).view([-1]))?;
+        Array2::from_shape_vec((n, PIXELS), g)
+            .map_err(|e| Error::Shape(format!("network gradients: {e}")))
+    }
+}
+
 fn logits_of(state: &State, x: ArrayView2<f32>) -> Result<Array2<f32>> {
     if x.ncols() != PIXELS {
         return Err(Error::Shape(format!(

@@ -26,7 +26,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::pca::Pca;
+use super::top_two;
 use super::{check_xy, codec, invalid, Estimator, ModelKind, Params, Progress, Training};
+use crate::api::why::{Pull, SvmWhy, Why};
 use crate::data::CLASSES;
 use crate::error::{Error, Result};
 use crate::scale::{Scaler, Scaling};
@@ -154,6 +156,63 @@ impl Estimator for SvmParams {
             self.components
         ));
         Ok((train(z.view(), data.y, self, progress)?.with_pca(pca), None))
+    }
+
+    /// The pairwise votes, and in the machine between the answer and the
+    /// runner-up the support vectors that pulled hardest toward each.
+    fn why(&self, m: &FittedSvm, scaler: &Scaler, pixels: ArrayView2<f32>) -> Result<Why> {
+        let scaled = scaler.transform(&pixels)?;
+        let x = scaled.view();
+        const PER_SIDE: usize = 3;
+        let gamma = self.gamma as f32;
+        let f = m.decision(x, gamma)?;
+        let p = m.proba(x, gamma)?;
+        let (answer, runner_up) = top_two(&p.row(0).to_vec());
+        let (answer, runner_up) = (answer as u8, runner_up as u8);
+        let mut votes = vec![0u32; CLASSES];
+        for (pair, &v) in m.pairs.iter().zip(f.row(0)) {
+            votes[usize::from(if v > 0.0 { pair.a } else { pair.b })] += 1;
+        }
+        let (k, pair) = (m.pairs.iter().enumerate())
+            .find(|(_, p)| [p.a, p.b] == [answer, runner_up] || [p.b, p.a] == [answer, runner_up])
+            .ok_or_else(|| {
+                Error::InvalidData(format!("no machine between {answer} and {runner_up}"))
+            })?;
+        let toward_answer = if pair.a == answer { 1.0 } else { -1.0 };
+        let q = match &m.pca {
+            Some(pca) => pca.project(x)?,
+            None => x.to_owned(),
+        };
+        // Each support vector's share y·α·K(x, sv) of the decision value.
+        let mut pulls: Vec<(f32, u32)> = (pair.sv.iter().zip(&pair.coef))
+            .map(|(&i, &c)| {
+                let d2: f32 = (q.row(0).iter().zip(m.support.row(i as usize)))
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum();
+                (c * (-gamma * d2).exp() * toward_answer, i)
+            })
+            .collect();
+        pulls.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()).then(a.1.cmp(&b.1)));
+        let strongest = |toward: u8, sign: f32| {
+            (pulls.iter().filter(|(v, _)| v * sign > 0.0).take(PER_SIDE))
+                .map(|&(v, i)| {
+                    Ok(Pull {
+                        index: i,
+                        toward,
+                        pull: v.abs(),
+                        picture: m.picture(i as usize, scaler)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        };
+        let mut strongest_pulls = strongest(answer, 1.0)?;
+        strongest_pulls.extend(strongest(runner_up, -1.0)?);
+        Ok(Why::Svm(SvmWhy {
+            votes,
+            pair: [answer, runner_up],
+            decision: f[[0, k]] * toward_answer,
+            pulls: strongest_pulls,
+        }))
     }
 
     fn predict_proba(&self, m: &FittedSvm, x: ArrayView2<f32>) -> Result<Array2<f32>> {

@@ -41,6 +41,24 @@ impl PartialEq for FittedSvm {
     }
 }
 
+impl FittedSvm {
+    /// Support vector `i` as 784 bytes: back from the principal directions
+    /// when the SVM measures in them, and through `scaler`'s inverse (a
+    /// deskewed digit stays deskewed).
+    pub(crate) fn picture(&self, i: usize, scaler: &Scaler) -> Result<Vec<u8>> {
+        let sv = self.support.row(i).insert_axis(Axis(0));
+        let scaled = match &self.pca {
+            Some(pca) => sv.dot(&pca.basis.t()) + &pca.mean,
+            None => sv.to_owned(),
+        };
+        let pixels = scaler.inverse_transform(&scaled.view())?;
+        Ok(pixels
+            .iter()
+            .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+            .collect())
+    }
+}
+
 /// Most query rows per kernel block at prediction time.
 pub(super) const PREDICT_BLOCK: usize = 1024;
 

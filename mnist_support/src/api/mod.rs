@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod why;
+
 /// `POST /api/predict`: one of `image` (base64 PNG/JPEG, or a `data:` URL)
 /// and `pixels` (784 values 0–255, an MNIST image as it is).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,6 +55,28 @@ pub struct PredictResponse {
     /// the models' [`agreement`](crate::serve::pool::agreement) (`digit_like` at
     /// least [`DIGIT_LIKE_MIN`](crate::serve::pool::DIGIT_LIKE_MIN)).
     pub digit_score: f32,
+}
+
+/// Why a model gave its answer for one picture: the answer to
+/// `POST /api/explain` (a [`PredictRequest`] naming one model), and what
+/// [`crate::explain::explain`] returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// The model's name.
+    pub model: String,
+    /// The 784 pixel values (0–255) the model saw.
+    pub input: Vec<u8>,
+    pub answer: u8,
+    /// The class probabilities (10; 2 for the digit gate).
+    pub probabilities: Vec<f32>,
+    /// 784 values, row-major, the evidence each pixel gives for `answer`:
+    /// a network's integrated gradients ([`why::NetworkWhy`]), kNN's margin
+    /// ([`why::KnnWhy`]); for the other models how much the probability of
+    /// `answer` falls when the pixel is blanked (0 for the background, below
+    /// 0 where blanking raises it).
+    pub saliency: Vec<f32>,
+    /// The model's reasons in its own terms.
+    pub why: why::Why,
 }
 
 /// One entry of `GET /api/models`.
@@ -215,6 +239,16 @@ impl Client {
             .send_json(request)?;
         r.into_json()
             .map_err(|e| CallError::Transport(format!("POST /api/predict: {e}")))
+    }
+
+    /// `POST /api/explain`: one model's explanation (`request.model` names it).
+    pub fn explain(&self, request: &PredictRequest) -> Result<Explanation, CallError> {
+        let r = self
+            .agent
+            .post(&format!("{}/api/explain", self.base))
+            .send_json(request)?;
+        r.into_json()
+            .map_err(|e| CallError::Transport(format!("POST /api/explain: {e}")))
     }
 
     /// `POST /api/predict` with a request already serialized (a load test
