@@ -97,10 +97,15 @@ impl Executed {
     }
 }
 
-/// `path`'s size, when it is a non-empty file.
+/// `path` (its folder and name) and size, when it is a non-empty file.
 fn file(path: &Path) -> Option<String> {
     let len = std::fs::metadata(path).ok().filter(|m| m.is_file())?.len();
-    (len > 0).then(|| format!("{} ({} KB)", path.display(), len.div_ceil(1024)))
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let shown = match path.parent().and_then(name) {
+        Some(dir) => format!("{dir}/{}", name(path)?),
+        None => name(path)?,
+    };
+    (len > 0).then(|| format!("{shown} ({} KB)", len.div_ceil(1024)))
 }
 
 impl Checklist {
@@ -351,10 +356,7 @@ fn deployment(space: &Path) -> Option<String> {
         .filter(|(k, _)| file(&space.join("models").join(format!("{}.bin", k.name()))).is_some())
         .count();
     (models == MODEL_NOTEBOOKS.len()).then(|| {
-        format!(
-            "{}: Dockerfile, README (sdk: docker), the 7 models; push it to a Docker Space",
-            space.display()
-        )
+        "space/: Dockerfile, README (sdk: docker), the 7 models; push it to a Docker Space".into()
     })
 }
 

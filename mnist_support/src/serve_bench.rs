@@ -175,9 +175,11 @@ fn one_client(base: &str, body: &str, deadline: Instant, sent: &AtomicUsize) -> 
     mine
 }
 
-/// Per model, the median of the server's own milliseconds per image over 40
-/// single requests, one at a time, with test digits sent as pixels.
-pub fn per_image_ms(base: &str, split: &crate::data::Split) -> Result<Vec<(String, f64)>> {
+/// `measure` for every model the server at `base` serves: (name, figure).
+fn per_model<T>(
+    base: &str,
+    mut measure: impl FnMut(&Client, &str) -> std::result::Result<T, CallError>,
+) -> Result<Vec<(String, T)>> {
     let client = Client::new(base, Duration::from_secs(60));
     let failed = |e: CallError| Error::Process {
         what: format!("the server at {base}"),
@@ -185,48 +187,53 @@ pub fn per_image_ms(base: &str, split: &crate::data::Split) -> Result<Vec<(Strin
     };
     let mut out = Vec::new();
     for m in &client.models().map_err(failed)?.models {
+        out.push((m.name.clone(), measure(&client, &m.name).map_err(failed)?));
+    }
+    Ok(out)
+}
+
+/// Per model, the median of the server's own milliseconds per image over 40
+/// single requests, one at a time, with test digits sent as pixels.
+pub fn per_image_ms(base: &str, split: &crate::data::Split) -> Result<Vec<(String, f64)>> {
+    per_model(base, |client, model| {
         let mut ms = Vec::new();
         for i in 0..40.min(split.x_test.nrows()) {
             let req = PredictRequest {
-                model: Some(m.name.clone()),
+                model: Some(model.into()),
                 image: None,
                 pixels: Some(split.x_test.row(i).to_vec()),
             };
-            let r = client.predict(&req).map_err(failed)?;
+            let r = client.predict(&req)?;
             ms.push(r.results.first().map_or(f64::NAN, |r| r.ms));
         }
         ms.sort_by(f64::total_cmp);
-        out.push((m.name.clone(), percentile(&ms, 0.5)));
-    }
-    Ok(out)
+        Ok(percentile(&ms, 0.5))
+    })
 }
 
 /// Per model, the wall-clock milliseconds of `n` explanations
 /// (`POST /api/explain`) of the picture `image` (base64 or a `data:` URL),
 /// one at a time: the model's name, the median and the 99th percentile.
 pub fn explain_ms(base: &str, image: &str, n: usize) -> Result<Vec<(String, f64, f64)>> {
-    let client = Client::new(base, Duration::from_secs(60));
-    let failed = |e: CallError| Error::Process {
-        what: format!("the server at {base}"),
-        reason: e.to_string(),
-    };
-    let mut out = Vec::new();
-    for m in &client.models().map_err(failed)?.models {
+    let timed = per_model(base, |client, model| {
         let req = PredictRequest {
-            model: Some(m.name.clone()),
+            model: Some(model.into()),
             image: Some(image.to_string()),
             pixels: None,
         };
         let mut ms = Vec::with_capacity(n);
         for _ in 0..n {
             let t = Instant::now();
-            client.explain(&req).map_err(failed)?;
+            client.explain(&req)?;
             ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
         ms.sort_by(f64::total_cmp);
-        out.push((m.name.clone(), percentile(&ms, 0.5), percentile(&ms, 0.99)));
-    }
-    Ok(out)
+        Ok((percentile(&ms, 0.5), percentile(&ms, 0.99)))
+    })?;
+    Ok(timed
+        .into_iter()
+        .map(|(m, (p50, p99))| (m, p50, p99))
+        .collect())
 }
 
 /// [`explain_ms`]'s figures as a table.

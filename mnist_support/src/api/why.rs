@@ -139,7 +139,7 @@ pub struct Pull {
 }
 
 /// A network (DNN, CNN): integrated gradients of the answer's logit, from
-/// the blank picture to this one (16 points of the straight path).
+/// the blank picture to this one (8 points of the straight path).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkWhy {
     /// The answer's logit for the picture, and for the blank picture.

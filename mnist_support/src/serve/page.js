@@ -369,7 +369,10 @@ function reasons(e) {
 function showWhy(e) {
   $('why-title').textContent = `Why ${e.model} says ${e.answer}`;
   const {pics, text} = reasons(e);
-  const how = (e.why || {}).model === 'network' ? 'the evidence each pixel gives for the answer' : 'how much the probability of the answer falls when a pixel is blanked';
+  const how = {
+    network: 'the evidence each pixel gives for the answer',
+    knn: 'how much blanking a pixel narrows the answer\'s lead over the other digits (their mean distance less its own)',
+  }[(e.why || {}).model] || 'how much the probability of the answer falls when a pixel is blanked';
   $('why-text').textContent = `Saliency: ${how} (red: the answer rests on that ink, blue: the ink speaks against it). ` + text;
   const box = $('why-pictures');
   box.innerHTML = '';

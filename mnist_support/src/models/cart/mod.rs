@@ -241,6 +241,19 @@ impl Tree {
     pub fn path(&self, row: &[u8]) -> Result<(Vec<PixelTest>, &[f32; CLASSES])> {
         self.proba_row(row)?;
         let mut tests = Vec::new();
+        let leaf = self.walk(row, |test| tests.push(test));
+        Ok((tests, leaf))
+    }
+
+    /// `row.len() == self.d` is the caller's business.
+    #[inline]
+    fn leaf(&self, row: &[u8]) -> &[f32; CLASSES] {
+        self.walk(row, |_| {})
+    }
+
+    /// The leaf `row` falls in, `visit`ing each test on the way there.
+    #[inline]
+    fn walk(&self, row: &[u8], mut visit: impl FnMut(PixelTest)) -> &[f32; CLASSES] {
         let mut i = 0;
         loop {
             match self.nodes[i] {
@@ -251,35 +264,13 @@ impl Tree {
                 } => {
                     let value = row[usize::from(feature)];
                     let left = value <= threshold;
-                    tests.push(PixelTest {
+                    visit(PixelTest {
                         pixel: feature,
                         threshold,
                         value,
                         left,
                     });
                     i = if left { i + 1 } else { right as usize };
-                }
-                Node::Leaf(l) => return Ok((tests, &self.leaves[l as usize])),
-            }
-        }
-    }
-
-    /// `row.len() == self.d` is the caller's business.
-    #[inline]
-    fn leaf(&self, row: &[u8]) -> &[f32; CLASSES] {
-        let mut i = 0;
-        loop {
-            match self.nodes[i] {
-                Node::Split {
-                    feature,
-                    threshold,
-                    right,
-                } => {
-                    i = if row[usize::from(feature)] <= threshold {
-                        i + 1
-                    } else {
-                        right as usize
-                    };
                 }
                 Node::Leaf(l) => return &self.leaves[l as usize],
             }
