@@ -22,6 +22,9 @@ pub struct Row {
     pub cell: Option<String>,
     /// What shows it is met; `None`: missing.
     pub evidence: Option<String>,
+    /// The nbgrader task (a manually graded markdown cell, the one above
+    /// the answering cell) that grades it, and its points.
+    pub task: Option<(String, u32)>,
 }
 
 /// Every requirement of the assignment, met or not.
@@ -136,11 +139,14 @@ impl Checklist {
         let mut rows = Vec::new();
         let mut row = |requirement: String, notebook: &str, found: Option<(String, String)>| {
             let (cell, evidence) = found.map_or((None, None), |(c, e)| (Some(c), Some(e)));
+            let task = (cell.as_deref())
+                .and_then(|c| task_above(&notebooks.join(format!("{notebook}.ipynb")), c));
             rows.push(Row {
                 requirement,
                 notebook: notebook.into(),
                 cell,
-                evidence,
+                evidence: evidence.filter(|_| task.is_some()),
+                task,
             });
         };
         let nb = |name: &str| Executed::read(executed, name);
@@ -294,7 +300,7 @@ impl Checklist {
         if missing.is_empty() {
             return Ok(());
         }
-        Err(Error::InvalidData(format!(
+        Err(Error::Incomplete(format!(
             "the grader's checklist misses {} of {} items (executed notebooks of this run in {}; `cargo run --release -- notebooks` writes them): {}",
             missing.len(),
             self.rows.len(),
@@ -313,15 +319,30 @@ impl Checklist {
                     if r.evidence.is_some() { "✔" } else { "✘" }.to_string(),
                     r.requirement.clone(),
                     format!("{} {}", r.notebook, r.cell.as_deref().unwrap_or("")),
-                    r.evidence.clone().unwrap_or_else(|| "missing".into()),
+                    match (&r.evidence, &r.task) {
+                        (Some(e), _) => e.clone(),
+                        (None, None) if r.cell.is_some() => {
+                            "no nbgrader task above the cell".into()
+                        }
+                        (None, _) => "missing".into(),
+                    },
+                    (r.task.as_ref())
+                        .map(|(id, points)| format!("{id} ({points})"))
+                        .unwrap_or_default(),
                 ]
             })
             .collect();
         let met = self.rows.len() - self.missing().len();
         Table::new(
-            ["", "requirement", "notebook and cell", "evidence"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "",
+                "requirement",
+                "notebook and cell",
+                "evidence",
+                "nbgrader task (points)",
+            ]
+            .map(String::from)
+            .to_vec(),
             rows,
         )
         .with_caption(format!(
@@ -331,11 +352,33 @@ impl Checklist {
     }
 }
 
-/// The id of the first cell of the notebook at `path` whose source holds `needle`.
+/// The nbgrader task that grades the cell `id` of the notebook at `path`:
+/// the nearest markdown cell above it, when it is a manually graded task
+/// (`grade_id`, points).
+fn task_above(path: &Path, id: &str) -> Option<(String, u32)> {
+    let nb: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let cells = nb["cells"].as_array()?;
+    let at = cells.iter().position(|c| c["id"] == id)?;
+    let above = cells[..at]
+        .iter()
+        .rev()
+        .find(|c| c["cell_type"] == "markdown")?;
+    let task = &above["metadata"]["nbgrader"];
+    (task["task"] == true).then_some(())?;
+    Some((
+        task["grade_id"].as_str()?.to_string(),
+        u32::try_from(task["points"].as_u64()?).ok()?,
+    ))
+}
+
+/// The id of the first code cell of the notebook at `path` whose source holds `needle`.
 fn source_cell(path: &Path, needle: &str) -> Option<String> {
     let nb: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     let cell = nb["cells"].as_array()?.iter().find(|c| {
         let src = &c["source"];
+        if c["cell_type"] != "code" {
+            return false;
+        }
         match src {
             serde_json::Value::Array(lines) => lines
                 .iter()

@@ -105,6 +105,10 @@ pub enum Error {
     #[error("invalid training data: {0}")]
     InvalidData(String),
 
+    /// A notebook run that misses items of the grader's checklist.
+    #[error("{0}")]
+    Incomplete(String),
+
     #[error("the {model} model wants {wants} scaling but the data was scaled with {got}")]
     ScalingMismatch {
         model: &'static str,

@@ -23,8 +23,9 @@ pub struct NotebooksArgs {
 #[derive(clap::Args)]
 pub struct ChecklistArgs {
     /// The checkout the run was made in (its notebooks/executed/, models/,
-    /// notebooks/figures/ and space/); default: this one, with
-    /// `MNIST_EXECUTED_DIR` and `MNIST_MODELS_DIR` when set.
+    /// notebooks/figures/ and space/; the nbgrader tasks are this
+    /// checkout's notebooks'); default: this one, with `MNIST_EXECUTED_DIR`
+    /// and `MNIST_MODELS_DIR` when set.
     #[arg(long)]
     pub root: Option<PathBuf>,
 }
@@ -80,7 +81,7 @@ pub fn checklist(config: &Config, a: ChecklistArgs) -> AnyResult<ExitCode> {
             &root.join("models"),
             &root.join("notebooks").join("figures"),
             &root.join("space"),
-            &root.join("notebooks"),
+            &mnist_support::data::project_root().join("notebooks"),
         ),
         None => Checklist::of_run(config),
     };
