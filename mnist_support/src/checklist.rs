@@ -54,8 +54,7 @@ struct Executed {
 impl Executed {
     /// `<dir>/<name>.ipynb`, or `None` when it is missing or unreadable.
     fn read(dir: &Path, name: &str) -> Option<Executed> {
-        let text = std::fs::read_to_string(dir.join(format!("{name}.ipynb"))).ok()?;
-        let nb: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let nb = read_json(&dir.join(format!("{name}.ipynb")))?;
         let joined = |v: &serde_json::Value| match v {
             serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect(),
             other => other.as_str().unwrap_or("").to_string(),
@@ -137,10 +136,14 @@ impl Checklist {
         notebooks: &Path,
     ) -> Checklist {
         let mut rows = Vec::new();
+        // Each notebook's source, read once.
+        let mut sources = std::collections::HashMap::new();
         let mut row = |requirement: String, notebook: &str, found: Option<(String, String)>| {
             let (cell, evidence) = found.map_or((None, None), |(c, e)| (Some(c), Some(e)));
-            let task = (cell.as_deref())
-                .and_then(|c| task_above(&notebooks.join(format!("{notebook}.ipynb")), c));
+            let source = sources
+                .entry(notebook.to_string())
+                .or_insert_with(|| read_json(&notebooks.join(format!("{notebook}.ipynb"))));
+            let task = (cell.as_deref()).and_then(|c| task_above(source.as_ref()?, c));
             rows.push(Row {
                 requirement,
                 notebook: notebook.into(),
@@ -352,11 +355,15 @@ impl Checklist {
     }
 }
 
-/// The nbgrader task that grades the cell `id` of the notebook at `path`:
-/// the nearest markdown cell above it, when it is a manually graded task
+/// The JSON file at `path`, when it reads and parses.
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// The nbgrader task that grades the cell `id` of notebook `nb`: the
+/// nearest markdown cell above it, when it is a manually graded task
 /// (`grade_id`, points).
-fn task_above(path: &Path, id: &str) -> Option<(String, u32)> {
-    let nb: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+fn task_above(nb: &serde_json::Value, id: &str) -> Option<(String, u32)> {
     let cells = nb["cells"].as_array()?;
     let at = cells.iter().position(|c| c["id"] == id)?;
     let above = cells[..at]
@@ -373,7 +380,7 @@ fn task_above(path: &Path, id: &str) -> Option<(String, u32)> {
 
 /// The id of the first code cell of the notebook at `path` whose source holds `needle`.
 fn source_cell(path: &Path, needle: &str) -> Option<String> {
-    let nb: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let nb = read_json(path)?;
     let cell = nb["cells"].as_array()?.iter().find(|c| {
         let src = &c["source"];
         if c["cell_type"] != "code" {

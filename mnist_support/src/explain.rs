@@ -42,13 +42,12 @@ pub fn explain(model: &dyn Classifier, pixels: ArrayView1<f32>) -> Result<Explan
     };
     Ok(Explanation {
         model: model.name().into(),
-        input: (pixels.iter())
-            .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-            .collect(),
+        input: (pixels.iter()).map(|&v| crate::data::to_byte(v)).collect(),
         answer,
         probabilities: p.row(0).to_vec(),
         saliency,
         why,
+        map: None,
     })
 }
 

@@ -53,6 +53,7 @@ pub mod explain;
 pub mod fonts;
 #[cfg(all(feature = "inputs", any(feature = "torch", feature = "candle")))]
 pub mod gate;
+pub mod map;
 pub mod metrics;
 pub mod models;
 pub mod pipeline;
@@ -87,6 +88,7 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::experiment::{self, Report, ScaledSplit};
     pub use crate::explain::{self, Explanation};
+    pub use crate::map::DigitMap;
     pub use crate::models::{self, Classifier, Learner, ModelKind, Params, PrintProgress, Silent};
     pub use crate::models::{
         DecisionTree, DecisionTreeParams, Forest, ForestParams, Knn, KnnParams, Softmax,

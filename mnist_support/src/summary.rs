@@ -334,8 +334,14 @@ impl Summary {
 
     /// The image of (`x`, `y`) the most saved models get wrong (the first
     /// of those), explained by every one of them side by side
-    /// ([`crate::explain::side_by_side`]).
-    pub fn hardest_explained(&self, x: &Array2<f32>, y: &Array1<u8>) -> Result<Figure> {
+    /// ([`crate::explain::side_by_side`]), then its place among the
+    /// training digits on `map`.
+    pub fn hardest_explained(
+        &self,
+        x: &Array2<f32>,
+        y: &Array1<u8>,
+        map: &crate::map::DigitMap,
+    ) -> Result<Panel> {
         if x.nrows() != y.len() || y.is_empty() {
             return Err(Error::Shape(format!(
                 "{} images and {} labels",
@@ -354,7 +360,15 @@ impl Summary {
         }
         let hardest = (0..y.len()).fold(0, |b, i| if wrong[i] > wrong[b] { i } else { b });
         let refs: Vec<&dyn Classifier> = models.iter().map(|m| m.as_ref()).collect();
-        crate::explain::side_by_side(&refs, x.row(hardest), Some(y[hardest]))
+        let (pixels, label) = (x.row(hardest), y[hardest]);
+        Ok(Panel::new()
+            .figure(&crate::explain::side_by_side(&refs, pixels, Some(label))?)
+            .paragraph(format!(
+                "Where this {label} ({} of {} models wrong) sits among the training digits:",
+                wrong[hardest],
+                models.len()
+            ))
+            .figure(&map.figure(&[(format!("this {label}"), pixels)])?))
     }
 
     pub fn panel(&self) -> Panel {

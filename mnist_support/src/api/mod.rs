@@ -77,6 +77,34 @@ pub struct Explanation {
     pub saliency: Vec<f32>,
     /// The model's reasons in its own terms.
     pub why: why::Why,
+    /// Where the picture sits on the map of the training digits
+    /// ([`crate::map`]), when the server has one (`GET /api/map` has its points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<MapPlace>,
+}
+
+/// A place on the map of the training digits: its two principal coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MapPlace {
+    pub x: f32,
+    pub y: f32,
+}
+
+/// One training digit on the map.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MapPoint {
+    pub x: f32,
+    pub y: f32,
+    pub digit: u8,
+}
+
+/// `GET /api/map`: the map of the training digits ([`crate::map`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapResponse {
+    /// The share of the training pixels' variance along each axis.
+    pub explained: [f32; 2],
+    /// Some training digits of each class, placed.
+    pub points: Vec<MapPoint>,
 }
 
 /// One entry of `GET /api/models`.
@@ -229,6 +257,11 @@ impl Client {
     /// `GET /api/examples`.
     pub fn examples(&self) -> Result<ExamplesResponse, CallError> {
         self.get("/api/examples")
+    }
+
+    /// `GET /api/map`.
+    pub fn map(&self) -> Result<MapResponse, CallError> {
+        self.get("/api/map")
     }
 
     /// `POST /api/predict`.

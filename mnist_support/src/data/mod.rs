@@ -11,7 +11,7 @@
 //! `describe` presents a split (shapes, class frequencies); everything is
 //! re-exported here.
 
-pub use crate::consts::{CLASSES, PIXELS, SIDE};
+pub use crate::consts::{to_byte, CLASSES, PIXELS, SIDE};
 
 pub use crate::config::{project_root, SUBSET_ENV};
 

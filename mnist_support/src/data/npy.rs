@@ -37,10 +37,7 @@ impl Split {
     /// `y_<part>.npy` (n labels) in `dir`.
     pub fn write_npy(&self, dir: &Path) -> Result<()> {
         for (name, Labelled { x, y }) in self.parts() {
-            let bytes: Vec<u8> = x
-                .iter()
-                .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-                .collect();
+            let bytes: Vec<u8> = x.iter().map(|&v| super::to_byte(v)).collect();
             write_npy(
                 &dir.join(format!("X_{name}.npy")),
                 &[x.nrows(), x.ncols()],

@@ -36,7 +36,8 @@ pub fn run<L: Learner + ?Sized>(
 
 /// Steps 4.1–4.7 for all seven models, each with its default
 /// hyperparameters ([`run`]: reused when up to date unless the store is
-/// retraining), then the summary, saved beside them as CSV and Markdown.
+/// retraining), then the summary, saved beside them as CSV and Markdown,
+/// and the digit map ([`Store::map_or_fit`]).
 pub fn run_all(store: &Store, split: &Split, progress: &dyn Progress) -> Result<RunAll> {
     let t = std::time::Instant::now();
     let mut reports = Vec::new();
@@ -49,6 +50,7 @@ pub fn run_all(store: &Store, split: &Split, progress: &dyn Progress) -> Result<
         ));
         reports.push(run(store, &kind.default_params()?, split, progress)?);
     }
+    store.map_or_fit(split, progress)?;
     let summary = Summary::load(store.dir())?;
     let (csv, markdown) = summary.save(store.dir())?;
     Ok(RunAll {

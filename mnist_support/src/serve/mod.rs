@@ -14,7 +14,10 @@
 //!   Bad input is a 4xx [`api::ErrorBody`]; a picture with no digit is a 422;
 //! * `POST /api/explain` — a [`api::PredictRequest`] naming one model →
 //!   [`api::Explanation`]: why the model answered as it did
-//!   ([`crate::explain`]), queued and charged like a prediction.
+//!   ([`crate::explain`]), queued and charged like a prediction, with its
+//!   place on the digit map when the server has one;
+//! * `GET /api/map` — [`api::MapResponse`]: the training digits' map
+//!   ([`crate::map`]) to draw an explanation's place on; 404 without one.
 //!
 //! Fit for a public URL ([`Options`]): predictions run in a bounded pool
 //! ([`pool`]: one worker per core, a bounded queue, 503 with `Retry-After`
@@ -112,12 +115,15 @@ pub struct Served {
     pub models: Vec<Loaded>,
     /// Decides `digit_like`; without it, the models' [`pool::agreement`] does.
     pub gate: Option<crate::gate::Gate>,
+    /// Places each explained picture among the training digits ([`crate::map`]).
+    pub map: Option<crate::map::DigitMap>,
 }
 
-/// [`load_models`] and the digit gate saved beside them
-/// ([`Gate::load`](crate::gate::Gate::load)). A missing or unreadable gate
+/// [`load_models`], the digit gate saved beside them
+/// ([`Gate::load`](crate::gate::Gate::load)) and the digit map
+/// ([`DigitMap::load`](crate::map::DigitMap::load)). A missing or unreadable gate
 /// is a line on stderr (`who: ...`), and `digit_like` then comes from the
-/// models' agreement.
+/// models' agreement; without a map, explanations have no place on it.
 pub fn load(dir: &Path, networks: Networks, who: &str) -> Result<Served> {
     let models = load_models(dir, networks, who)?;
     let gate = match crate::gate::Gate::load(dir) {
@@ -137,7 +143,22 @@ pub fn load(dir: &Path, networks: Networks, who: &str) -> Result<Served> {
             None
         }
     };
-    Ok(Served { models, gate })
+    let map = match crate::map::DigitMap::load(dir) {
+        Ok(Some(map)) => Some(map),
+        Ok(None) => {
+            eprintln!(
+                "{who}: no digit map in {}: explanations come without a place on it \
+                 (`mnist train` saves it)",
+                dir.display()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("{who}: skipping the digit map: {e}");
+            None
+        }
+    };
+    Ok(Served { models, gate, map })
 }
 
 /// Makes the page's example inputs (once, off the start-up path).
@@ -171,6 +192,8 @@ pub fn examples_for(dir: &Path, mnist: Option<&Path>) -> MakeExamples {
 struct AppState {
     models: Arc<Vec<Loaded>>,
     digit_gate: bool,
+    /// The digit map, and `GET /api/map`'s body serialized once.
+    map: Option<(crate::map::DigitMap, axum::body::Bytes)>,
     pool: pool::Pool,
     /// `GET /api/examples`'s body, serialized once.
     examples: std::sync::OnceLock<axum::body::Bytes>,
@@ -276,7 +299,27 @@ async fn explain(
     .map_err(IntoResponse::into_response)?;
     let input = admit(&state, peer, &headers, &req)?;
     let answer = (state.pool.submit_explain(input, model)).map_err(IntoResponse::into_response)?;
-    answered(&state, answer, "explanation").await
+    let Json(mut explanation) = answered(&state, answer, "explanation").await?;
+    if let Some((map, _)) = &state.map {
+        let input: Vec<f32> = explanation.input.iter().map(|&v| f32::from(v)).collect();
+        explanation.map = map.place(ndarray::ArrayView1::from(&input)).ok();
+    }
+    Ok(Json(explanation))
+}
+
+/// `GET /api/map`: the digit map's points ([`api::MapResponse`]), or 404
+/// when the server has no map.
+async fn map(State(state): State<Arc<AppState>>) -> Response {
+    match &state.map {
+        Some((_, body)) => {
+            ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response()
+        }
+        None => ApiError(
+            StatusCode::NOT_FOUND,
+            "this server has no digit map (`mnist train` saves one with the models)".into(),
+        )
+        .into_response(),
+    }
 }
 
 /// The request's input, checked, sized and charged to its client's
@@ -405,7 +448,7 @@ async fn page_css() -> impl IntoResponse {
 async fn not_found() -> ApiError {
     ApiError(
         StatusCode::NOT_FOUND,
-        "no such page: see GET /, /healthz, /api/models, /api/examples, POST /api/predict, /api/explain".into(),
+        "no such page: see GET /, /healthz, /api/models, /api/examples, /api/map, POST /api/predict, /api/explain".into(),
     )
 }
 
@@ -415,6 +458,10 @@ pub fn router(served: Served, make_examples: MakeExamples, options: &Options) ->
     let models = Arc::new(served.models);
     let state = Arc::new(AppState {
         digit_gate: served.gate.is_some(),
+        map: served.map.map(|m| {
+            let body = serde_json::to_vec(&m.response()).expect("plain data serializes");
+            (m, axum::body::Bytes::from(body))
+        }),
         pool: pool::Pool::new(
             models.clone(),
             served.gate.map(Arc::new),
@@ -450,6 +497,7 @@ pub fn router(served: Served, make_examples: MakeExamples, options: &Options) ->
         .route("/healthz", get(healthz))
         .route("/api/models", get(list_models))
         .route("/api/examples", get(list_examples))
+        .route("/api/map", get(map))
         .route("/api/predict", predict_route)
         .route("/api/explain", explain_route)
         .fallback(not_found);

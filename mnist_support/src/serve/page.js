@@ -334,6 +334,49 @@ function digitCanvas(pixels, heat, caption) {
   return box;
 }
 
+// The map of the training digits (GET /api/map), fetched once when first needed.
+const DIGIT_COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd',
+  '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+let mapPoints = null;
+function digitMap() {
+  if (!mapPoints) mapPoints = fetch('/api/map').then(r => r.ok ? r.json() : null).catch(() => null);
+  return mapPoints;
+}
+
+// The picture's place (a black cross) among the training digits (dots
+// coloured by digit, each digit's label at its dots' centre), on a 224×224 canvas.
+function mapCanvas(place) {
+  const box = el('figure', 'why-pic why-map');
+  const c = el('canvas');
+  c.width = 224; c.height = 224;
+  box.append(c, el('figcaption', '', 'where it sits among the training digits'));
+  digitMap().then(map => {
+    if (!map || !Array.isArray(map.points) || !map.points.length) { box.remove(); return; }
+    const xs = map.points.map(p => p.x).concat(place.x), ys = map.points.map(p => p.y).concat(place.y);
+    const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+    const sx = v => 10 + 204 * (v - x0) / ((x1 - x0) || 1), sy = v => 214 - 204 * (v - y0) / ((y1 - y0) || 1);
+    const g = c.getContext('2d');
+    g.globalAlpha = 0.5;
+    for (const p of map.points) {
+      g.fillStyle = DIGIT_COLOURS[p.digit % 10];
+      g.fillRect(sx(p.x) - 1.5, sy(p.y) - 1.5, 3, 3);
+    }
+    g.globalAlpha = 1;
+    g.font = 'bold 15px sans-serif'; g.textAlign = 'center'; g.textBaseline = 'middle';
+    for (let d = 0; d < 10; d++) {
+      const own = map.points.filter(p => p.digit === d);
+      if (!own.length) continue;
+      g.fillStyle = DIGIT_COLOURS[d];
+      g.fillText(String(d), sx(own.reduce((a, p) => a + p.x, 0) / own.length), sy(own.reduce((a, p) => a + p.y, 0) / own.length));
+    }
+    const [px, py] = [sx(place.x), sy(place.y)];
+    g.strokeStyle = '#000'; g.lineWidth = 3;
+    g.beginPath(); g.moveTo(px - 7, py - 7); g.lineTo(px + 7, py + 7); g.moveTo(px + 7, py - 7); g.lineTo(px - 7, py + 7); g.stroke();
+    box.dataset.drawn = String(map.points.length);      // for the browser test
+  });
+  return box;
+}
+
 // The model's own reasons: [caption, pixels, heat] for each picture, and a sentence.
 function reasons(e) {
   const w = e.why || {}, input = e.input, pics = [];
@@ -379,6 +422,7 @@ function showWhy(e) {
   box.append(digitCanvas(e.input, null, `says ${e.answer} (p = ${pct(e.probabilities[e.answer])})`));
   box.append(digitCanvas(e.input, e.saliency, 'saliency'));
   for (const [caption, pixels, heat] of pics) box.append(digitCanvas(pixels, heat, caption));
+  if (e.map) box.append(mapCanvas(e.map));
   whyBox.hidden = false;
   window.lastExplanation = e;                         // for the browser test
 }

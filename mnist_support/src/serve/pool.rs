@@ -386,10 +386,7 @@ fn explained(model: &Loaded, pixels: &[f32]) -> Explained {
 
 /// Pixel values as the bytes (0–255) the models saw.
 fn bytes(pixels: &[f32]) -> Vec<u8> {
-    pixels
-        .iter()
-        .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-        .collect()
+    pixels.iter().map(|&v| crate::data::to_byte(v)).collect()
 }
 
 /// `infer` on all of `inputs` at once; when that panics (a bug one input

@@ -1,5 +1,5 @@
 //! A Hugging Face Docker Space, written as a directory ready to `git push`
-//! ([`write`]): the seven trained models with their cards and the digit gate,
+//! ([`write`]): the seven trained models with their cards and the digit gate and map,
 //! the page's examples, a README with the Space's front matter, a
 //! .gitattributes that sends the large files through Git LFS, and a
 //! Dockerfile. By default the Space carries the crate's source and its
@@ -100,7 +100,8 @@ pub fn write(opts: &SpaceOptions, data: &Split) -> Result<Space> {
             Some(bytes)
         }
     };
-    let gate = gate_files(&opts.models, data, opts.any_models)?;
+    let mut beside = gate_files(&opts.models, data, opts.any_models)?;
+    beside.extend(map_file(&opts.models, data, opts.any_models)?);
 
     let mut written = Writer {
         out: &opts.out,
@@ -129,7 +130,7 @@ pub fn write(opts: &SpaceOptions, data: &Split) -> Result<Space> {
             written.put(&format!("models/{rel}"), &bytes)?;
         }
     }
-    for rel in gate {
+    for rel in beside {
         let from = opts.models.join(&rel);
         let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
         written.put(&format!("models/{rel}"), &bytes)?;
@@ -248,6 +249,21 @@ fn gate_files(models: &Path, data: &Split, any: bool) -> Result<Vec<String>> {
         Freshness::Stale(why) | Freshness::Missing(why) => Err(refused(format!(
             "the Space needs the digit gate (what says \"this does not look like a digit\"), \
              up to date, in {}: {why}\n{fix}",
+            models.display()
+        ))),
+    }
+}
+
+/// The digit map's file (relative to the models) when it was computed from
+/// `data` (with `any`: when it loads); none when there is no map, so the
+/// Space's explanations come without a place on it.
+fn map_file(models: &Path, data: &Split, any: bool) -> Result<Option<String>> {
+    match crate::map::DigitMap::load(models) {
+        Ok(Some(map)) if any || map.is_for(data) => Ok(Some(crate::map::FILE.to_string())),
+        Ok(_) => Ok(None),
+        Err(e) => Err(refused(format!(
+            "the digit map in {} cannot be read: {e}\nfix: cargo run --release -- train --dir {}",
+            models.display(),
             models.display()
         ))),
     }

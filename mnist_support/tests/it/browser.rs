@@ -336,7 +336,9 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
             &format!(
                 "const e = window.lastExplanation;
                 if (!e || e.model !== '{name}' || document.getElementById('why').hidden) return null;
-                return [...document.querySelectorAll('#why-pictures canvas')].map(c => {{
+                const map = document.querySelector('#why-pictures .why-map');
+                if (!e.map || !map || !map.dataset.drawn) return null;
+                return [...document.querySelectorAll('#why-pictures .why-pic:not(.why-map) canvas')].map(c => {{
                     const p = c.getContext('2d').getImageData(0, 0, 112, 112).data; let n = 0;
                     for (let i = 0; i < p.length; i += 4) if (p[i] < 250 || p[i + 1] < 250 || p[i + 2] < 250) n++;
                     return n; }});"
@@ -348,6 +350,14 @@ fn draw_predict_upload_and_switch_models_in_chromium() {
         // The input and its saliency, then the model's own: softmax's two
         // templates and two contribution maps, kNN's neighbours, the SVM's
         // support vectors, the tree's path, the forest's tested pixels.
+        // And the map: the training digits' points with this picture's place.
+        let points = script(
+            "return Number(document.querySelector('#why-pictures .why-map').dataset.drawn);",
+        );
+        assert!(
+            points.as_u64().unwrap() >= 100,
+            "{name}: map points {points}"
+        );
         let own = match kind {
             ModelKind::Softmax => 4,
             ModelKind::Knn | ModelKind::Svm | ModelKind::Tree | ModelKind::Forest => 1,

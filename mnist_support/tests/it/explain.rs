@@ -388,9 +388,13 @@ fn blanking_the_most_salient_ink_lowers_the_answer_most() {
 #[ignore = "needs MNIST_DIR"]
 fn the_server_explains_each_model() {
     use mnist_support::api::{CallError, Client, PredictRequest};
-    let (split, _models, server) = common::served_small_models();
+    let (split, models, server) = common::served_small_models();
     let client = Client::new(&server.url, std::time::Duration::from_secs(60));
     let pixels: Vec<f32> = split.x_test.row(7).to_vec();
+    let map = mnist_support::map::DigitMap::load(models.path())
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.map().unwrap(), map.response());
     let all = client
         .predict(&PredictRequest {
             pixels: Some(pixels.clone()),
@@ -411,6 +415,9 @@ fn the_server_explains_each_model() {
         assert_eq!(e.answer, result.prediction, "{}", result.model);
         assert_eq!(e.saliency.len(), 784);
         assert_eq!(e.input, all.input);
+        let seen: Vec<f32> = e.input.iter().map(|&v| f32::from(v)).collect();
+        let place = map.place(ArrayView1::from(&seen)).unwrap();
+        assert_eq!(e.map, Some(place), "{}: its place on the map", result.model);
         let own = match &e.why {
             Why::Softmax(_) => "softmax",
             Why::Knn(_) => "knn",
@@ -445,6 +452,24 @@ fn the_server_explains_each_model() {
             Err(CallError::Status { code: c, .. }) => assert_eq!(c, code, "{model:?}"),
             other => panic!("{model:?}: {other:?}"),
         }
+    }
+    // Without a map beside the models: explanations without a place, and
+    // GET /api/map a 404 that says why.
+    drop(server);
+    std::fs::remove_file(models.path().join(mnist_support::map::FILE)).unwrap();
+    let server = common::start_server(models.path());
+    let client = Client::new(&server.url, std::time::Duration::from_secs(60));
+    let ask = PredictRequest {
+        model: Some("tree".into()),
+        pixels: Some(pixels.clone()),
+        ..Default::default()
+    };
+    assert_eq!(client.explain(&ask).unwrap().map, None);
+    match client.map() {
+        Err(CallError::Status {
+            code: 404, error, ..
+        }) => assert!(error.contains("no digit map"), "{error}"),
+        other => panic!("{other:?}"),
     }
 }
 

@@ -13,6 +13,7 @@ mod gate;
 mod idx;
 mod knn_svm;
 mod layers;
+mod map;
 mod metrics;
 mod models;
 mod nets;

@@ -79,6 +79,7 @@ fn a_panicking_prediction_is_a_500_and_the_worker_goes_on() {
             card,
         }],
         gate: None,
+        map: None,
     };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -79,7 +79,7 @@ pub fn readme_figures(config: &Config, out: &Path, models: &Path) -> AnyResult<(
     let server = serve::start_with(&config, 0)?;
     save(server.screenshot("/?demo=pad", 1200, 900)?, "web_page.png")?;
     save(
-        server.screenshot("/?demo=pad&why=knn", 1200, 1150)?,
+        server.screenshot("/?demo=pad&why=knn", 1200, 1300)?,
         "web_page_why.png",
     )?;
     server.stop()?;

@@ -46,6 +46,7 @@ pub fn serve(
             eprintln!("serve: {}", kind.title());
             pipeline::fresh_or_run(&store, kind, &split, &Bar::new())?;
         }
+        store.map_or_fit(&split, &Bar::new())?;
         let quick = config.quick();
         if pipeline::gate::train_if_missing(&split, &store, quick, &Bar::new())?.is_some() {
             eprintln!("serve: digit gate trained and saved in {}", dir.display());

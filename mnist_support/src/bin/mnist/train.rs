@@ -56,6 +56,7 @@ pub fn train(config: &Config, kinds: Vec<ModelKind>, dir: &Path, retrain: bool) 
             println!("model: {}\n", p.display());
         }
     }
+    store.map_or_fit(&split, &Bar::new())?;
     if gate_too {
         eprintln!("train: the digit gate (is there a digit at all?)");
         let quick = config.quick();

@@ -11,16 +11,10 @@ use crate::error::{Error, Result};
 /// Columns quantized per parallel task in [`Binned::from_pixels`].
 const COL_BLOCK: usize = 16;
 
-/// Round and clamp a feature value to a byte: `v.round()` saturated to
-/// `0..=255`; NaN maps to 0. Used for training data ([`Binned::from_pixels`])
-/// and at prediction time, so both see the same bins.
-#[inline]
-pub fn quantize(v: f32) -> u8 {
-    // Equals `v.round()` clamped (ties away from zero): `v + 0.5` is exact in
-    // f64, `as` truncates toward zero, saturates, and maps NaN to 0. Unlike
-    // `round`, which is a libm call without SSE4.1, this vectorizes.
-    (f64::from(v) + 0.5) as u8
-}
+/// Round and clamp a feature value to a byte ([`crate::data::to_byte`]).
+/// Used for training data ([`Binned::from_pixels`]) and at prediction time,
+/// so both see the same bins.
+pub use crate::data::to_byte as quantize;
 
 /// Features quantized to bytes, stored twice: column-major (`cols[f * n + i]`)
 /// so that building one feature's histogram over a large node's samples reads

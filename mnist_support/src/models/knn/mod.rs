@@ -135,7 +135,7 @@ impl FittedKnn {
                 let u = unit(&self.base);
                 let mut full = vec![0u8; self.index.width];
                 for (k, &j) in self.index.columns.iter().enumerate() {
-                    full[j] = (self.index.train[[i, k]] / u).round().clamp(0.0, 255.0) as u8;
+                    full[j] = crate::data::to_byte(self.index.train[[i, k]] / u);
                 }
                 full
             }
@@ -167,7 +167,7 @@ impl FittedKnn {
             });
         }
         let u = unit(&base);
-        let bytes = x.mapv(|v| (v / u).round().clamp(0.0, 255.0) as u8);
+        let bytes = x.mapv(|v| crate::data::to_byte(v / u));
         let pca = Pca::fit(x, components, Pca::ITERATIONS)?;
         let index = Index::new(pca.project(x)?.view());
         Ok(FittedKnn {
@@ -460,9 +460,7 @@ impl Estimator for KnnParams {
                     full.column_mut(j).assign(&index.train.column(k));
                 }
                 let raw = m.base.inverse_transform(&full.view())?;
-                raw.iter()
-                    .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-                    .collect()
+                raw.iter().map(|&v| crate::data::to_byte(v)).collect()
             }
         };
         let width = m.pca.as_ref().map_or(index.width, |(p, _)| p.width());

@@ -134,9 +134,7 @@ impl Index {
     /// Keep a byte copy of the rows when `train = bytes × unit` exactly
     /// (kNN on pixels / 255 or raw pixels), for fast single queries.
     pub fn with_bytes(mut self, unit: f32) -> Self {
-        let bytes = self
-            .train
-            .mapv(|v| (v / unit).round().clamp(0.0, 255.0) as u8);
+        let bytes = self.train.mapv(|v| crate::data::to_byte(v / unit));
         let exact = Zip::from(&bytes)
             .and(&self.train)
             .all(|&b, &v| b as f32 * unit == v);

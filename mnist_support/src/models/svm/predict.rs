@@ -52,10 +52,7 @@ impl FittedSvm {
             None => sv.to_owned(),
         };
         let pixels = scaler.inverse_transform(&scaled.view())?;
-        Ok(pixels
-            .iter()
-            .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-            .collect())
+        Ok(pixels.iter().map(|&v| crate::data::to_byte(v)).collect())
     }
 }
 

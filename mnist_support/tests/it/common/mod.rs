@@ -310,8 +310,8 @@ pub fn served_small_models() -> (mnist_support::data::Split, tempfile::TempDir, 
     (split, models, server)
 }
 
-/// Every model trained on the first 3,000 training images (quick), in a
-/// temp dir of the caller's own (see [`trained_once`]).
+/// Every model trained on the first 3,000 training images (quick), and
+/// their digit map, in a temp dir of the caller's own (see [`trained_once`]).
 pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
     trained_once("small-models", |dir| {
         use mnist_support::models::{ModelKind, Silent};
@@ -320,6 +320,8 @@ pub fn small_models(split: &mnist_support::data::Split) -> tempfile::TempDir {
             let store = mnist_support::store::Store::new(dir).retraining(true);
             mnist_support::pipeline::run(&store, &quick_model(kind), &small, &Silent).unwrap();
         }
+        let store = mnist_support::store::Store::new(dir);
+        store.map_or_fit(&small, &Silent).unwrap();
     })
 }
 
