@@ -714,17 +714,15 @@ pub fn digit_map(
                 .map_err(perr)?;
         }
         for (name, x, y) in marks {
-            let (x, y) = (f64::from(*x), f64::from(*y));
-            chart
-                .draw_series([Cross::new((x, y), 9, BLACK.stroke_width(3))])
-                .map_err(perr)?;
-            chart
-                .draw_series([Text::new(
+            // The cross on the place, its name beside it (offsets in pixels).
+            let mark = EmptyElement::at((f64::from(*x), f64::from(*y)))
+                + Cross::new((0, 0), 9, BLACK.stroke_width(3))
+                + Text::new(
                     name.clone(),
-                    (x, y),
-                    (FONT, 14).into_font().color(&BLACK),
-                )])
-                .map_err(perr)?;
+                    (14, -8),
+                    (FONT, 15).into_font().style(FontStyle::Bold).color(&BLACK),
+                );
+            chart.draw_series([mark]).map_err(perr)?;
         }
         Ok(())
     })
